@@ -1,0 +1,1 @@
+"""Spike detection, spike / train / subthreshold features and cell summaries (ipfx definitions)."""

@@ -1,0 +1,1 @@
+"""GLIF fitting: preprocessing estimators, optimisation, explained variance, the fit_cell pipeline."""

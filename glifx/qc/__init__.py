@@ -1,0 +1,1 @@
+"""Sweep and cell quality control: criteria, measurements, verdicts with reasons."""

@@ -1,0 +1,1 @@
+"""Plots and the per-cell HTML report."""

@@ -1,0 +1,610 @@
+"""The data model every stage consumes: :class:`Sweep` (one recording) and :class:`Cell` (its sweeps).
+
+Units, everywhere in glifx outside ``glifx.glif``: time ``t`` in s, membrane potential ``v`` in mV,
+current ``i`` in pA, sampling rate in Hz, stimulus amplitude in pA.  Epochs are inclusive sample
+index ranges ``(start, end)`` as in ipfx.
+
+A :class:`Cell` lists its sweeps from metadata only (:class:`SweepRecord`) and loads each sweep's
+arrays on first access, so listing a 1 GB file does not read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from glifx.errors import GlifxError, SweepError
+
+CURRENT_CLAMP = "CurrentClamp"
+VOLTAGE_CLAMP = "VoltageClamp"
+CLAMP_MODES = (CURRENT_CLAMP, VOLTAGE_CLAMP)
+
+#: How a sweep's stimulus name was obtained.
+NAME_FROM_FILE = "file"
+NAME_INFERRED = "inferred"
+NAME_UNKNOWN = "unknown"
+NAME_SOURCES = (NAME_FROM_FILE, NAME_INFERRED, NAME_UNKNOWN)
+
+#: Allen IVSCC epoch lengths (s), as in ipfx: stability windows around the stimulus.
+STABILITY_WINDOW_S = 0.5
+#: A first pulse is taken for a test pulse only if it starts before this time (s) ...
+TEST_PULSE_MAX_START_S = 0.4
+#: ... lasts at most this long (s) ...
+TEST_PULSE_MAX_DURATION_S = 0.05
+#: ... and is followed by at least this much unchanged command (s) before the stimulus.
+TEST_PULSE_MIN_GAP_S = 0.1
+
+#: Largest relative deviation of a sample interval from the median interval that is accepted
+#: as a fixed time base (covers float round-off and the jitter of acquisition clocks).
+DEFAULT_TIME_TOLERANCE = 0.01
+
+IndexRange = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Epochs:
+    """Sample index ranges of one sweep, each inclusive ``(start, end)`` or ``None`` if absent.
+
+    Attributes
+    ----------
+    sweep
+        The whole sweep, ``(0, n - 1)``.
+    recording
+        From 0 to the last finite voltage sample (a recording stopped early ends with NaN).
+    test
+        The test pulse itself (first command change to the end of the pulse), if there is one.
+    stimulus
+        First to last command change after the test pulse.
+    experiment
+        The stimulus widened by the 0.5 s stability windows on both sides, clipped to the sweep.
+    """
+
+    sweep: IndexRange
+    recording: IndexRange | None
+    test: IndexRange | None
+    stimulus: IndexRange | None
+    experiment: IndexRange | None
+
+
+def _as_float64_1d(x: Any, what: str, sweep_number: int | None, source: str | None) -> np.ndarray:
+    """Return ``x`` as a 1-D float64 array, a view when ``x`` already is one (no copy)."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise SweepError(sweep_number, f"{what} is not numeric: {exc}", source) from None
+    if arr.ndim != 1:
+        raise SweepError(sweep_number, f"{what} must be 1-D, got shape {arr.shape}", source)
+    return arr
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    """A read-only view, so cached epochs can never disagree with the data."""
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+class Sweep:
+    """One current- or voltage-clamp sweep with its time base, stimulus and epochs.
+
+    Parameters
+    ----------
+    v
+        Membrane potential, mV (in voltage clamp: the command potential).  May end in NaN where
+        the recording stopped early.
+    i
+        Current, pA (in current clamp: the stimulus command; in voltage clamp: the response), or
+        ``None`` when the stimulus is unknown (e.g. an ABF whose waveform file is missing).
+    sampling_rate
+        Samples per second, Hz.  Required unless ``t`` is given.
+    t
+        Sample times, s.  Optional; if given it must be finite, increasing and uniform within
+        ``time_tolerance`` (relative), and ``sampling_rate`` defaults to ``1 / median(diff(t))``.
+    sweep_number
+        The sweep's number in its file.
+    stimulus_name, stimulus_code
+        Allen-style name ("Long Square", "Noise 1", ...) and the file's stimulus code, if known.
+    stimulus_amplitude
+        Stimulus amplitude, pA, if known.
+    clamp_mode
+        ``"CurrentClamp"`` or ``"VoltageClamp"``.
+    name_source
+        How ``stimulus_name`` was obtained: ``"file"``, ``"inferred"`` or ``"unknown"``.
+    test_pulse
+        Whether the command starts with a test pulse; ``None`` detects it from ``i``.
+    t_start
+        Time of the first sample, s (used only when ``t`` is not given).
+    source
+        The file the sweep came from, for error messages.
+    metadata
+        Free-form extra information from the reader.
+    time_tolerance
+        Accepted relative jitter of the sample interval.
+
+    Raises
+    ------
+    SweepError
+        On a non-finite, non-monotonic or non-uniform time base, mismatched lengths or a bad rate.
+    """
+
+    def __init__(
+        self,
+        v: Any,
+        i: Any | None,
+        *,
+        sampling_rate: float | None = None,
+        t: Any | None = None,
+        sweep_number: int = 0,
+        stimulus_name: str | None = None,
+        stimulus_code: str | None = None,
+        stimulus_amplitude: float | None = None,
+        clamp_mode: str = CURRENT_CLAMP,
+        name_source: str | None = None,
+        test_pulse: bool | None = None,
+        t_start: float = 0.0,
+        source: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        time_tolerance: float = DEFAULT_TIME_TOLERANCE,
+    ) -> None:
+        self.sweep_number = int(sweep_number)
+        self.source = source
+        if clamp_mode not in CLAMP_MODES:
+            raise SweepError(
+                sweep_number, f"clamp_mode must be one of {CLAMP_MODES}, got {clamp_mode!r}", source
+            )
+        self.clamp_mode = clamp_mode
+        v_arr = _as_float64_1d(v, "v", sweep_number, source)
+        if v_arr.size < 2:
+            raise SweepError(sweep_number, f"needs at least 2 samples, got {v_arr.size}", source)
+        self._v = _read_only(v_arr)
+        if i is None:
+            self._i = None
+        else:
+            i_arr = _as_float64_1d(i, "i", sweep_number, source)
+            if i_arr.shape != v_arr.shape:
+                raise SweepError(
+                    sweep_number, f"v has {v_arr.size} samples but i has {i_arr.size}", source
+                )
+            self._i = _read_only(i_arr)
+        self._t, self.sampling_rate = self._validate_time_base(
+            t, sampling_rate, float(t_start), time_tolerance
+        )
+        self.stimulus_name = stimulus_name
+        self.stimulus_code = stimulus_code
+        self.stimulus_amplitude = None if stimulus_amplitude is None else float(stimulus_amplitude)
+        if name_source is None:
+            name_source = NAME_FROM_FILE if stimulus_name else NAME_UNKNOWN
+        if name_source not in NAME_SOURCES:
+            raise SweepError(
+                sweep_number, f"name_source must be one of {NAME_SOURCES}, got {name_source!r}",
+                source,
+            )
+        self.name_source = name_source
+        self._test_pulse_hint = test_pulse
+        self.metadata: dict[str, Any] = dict(metadata or {})
+
+    # ---------------------------------------------------------------- time base
+    def _validate_time_base(
+        self, t: Any | None, rate: float | None, t_start: float, tol: float
+    ) -> tuple[np.ndarray | None, float]:
+        n, num, src = self._v.size, self.sweep_number, self.source
+        if t is None:
+            if rate is None:
+                raise SweepError(num, "give sampling_rate (Hz) or a time array t (s)", src)
+            rate = float(rate)
+            if not np.isfinite(rate) or rate <= 0:
+                raise SweepError(num, f"sampling_rate must be a positive number, got {rate}", src)
+            if not np.isfinite(t_start):
+                raise SweepError(num, f"t_start must be finite, got {t_start}", src)
+            self._t_start = t_start
+            return None, rate
+        t_arr = _as_float64_1d(t, "t", num, src)
+        if t_arr.size != n:
+            raise SweepError(num, f"t has {t_arr.size} samples but v has {n}", src)
+        bad = np.flatnonzero(~np.isfinite(t_arr))
+        if bad.size:
+            raise SweepError(num, f"time base has NaN/inf at sample {bad[0]}", src)
+        dts = np.diff(t_arr)
+        if np.any(dts <= 0):
+            k = int(np.flatnonzero(dts <= 0)[0])
+            raise SweepError(num, f"time base is not increasing at sample {k + 1}", src)
+        dt = float(np.median(dts))
+        jitter = float(np.max(np.abs(dts - dt)) / dt)
+        if jitter > tol:
+            raise SweepError(
+                num,
+                f"time base is not uniform: sample intervals deviate by up to {jitter:.2%} "
+                f"from {dt:g} s (tolerance {tol:.2%})",
+                src,
+            )
+        if rate is not None and abs(float(rate) * dt - 1.0) > tol:
+            raise SweepError(
+                num, f"sampling_rate {rate} Hz disagrees with the time base (1/dt = {1 / dt:g})",
+                src,
+            )
+        self._t_start = float(t_arr[0])
+        return _read_only(t_arr), float(rate) if rate is not None else 1.0 / dt
+
+    # ---------------------------------------------------------------- arrays
+    @property
+    def v(self) -> np.ndarray:
+        """Membrane potential, mV (read-only float64)."""
+        return self._v
+
+    @property
+    def i(self) -> np.ndarray | None:
+        """Current, pA (read-only float64), or ``None`` if the stimulus is unknown."""
+        return self._i
+
+    @cached_property
+    def t(self) -> np.ndarray:
+        """Sample times, s (the given array, or ``t_start + k / sampling_rate``)."""
+        if self._t is not None:
+            return self._t
+        return _read_only(self._t_start + np.arange(self._v.size) / self.sampling_rate)
+
+    @property
+    def dt(self) -> float:
+        """Sample interval, s."""
+        return 1.0 / self.sampling_rate
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._v.size)
+
+    @property
+    def duration(self) -> float:
+        """Length of the sweep, s (number of samples / sampling rate)."""
+        return self._v.size / self.sampling_rate
+
+    # ---------------------------------------------------------------- epochs
+    @cached_property
+    def epochs(self) -> Epochs:
+        """The sweep's epochs, computed once from ``v`` and ``i`` (see :class:`Epochs`)."""
+        n, rate = self._v.size, self.sampling_rate
+        finite = np.flatnonzero(np.isfinite(self._v))
+        recording = (0, int(finite[-1])) if finite.size else None
+        test = stimulus = experiment = None
+        if self._i is not None and np.all(np.isfinite(self._i)):
+            changes = np.flatnonzero(np.diff(self._i))
+            test = _find_test_pulse(changes, rate, self._test_pulse_hint)
+            after = changes[changes > test[1]] if test is not None else changes
+            if after.size >= 2:
+                stimulus = (int(after[0]) + 1, int(after[-1]))
+            elif after.size == 1:  # a step that never returns: runs to the end of the sweep
+                stimulus = (int(after[0]) + 1, n - 1)
+            if stimulus is not None:
+                pad = int(STABILITY_WINDOW_S * rate)
+                experiment = (max(0, stimulus[0] - pad), min(n - 1, stimulus[1] + pad))
+        return Epochs((0, n - 1), recording, test, stimulus, experiment)
+
+    @property
+    def stimulus_window(self) -> tuple[float, float] | None:
+        """Start and end time of the stimulus epoch, s, or ``None``."""
+        ep = self.epochs.stimulus
+        if ep is None:
+            return None
+        t = self.t
+        return float(t[ep[0]]), float(t[ep[1]])
+
+    def __repr__(self) -> str:
+        amp = "?" if self.stimulus_amplitude is None else f"{self.stimulus_amplitude:g} pA"
+        return (
+            f"Sweep({self.sweep_number}, {self.stimulus_name or 'unknown stimulus'}, {amp}, "
+            f"{self.duration:g} s at {self.sampling_rate / 1e3:g} kHz, {self.clamp_mode})"
+        )
+
+    def record(self) -> SweepRecord:
+        """This sweep's metadata as a :class:`SweepRecord`."""
+        return SweepRecord(
+            sweep_number=self.sweep_number,
+            stimulus_name=self.stimulus_name,
+            stimulus_code=self.stimulus_code,
+            stimulus_amplitude=self.stimulus_amplitude,
+            sampling_rate=self.sampling_rate,
+            n_samples=self.n_samples,
+            clamp_mode=self.clamp_mode,
+            name_source=self.name_source,
+        )
+
+
+def _find_test_pulse(changes: np.ndarray, rate: float, hint: bool | None) -> IndexRange | None:
+    """The test pulse as ``(start, end)`` sample indices, given the indices where ``i`` changes.
+
+    With ``hint=None`` the first pulse counts as a test pulse only if it starts before 0.4 s, lasts
+    at most 50 ms and is followed by at least 100 ms of unchanged command before anything else:
+    this keeps a short square or a triple at the start of an ABF sweep from being mistaken for one.
+    """
+    if hint is False or changes.size < 2:
+        return None
+    start, end = int(changes[0]) + 1, int(changes[1])
+    if hint is True:
+        return start, end
+    if start >= TEST_PULSE_MAX_START_S * rate or end - start > TEST_PULSE_MAX_DURATION_S * rate:
+        return None
+    if changes.size < 3 or changes[2] - end < TEST_PULSE_MIN_GAP_S * rate:
+        return None
+    return start, end
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """A sweep's metadata, known without reading its data.
+
+    Attributes
+    ----------
+    sweep_number
+        Number of the sweep in its file.
+    stimulus_name, stimulus_code
+        Allen-style stimulus name and the file's code (``None`` if unknown).
+    stimulus_amplitude
+        Amplitude, pA (``None`` if unknown).
+    sampling_rate
+        Hz.
+    n_samples
+        Number of samples.
+    clamp_mode
+        ``"CurrentClamp"`` or ``"VoltageClamp"``.
+    name_source
+        ``"file"``, ``"inferred"`` or ``"unknown"``.
+    """
+
+    sweep_number: int
+    stimulus_name: str | None
+    stimulus_code: str | None
+    stimulus_amplitude: float | None
+    sampling_rate: float
+    n_samples: int
+    clamp_mode: str
+    name_source: str
+
+    @property
+    def duration(self) -> float:
+        """Sweep length, s."""
+        return self.n_samples / self.sampling_rate
+
+
+SWEEP_TABLE_COLUMNS = (
+    "sweep_number",
+    "stimulus_name",
+    "stimulus_code",
+    "stimulus_amplitude_pa",
+    "duration_s",
+    "sampling_rate_hz",
+    "clamp_mode",
+    "name_source",
+)
+
+
+def _matches(name: str | None, wanted: set[str]) -> bool:
+    return name is not None and name.strip().casefold() in wanted
+
+
+@dataclass
+class _SweepStore:
+    """Loader and cache shared by a cell and the selections made from it."""
+
+    loader: Callable[[int], Sweep]
+    source: str | None
+    cache: dict[int, Sweep] = field(default_factory=dict)
+
+    def get(self, number: int) -> Sweep:
+        sweep = self.cache.get(number)
+        if sweep is None:
+            try:
+                sweep = self.loader(number)
+            except GlifxError:
+                raise
+            except Exception as exc:  # a reader library failed on this sweep: say which and why
+                raise SweepError(number, f"could not be read: {exc}", self.source) from exc
+            self.cache[number] = sweep
+        return sweep
+
+
+class Cell:
+    """A recorded cell: its sweeps (loaded lazily), an id and metadata.
+
+    Parameters
+    ----------
+    records
+        Metadata of every sweep, in file order.
+    loader
+        ``loader(sweep_number) -> Sweep``; called once per sweep, on first access.
+    cell_id
+        Identifier used in output paths and reports.
+    metadata
+        Free-form cell metadata from the file (e.g. QC measurements such as seal resistance).
+    source
+        The file the cell was read from, if any.
+
+    Examples
+    --------
+    >>> cell = Cell.from_sweeps([Sweep(v, i, sampling_rate=50e3, sweep_number=3)])  # doctest: +SKIP
+    >>> for sweep in cell.select("Long Square"):                                     # doctest: +SKIP
+    ...     print(sweep.sweep_number, sweep.stimulus_amplitude)
+    """
+
+    def __init__(
+        self,
+        records: Sequence[SweepRecord],
+        loader: Callable[[int], Sweep],
+        *,
+        cell_id: str,
+        metadata: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> None:
+        self._records = {r.sweep_number: r for r in records}
+        if len(self._records) != len(records):
+            raise GlifxError(f"{source or cell_id}: duplicate sweep numbers")
+        self._store = _SweepStore(loader, source)
+        self.cell_id = str(cell_id)
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.source = source
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_sweeps(
+        cls,
+        sweeps: Iterable[Sweep],
+        *,
+        cell_id: str = "cell",
+        metadata: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> Cell:
+        """A cell from sweeps already in memory."""
+        by_number = {s.sweep_number: s for s in sweeps}
+        cell = cls(
+            [s.record() for s in by_number.values()],
+            by_number.__getitem__,
+            cell_id=cell_id,
+            metadata=metadata,
+            source=source,
+        )
+        cell._store.cache.update(by_number)
+        return cell
+
+    @classmethod
+    def from_arrays(
+        cls,
+        v: Sequence[Any],
+        i: Sequence[Any | None],
+        sampling_rate: float | Sequence[float],
+        *,
+        stimulus_names: Sequence[str | None] | None = None,
+        stimulus_amplitudes: Sequence[float | None] | None = None,
+        sweep_numbers: Sequence[int] | None = None,
+        clamp_mode: str = CURRENT_CLAMP,
+        cell_id: str = "cell",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Cell:
+        """A cell from plain arrays: one voltage (mV) and one current (pA) array per sweep.
+
+        Parameters
+        ----------
+        v, i
+            Per-sweep voltage (mV) and current (pA) arrays of equal length; an ``i`` entry may be
+            ``None`` when the stimulus is unknown.
+        sampling_rate
+            Hz, one for all sweeps or one per sweep.
+        stimulus_names, stimulus_amplitudes
+            Optional per-sweep names and amplitudes (pA).
+        sweep_numbers
+            Optional numbers; default 0, 1, 2, ...
+        """
+        n = len(v)
+        if len(i) != n:
+            raise GlifxError(f"from_arrays: {n} voltage arrays but {len(i)} current arrays")
+        rates = (
+            [float(sampling_rate)] * n
+            if np.isscalar(sampling_rate)
+            else [float(r) for r in sampling_rate]  # type: ignore[union-attr]
+        )
+        names = list(stimulus_names) if stimulus_names is not None else [None] * n
+        amps = list(stimulus_amplitudes) if stimulus_amplitudes is not None else [None] * n
+        numbers = list(sweep_numbers) if sweep_numbers is not None else list(range(n))
+        for what, seq in (("sampling rates", rates), ("stimulus_names", names),
+                          ("stimulus_amplitudes", amps), ("sweep_numbers", numbers)):
+            if len(seq) != n:
+                raise GlifxError(f"from_arrays: {n} sweeps but {len(seq)} {what}")
+        sweeps = [
+            Sweep(vk, ik, sampling_rate=rk, sweep_number=nk, stimulus_name=sk,
+                  stimulus_amplitude=ak, clamp_mode=clamp_mode)
+            for vk, ik, rk, nk, sk, ak in zip(v, i, rates, numbers, names, amps, strict=True)
+        ]
+        return cls.from_sweeps(sweeps, cell_id=cell_id, metadata=metadata)
+
+    # ---------------------------------------------------------------- access
+    @property
+    def sweep_numbers(self) -> list[int]:
+        """Sweep numbers in file order."""
+        return list(self._records)
+
+    @property
+    def records(self) -> list[SweepRecord]:
+        """Metadata of every sweep, in file order (reads no data)."""
+        return list(self._records.values())
+
+    def record(self, sweep_number: int) -> SweepRecord:
+        """Metadata of one sweep (reads no data)."""
+        try:
+            return self._records[sweep_number]
+        except KeyError:
+            raise SweepError(sweep_number, "no such sweep in this cell", self.source) from None
+
+    def sweep(self, sweep_number: int) -> Sweep:
+        """Load (once) and return one sweep."""
+        self.record(sweep_number)  # raises a clear error for an unknown number
+        return self._store.get(sweep_number)
+
+    __getitem__ = sweep
+
+    def __iter__(self) -> Iterator[Sweep]:
+        for number in self._records:
+            yield self._store.get(number)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, sweep_number: object) -> bool:
+        return sweep_number in self._records
+
+    def select(
+        self,
+        stimulus_names: str | Iterable[str] | None = None,
+        *,
+        clamp_mode: str | None = None,
+        sweep_numbers: Iterable[int] | None = None,
+    ) -> Cell:
+        """A cell with the matching sweeps only, sharing this cell's loader and cache.
+
+        Parameters
+        ----------
+        stimulus_names
+            One name or several (case-insensitive, e.g. ``"Noise 1"``); ``None`` keeps all.
+        clamp_mode
+            Keep only this clamp mode.
+        sweep_numbers
+            Keep only these sweep numbers.
+        """
+        records = self.records
+        if stimulus_names is not None:
+            wanted = (
+                {stimulus_names} if isinstance(stimulus_names, str) else set(stimulus_names)
+            )
+            wanted = {w.strip().casefold() for w in wanted}
+            records = [r for r in records if _matches(r.stimulus_name, wanted)]
+        if clamp_mode is not None:
+            records = [r for r in records if r.clamp_mode == clamp_mode]
+        if sweep_numbers is not None:
+            keep = set(sweep_numbers)
+            records = [r for r in records if r.sweep_number in keep]
+        sub = Cell.__new__(Cell)
+        sub._records = {r.sweep_number: r for r in records}
+        sub._store = self._store
+        sub.cell_id, sub.metadata, sub.source = self.cell_id, self.metadata, self.source
+        return sub
+
+    def sweep_table(self) -> pd.DataFrame:
+        """One row per sweep (reads no data); columns in :data:`SWEEP_TABLE_COLUMNS`.
+
+        Units: ``stimulus_amplitude_pa`` pA, ``duration_s`` s, ``sampling_rate_hz`` Hz.
+        """
+        rows = [
+            (r.sweep_number, r.stimulus_name, r.stimulus_code, r.stimulus_amplitude, r.duration,
+             r.sampling_rate, r.clamp_mode, r.name_source)
+            for r in self._records.values()
+        ]
+        return pd.DataFrame(rows, columns=list(SWEEP_TABLE_COLUMNS))
+
+    def clear_cache(self) -> None:
+        """Forget loaded sweep data (it is read again on next access)."""
+        self._store.cache.clear()
+
+    def __repr__(self) -> str:
+        names = sorted({r.stimulus_name or "unknown" for r in self._records.values()})
+        return f"Cell({self.cell_id!r}, {len(self)} sweeps: {', '.join(names)})"

@@ -1,0 +1,31 @@
+"""Shared test fixtures.
+
+Reference data live in ``../shared/data`` beside the project (or where ``GLIFX_SHARED_DATA``
+points).  They are read only through :func:`shared_data`, which skips a test with a clear reason
+when they are absent, so a fresh clone passes its tests without them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    """The reference-data folder, or ``None`` when it is not available."""
+    env = os.environ.get("GLIFX_SHARED_DATA")
+    path = Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ``../shared/data``; skips the test when it is absent."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("reference data ../shared/data not found (set GLIFX_SHARED_DATA to use them)")
+    return path
