@@ -511,10 +511,20 @@ class Cell:
                           ("stimulus_amplitudes", amps), ("sweep_numbers", numbers)):
             if len(seq) != n:
                 raise GlifxError(f"from_arrays: {n} sweeps but {len(seq)} {what}")
+        sources: list[str | None] = [None] * n
+        if stimulus_names is None and clamp_mode == CURRENT_CLAMP:
+            # no names given: infer them (and missing amplitudes) from the command waveforms
+            from glifx.io.stimulus import classify_sweeps
+
+            guesses = classify_sweeps(list(i), rates)
+            names, sources = [g.name for g in guesses], [g.name_source for g in guesses]
+            if stimulus_amplitudes is None:
+                amps = [g.amplitude for g in guesses]
         sweeps = [
             Sweep(vk, ik, sampling_rate=rk, sweep_number=nk, stimulus_name=sk,
-                  stimulus_amplitude=ak, clamp_mode=clamp_mode)
-            for vk, ik, rk, nk, sk, ak in zip(v, i, rates, numbers, names, amps, strict=True)
+                  stimulus_amplitude=ak, clamp_mode=clamp_mode, name_source=ok)
+            for vk, ik, rk, nk, sk, ak, ok in zip(v, i, rates, numbers, names, amps, sources,
+                                                  strict=True)
         ]
         return cls.from_sweeps(sweeps, cell_id=cell_id, metadata=metadata)
 

@@ -1,0 +1,107 @@
+"""Recognise a recording's format from its content (never from its file name).
+
+Rules, in order:
+
+* ``ABF2`` at offset 0 → ABF 2.x; ``ABF `` (with a space) at offset 0 → ABF 1.x.
+* The HDF5 signature ``\\x89HDF\\r\\n\\x1a\\n`` at offset 0 (the only place this package writes it) →
+  HDF5, then the root attribute ``nwb_version``: ``2.x`` → NWB2, ``1.x`` (or the NWB1 layout: a
+  root ``nwb_version`` *dataset*, or ``acquisition/timeseries`` plus ``epochs``) → NWB1.
+* Anything else is a :class:`~glifx.errors.FileFormatError` that says what the file looked like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glifx.errors import FileFormatError
+
+ABF1 = "abf1"
+ABF2 = "abf2"
+NWB1 = "nwb1"
+NWB2 = "nwb2"
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _decode(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "tolist"):  # numpy scalar or 1-element array
+        value = value.tolist()
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def check_readable(path: Path) -> None:
+    """Raise :class:`FileFormatError` when ``path`` is missing, not a file or empty."""
+    if not path.exists():
+        raise FileFormatError(path, "no such file")
+    if not path.is_file():
+        raise FileFormatError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise FileFormatError(path, "file is empty")
+
+
+def sniff_format(path: str | Path) -> str:
+    """The format of ``path``: ``"abf1"``, ``"abf2"``, ``"nwb1"`` or ``"nwb2"``.
+
+    Parameters
+    ----------
+    path
+        The recording.
+
+    Raises
+    ------
+    FileFormatError
+        Missing, empty, unreadable, truncated or not a supported format.
+    """
+    path = Path(path)
+    check_readable(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise FileFormatError(path, f"cannot be read: {exc.strerror or exc}") from None
+    if head[:4] == b"ABF2":
+        return ABF2
+    if head[:4] == b"ABF ":
+        return ABF1
+    if head == HDF5_SIGNATURE:
+        return _sniff_nwb_version(path)
+    raise FileFormatError(
+        path, "not a recognised recording (expected NWB 1/2 (HDF5) or Axon ABF content)"
+    )
+
+
+def _sniff_nwb_version(path: Path) -> str:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            version = f.attrs.get("nwb_version")
+            if version is not None:
+                text = _decode(version).strip()
+                if text.startswith("2"):
+                    return NWB2
+                if text.startswith("1") or text.upper().startswith("NWB-1"):
+                    return NWB1
+                raise FileFormatError(path, f"unsupported NWB version {text!r}")
+            if "nwb_version" in f and not isinstance(f["nwb_version"], h5py.Group):
+                text = _decode(f["nwb_version"][()]).strip()
+                if text.upper().startswith("NWB-1") or text.startswith("1"):
+                    return NWB1
+                if text.startswith("2"):
+                    return NWB2
+                raise FileFormatError(path, f"unsupported NWB version {text!r}")
+            if "acquisition/timeseries" in f and "epochs" in f:
+                return NWB1
+    except FileFormatError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise FileFormatError(
+            path, f"HDF5 file cannot be opened (truncated or corrupt?): {exc}"
+        ) from None
+    raise FileFormatError(path, "HDF5 file is not NWB (no 'nwb_version' attribute and no NWB1 layout)")

@@ -1,0 +1,195 @@
+"""Write a :class:`~glifx.sweep.Cell` to an NWB 2 file (pynwb icephys), losslessly.
+
+Layout written (readable by any NWB 2 icephys tool, and read back exactly by glifx):
+
+* one ``IntracellularElectrode``; per sweep a ``CurrentClampSeries`` (``acquisition/data_NNNNN``,
+  membrane potential stored in mV: ``unit="volts"``, ``conversion=1e-3``) and a
+  ``CurrentClampStimulusSeries`` (``stimulus/presentation/stimulus_NNNNN``, pA: ``unit="amperes"``,
+  ``conversion=1e-12``); voltage-clamp sweeps get ``VoltageClampSeries`` (pA) +
+  ``VoltageClampStimulusSeries`` (mV).  A sweep without a known command gets no stimulus series.
+* ``sweep_number`` on every series, ``stimulus_description`` = the stimulus name (``"N/A"`` if none);
+  ``starting_time`` and ``rate`` from the sweep (or ``timestamps`` when the sweep carries an explicit
+  time base that the rate does not reproduce exactly).
+* the ``IntracellularRecordingsTable`` has one row per sweep (id = sweep number) and the columns
+  ``glifx_stimulus_name``, ``glifx_stimulus_code``, ``glifx_stimulus_amplitude_pa`` (NaN if unknown)
+  and ``glifx_name_source``, so names, codes, amplitudes and their provenance survive a round trip.
+* Arrays are stored as float64, or as float32 when every value is exactly a float32 (data that came
+  from a float32 file), so the values read back are identical either way.  Gzip-compressed.
+
+The file is written to a temporary name beside ``path`` and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glifx.errors import FileFormatError
+from glifx.sweep import CURRENT_CLAMP, Cell, Sweep
+
+#: Extra columns of the IntracellularRecordingsTable that carry glifx's stimulus metadata.
+GLIFX_COLUMNS = {
+    "glifx_stimulus_name": "Allen-style stimulus name ('' if unknown)",
+    "glifx_stimulus_code": "stimulus code from the source file ('' if none)",
+    "glifx_stimulus_amplitude_pa": "stimulus amplitude, pA (NaN if unknown)",
+    "glifx_name_source": "how the stimulus name was obtained: file, inferred or unknown",
+}
+NO_NAME = "N/A"
+
+
+def _exact_array(x: np.ndarray, compress: bool) -> Any:
+    """float32 if that loses nothing, else float64; wrapped for gzip when asked."""
+    arr = np.asarray(x, dtype=np.float64)
+    as32 = arr.astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        lossless32 = np.array_equal(as32.astype(np.float64), arr, equal_nan=True)
+    data = as32 if lossless32 else arr
+    if not compress:
+        return data
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
+
+    return H5DataIO(data=data, compression="gzip", compression_opts=4, shuffle=True)
+
+
+def _timing(sweep: Sweep) -> dict[str, Any]:
+    """``starting_time`` + ``rate``, or ``timestamps`` when the rate would not rebuild ``t`` exactly."""
+    t = sweep.t
+    rebuilt = t[0] + np.arange(t.size) / sweep.sampling_rate
+    if np.array_equal(rebuilt, t):
+        return {"starting_time": float(t[0]), "rate": float(sweep.sampling_rate)}
+    return {"timestamps": np.asarray(t, dtype=np.float64)}
+
+
+def write_nwb(
+    cell: Cell,
+    path: str | os.PathLike[str],
+    *,
+    session_start_time: datetime | None = None,
+    compress: bool = True,
+) -> Path:
+    """Write ``cell`` to ``path`` as NWB 2 (icephys), atomically.
+
+    Parameters
+    ----------
+    cell
+        The cell; every sweep is loaded.  Units in the file: V (stored as mV with conversion 1e-3)
+        and A (stored as pA with conversion 1e-12).
+    path
+        Output file; its folder must exist.  An existing file is replaced only on success.
+    session_start_time
+        Defaults to ``cell.metadata["session_start_time"]`` if it is a datetime, else now (UTC).
+    compress
+        Gzip the data arrays.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    FileFormatError
+        When the file cannot be written.
+    """
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.icephys import (
+        CurrentClampSeries,
+        CurrentClampStimulusSeries,
+        IntracellularRecordingsTable,
+        VoltageClampSeries,
+        VoltageClampStimulusSeries,
+    )
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileFormatError(path, f"cannot write: folder {path.parent} does not exist")
+    if session_start_time is None:
+        meta_time = cell.metadata.get("session_start_time")
+        session_start_time = meta_time if isinstance(meta_time, datetime) else datetime.now(UTC)
+    if session_start_time.tzinfo is None:
+        session_start_time = session_start_time.replace(tzinfo=UTC)
+    description = json.dumps(
+        {"glifx_cell_id": cell.cell_id, "source": cell.source}, default=str
+    )
+    nwbfile = NWBFile(
+        session_description=f"glifx export of cell {cell.cell_id}",
+        identifier=cell.cell_id,
+        session_start_time=session_start_time,
+        notes=description,
+    )
+    device = nwbfile.create_device(name="amplifier")
+    electrode = nwbfile.create_icephys_electrode(
+        name="electrode_0", description="recording electrode", device=device
+    )
+    table = IntracellularRecordingsTable()
+    for name, doc in GLIFX_COLUMNS.items():
+        table.add_column(name=name, description=doc)
+    nwbfile.intracellular_recordings = table
+
+    for sweep in cell:
+        n = sweep.sweep_number
+        name = sweep.stimulus_name or NO_NAME
+        common = {
+            "electrode": electrode,
+            "gain": 1.0,
+            "sweep_number": np.uint32(n),
+            "stimulus_description": name,
+            **_timing(sweep),
+        }
+        cc = sweep.clamp_mode == CURRENT_CLAMP
+        v_data = _exact_array(sweep.v, compress)
+        i_data = None if sweep.i is None else _exact_array(sweep.i, compress)
+        if cc:
+            md = sweep.metadata
+            extras = {
+                key: float(md[key])
+                for key in ("bias_current", "bridge_balance", "capacitance_compensation")
+                if isinstance(md.get(key), (int, float)) and np.isfinite(md[key])
+            }
+            response = CurrentClampSeries(
+                name=f"data_{n:05d}", data=v_data, unit="volts", conversion=1e-3, **extras,
+                **common,
+            )
+            stimulus = None if i_data is None else CurrentClampStimulusSeries(
+                name=f"stimulus_{n:05d}", data=i_data, unit="amperes", conversion=1e-12, **common
+            )
+        else:
+            if i_data is None:
+                raise FileFormatError(path, f"sweep {n}: voltage-clamp sweep has no current")
+            response = VoltageClampSeries(
+                name=f"data_{n:05d}", data=i_data, unit="amperes", conversion=1e-12, **common
+            )
+            stimulus = VoltageClampStimulusSeries(
+                name=f"stimulus_{n:05d}", data=v_data, unit="volts", conversion=1e-3, **common
+            )
+        nwbfile.add_acquisition(response)
+        if stimulus is not None:
+            nwbfile.add_stimulus(stimulus)
+        amp = sweep.stimulus_amplitude
+        nwbfile.add_intracellular_recording(
+            electrode=electrode, stimulus=stimulus, response=response, id=n,
+            glifx_stimulus_name=sweep.stimulus_name or "",
+            glifx_stimulus_code=sweep.stimulus_code or "",
+            glifx_stimulus_amplitude_pa=float("nan") if amp is None else float(amp),
+            glifx_name_source=sweep.name_source,
+        )
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # hdmf's dtype-conversion chatter
+            with NWBHDF5IO(str(tmp), "w") as io:
+                io.write(nwbfile)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise FileFormatError(path, f"cannot write NWB file: {exc.strerror or exc}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
