@@ -45,3 +45,254 @@ def main() -> None:
     Example:
       glifx info data_samples/rs_cell.nwb
     """
+
+
+# ------------------------------------------------------------------------------------------- qc
+def _qc_criteria_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one ``--<criterion>`` option per field of :class:`glifx.qc.QCCriteria`."""
+    import dataclasses
+    import re
+    import typing
+
+    from glifx.qc.criteria import QCCriteria
+
+    hints = typing.get_type_hints(QCCriteria)
+    help_texts = QCCriteria.describe()
+    for f in reversed(dataclasses.fields(QCCriteria)):
+        if f.name == "name":
+            continue
+        flag, hint = "--" + f.name.replace("_", "-"), hints[f.name]
+        text = re.sub(r":\w+:`([^`]*)`", r"\1", help_texts[f.name].replace("``", ""))
+        if hint is bool:
+            option = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None,
+                                  help=f"{text} [default: {'yes' if f.default else 'no'}]")
+        elif hint in (int, float):
+            option = click.option(flag, f.name, type=hint, default=None,
+                                  help=f"{text} [default: {f.default:g}]")
+        else:
+            default = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+            option = click.option(flag, f.name, type=str, default=None, metavar="A,B,...",
+                                  help=f"{text} Comma-separated. [default: {default}]")
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=str))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Write qc.csv (sweep table) and qc.json (everything) into this directory "
+                   "(created if needed); without it nothing is written.")
+@click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False, path_type=str),
+              default=None, help="JSON (or YAML) file of criteria; options below override it.")
+@_qc_criteria_options
+@handles_errors
+def qc(file: str, out_dir: str | None, criteria_file: str | None, **limits: Any) -> None:
+    """Sweep and cell QC of FILE (Allen "Ephys QC Criteria v1.1" unless changed).
+
+    Prints one row per sweep (n/m = not measured) with the reason of every failure, then the cell
+    verdict.  Every limit can be set in a --criteria file and/or with its own option.  The exit
+    code is 0 whenever QC ran, whatever the verdict; 2 on a file or criteria it cannot use.
+
+    \b
+    Example:
+      glifx qc cell.nwb --out results/cell1
+      glifx qc cell.abf --criteria lab_qc.json --pre-noise-rms-mv-max 0.1 --no-require-full-windows
+    """
+    from glifx.io import load_cell
+    from glifx.qc import resolve_criteria, run_qc
+    from glifx.qc.criteria import QCCriteria
+
+    lists = {name for name, value in QCCriteria().to_dict().items() if isinstance(value, list)}
+    overrides = {k: v for k, v in limits.items() if v is not None}
+    for key in lists & set(overrides):
+        overrides[key] = [s.strip() for s in overrides[key].split(",") if s.strip()]
+    criteria = resolve_criteria(criteria_file, **overrides)
+    result = run_qc(load_cell(file), criteria)
+    click.echo(result.format_table())
+    if out_dir is not None:
+        paths = result.write(out_dir)
+        click.echo(f"wrote {paths['csv']} and {paths['json']}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print the sweeps as JSON.")
+@handles_errors
+def info(file: str, as_json: bool) -> None:
+    """List the sweeps of FILE (NWB 2, Allen NWB 1 or ABF): one row per sweep.
+
+    Columns: sweep number, stimulus name and code, amplitude (pA), duration (s), sampling rate
+    (kHz), clamp mode, and where the name came from (file / inferred / unknown).  Reads no sweep
+    data, except the command waveforms of files without stimulus names.
+
+    \b
+    Example:
+      glifx info data_samples/rs_cell.nwb
+      glifx info cell.abf --json
+    """
+    import json
+    import math
+
+    from glifx.io import load_cell
+
+    cell = load_cell(file)
+    rows = [
+        {
+            "sweep": r.sweep_number,
+            "stimulus": r.stimulus_name,
+            "code": r.stimulus_code,
+            "amplitude_pa": r.stimulus_amplitude,
+            "duration_s": r.duration,
+            "rate_khz": r.sampling_rate / 1e3,
+            "clamp_mode": r.clamp_mode,
+            "name_source": r.name_source,
+        }
+        for r in cell.records
+    ]
+    if as_json:
+        click.echo(json.dumps({"file": file, "cell_id": cell.cell_id,
+                               "format": cell.metadata.get("format"), "sweeps": rows}, indent=1))
+        return
+
+    def fmt(value: Any, spec: str = "") -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        return format(value, spec)
+
+    header = ("sweep", "stimulus", "code", "amp (pA)", "dur (s)", "rate (kHz)", "clamp", "name")
+    table = [header] + [
+        (fmt(r["sweep"]), fmt(r["stimulus"]), fmt(r["code"]), fmt(r["amplitude_pa"], ".4g"),
+         fmt(r["duration_s"], ".4g"), fmt(r["rate_khz"], "g"), r["clamp_mode"], r["name_source"])
+        for r in rows
+    ]
+    widths = [max(len(row[k]) for row in table) for k in range(len(header))]
+    click.echo(f"{file}: {cell.metadata.get('format') or 'recording'}, cell {cell.cell_id!r}, "
+               f"{len(rows)} sweeps")
+    for row in table:
+        padded = (text.ljust(width) for text, width in zip(row, widths, strict=True))
+        click.echo("  ".join(padded).rstrip())
+
+
+# ------------------------------------------------------------------------------------- simulate
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--stimulus", "stimulus_file", required=True,
+              type=click.Path(dir_okay=False, path_type=str),
+              help="1-D .npy array of injected current in amperes, one sample per step.")
+@click.option("--dt", required=True, type=float, help="Simulation time step in seconds (e.g. 5e-6).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the spike step indices (int64 .npy; times = steps * dt).")
+@click.option("--trace", "trace_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write voltage, threshold (V, relative to rest), asc (A, N x 2) and spike_steps "
+                   "as .npz (NaN during spike cuts).")
+@click.option("--cut-policy", type=click.Choice(["steps", "seconds"]), default="steps",
+              show_default=True,
+              help="steps: spike_cut_length steps at any dt (reproduces the Allen database); "
+                   "seconds: the cut lasts spike_cut_length * config dt seconds.")
+@handles_errors
+def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, trace_file: str | None,
+             cut_policy: str) -> None:
+    """Simulate the Allen GLIF neuron_config CONFIG on a current stimulus (SI units).
+
+    Prints the spike count and times; exits 2 with one line on an unusable config or stimulus.
+
+    \b
+    Example:
+      glifx simulate 579611597_GLIF5_neuron_config.json --stimulus stim_A.npy --dt 5e-6 \\
+          --out spikes.npy --trace trace.npz
+    """
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from glifx.errors import FileFormatError
+    from glifx.glif import load_allen_config
+    from glifx.glif import simulate as run
+
+    model = load_allen_config(config, spike_cut_policy=cut_policy)  # type: ignore[arg-type]
+    try:
+        stimulus = np.load(stimulus_file, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileFormatError(stimulus_file, "no such file") from None
+    except (OSError, ValueError) as exc:
+        raise FileFormatError(stimulus_file, f"not a readable .npy array ({exc})") from None
+    if not isinstance(stimulus, np.ndarray):
+        raise FileFormatError(stimulus_file, "expected one .npy array, got an archive")
+    result = run(model, stimulus, dt, record=trace_file is not None)
+
+    def save_atomically(path: str, write: Callable[[Any], None]) -> None:
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".glifx-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    if out_file is not None:
+        save_atomically(out_file, lambda fh: np.save(fh, result.spike_steps))
+    if trace_file is not None:
+        save_atomically(trace_file, lambda fh: np.savez(
+            fh, voltage=result.voltage, threshold=result.threshold, asc=result.asc,
+            spike_steps=result.spike_steps, dt=np.float64(dt)))
+    duration = result.n_steps * dt
+    level = f"GLIF{model.level}" if model.level else "GLIF (custom methods)"
+    click.echo(f"{level}: {result.n_spikes} spikes in {duration:.6g} s "
+               f"({result.n_spikes / duration if duration else 0.0:.3g} Hz), "
+               f"spike cut {result.spike_cut_steps} steps")
+    if result.n_spikes:
+        shown = ", ".join(f"{t:.6g}" for t in result.spike_times[:10])
+        more = " ..." if result.n_spikes > 10 else ""
+        click.echo(f"spike times (s): {shown}{more}")
+    if result.truncated:
+        click.echo(f"warning: bad reset (reset state above threshold) at step {result.truncated_at}; "
+                   "simulation stopped there, as the Allen reference does", err=True)
+    for path in (out_file, trace_file):
+        if path is not None:
+            click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write spikes.csv, sweep_features.csv and cell_features.json into this folder.")
+@click.option("--filter", "filter_khz", type=float, default=10.0, show_default=True,
+              help="Bessel low-pass cutoff before dV/dt, kHz (0: none); clipped below Nyquist.")
+@click.option("--qc/--no-qc", "use_qc", default=False, show_default=True,
+              help="Analyse only the sweeps that pass glifx QC.")
+@handles_errors
+def features(file: str, out_dir: str | None, filter_khz: float, use_qc: bool) -> None:
+    """Spike, sweep and cell features of FILE (ipfx definitions and column names).
+
+    Prints one line per analysed sweep and the cell summary.
+
+    \b
+    Example:
+      glifx features 171116sh_0018.abf --out results/171116sh_0018
+    """
+    import glifx
+    from glifx.features import extract_features
+
+    cell = glifx.load_cell(file)
+    qc_result = glifx.run_qc(cell) if use_qc else None
+    feats = extract_features(cell, qc=qc_result, filter=filter_khz or None)
+    for row in feats.sweeps.itertuples(index=False):
+        click.echo(f"sweep {row.sweep_number:>4}  {row.stimulus_name or '?':<14} "
+                   f"spikes {row.spike_count:>4}  rate {row.avg_rate:8.3g} Hz")
+    for key in ("long_square", "short_square", "ramp"):
+        summary = feats.cell.get(key)
+        if summary:
+            shown = {k: v for k, v in summary.items()
+                     if isinstance(v, int | float) and not isinstance(v, bool)
+                     and k in ("rheobase_i", "fi_fit_slope", "sag", "tau", "input_resistance",
+                               "v_baseline", "stimulus_amplitude", "hero_amp")}
+            click.echo(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+    for num, why in feats.cell["dropped_sweeps"].items():
+        click.echo(f"dropped sweep {num}: {why}")
+    if out_dir is not None:
+        paths = feats.write(out_dir)
+        for path in paths.values():
+            click.echo(f"wrote {path}")
