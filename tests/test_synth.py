@@ -1,0 +1,321 @@
+"""Tests of glifx.synth: conductance-based models, recording model, synthetic experiments.
+
+Published-behaviour reference values of the Pospischil et al. (2008) regular-spiking model, and how
+they were obtained (all noise-free, model parameters of :func:`glifx.synth.pospischil_rs`):
+
+* Sustained-firing rheobase: the saddle-node current of the model's full steady-state I–V curve
+  (every gate, M-current included, at steady state; local maximum of I_ss(V)):
+  **74.3 pA** (``steady_state_rheobase``; recomputed in the test, cheap and integrator-free).
+  Sustained firing of a long step must start within 10 % of it.
+* f–I slope between 100 and 300 pA (1 s steps from rest): **0.195 Hz/pA** (9 and 48 spikes), from
+  ``scipy.integrate.solve_ivp`` (LSODA, rtol = atol = 1e-9, ``simulate_reference``); recomputed in
+  the test from solve_ivp and compared with the compiled RK4 kernel (10 % tolerance).
+* 1 s long-square rheobase (Allen definition: ≥ 1 spike in a 1 s step): **55.0 pA**, lower than
+  the sustained value because the slow M-current (τ up to 608 ms) has not yet activated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glifx import _synth_kernels as K
+from glifx import synth
+from glifx.sweep import Cell
+
+RATE = 20e3
+RS_SUSTAINED_RHEOBASE_PA = 74.3
+RS_FI_SLOPE_HZ_PER_PA = 0.195
+RS_STEP_RHEOBASE_PA = 55.0
+
+
+def _step(amp: float, duration: float = 2.0, on: float = 0.1, off: float = 1.9) -> np.ndarray:
+    i = np.zeros(int(round(duration * RATE)))
+    i[int(round(on * RATE)):int(round(off * RATE))] = amp
+    return i
+
+
+# ------------------------------------------------------------------------------------ kernel
+@pytest.mark.parametrize("factory", [synth.pospischil_rs, synth.pospischil_fs])
+def test_kernel_derivatives_match_reference_rhs(factory):
+    model = factory()
+    rng = np.random.default_rng(0)
+    par = model.params()
+    out = np.empty(5)
+    for _ in range(200):
+        y = np.array([rng.uniform(-100, 50), *rng.uniform(0, 1, 4)])
+        # include the removable singularities of the rate functions
+        if _ < 3:
+            y[0] = model.v_t + (13.0, 40.0, 15.0)[_]
+        i_inj = rng.uniform(-200, 500)
+        K.derivatives(y, i_inj, 0.0, -70.0, par, out)
+        ref = synth._ref_rhs(model, i_inj)(0.0, y)
+        np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12)
+        # the noise conductance g (nS, reversal e) adds the current g (e - V)
+        K.derivatives(y, i_inj, 1.5, -60.0, par, out)
+        ref = synth._ref_rhs(model, i_inj + 1.5 * (-60.0 - y[0]))(0.0, y)
+        np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("factory", "amp"), [(synth.pospischil_rs, 150.0), (synth.pospischil_fs, 200.0)]
+)
+def test_numba_matches_solve_ivp_spike_times(factory, amp):
+    """Every spike time over 2 s within 0.1 ms of solve_ivp (LSODA, rtol = atol = 1e-9), noise off."""
+    model = factory()
+    i = _step(amp)
+    i[int(1.0 * RATE):int(1.2 * RATE)] = 0.5 * amp  # a second edge mid-train
+    ref = synth.simulate_reference(model, i, RATE)
+    fast = synth.simulate_conductance(model, i, RATE, noise=False)
+    assert ref.spike_times.size >= 20
+    assert fast.spike_times.size == ref.spike_times.size
+    err = np.max(np.abs(fast.spike_times - ref.spike_times))
+    assert err < 1e-4, f"max spike-time difference {err * 1e3:.4f} ms"
+    # subthreshold voltage agrees tightly too (first 100 ms, before the step)
+    np.testing.assert_allclose(fast.v[:1900], ref.v[:1900], atol=1e-6)
+
+
+def test_resting_state_is_a_fixed_point():
+    for model in (synth.pospischil_rs(), synth.pospischil_fs()):
+        y = model.resting_state()
+        assert -75 < y[0] < -65
+        assert abs(synth.steady_state_current(model, y[0])) < 1e-8
+        out = np.empty(5)
+        K.derivatives(y, 0.0, 0.0, 0.0, model.params(), out)
+        assert np.max(np.abs(out)) < 1e-9
+        v = synth.simulate_conductance(model, np.zeros(4000), RATE, noise=False).v
+        assert np.ptp(v) < 1e-9
+
+
+# ------------------------------------------------------------------------- published behaviour
+def test_rs_sustained_rheobase_matches_steady_state_analysis():
+    model = synth.pospischil_rs()
+    ss = synth.steady_state_rheobase(model)
+    assert ss == pytest.approx(RS_SUSTAINED_RHEOBASE_PA, abs=0.1)
+
+    def sustained(amp: float) -> bool:  # still firing 3-5 s into a 5 s step
+        return synth.firing_rate(model, amp, duration=5.0, sampling_rate=RATE, window=(3.0, 5.0)) > 0
+
+    lo, hi = 0.5 * ss, 1.5 * ss
+    assert not sustained(lo) and sustained(hi)
+    while hi - lo > 0.5:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if sustained(mid) else (mid, hi)
+    assert hi == pytest.approx(ss, rel=0.10)
+
+
+def test_rs_fi_slope_and_step_rheobase():
+    model = synth.pospischil_rs()
+    y0 = model.resting_state()
+    amps = (100.0, 300.0)
+    ref_counts = [synth.simulate_reference(model, np.full(int(RATE), a), RATE, y0=y0).spike_times.size
+                  for a in amps]
+    fast_counts = [synth.firing_rate(model, a, duration=1.0, sampling_rate=RATE) for a in amps]
+    ref_slope = (ref_counts[1] - ref_counts[0]) / (amps[1] - amps[0])
+    fast_slope = (fast_counts[1] - fast_counts[0]) / (amps[1] - amps[0])
+    assert ref_slope == pytest.approx(RS_FI_SLOPE_HZ_PER_PA, rel=0.10)
+    assert fast_slope == pytest.approx(ref_slope, rel=0.10)
+    step_rheobase = synth.rheobase(model, sampling_rate=RATE, tol=0.1)
+    assert step_rheobase == pytest.approx(RS_STEP_RHEOBASE_PA, rel=0.10)
+
+
+def test_rs_adapts_and_fs_does_not_much():
+    """RS: ISIs lengthen through the step (I_M); FS: higher rate and less adaptation."""
+    rs = synth.simulate_conductance(synth.pospischil_rs(), _step(200.0), RATE, noise=False).spike_times
+    fs = synth.simulate_conductance(synth.pospischil_fs(), _step(300.0), RATE, noise=False).spike_times
+    rs_isi, fs_isi = np.diff(rs), np.diff(fs)
+    assert rs_isi[-1] / rs_isi[0] > 1.5
+    assert fs_isi[-1] / fs_isi[0] < rs_isi[-1] / rs_isi[0]
+    assert fs.size > rs.size
+
+
+# ---------------------------------------------------------------------------------- noise
+def test_intrinsic_noise_seeded():
+    model = synth.pospischil_rs(10.0)
+    i = _step(80.0, duration=1.0, on=0.1, off=0.9)
+    a = synth.simulate_conductance(model, i, RATE, rng=3)
+    b = synth.simulate_conductance(model, i, RATE, rng=3)
+    c = synth.simulate_conductance(model, i, RATE, rng=4)
+    assert np.array_equal(a.v, b.v)
+    assert not np.array_equal(a.v, c.v)
+    quiet = synth.simulate_conductance(model, i, RATE, noise=False)
+    assert np.array_equal(quiet.v, synth.simulate_conductance(model, i, RATE, noise=False).v)
+    # subthreshold fluctuation size at rest: OU current σ = 10 pA through ~400 MΩ, τ_m ≈ 49 ms
+    rest = synth.simulate_conductance(model, np.zeros(int(2 * RATE)), RATE, rng=1).v
+    assert 0.3 < rest.std() < 3.0
+
+
+# -------------------------------------------------------------------------- recording model
+def test_recording_model_noise_and_artifacts():
+    rng = np.random.default_rng(0)
+    n = int(10 * RATE)
+    v0, i0 = np.full(n, -70.0), np.zeros(n)
+    rec = synth.RecordingModel(white_noise_mv=0.2, pink_noise_mv=0.0, float32=False)
+    v, i = rec.record(v0, i0, RATE, rng)
+    assert (v - v0).std() == pytest.approx(0.2, rel=0.02)
+    assert np.array_equal(i, i0)
+
+    rec = synth.RecordingModel(white_noise_mv=0.0, pink_noise_mv=0.5, float32=False)
+    v, _ = rec.record(v0, i0, RATE, rng)
+    x = v - v0
+    assert x.std() == pytest.approx(0.5, rel=1e-6)
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    p = np.abs(np.fft.rfft(x)) ** 2
+    band = (f >= 1) & (f <= 1000)
+    slope = np.polyfit(np.log10(f[band]), np.log10(p[band]), 1)[0]
+    assert slope == pytest.approx(-1.0, abs=0.1)
+
+    rec = synth.RecordingModel(white_noise_mv=0, pink_noise_mv=0, drift_mv_per_s=0.5,
+                               bias_current_pa=-30.0, stop_at_s=8.0, nan_fraction=1e-3, float32=False)
+    i_cell = rec.command(i0)
+    assert np.all(i_cell == -30.0)
+    v, i = rec.record(v0, i_cell, RATE, rng)
+    k = int(8.0 * RATE)
+    assert np.all(np.isnan(v[k:])) and np.all(np.isnan(i[k:]))
+    finite = np.isfinite(v[:k])
+    assert 0 < np.count_nonzero(~finite) < 0.01 * k
+    t = np.arange(k) / RATE
+    assert np.polyfit(t[finite], v[:k][finite], 1)[0] == pytest.approx(0.5)
+
+
+def test_recording_float32_and_adc():
+    rng = np.random.default_rng(1)
+    v0, i0 = np.linspace(-80, 20, 1000), np.linspace(0, 100, 1000) / 3
+    rec = synth.RecordingModel(adc_step_mv=1 / 32, adc_step_pa=1 / 64)
+    v, i = rec.record(v0, i0, RATE, rng)
+    assert np.array_equal(v.astype(np.float32).astype(np.float64), v)
+    assert np.all(np.mod(v * 32, 1) == 0) and np.all(np.mod(i * 64, 1) == 0)
+    assert np.max(np.abs(i - i0)) <= 1 / 128 + 1e-12
+
+
+# ------------------------------------------------------------------------ synthetic experiments
+def test_synthetic_cell_metadata_and_reproducibility():
+    from glifx import protocols
+
+    model = synth.pospischil_fs(10.0)
+    waves = [protocols.long_square(100.0, RATE), protocols.short_square(800.0, RATE),
+             protocols.noise(70.0, 1, RATE, gap=0.5, epoch_duration=1.0)]
+    cell = synthetic_cell = synth.synthetic_cell(model, waves, seed=5, cell_id="fs")
+    assert isinstance(cell, Cell) and cell.cell_id == "fs" and len(cell) == 3
+    for sw, w in zip(cell, waves, strict=True):
+        got = (sw.stimulus_name, sw.stimulus_code, sw.stimulus_amplitude)
+        assert got == (w.name, w.code, w.amplitude)
+        assert sw.name_source == "file"
+        assert sw.epochs.test is not None
+        assert sw.stimulus_window[0] == pytest.approx(w.epochs["stimulus"][0])
+        assert np.max(sw.v) > 0  # every one of these stimuli makes this cell fire
+    again = synth.synthetic_cell(model, waves, seed=5, cell_id="fs")
+    other = synth.synthetic_cell(model, waves, seed=6, cell_id="fs")
+    assert all(np.array_equal(a.v, b.v) for a, b in zip(synthetic_cell, again, strict=True))
+    assert not np.array_equal(cell[3].v, other[3].v)
+
+
+def test_synthetic_experiment_protocol_set():
+    # noise-free neuron: with 10 pA intrinsic noise the 3 ms threshold itself jitters by ~5 %
+    cell, plan = synth.synthetic_experiment(
+        synth.pospischil_rs(), 10e3, seed=1,
+        protocol_kwargs={"long_square_start_pa": 30.0, "short_square_steps": (-0.05, 0.05),
+                         "triple_intervals": (0.02,), "noise_kwargs": {"gap": 0.5}},
+        noise_repeats=2,
+    )
+    assert plan.rheobase_pa == pytest.approx(RS_STEP_RHEOBASE_PA, rel=0.02)
+    names = list(cell.sweep_table().stimulus_name)
+    for name in ("Long Square", "Short Square", "Short Square - Triple", "Ramp", "Noise 1", "Noise 2"):
+        assert name in names
+    assert names.count("Noise 1") == 2 and names.count("Noise 2") == 2
+    # the short squares bracket the threshold: the lower one is silent, the upper one spikes
+    ss = list(cell.select("Short Square"))
+    assert np.nanmax(ss[0].v) < 0 < np.nanmax(ss[1].v)
+
+
+def test_glif_neuron():
+    glif = pytest.importorskip("glifx.glif")
+    from glifx import protocols
+
+    model = glif.GlifModel(level=1, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_length=40,
+                           El_reference=-0.07)
+    neuron = synth.GlifNeuron(model, noise_sigma_pa=10.0)
+    w = protocols.long_square(150.0, RATE)
+    cell = synth.synthetic_cell(neuron, [w, w], seed=2)
+    a, b = cell[1].v, cell[2].v
+    assert np.all(np.isfinite(a))
+    assert a[:100].mean() == pytest.approx(-70.0, abs=1.0)
+    assert np.max(a) == pytest.approx(30.0, abs=1.0)  # drawn spikes reach the peak
+    assert not np.array_equal(a, b)
+    up = np.flatnonzero((a[:-1] < 0) & (a[1:] >= 0))
+    assert up.size > 3 and np.all((up > 1.02 * RATE) & (up < 2.03 * RATE))
+
+
+def test_glif_experiment_thresholds():
+    glif = pytest.importorskip("glifx.glif")
+    model = glif.GlifModel(level=1, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_length=40,
+                           El_reference=-0.07)
+    cell, plan = synth.synthetic_experiment(
+        synth.GlifNeuron(model, noise_sigma_pa=5.0), 10e3, seed=3,
+        protocol_kwargs={"long_square_start_pa": 90.0, "short_square_steps": (0.0,),
+                         "triple_intervals": (0.02,), "noise_kwargs": {"gap": 0.5}},
+    )
+    # GLIF1: a long step spikes iff I·R exceeds th_inf (τ = 20 ms ≪ 1 s): 100 pA
+    assert plan.rheobase_pa == pytest.approx(100.0, rel=0.01)
+    # a 3 ms pulse reaches th_inf when I·R·(1 − exp(−3 ms / τ)) = th_inf
+    assert plan.short_square_threshold_pa == pytest.approx(100.0 / (1 - np.exp(-0.15)), rel=0.02)
+    assert cell.cell_id == "glif1"
+    assert set(cell.sweep_table().stimulus_name) >= {"Long Square", "Noise 1", "Noise 2"}
+
+
+def test_invalid_configs_raise():
+    from glifx.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        synth.RecordingModel(white_noise_mv=-1.0)
+    with pytest.raises(ConfigError):
+        synth.RecordingModel(nan_fraction=1.5)
+    with pytest.raises(ConfigError):
+        synth.RecordingModel(stop_at_s=0.0)
+    with pytest.raises(ConfigError):
+        synth.pospischil_rs(noise_sigma_pa=-1.0)
+    with pytest.raises(ConfigError):
+        synth.simulate_conductance(synth.pospischil_rs(), np.array([0.0, np.nan]), RATE)
+    with pytest.raises(ConfigError):
+        synth.rheobase(synth.pospischil_rs(), hi=10.0)
+
+
+def test_conductance_noise_is_quiet_at_rest():
+    """Shunting-conductance noise (reversal E_leak): small at rest, grows with depolarisation.
+
+    (The RS rest, −71.9 mV, lies 1.6 mV below E_leak, so the noise is small but not zero there.)
+    """
+    model = synth.pospischil_rs(noise_sigma_ns=1.0)
+    n = int(2 * RATE)
+    rest = synth.simulate_conductance(model, np.zeros(n), RATE, rng=1).v[n // 2:]
+    held = synth.simulate_conductance(model, np.full(n, 40.0), RATE, rng=1).v[n // 2:]
+    assert rest.std() < 0.3
+    assert held.std() > 3 * rest.std()
+
+
+@pytest.mark.parametrize(
+    ("artifact", "expected"),
+    [
+        ({}, None),
+        ({"drift_mv_per_s": 2.0}, "vm_delta_mv"),
+        ({"white_noise_mv": 0.2}, "pre_noise_rms_mv"),
+        ({"stop_at_s": 1.5}, "NaN"),
+        ({"nan_fraction": 1e-4}, "NaN"),
+        ({"bias_current_pa": -150.0}, "leak_pa"),
+    ],
+)
+def test_recording_artifacts_fail_sweep_qc(artifact, expected):
+    """Each artifact of the recording model makes the default (Allen) sweep QC fail for its reason."""
+    import glifx
+    from glifx import protocols
+
+    rec = synth.RecordingModel(**{"white_noise_mv": 0.03, "pink_noise_mv": 0.02, **artifact})
+    cell = synth.synthetic_cell(synth.pospischil_rs(1.5, 1.0), [protocols.long_square(-30.0, RATE)],
+                                recording=rec, seed=1)
+    qc = glifx.run_qc(cell)
+    reasons = " ".join(qc.reasons(1))
+    if expected is None:
+        assert qc.sweep_passed(1), reasons
+    else:
+        assert not qc.sweep_passed(1)
+        assert expected in reasons
