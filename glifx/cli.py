@@ -30,6 +30,9 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except GlifxError as exc:
             _fail(str(exc))
+        except BrokenPipeError:  # output piped into e.g. `head`, which closed early: not an error
+            sys.stderr.close()
+            sys.exit(0)
         except OSError as exc:  # e.g. an unwritable output directory
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
@@ -206,7 +209,7 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
 
     import numpy as np
 
-    from glifx.errors import FileFormatError
+    from glifx.errors import ConfigError, FileFormatError
     from glifx.glif import load_allen_config
     from glifx.glif import simulate as run
 
@@ -219,7 +222,11 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
         raise FileFormatError(stimulus_file, f"not a readable .npy array ({exc})") from None
     if not isinstance(stimulus, np.ndarray):
         raise FileFormatError(stimulus_file, "expected one .npy array, got an archive")
-    result = run(model, stimulus, dt, record=trace_file is not None)
+    try:
+        result = run(model, stimulus, dt, record=trace_file is not None)
+    except ConfigError as exc:  # name the file when the stimulus is at fault
+        message = f"{stimulus_file}: {exc}" if str(exc).startswith("stimulus") else str(exc)
+        raise ConfigError(message) from None
 
     def save_atomically(path: str, write: Callable[[Any], None]) -> None:
         folder = os.path.dirname(os.path.abspath(path))

@@ -1,1 +1,16 @@
 """GLIF1-5 models: parameters, Allen neuron_config I/O and the compiled simulator."""
+
+from glifx.glif.model import LEVEL_METHODS, METHOD_NAMES, GlifModel, load_allen_config
+from glifx.glif.simulator import OUNoise, SimulationResult, default_n_jobs, simulate, simulate_many
+
+__all__ = [
+    "LEVEL_METHODS",
+    "METHOD_NAMES",
+    "GlifModel",
+    "OUNoise",
+    "SimulationResult",
+    "default_n_jobs",
+    "load_allen_config",
+    "simulate",
+    "simulate_many",
+]

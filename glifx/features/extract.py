@@ -1,0 +1,231 @@
+"""``extract_features``: every feature of a cell in one call, and writing them to disk.
+
+Units: s, mV, pA, V/s, Hz, MΩ (ipfx's names and units).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from glifx.errors import GlifxError, SweepError
+from glifx.features import cell as cf
+from glifx.features.spikes import (
+    SPIKE_COLUMNS,
+    SpikeParams,
+    adjusted_detection_params,
+    detect_spikes,
+    recorded_arrays,
+)
+from glifx.sweep import CURRENT_CLAMP
+
+EXCLUDED_STIMULI = {"test", "search"}
+#: Window after Short Square onset (s) from which detection parameters are adapted (ipfx).
+SHORT_SQUARE_EST_WINDOW = 0.001
+NOISE_STIMULI = {"noise 1", "noise 2"}
+SWEEP_BASE_COLUMNS = ["sweep_number", "stimulus_name", "stimulus_amplitude", "start", "end",
+                      "spike_count", "avg_rate", "latency", "first_isi", "mean_isi", "median_isi",
+                      "isi_cv", "adapt", "filter_khz"]
+
+
+@dataclass
+class CellFeatures:
+    """All features of one cell.
+
+    Attributes
+    ----------
+    spikes
+        One row per spike, ``sweep_number`` first, then the columns of
+        :data:`glifx.features.spikes.SPIKE_COLUMNS`.
+    sweeps
+        One row per analysed sweep: ``sweep_number``, ``stimulus_name``, window ``start``/``end``
+        (s), ``spike_count``, train features (``avg_rate`` Hz, ``latency`` s, ISIs s, ``isi_cv``,
+        ``adapt``, ``burst``, ``pause``, ``delay``...), and for steps ``stim_amp`` (pA),
+        ``v_baseline``, ``peak_deflect`` (mV), ``sag``; plus ``filter_khz`` used.
+    cell
+        Cell record: ``cell_id``, per-protocol summaries (``long_square``, ``short_square``,
+        ``ramp``, ``noise``), ``dropped_sweeps`` {sweep number: reason}, ``params``.
+    """
+
+    spikes: pd.DataFrame
+    sweeps: pd.DataFrame
+    cell: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``spikes.csv``, ``sweep_features.csv`` and ``cell_features.json`` into
+        ``out_dir`` (created if needed), each through a temporary file and a rename."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"spikes": out / "spikes.csv", "sweeps": out / "sweep_features.csv",
+                 "cell": out / "cell_features.json"}
+        _atomic_write(paths["spikes"], self.spikes.to_csv(index=False))
+        _atomic_write(paths["sweeps"], self.sweeps.to_csv(index=False))
+        _atomic_write(paths["cell"], json.dumps(_jsonable(self.cell), indent=2, allow_nan=False))
+        return paths
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain-JSON version of ``x``: NaN/inf become ``null``, numpy scalars become Python ones."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _name(sweep: Any) -> str:
+    return (sweep.stimulus_name or "").strip().casefold()
+
+
+def _short_squares(sweeps, spikes_by, rows, extra_train, spike_params) -> dict[str, Any]:
+    """Short Square (ipfx): detection parameters adapted from the 1 ms after onset, spikes over the
+    whole sweep (a spike often peaks after a 3 ms pulse); replaces those sweeps' rows and spikes."""
+    win = sweeps[0].stimulus_window
+    params = {k: v for k, v in spike_params.items() if k not in ("dv_cutoff", "thresh_frac")}
+    note = None
+    if win is not None:
+        cutoff, frac = adjusted_detection_params(sweeps, win[0], win[0] + SHORT_SQUARE_EST_WINDOW,
+                                                 filter=spike_params.get("filter", 10.0))
+        if np.isfinite(cutoff) and cutoff > 0:
+            params.update(dv_cutoff=cutoff, thresh_frac=frac)
+            note = f"adapted detection: dv_cutoff {cutoff:.4g} V/s, thresh_frac {frac:.4g}"
+    by_row = {r["sweep_number"]: k for k, r in enumerate(rows)}
+    for s in sweeps:
+        t, v, i = recorded_arrays(s)
+        df = detect_spikes(t, v, i, sampling_rate=s.sampling_rate, **params)
+        spikes_by[s.sweep_number] = df
+        row = cf.sweep_record(s, df, None, None, extra_train=extra_train)
+        row["filter_khz"] = df.attrs.get("filter_khz")
+        rows[by_row[s.sweep_number]] = row
+    summary = cf.short_square_summary(sweeps, spikes_by)
+    summary["detection"] = {k: params.get(k) for k in ("dv_cutoff", "thresh_frac")}
+    if note:
+        summary.setdefault("notes", []).append(note)
+    return summary
+
+
+def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = True,
+                     **spike_params: Any) -> CellFeatures:
+    """Spike, sweep and cell features of every current-clamp sweep of ``cell``.
+
+    Parameters
+    ----------
+    cell
+        A :class:`glifx.Cell`.
+    qc
+        A QC result (``qc.passed_sweeps``: list of sweep numbers); when given only those sweeps
+        are analysed and the others are listed in ``cell["dropped_sweeps"]`` with the reason.
+    extra_train
+        Also compute burst, pause and delay per sweep.
+    **spike_params
+        :class:`glifx.features.spikes.SpikeParams` fields (ipfx defaults; ``filter=10`` kHz is
+        clipped below Nyquist on 10 and 20 kHz data).
+
+    Returns
+    -------
+    CellFeatures
+
+    Examples
+    --------
+    >>> feats = glifx.extract_features(glifx.load_cell("cell.abf"))   # doctest: +SKIP
+    >>> feats.cell["long_square"]["rheobase_i"]                       # doctest: +SKIP
+    """
+    SpikeParams.from_kwargs(**spike_params)  # validate names early
+    dropped: dict[int, str] = {}
+    passed = None
+    if qc is not None:
+        passed = set(int(n) for n in qc.passed_sweeps)
+        reasons = {}
+        table = getattr(qc, "sweeps", None)
+        if isinstance(table, pd.DataFrame) and {"sweep_number", "reasons"} <= set(table.columns):
+            for num, why in zip(table["sweep_number"], table["reasons"], strict=True):
+                reasons[int(num)] = "; ".join(why) if isinstance(why, list | tuple) else str(why)
+    sweeps = []
+    for rec in cell.records:
+        n = rec.sweep_number
+        if rec.clamp_mode != CURRENT_CLAMP:
+            dropped[n] = "voltage clamp"
+        elif (rec.stimulus_name or "").strip().casefold() in EXCLUDED_STIMULI:
+            dropped[n] = f"{rec.stimulus_name} sweep"
+        elif passed is not None and n not in passed:
+            dropped[n] = "failed QC: " + (reasons.get(n) or "not in qc.passed_sweeps")
+        else:
+            sweeps.append(cell.sweep(n))
+
+    spikes_by: dict[int, pd.DataFrame] = {}
+    rows = []
+    for s in sweeps:
+        noise = _name(s) in NOISE_STIMULI
+        start, end = (None, None) if noise else (s.stimulus_window or (None, None))
+        if _name(s) == "ramp" and start is not None:
+            end = float(s.t[-1])  # a ramp runs until the cell fires or the sweep ends
+        try:
+            t, v, i = recorded_arrays(s)
+            if end is not None:
+                end = min(end, float(t[-1]))
+            if start is not None and start >= t[-1]:
+                raise SweepError(s.sweep_number, "recording stops before the stimulus", s.source)
+            df = detect_spikes(t, v, i, start, end, sampling_rate=s.sampling_rate, **spike_params)
+        except GlifxError as exc:
+            dropped[s.sweep_number] = f"spike detection failed: {exc}"
+            continue
+        spikes_by[s.sweep_number] = df
+        row = cf.sweep_record(s, df, start, end, extra_train=extra_train)
+        row["filter_khz"] = df.attrs.get("filter_khz")
+        rows.append(row)
+
+    record: dict[str, Any] = {"cell_id": cell.cell_id, "source": cell.source,
+                              "dropped_sweeps": {str(k): v for k, v in sorted(dropped.items())},
+                              "params": SpikeParams.from_kwargs(**spike_params).__dict__}
+    groups: dict[str, list[Any]] = {}
+    for s in sweeps:
+        if s.sweep_number in spikes_by:
+            groups.setdefault(_name(s), []).append(s)
+    if groups.get("long square"):
+        try:
+            ls, _ = cf.long_square_summary(groups["long square"], **spike_params)
+            record["long_square"] = ls
+        except (ValueError, GlifxError) as exc:
+            record["long_square"] = {"notes": [str(exc)]}
+    if groups.get("short square"):
+        record["short_square"] = _short_squares(groups["short square"], spikes_by, rows, extra_train,
+                                                spike_params)
+    if groups.get("ramp"):
+        record["ramp"] = cf.ramp_summary(groups["ramp"], spikes_by)
+    noise = [s for k in NOISE_STIMULI for s in groups.get(k, [])]
+    if noise:
+        record["noise"] = cf.noise_summary(noise, spikes_by)
+
+    parts = []
+    for n, df in spikes_by.items():
+        if len(df):
+            d = df.copy()
+            d.insert(0, "sweep_number", n)
+            parts.append(d)
+    spikes = (pd.concat(parts, ignore_index=True) if parts
+              else pd.DataFrame(columns=["sweep_number", *SPIKE_COLUMNS]))
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=SWEEP_BASE_COLUMNS)
+    return CellFeatures(spikes=spikes, sweeps=table, cell=record)

@@ -1,0 +1,212 @@
+"""Compiled kernels of :mod:`glifx.fitting` (private; the public API validates and documents).
+
+Every kernel here has a slow, obviously correct counterpart in ``tests/test_fitting_*.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# --------------------------------------------------------------------------- explained variance
+
+
+@njit(cache=True)
+def smoothed_train_sum(steps: np.ndarray, n: int, csum: np.ndarray, h: int) -> float:
+    """Sum over the grid of a spike train convolved ('same' mode) with a kernel of half-width h.
+
+    ``csum[k]`` is the sum of the first ``k`` kernel taps (length ``2h + 2``); the kernel is cut
+    where it leaves the grid ``[0, n)``, exactly as ``np.convolve(train, g, "same")`` does.
+    """
+    total = 0.0
+    for a in steps:
+        lo = max(0, a - h) - a + h
+        hi = min(n - 1, a + h) - a + h
+        if hi >= lo:
+            total += csum[hi + 1] - csum[lo]
+    return total
+
+
+@njit(cache=True)
+def smoothed_train_dot(
+    steps_a: np.ndarray, steps_b: np.ndarray, n: int, g: np.ndarray, acorr: np.ndarray
+) -> float:
+    """Dot product over the grid of two convolved spike trains (kernel ``g``, length ``2h + 1``).
+
+    ``steps_a`` and ``steps_b`` are sorted sample indices in ``[0, n)``.  Only spike pairs closer
+    than ``2h`` contribute; a pair whose overlap lies inside the grid contributes the kernel's
+    autocorrelation ``acorr[|a - b|]``, a pair cut by a grid edge is summed directly.
+    """
+    h = (g.size - 1) // 2
+    total = 0.0
+    start = 0
+    nb = steps_b.size
+    for a in steps_a:
+        while start < nb and steps_b[start] < a - 2 * h:
+            start += 1
+        j = start
+        while j < nb and steps_b[j] <= a + 2 * h:
+            b = steps_b[j]
+            t_lo = max(a, b) - h
+            t_hi = min(a, b) + h
+            if t_lo >= 0 and t_hi <= n - 1:
+                total += acorr[abs(b - a)]
+            else:
+                for t in range(max(t_lo, 0), min(t_hi, n - 1) + 1):
+                    total += g[t - a + h] * g[t - b + h]
+            j += 1
+    return total
+
+
+# --------------------------------------------------------------------------- spike-triggered bases
+
+
+@njit(cache=True)
+def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarray:
+    """Sum over spikes ``s`` of ``exp(-rate_dt * (m - s - cut))`` for ``m >= s + cut``, else 0.
+
+    This is the after-spike current (or spike threshold component) of unit amplitude that the GLIF
+    simulator injects at the end of each spike cut (``rate_dt`` = rate constant × dt).
+    """
+    out = np.zeros(n)
+    decay = np.exp(-rate_dt)
+    j = 0
+    ns = spikes.size
+    acc = 0.0
+    for m in range(n):
+        acc *= decay
+        while j < ns and spikes[j] + cut == m:
+            acc += 1.0
+            j += 1
+        while j < ns and spikes[j] + cut < m:  # overlapping cuts: inject late spikes at once
+            acc += np.exp(-rate_dt * (m - spikes[j] - cut))
+            j += 1
+        out[m] = acc
+    return out
+
+
+@njit(cache=True)
+def voltage_threshold_feature(
+    v: np.ndarray, spikes: np.ndarray, cut: int, b_dt: float, dt: float
+) -> np.ndarray:
+    """θ_v / a_v at each spike, driven by the recorded voltage ``v`` (relative to rest).
+
+    θ_v obeys dθ_v/dt = a_v V − b_v θ_v with V held at its previous sample over each step, and is
+    frozen during spike cuts: after a spike at ``s`` the next update is at ``s + cut + 1`` (the
+    simulator's loop).  It is linear in ``a_v``; this returns the value for ``a_v = 1`` at each
+    spike sample, evaluated before any reset.  ``b_dt`` = b_v × dt.
+    """
+    out = np.full(spikes.size, np.nan)
+    decay = np.exp(-b_dt)
+    gain = dt if b_dt == 0.0 else (1.0 - decay) / (b_dt / dt)
+    f = 0.0
+    j = 0
+    m = 1
+    n = v.size
+    ns = spikes.size
+    while m < n and j < ns:
+        while j < ns and spikes[j] < m:  # inside a cut (or at sample 0): not a model spike
+            j += 1
+        if j == ns:
+            break
+        f = f * decay + gain * v[m - 1]
+        if m == spikes[j]:
+            out[j] = f
+            j += 1
+            m += cut + 1
+        else:
+            m += 1
+    return out
+
+
+@njit(cache=True)
+def model_spikes(spikes: np.ndarray, cut: int) -> np.ndarray:
+    """Mask of the spikes a GLIF model can emit: not inside the cut (``s+1 … s+cut``) of the
+    previous kept spike."""
+    keep = np.zeros(spikes.size, dtype=np.bool_)
+    last = -(1 << 62)
+    for j in range(spikes.size):
+        if spikes[j] > last + cut:
+            keep[j] = True
+            last = spikes[j]
+    return keep
+
+
+@njit(cache=True)
+def spike_history(spikes: np.ndarray, cut: int, b_dt: float) -> np.ndarray:
+    """Σ over earlier spikes ``p`` of ``exp(-b_dt (s - p - cut))`` at each spike ``s`` (the spike
+    threshold component of unit jump, before the spike's own reset).  ``spikes`` must be model
+    spikes (each after the previous one's cut)."""
+    out = np.zeros(spikes.size)
+    acc = 0.0
+    for j in range(1, spikes.size):
+        acc = (acc + 1.0) * np.exp(-b_dt * (spikes[j] - spikes[j - 1]))
+        out[j] = acc * np.exp(b_dt * cut)
+    return out
+
+
+# --------------------------------------------------------------------------- forced-spike run
+
+
+@njit(cache=True)
+def forced_run(
+    stim: np.ndarray, p: np.ndarray, f: np.ndarray, spikes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """GLIF run (GLIF_SPEC §2) reset at the given ``spikes`` instead of at threshold crossings.
+
+    ``p`` and ``f`` are the packed parameters and flags of
+    :meth:`glifx.glif.GlifModel.kernel_arrays` (layout documented in :mod:`glifx.glif._kernels`).
+    Returns ``margin = V - θ_s - θ_v`` at every step (θ∞ left out) and ``valid``: false inside
+    cuts and on the reset sample, where the simulator makes no threshold test.
+    """
+    n = stim.size
+    margin = np.zeros(n)
+    valid = np.zeros(n, dtype=np.bool_)
+    dt_c, g, el = p[0], p[1], p[2]
+    v_kind, th_dyn, th_reset, asc_dyn, asc_reset, n_cut = f[0], f[1], f[2], f[3], f[4], f[5]
+    v = p[19]
+    i1, i2 = p[20], p[21]
+    ths = 0.0
+    thv = 0.0
+    j = 0
+    t = 0
+    while t < n:
+        i1p, i2p = i1, i2
+        if asc_dyn == 1:
+            i1 = i1 * p[15]
+            i2 = i2 * p[16]
+        else:
+            i1 = 0.0
+            i2 = 0.0
+            i1p = 0.0
+            i2p = 0.0
+        itot = stim[t] + i1p + i2p
+        v_new = v + dt_c * (itot - g * (v - el))
+        if th_dyn >= 1:
+            ths = ths * p[7]
+        if th_dyn == 2:
+            beta = (itot + g * el) / g
+            phi = p[9]
+            thv = (phi * (v - beta) * p[10]
+                   + p[11] * (thv - phi * (v - beta) - p[12] * (beta - el))
+                   + p[12] * (beta - el))
+        v = v_new
+        margin[t] = v - ths - thv
+        valid[t] = True
+        while j < spikes.size and spikes[j] < t:
+            j += 1
+        if j < spikes.size and spikes[j] == t:
+            j += 1
+            if v_kind == 1:
+                v = p[4] * v + p[5]
+            else:
+                v = 0.0
+            if asc_reset == 1:
+                i1 = p[13] + p[17] * i1
+                i2 = p[14] + p[18] * i2
+            if th_reset == 1:
+                ths = ths * p[8] + p[6]
+            t += n_cut + 1
+        else:
+            t += 1
+    return margin, valid

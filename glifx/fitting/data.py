@@ -1,0 +1,336 @@
+"""Data preparation for GLIF fitting: the one place where Sweep units become SI.
+
+:func:`prepare` takes a :class:`glifx.Cell` (``t`` s, ``v`` mV, ``i`` pA) and returns
+:class:`FitData`, whose sweeps (:class:`SISweep`) carry
+
+* ``v`` in V **relative to rest** (``El_reference``, the mean pre-stimulus potential of the
+  training sweeps, "Noise 1" by default — GLIF_SPEC §3.2),
+* ``i`` in A, ``dt`` in s,
+* the spike threshold sample indices found by the spike detector (by default
+  :func:`glifx.features.spikes.detect_sweep_spikes`, ipfx definitions) in the stimulus window.
+
+Only sweeps that passed QC are used (when a ``qc`` result is given), and the test stimulus
+("Noise 2") goes into :attr:`FitData.test` only: no estimator reads it.
+
+Conditioning (a deliberate choice, differing from the reference)
+----------------------------------------------------------------
+The reference low-passes the voltage (Bessel, 10 kHz) and block-averages both channels to 20 kHz
+before every estimate.  glifx keeps the recorded grid for everything that is timed by spikes
+(spike detection, spike cut, thresholds, simulation, explained variance) and block-averages
+voltage *and* current over the same blocks (:meth:`SISweep.block_averaged`) only for the
+regressions (R, C, after-spike currents).  Averaging both channels identically is a zero-phase
+anti-alias filter that keeps V and I aligned; a Bessel filter on V alone delays V against I and
+biases the regression.  Recording noise that survives the averaging is handled by the
+estimators themselves (centred differences, see :mod:`glifx.fitting.estimators`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from glifx.errors import GlifxError
+from glifx.sweep import Cell, Sweep
+
+#: Rate (Hz) the regression estimators block-average to, as the reference did.
+REGRESSION_RATE = 20e3
+#: Length (s) of the pre-stimulus window used for the resting potential (its end is the stimulus).
+REST_WINDOW_S = 0.5
+#: Time (s) skipped after the test pulse before the rest window may begin.
+TEST_PULSE_SETTLE_S = 0.1
+
+MV, PA = 1e-3, 1e-12
+
+SHORT_SQUARE = "Short Square"
+TRIPLE = "Short Square - Triple"
+LONG_SQUARE = "Long Square"
+
+SpikeDetector = Callable[[Sweep], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class SISweep:
+    """One sweep in SI units, relative to the cell's rest, with its spikes.
+
+    Attributes
+    ----------
+    sweep_number
+        The sweep's number in its file.
+    stimulus_name
+        Allen stimulus name.
+    dt
+        Sample interval, s.
+    v
+        Membrane potential relative to ``El_reference``, V.
+    i
+        Injected current, A.
+    spikes
+        Sample indices of the spike thresholds (int64, sorted).
+    stimulus
+        Inclusive sample range ``(start, end)`` of the stimulus epoch, or ``None``.
+    rest
+        This sweep's own pre-stimulus potential relative to ``El_reference``, V (drift of rest).
+    amplitude
+        Stimulus amplitude, A (``nan`` when unknown).
+    """
+
+    sweep_number: int
+    stimulus_name: str
+    dt: float
+    v: np.ndarray
+    i: np.ndarray
+    spikes: np.ndarray
+    stimulus: tuple[int, int] | None
+    rest: float = 0.0
+    amplitude: float = float("nan")
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.v.size)
+
+    @property
+    def spike_v(self) -> np.ndarray:
+        """Voltage at each spike threshold, V relative to rest."""
+        return self.v[self.spikes]
+
+    def block_averaged(self, factor: int) -> SISweep:
+        """Voltage and current averaged over blocks of ``factor`` samples (``dt * factor``).
+
+        Spike and stimulus indices are mapped to the block that holds them; an incomplete last
+        block is dropped.
+        """
+        factor = int(factor)
+        if factor <= 1:
+            return self
+        m = self.n_samples // factor
+        v = self.v[: m * factor].reshape(m, factor).mean(axis=1)
+        i = self.i[: m * factor].reshape(m, factor).mean(axis=1)
+        spikes = self.spikes[self.spikes < m * factor] // factor
+        stim = None
+        if self.stimulus is not None:
+            stim = (self.stimulus[0] // factor, min(self.stimulus[1] // factor, m - 1))
+        return replace(self, dt=self.dt * factor, v=v, i=i, spikes=spikes, stimulus=stim)
+
+    def for_regression(self, rate: float | None = REGRESSION_RATE) -> SISweep:
+        """This sweep block-averaged to about ``rate`` Hz (unchanged when ``rate`` is ``None``
+        or not below the recorded rate)."""
+        if rate is None:
+            return self
+        return self.block_averaged(max(1, int(round(1.0 / (self.dt * rate)))))
+
+
+@dataclass(frozen=True, eq=False)
+class FitData:
+    """Everything the estimators and the optimiser read, in SI units relative to rest.
+
+    Attributes
+    ----------
+    el_reference
+        Absolute resting potential, V (mean pre-stimulus potential of the training sweeps).
+    train
+        Training sweeps (default "Noise 1").
+    test
+        Test sweeps (default "Noise 2"), used only to evaluate fitted models.
+    short_square, triple, long_square
+        Sweeps of those stimuli.
+    excluded
+        Sweep number -> reason it was left out (failed QC, no current, ...).
+    """
+
+    el_reference: float
+    train: list[SISweep]
+    test: list[SISweep]
+    short_square: list[SISweep] = field(default_factory=list)
+    triple: list[SISweep] = field(default_factory=list)
+    long_square: list[SISweep] = field(default_factory=list)
+    excluded: dict[int, str] = field(default_factory=dict)
+
+
+def default_spike_detector(sweep: Sweep) -> np.ndarray:
+    """Threshold sample indices of the spikes of ``sweep`` in its stimulus window (ipfx
+    definitions, :func:`glifx.features.spikes.detect_sweep_spikes`)."""
+    from glifx.features.spikes import detect_sweep_spikes
+
+    table = detect_sweep_spikes(sweep)
+    return np.asarray(table["threshold_index"], dtype=np.int64)
+
+
+def rest_window(sweep: Sweep) -> tuple[int, int]:
+    """Half-open sample range ``[a, b)`` of the pre-stimulus baseline used for the resting
+    potential: the last :data:`REST_WINDOW_S` s before the stimulus, starting no earlier than
+    :data:`TEST_PULSE_SETTLE_S` s after the test pulse.
+
+    Raises
+    ------
+    GlifxError
+        When the sweep has no stimulus epoch or no baseline before it.
+    """
+    ep = sweep.epochs
+    if ep.stimulus is None:
+        raise GlifxError(f"sweep {sweep.sweep_number}: no stimulus epoch, cannot measure rest")
+    rate = sweep.sampling_rate
+    b = ep.stimulus[0]
+    a = max(0, b - int(round(REST_WINDOW_S * rate)))
+    if ep.test is not None:
+        a = max(a, ep.test[1] + 1 + int(round(TEST_PULSE_SETTLE_S * rate)))
+    if b - a < 2:
+        raise GlifxError(f"sweep {sweep.sweep_number}: no baseline before the stimulus")
+    return a, b
+
+
+def resting_potential(sweep: Sweep) -> float:
+    """Mean pre-stimulus membrane potential of a sweep, mV (Sweep units)."""
+    a, b = rest_window(sweep)
+    return float(np.mean(sweep.v[a:b]))
+
+
+def to_si(
+    sweep: Sweep,
+    el_reference: float,
+    spike_detector: SpikeDetector | None = None,
+) -> SISweep:
+    """Convert one sweep to SI relative to ``el_reference`` (V) and detect its spikes.
+
+    Parameters
+    ----------
+    sweep
+        A current-clamp sweep (``v`` mV, ``i`` pA).
+    el_reference
+        Absolute resting potential, V.
+    spike_detector
+        ``f(sweep) -> threshold sample indices``; default :func:`default_spike_detector`.
+
+    Raises
+    ------
+    GlifxError
+        When the sweep has no current.
+    """
+    if sweep.i is None:
+        raise GlifxError(f"sweep {sweep.sweep_number}: the stimulus current is unknown")
+    rec = sweep.epochs.recording
+    if rec is None:
+        raise GlifxError(f"sweep {sweep.sweep_number}: no finite voltage")
+    n = rec[1] + 1
+    v = np.asarray(sweep.v[:n], dtype=np.float64) * MV - el_reference
+    i = np.asarray(sweep.i[:n], dtype=np.float64) * PA
+    if not np.all(np.isfinite(v)):
+        raise GlifxError(f"sweep {sweep.sweep_number}: NaN inside the recording")
+    detector = spike_detector or default_spike_detector
+    spikes = np.unique(np.asarray(detector(sweep), dtype=np.int64))
+    spikes = spikes[(spikes >= 0) & (spikes < n)]
+    try:
+        rest = resting_potential(sweep) * MV - el_reference
+    except GlifxError:
+        rest = float("nan")
+    stim = sweep.epochs.stimulus
+    if stim is not None:
+        stim = (stim[0], min(stim[1], n - 1))
+    amp = float("nan") if sweep.stimulus_amplitude is None else sweep.stimulus_amplitude * PA
+    return SISweep(
+        sweep_number=sweep.sweep_number,
+        stimulus_name=sweep.stimulus_name or "",
+        dt=sweep.dt,
+        v=v,
+        i=i,
+        spikes=spikes,
+        stimulus=stim,
+        rest=rest,
+        amplitude=amp,
+    )
+
+
+def _passed(qc: Any) -> set[int] | None:
+    if qc is None:
+        return None
+    passed = qc.passed_sweeps if hasattr(qc, "passed_sweeps") else qc
+    if callable(passed):
+        passed = passed()
+    numbers: set[int] = set()
+    for p in passed:
+        numbers.add(int(getattr(p, "sweep_number", p)))
+    return numbers
+
+
+def prepare(
+    cell: Cell,
+    *,
+    qc: Any | None = None,
+    train: str | Sequence[str] = "Noise 1",
+    test: str | Sequence[str] = "Noise 2",
+    spike_detector: SpikeDetector | None = None,
+) -> FitData:
+    """Select, convert and annotate the sweeps a GLIF fit needs.
+
+    Parameters
+    ----------
+    cell
+        The recorded cell.
+    qc
+        A QC result with ``passed_sweeps`` (sweep numbers or sweeps), or an iterable of sweep
+        numbers; ``None`` uses every current-clamp sweep.
+    train, test
+        Stimulus names of the training and test sets.
+    spike_detector
+        ``f(sweep) -> threshold sample indices`` (default: ipfx definitions via glifx.features).
+
+    Returns
+    -------
+    FitData
+        Sweeps in SI units (V relative to rest, A, s).
+
+    Raises
+    ------
+    GlifxError
+        When no training sweep passed QC or none has a usable baseline.
+    """
+    passed = _passed(qc)
+    excluded: dict[int, str] = {}
+    cc = cell.select(clamp_mode="CurrentClamp")
+
+    def usable(names: str | Iterable[str]) -> list[Sweep]:
+        out = []
+        for sweep in cc.select(names):
+            if passed is not None and sweep.sweep_number not in passed:
+                excluded[sweep.sweep_number] = "failed QC"
+            elif sweep.i is None:
+                excluded[sweep.sweep_number] = "stimulus current unknown"
+            else:
+                out.append(sweep)
+        return out
+
+    train_sweeps = usable(train)
+    if not train_sweeps:
+        raise GlifxError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
+    rests = []
+    for s in train_sweeps:
+        try:
+            rests.append(resting_potential(s))
+        except GlifxError as exc:
+            excluded[s.sweep_number] = str(exc)
+    if not rests:
+        raise GlifxError(f"{cell.cell_id}: no {train!r} sweep has a pre-stimulus baseline")
+    el_reference = float(np.mean(rests)) * MV
+
+    def convert(sweeps: list[Sweep]) -> list[SISweep]:
+        out = []
+        for s in sweeps:
+            if s.sweep_number in excluded:
+                continue
+            try:
+                out.append(to_si(s, el_reference, spike_detector))
+            except GlifxError as exc:
+                excluded[s.sweep_number] = str(exc)
+        return out
+
+    return FitData(
+        el_reference=el_reference,
+        train=convert(train_sweeps),
+        test=convert(usable(test)),
+        short_square=convert(usable(SHORT_SQUARE)),
+        triple=convert(usable(TRIPLE)),
+        long_square=convert(usable(LONG_SQUARE)),
+        excluded=excluded,
+    )

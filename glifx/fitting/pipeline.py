@@ -1,0 +1,377 @@
+"""``fit_cell``: recordings in, fitted GLIF1–5 models with their explained variance out.
+
+Order of work (GLIF_SPEC §3, with the fixes documented in :mod:`glifx.fitting.estimators`):
+
+1. :func:`glifx.fitting.data.prepare` — QC-passed sweeps, SI units, rest, spikes.
+2. Preprocessing on training (Noise 1), Short Square and Short Square - Triple sweeps only:
+   R and C (subthreshold), spike cut and voltage reset, after-spike currents with R (GLIF3–5),
+   θ∞ (Short Square), threshold components (GLIF2/4: spike; GLIF5: spike and voltage).
+3. Per level: the initial model from those estimates (cut in **seconds**), optimised on the
+   training spike trains (:func:`glifx.fitting.optimize.optimize_ev` by default, or the reference
+   objective), then scored on training and test sweeps with the same model at the data's ``dt``.
+
+A level that cannot be fitted (e.g. no triple sweeps for GLIF2/4/5) gets a reason; the others
+still complete.  The test sweeps (Noise 2) enter only the final scoring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from glifx.errors import ConfigError, GlifxError
+from glifx.fitting import estimators as est
+from glifx.fitting.data import FitData, SpikeDetector, prepare
+from glifx.fitting.optimize import (
+    OptimizationResult,
+    SpikeTrainData,
+    laplace_scale_from_long_square,
+    optimize_ev,
+    optimize_reference,
+)
+from glifx.sweep import Cell
+
+LEVELS = (1, 2, 3, 4, 5)
+
+
+@dataclass
+class LevelFit:
+    """The fit of one GLIF level.
+
+    Attributes
+    ----------
+    level
+        1–5.
+    model
+        The fitted :class:`glifx.glif.GlifModel` (``None`` if the level could not be fitted).
+    initial_model
+        The model from the preprocessing estimates, before optimisation.
+    train_ev, test_ev
+        Explained-variance ratios on the training and test sweeps (``nan`` when not available).
+    train_ev_initial
+        Training EV ratio of ``initial_model``.
+    wall_time
+        Seconds spent on this level (optimisation and scoring; shared preprocessing excluded).
+    reason
+        Why the level could not be fitted, else ``None``.
+    optimization
+        Details of the optimisation.
+    """
+
+    level: int
+    model: Any = None
+    initial_model: Any = None
+    train_ev: float = float("nan")
+    test_ev: float = float("nan")
+    train_ev_initial: float = float("nan")
+    wall_time: float = 0.0
+    reason: str | None = None
+    optimization: OptimizationResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the level was fitted."""
+        return self.model is not None
+
+
+@dataclass
+class FitResult:
+    """GLIF fits of one cell.
+
+    Attributes
+    ----------
+    cell_id
+        The cell.
+    levels
+        Level -> :class:`LevelFit`.
+    preprocessing
+        Named preprocessing estimates (SI) or the reason each failed.
+    el_reference
+        Absolute resting potential, V.
+    sweeps
+        Sweep numbers used per role (``train``, ``test``, ``short_square``, ``triple``,
+        ``long_square``) and ``excluded`` (number -> reason).
+    wall_time
+        Total seconds.
+    method
+        Optimisation objective used (``"ev"`` or ``"reference"``).
+
+    Examples
+    --------
+    >>> fit = fit_cell(cell)                      # doctest: +SKIP
+    >>> fit[3].model, fit[3].test_ev              # doctest: +SKIP
+    """
+
+    cell_id: str
+    levels: dict[int, LevelFit]
+    preprocessing: dict[str, Any]
+    el_reference: float
+    sweeps: dict[str, Any]
+    wall_time: float
+    method: str
+
+    def __getitem__(self, level: int) -> LevelFit:
+        return self.levels[level]
+
+    def __iter__(self):
+        return iter(self.levels.values())
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One plain dict per level: level, fitted, train/test EV, wall time, reason."""
+        return [
+            {"level": lf.level, "fitted": lf.ok, "train_ev": lf.train_ev, "test_ev": lf.test_ev,
+             "wall_time_s": lf.wall_time, "reason": lf.reason}
+            for lf in self.levels.values()
+        ]
+
+
+# --------------------------------------------------------------------------- preprocessing
+@dataclass
+class Preprocessing:
+    """Estimates shared by the levels; each entry is a result object or the error it raised."""
+
+    membrane: est.Membrane | Exception | None = None
+    reset: est.SpikeReset | Exception | None = None
+    asc: est.AfterSpikeCurrents | Exception | None = None
+    theta_inf: float | Exception | None = None
+    threshold_spike: est.ThresholdComponents | Exception | None = None
+    threshold_full: est.ThresholdComponents | Exception | None = None
+    noise_scale: float | Exception | None = None
+    times: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in ("membrane", "reset", "asc", "theta_inf", "threshold_spike", "threshold_full",
+                     "noise_scale"):
+            value = getattr(self, name)
+            if isinstance(value, Exception):
+                out[name] = {"error": str(value)}
+            elif value is None:
+                continue
+            elif isinstance(value, float):
+                out[name] = value
+            else:
+                out[name] = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                             for k, v in vars(value).items()}
+        out["wall_time_s"] = dict(self.times)
+        return out
+
+
+def _attempt(pre: Preprocessing, name: str, fn: Any) -> None:
+    t0 = time.perf_counter()
+    try:
+        setattr(pre, name, fn())
+    except (GlifxError, np.linalg.LinAlgError, ValueError) as exc:
+        setattr(pre, name, exc if isinstance(exc, GlifxError) else est.EstimationError(str(exc)))
+    pre.times[name] = time.perf_counter() - t0
+
+
+def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float = 20e3,
+               reference_noise: bool = False) -> Preprocessing:
+    """Run the preprocessing estimators needed by ``levels`` on training / SS / triple sweeps.
+
+    Parameters
+    ----------
+    data
+        Prepared sweeps.
+    levels
+        Levels to be fitted.
+    regression_rate
+        Rate the regressions block-average to, Hz.
+    reference_noise
+        Also measure the Laplace threshold-noise scale (Long Square) for the reference objective.
+    """
+    levels = set(levels)
+    pre = Preprocessing()
+    train = data.train
+    dt = train[0].dt
+    factor = max(1, int(round(1.0 / (dt * regression_rate))))
+
+    def membrane() -> est.Membrane:
+        rows = []
+        for s in train:
+            mask = est.subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus)
+            rows.append((est.block_mean(s.v, factor), est.block_mean(s.i, factor), s.dt * factor,
+                         est.block_mask(mask, factor)))
+        return est.resistance_capacitance(rows)
+
+    _attempt(pre, "membrane", membrane)
+    _attempt(pre, "reset", lambda: est.spike_cut_and_reset([(s.v, s.spikes) for s in train], dt))
+    cut = pre.reset.cut if isinstance(pre.reset, est.SpikeReset) else None
+    if levels & {3, 4, 5}:
+        if isinstance(pre.membrane, est.Membrane) and cut is not None:
+            _attempt(pre, "asc", lambda: est.after_spike_currents(
+                [(s.v, s.i, s.dt, s.spikes) for s in train], pre.membrane.C, cut, block=factor))
+        else:
+            pre.asc = est.EstimationError("needs R, C and the spike cut")
+    _attempt(pre, "theta_inf", lambda: est.threshold_from_short_square(
+        [(s.amplitude if np.isfinite(s.amplitude) else float(np.max(s.i)), s.v, s.spikes)
+         for s in data.short_square]))
+    if levels & {2, 4, 5}:
+        triples_with_two = [s for s in data.triple if s.spikes.size >= 2]
+        if not triples_with_two:
+            err = est.EstimationError("no Short Square - Triple sweep with two spikes")
+            pre.threshold_spike = pre.threshold_full = err
+        elif cut is None:
+            pre.threshold_spike = pre.threshold_full = est.EstimationError("needs the spike cut")
+        else:
+            sweeps = [(s.v, s.spikes, s.dt) for s in data.short_square + data.triple + train]
+            if levels & {2, 4}:
+                th0 = pre.theta_inf if isinstance(pre.theta_inf, float) else None
+                _attempt(pre, "threshold_spike", lambda: est.threshold_components(
+                    sweeps, cut, spike_component=True, voltage_component=False, theta_inf=th0))
+            if 5 in levels:
+                _attempt(pre, "threshold_full", lambda: est.threshold_components(
+                    sweeps, cut, spike_component=True, voltage_component=True))
+    if reference_noise:
+        quiet = [(s.v, s.stimulus, s.dt) for s in data.long_square
+                 if s.spikes.size == 0 and s.stimulus is not None]
+        _attempt(pre, "noise_scale", lambda: laplace_scale_from_long_square(quiet))
+    return pre
+
+
+def _need(value: Any, what: str) -> Any:
+    if isinstance(value, Exception):
+        raise est.EstimationError(f"{what}: {value}")
+    if value is None:
+        raise est.EstimationError(f"{what}: not estimated")
+    return value
+
+
+def initial_model(level: int, pre: Preprocessing, el_reference: float, dt: float) -> Any:
+    """The level's model from the preprocessing estimates (cut in seconds, ``dt`` = data step).
+
+    Raises
+    ------
+    EstimationError
+        Naming the missing estimate.
+    """
+    from glifx.glif import GlifModel
+
+    mem = _need(pre.membrane, "R and C")
+    reset = _need(pre.reset, "spike cut")
+    kw: dict[str, Any] = dict(
+        level=level, C=mem.C, R_input=mem.R, El_reference=el_reference, spike_cut_s=reset.cut,
+        spike_cut_length=max(int(round(reset.cut / dt)), 0), dt=dt,
+    )
+    if level in (3, 4, 5):
+        asc = _need(pre.asc, "after-spike currents")
+        kw.update(R_input=asc.R, asc_amp_array=asc.amp,
+                  asc_tau_array=(1.0 / asc.k[0], 1.0 / asc.k[1]))
+    else:
+        kw.update(asc_amp_array=(0.0, 0.0), asc_tau_array=(0.01, 0.1))  # unused, as published
+    if level in (2, 4, 5):
+        kw.update(a=reset.a_r, b=reset.b_r)
+    if level in (1, 3):
+        kw.update(th_inf=_need(pre.theta_inf, "θ∞ (Short Square)"))
+    elif level in (2, 4):
+        tc = _need(pre.threshold_spike, "spike threshold component")
+        kw.update(th_inf=tc.theta_inf, a_spike=tc.a_spike, b_spike=tc.b_spike)
+    else:
+        tc = _need(pre.threshold_full, "threshold components")
+        kw.update(th_inf=tc.theta_inf, a_spike=tc.a_spike, b_spike=tc.b_spike,
+                  a_voltage=tc.a_voltage, b_voltage=tc.b_voltage)
+    kw["init_threshold"] = kw["th_inf"]
+    return GlifModel(**kw)
+
+
+# --------------------------------------------------------------------------- the pipeline
+def fit_cell(
+    cell: Cell,
+    levels: Sequence[int] = LEVELS,
+    train: str | Sequence[str] = "Noise 1",
+    test: str | Sequence[str] = "Noise 2",
+    qc: Any | None = None,
+    *,
+    method: Literal["ev", "reference"] = "ev",
+    spike_detector: SpikeDetector | None = None,
+    optimize_kwargs: Mapping[str, Any] | None = None,
+    data: FitData | None = None,
+) -> FitResult:
+    """Fit GLIF models of the requested levels to a cell.
+
+    Parameters
+    ----------
+    cell
+        The recorded cell (Allen protocol set: Noise 1/2, Short Square, Short Square - Triple,
+        Long Square).
+    levels
+        GLIF levels to fit (1–5).
+    train, test
+        Stimulus names of the training and test sets.
+    qc
+        QC result with ``passed_sweeps`` (or sweep numbers); ``None`` uses every sweep.
+    method
+        ``"ev"`` (default: maximise training explained variance over θ∞ and level-dependent
+        multipliers) or ``"reference"`` (θ∞ multiplier on the forced-spike noisy-threshold
+        likelihood, as published).
+    spike_detector
+        ``f(sweep) -> threshold indices`` (default: ipfx definitions via glifx.features).
+    optimize_kwargs
+        Extra arguments of :func:`glifx.fitting.optimize.optimize_ev`.
+    data
+        Already prepared sweeps (skips :func:`glifx.fitting.data.prepare`).
+
+    Returns
+    -------
+    FitResult
+        Per level: the fitted model (SI, cut in seconds), training and test EV ratios, wall time,
+        or the reason it could not be fitted.
+
+    Raises
+    ------
+    GlifxError
+        When the cell has no usable training sweeps.
+    """
+    t_start = time.perf_counter()
+    levels = tuple(sorted(set(int(lv) for lv in levels)))
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if bad or not levels:
+        raise ConfigError(f"levels must be among {LEVELS}, got {levels}")
+    if method not in ("ev", "reference"):
+        raise ConfigError(f"method must be 'ev' or 'reference', got {method!r}")
+    if data is None:
+        data = prepare(cell, qc=qc, train=train, test=test, spike_detector=spike_detector)
+    pre = preprocess(data, levels, reference_noise=method == "reference")
+    train_set = SpikeTrainData.from_sweeps(data.train)
+    test_set = SpikeTrainData.from_sweeps(data.test) if data.test else None
+    dt = data.train[0].dt
+
+    fits: dict[int, LevelFit] = {}
+    for level in levels:
+        t0 = time.perf_counter()
+        lf = LevelFit(level)
+        try:
+            model0 = initial_model(level, pre, data.el_reference, dt)
+            lf.initial_model = model0
+            lf.train_ev_initial = float(train_set.score(model0).ratio)
+            if method == "ev":
+                opt = optimize_ev(model0, train_set, **dict(optimize_kwargs or {}))
+            else:
+                scale = _need(pre.noise_scale, "threshold noise (Long Square)")
+                opt = optimize_reference(model0, train_set, scale)
+            lf.optimization = opt
+            lf.model = opt.model
+            lf.train_ev = float(train_set.score(opt.model).ratio)
+            if test_set is not None:
+                lf.test_ev = float(test_set.score(opt.model).ratio)
+        except est.EstimationError as exc:
+            lf.reason = str(exc)
+            lf.model = None
+        lf.wall_time = time.perf_counter() - t0
+        fits[level] = lf
+
+    sweeps = {
+        "train": [s.sweep_number for s in data.train],
+        "test": [s.sweep_number for s in data.test],
+        "short_square": [s.sweep_number for s in data.short_square],
+        "triple": [s.sweep_number for s in data.triple],
+        "long_square": [s.sweep_number for s in data.long_square],
+        "excluded": dict(data.excluded),
+    }
+    return FitResult(cell.cell_id, fits, pre.as_dict(), data.el_reference, sweeps,
+                     time.perf_counter() - t_start, method)

@@ -1,0 +1,130 @@
+"""Ground-truth experiments for validating the fitter: a known GLIF model recorded through the
+standard protocol set by :mod:`glifx.synth`.
+
+The cell's true parameters are known, so recovery (R, C, θ∞, ...) and explained variance can be
+checked against them — the acceptance test of the fitting issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from glifx.errors import ConfigError
+from glifx.sweep import Cell
+
+
+def _spikes(model: Any, amp_a: float, width_s: float | None, dt: float, total_s: float) -> bool:
+    from glifx.glif import simulate
+
+    n = int(round(total_s / dt))
+    stim = np.zeros(n)
+    a = int(round(0.01 / dt))
+    b = n if width_s is None else a + int(round(width_s / dt))
+    stim[a:b] = amp_a
+    return simulate(model, stim, dt).n_spikes > 0
+
+
+def glif_threshold_current(
+    model: Any, *, width_s: float | None = None, dt: float = 5e-6, duration_s: float = 1.0,
+    rel_tol: float = 1e-3,
+) -> float:
+    """Smallest step (``width_s=None``) or pulse amplitude (A) that makes the noise-free ``model``
+    spike, by bisection with the simulator.
+
+    Parameters
+    ----------
+    model
+        A :class:`glifx.glif.GlifModel`.
+    width_s
+        Pulse width, s (``None``: a step lasting ``duration_s``).
+    dt
+        Simulation step, s.
+    duration_s
+        Simulated time, s.
+    rel_tol
+        Relative precision of the result.
+    """
+    total = duration_s + 0.01 if width_s is None else width_s + 0.1
+    hi = max(model.th_inf * model.coeff_th_inf / model.R_input, 1e-12)
+    for _ in range(60):
+        if _spikes(model, hi, width_s, dt, total):
+            break
+        hi *= 2.0
+    else:  # pragma: no cover - pathological model
+        raise ConfigError("glif_threshold_current: the model never spikes")
+    lo = 0.0
+    while hi - lo > rel_tol * hi:
+        mid = 0.5 * (lo + hi)
+        if _spikes(model, mid, width_s, dt, total):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def ground_truth_cell(
+    config: Mapping[str, Any] | Any,
+    *,
+    sampling_rate: float = 200e3,
+    noise_repeats: int = 3,
+    noise_sigma_pa: float = 10.0,
+    noise_tau_ms: float = 5.0,
+    recording: Any | None = None,
+    seed: int = 0,
+    cell_id: str = "ground_truth",
+    protocol_kwargs: Mapping[str, Any] | None = None,
+) -> tuple[Cell, Any]:
+    """A synthetic cell whose neuron is the GLIF model of an Allen ``neuron_config``.
+
+    The model's spike cut is taken in seconds (``spike_cut_length × config dt``, the duration it
+    was measured as), so the cell is physically the same at any sampling rate.  The protocol set is
+    scaled to the noise-free model's long-square rheobase and 3 ms short-square threshold.
+
+    Parameters
+    ----------
+    config
+        A published neuron config (dict), or a :class:`glifx.glif.GlifModel` (used as given, with
+        its own cut policy).
+    sampling_rate
+        Hz (Allen: 200 kHz).
+    noise_repeats
+        Repeats of Noise 1 and of Noise 2.
+    noise_sigma_pa, noise_tau_ms
+        Intrinsic (Ornstein–Uhlenbeck current) noise of the neuron, pA and ms.
+    recording
+        :class:`glifx.synth.RecordingModel` (default: its defaults, 0.1 mV white + 0.1 mV 1/f).
+    seed
+        Master seed.
+    cell_id
+        Id of the cell.
+    protocol_kwargs
+        Extra arguments of :func:`glifx.protocols.protocol_set`.
+
+    Returns
+    -------
+    (Cell, GlifModel)
+        The recorded cell and the true model (cut in seconds).
+    """
+    from glifx.glif import GlifModel
+    from glifx.protocols import protocol_set
+    from glifx.synth import GlifNeuron, synthetic_cell
+
+    if isinstance(config, GlifModel):
+        model = config
+    else:
+        model = GlifModel.from_allen_config(dict(config), spike_cut_policy="seconds")
+    dt = 1.0 / sampling_rate
+    rheo = glif_threshold_current(model, dt=dt)
+    ss = glif_threshold_current(model, width_s=3e-3, dt=dt)
+    kw: dict[str, Any] = {"short_square_threshold_pa": ss * 1e12, "noise_repeats": noise_repeats}
+    kw.update(protocol_kwargs or {})
+    waves = protocol_set(rheo * 1e12, sampling_rate, **kw)
+    neuron = GlifNeuron(model, noise_sigma_pa=noise_sigma_pa, noise_tau_ms=noise_tau_ms)
+    cell = synthetic_cell(neuron, waves, recording=recording, seed=seed, cell_id=cell_id,
+                          metadata={"rheobase_pa": rheo * 1e12,
+                                    "short_square_threshold_pa": ss * 1e12})
+    return cell, replace(model)

@@ -1,0 +1,271 @@
+"""Compiled GLIF kernels (private): plain arrays in, plain arrays out, no validation.
+
+The public wrappers in :mod:`glifx.glif.simulator` validate inputs and build the packed parameter
+vector ``p`` and flag vector ``f`` below (:meth:`glifx.glif.GlifModel.kernel_arrays`).  All values
+are SI and relative to rest (volts, amperes, seconds, 1/s).
+
+Packed parameters ``p`` (float64), already multiplied by their coefficients:
+
+====  ============================================================================
+0     dt / C'               (s/F)
+1     g' = c_G / R          (S)
+2     El                    (V)
+3     theta_inf'            (V)
+4     a  (voltage reset slope, 1)      5  b  (voltage reset offset, V)
+6     a_spike (V)                      7  exp(-b_spike dt)
+8     exp(-b_spike n dt)               9  phi = a_v' / (b_v' - g'/C')
+10    exp(-g' dt / C')                 11 exp(-b_v' dt)
+12    a_v' / b_v'                       13 A_1'  14 A_2' (A)
+15    exp(-k_1 dt)  16 exp(-k_2 dt)    17 r_1 exp(-k_1 n dt)  18 r_2 exp(-k_2 n dt)
+19    V(-1) initial voltage (V)        20 I_1(-1)  21 I_2(-1) initial currents (A)
+====  ============================================================================
+
+Flags ``f`` (int64), read by the generic kernels (the per-level ones fix 0-4): 0 voltage reset
+(0 zero, 1 v_before); 1 threshold dynamics (0 inf, 1 spike_component, 2 three_components_exact);
+2 threshold reset (0 inf, 1 three_components); 3 ASC dynamics (0 none, 1 exp);
+4 ASC reset (0 none, 1 sum); 5 spike cut n (steps).
+
+This layout is a contract: :func:`glifx.fitting._kernels.forced_run` reads it too (append, never
+reorder).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+N_PARAMS = 22
+N_FLAGS = 6
+
+
+@njit(cache=True, nogil=True)
+def first_nonfinite(x):  # pragma: no cover - compiled
+    """Index of the first NaN/inf sample of ``x``, or -1."""
+    for i in range(x.shape[0]):
+        if not np.isfinite(x[i]):
+            return i
+    return -1
+
+
+@njit(inline="always")
+def _run(  # pragma: no cover - compiled
+    stim, p, v_reset_kind, th_dyn, th_reset, asc_dyn, asc_reset, n_cut, record, v_out, th_out, asc_out
+):
+    """Simulate one GLIF run (see GLIF_SPEC.md section 2); inlined into the specialised kernels.
+
+    The method flags and ``record`` are compile-time constants in the specialised kernels below, so
+    each compiles to a branch-light loop.  Returns ``(spike_steps, truncated_at)``;
+    ``truncated_at`` is -1 unless a bad reset stopped the run.  When ``record`` is true,
+    ``v_out``, ``th_out`` (N,) and ``asc_out`` (N, 2) are filled completely (NaN in spike cuts and
+    after a truncation); otherwise they are not touched.
+    """
+    n_steps = stim.shape[0]
+    dt_c = p[0]
+    g = p[1]
+    el = p[2]
+    th_inf = p[3]
+    a_r = p[4]
+    b_r = p[5]
+    a_spike = p[6]
+    e_s = p[7]
+    e_s_cut = p[8]
+    phi = p[9]
+    e_g = p[10]
+    e_bv = p[11]
+    a_over_b = p[12]
+    amp1 = p[13]
+    amp2 = p[14]
+    e1 = p[15]
+    e2 = p[16]
+    r1_cut = p[17]
+    r2_cut = p[18]
+
+    v = p[19]
+    i1 = p[20]
+    i2 = p[21]
+    if asc_dyn == 0:
+        i1 = 0.0
+        i2 = 0.0
+    th_s = 0.0
+    th_v = 0.0
+    nan = np.nan
+
+    # at most one spike per (n_cut + 1) steps: allocate that once (pages untouched until used) so that
+    # the array is never reassigned in the loop (which would cost a refcount call per step)
+    spikes = np.empty(n_steps // (n_cut + 1) + 1, dtype=np.int64)
+    n_spikes = 0
+    truncated_at = -1
+
+    t = 0
+    while t < n_steps:
+        i_e = stim[t]
+        i_sum = i1 + i2
+        # 1. after-spike currents decay (V below uses the previous values)
+        if asc_dyn == 1:
+            i1n = i1 * e1
+            i2n = i2 * e2
+        else:
+            i1n = 0.0
+            i2n = 0.0
+        # 2. forward Euler membrane
+        v_new = v + (i_e + i_sum - g * (v - el)) * dt_c
+        # 3. threshold
+        if th_dyn == 0:
+            th = th_inf
+        elif th_dyn == 1:
+            th_s = th_s * e_s
+            th = th_s + th_inf
+        else:
+            th_s = th_s * e_s
+            beta = (i_e + i_sum + g * el) / g
+            d0 = phi * (v - beta)
+            c = a_over_b * (beta - el)
+            th_v = d0 * e_g + e_bv * (th_v - d0 - c) + c
+            th = th_s + th_v + th_inf
+        # 4. spike?
+        if v_new > th:
+            spikes[n_spikes] = t
+            n_spikes += 1
+            # 5. reset
+            if v_reset_kind == 0:
+                v = 0.0
+            else:
+                v = a_r * v_new + b_r
+            if asc_reset == 1:
+                i1 = amp1 + r1_cut * i1n
+                i2 = amp2 + r2_cut * i2n
+            else:
+                i1 = 0.0
+                i2 = 0.0
+            if th_reset == 1:
+                th_s = th_s * e_s_cut + a_spike
+            if th_dyn == 0:
+                th_r = th_inf
+            elif th_dyn == 1:
+                th_r = th_s + th_inf
+            else:
+                th_r = th_s + th_v + th_inf
+            # 6. spike cut: NaN for t .. t+n-1, reset state output at t+n
+            t_r = t + n_cut
+            stop = t_r if t_r < n_steps else n_steps
+            bad = t_r < n_steps and v > th_r
+            if bad:
+                truncated_at = t_r
+                stop = n_steps
+            if record:
+                for k in range(t, stop):
+                    v_out[k] = nan
+                    th_out[k] = nan
+                    asc_out[k, 0] = nan
+                    asc_out[k, 1] = nan
+                if t_r < n_steps and not bad:
+                    v_out[t_r] = v
+                    th_out[t_r] = th_r
+                    asc_out[t_r, 0] = i1
+                    asc_out[t_r, 1] = i2
+            if bad:
+                break
+            t = t_r + 1
+        else:
+            v = v_new
+            i1 = i1n
+            i2 = i2n
+            if record:
+                v_out[t] = v_new
+                th_out[t] = th
+                asc_out[t, 0] = i1n
+                asc_out[t, 1] = i2n
+            t += 1
+    return spikes[:n_spikes].copy(), truncated_at
+
+
+# --- specialised kernels: (stim, p, f, v_out, th_out, asc_out) -> (spike_steps, truncated_at)
+# Flags of standard levels are constants; "generic" reads them from f (any method combination).
+
+
+@njit(cache=True, nogil=True)
+def spikes_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 0, 0, 0, 0, 0, f[5], False, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def spikes_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 1, 1, 1, 0, 0, f[5], False, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def spikes_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 0, 0, 0, 1, 1, f[5], False, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def spikes_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 1, 1, 1, 1, 1, f[5], False, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def spikes_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 1, 2, 1, 1, 1, f[5], False, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def spikes_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, f[0], f[1], f[2], f[3], f[4], f[5], False, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def trace_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 0, 0, 0, 0, 0, f[5], True, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def trace_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 1, 1, 1, 0, 0, f[5], True, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def trace_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 0, 0, 0, 1, 1, f[5], True, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def trace_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 1, 1, 1, 1, 1, f[5], True, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def trace_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, 1, 2, 1, 1, 1, f[5], True, v_out, th_out, asc_out)
+
+
+@njit(cache=True, nogil=True)
+def trace_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+    return _run(stim, p, f[0], f[1], f[2], f[3], f[4], f[5], True, v_out, th_out, asc_out)
+
+
+#: (standard level or None, record) -> kernel
+KERNELS = {
+    (1, False): spikes_glif1, (2, False): spikes_glif2, (3, False): spikes_glif3,
+    (4, False): spikes_glif4, (5, False): spikes_glif5, (None, False): spikes_generic,
+    (1, True): trace_glif1, (2, True): trace_glif2, (3, True): trace_glif3,
+    (4, True): trace_glif4, (5, True): trace_glif5, (None, True): trace_generic,
+}
+
+
+@njit(cache=True, nogil=True)
+def ou_filter(xi, decay, sigma, mean):  # pragma: no cover - compiled
+    """In place: ``xi`` (unit normals) becomes a stationary Ornstein-Uhlenbeck path.
+
+    ``x[0] = mean + sigma * xi[0]`` (stationary start), then
+    ``x[t] = mean + decay * (x[t-1] - mean) + sigma * sqrt(1 - decay^2) * xi[t]`` (exact update).
+    """
+    n = xi.shape[0]
+    if n == 0:
+        return xi
+    scale = sigma * np.sqrt(1.0 - decay * decay)
+    prev = sigma * xi[0]
+    xi[0] = mean + prev
+    for t in range(1, n):
+        prev = decay * prev + scale * xi[t]
+        xi[t] = mean + prev
+    return xi

@@ -1,0 +1,414 @@
+"""The GLIF simulator: :func:`simulate` (one run, optional traces) and :func:`simulate_many` (batch).
+
+The scheme is GLIF_SPEC.md section 2 (forward-Euler membrane, ASC of the previous step, exact
+voltage-threshold component), compiled with numba in :mod:`glifx.glif._kernels`.  Units are SI:
+stimulus in A, ``dt`` in s, voltages and thresholds in V relative to rest, currents in A.
+
+Spike cut: step ``t`` with V(t) > theta(t) is a spike; outputs at ``t .. t+n-1`` are NaN, the reset
+state is the output at ``t+n`` and simulation continues at ``t+n+1`` (input samples in the cut are
+ignored).  ``n`` is :meth:`GlifModel.cut_steps` (see the spike-cut policy in
+:mod:`glifx.glif.model`).
+
+Bad reset: if the reset state is itself above threshold, the Allen reference stops silently.
+glifx stops too (reference-compatible output, NaN from the spike on) but says so:
+``SimulationResult.truncated`` is true and ``truncated_at`` is the step ``t+n`` of the bad reset
+state.
+
+Noise (synthetic data): ``noise=OUNoise(tau_s, sigma_A)`` adds an Ornstein-Uhlenbeck current
+(stationary standard deviation ``sigma_A`` amperes, correlation time ``tau_s`` seconds, exact
+discretisation) to the stimulus, drawn from ``numpy.random.default_rng(seed)``: the same seed gives
+the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from glifx.errors import ConfigError
+from glifx.glif import _kernels
+from glifx.glif.model import GlifModel
+
+TRACE_NAMES = ("voltage", "threshold", "asc")
+
+SeedLike = int | np.random.SeedSequence | None
+
+
+@dataclass(frozen=True)
+class OUNoise:
+    """Ornstein-Uhlenbeck current noise added to the stimulus.
+
+    dI = -(I - mean_A)/tau_s dt + sigma_A sqrt(2/tau_s) dW, simulated exactly on the grid and
+    started from its stationary distribution.
+
+    Attributes
+    ----------
+    tau_s
+        Correlation time (s), > 0.
+    sigma_A
+        Stationary standard deviation (A), >= 0.
+    mean_A
+        Mean (A); default 0.
+    """
+
+    tau_s: float
+    sigma_A: float
+    mean_A: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.tau_s, int | float) and math.isfinite(self.tau_s) and self.tau_s > 0):
+            raise ConfigError(f"OUNoise.tau_s: must be a finite number > 0 s, got {self.tau_s!r}")
+        sigma = self.sigma_A
+        if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma >= 0):
+            raise ConfigError(f"OUNoise.sigma_A: must be a finite number >= 0 A, got {self.sigma_A!r}")
+        if not (isinstance(self.mean_A, int | float) and math.isfinite(self.mean_A)):
+            raise ConfigError(f"OUNoise.mean_A: must be a finite number (A), got {self.mean_A!r}")
+
+    def sample(self, n_steps: int, dt: float, seed: SeedLike | np.random.Generator = None) -> np.ndarray:
+        """``n_steps`` samples (A, float64) of the process on a grid of step ``dt`` (s)."""
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        xi = rng.standard_normal(n_steps)
+        decay = math.exp(-dt / self.tau_s)
+        return _kernels.ou_filter(xi, decay, float(self.sigma_A), float(self.mean_A))
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Output of :func:`simulate`.
+
+    Attributes
+    ----------
+    spike_steps
+        int64 step indices ``t`` at which V(t) > theta(t).
+    spike_times
+        ``spike_steps * dt`` (s), float64 (grid times, no offset).
+    dt
+        Simulation step (s).
+    n_steps
+        Number of stimulus samples simulated.
+    spike_cut_steps
+        Spike-cut length used (steps).
+    truncated
+        True if a bad reset (reset state above threshold) stopped the run.
+    truncated_at
+        Step of the bad reset state (``spike + spike_cut_steps``) or ``None``.  No spike is
+        reported after it and traces are NaN from the last spike on.  (A bad reset whose state
+        would fall after the end of the stimulus loses nothing and is not flagged.)
+    voltage
+        V(t) (V, relative to rest), shape (n_steps,), NaN during cuts; ``None`` unless recorded.
+    threshold
+        theta(t) (V, relative to rest), shape (n_steps,), NaN during cuts; ``None`` unless recorded.
+    asc
+        After-spike currents I_j(t) (A), shape (n_steps, 2) (column j = current j, the layout of
+        the Allen ``AScurrents`` output), NaN during cuts; ``None`` unless recorded.
+    """
+
+    spike_steps: np.ndarray
+    spike_times: np.ndarray
+    dt: float
+    n_steps: int
+    spike_cut_steps: int
+    truncated: bool
+    truncated_at: int | None
+    voltage: np.ndarray | None = None
+    threshold: np.ndarray | None = None
+    asc: np.ndarray | None = None
+
+    @property
+    def n_spikes(self) -> int:
+        """Number of spikes."""
+        return int(self.spike_steps.shape[0])
+
+
+def _check_dt(dt: float) -> float:
+    if isinstance(dt, bool) or not isinstance(dt, int | float | np.floating | np.integer):
+        raise ConfigError(f"dt: expected a number of seconds, got {dt!r}")
+    dt = float(dt)
+    if not (math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"dt: must be a finite time step > 0 s, got {dt!r}")
+    return dt
+
+
+def _as_stimulus(stimulus: object, name: str) -> np.ndarray:
+    """Shape and dtype checks; a float64 C-contiguous view (a copy only if needed)."""
+    try:
+        arr = np.asarray(stimulus)
+    except Exception as exc:  # ragged input, objects ...
+        raise ConfigError(f"{name}: not a numeric array ({exc})") from None
+    if arr.ndim != 1:
+        raise ConfigError(f"{name}: expected a 1-D array of currents (A), got shape {arr.shape}")
+    if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
+        raise ConfigError(f"{name}: expected real numbers (A), got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _first_nonfinite(arr: np.ndarray) -> int:
+    """Index of the first NaN/inf of ``arr`` or -1; a vectorised sum answers the usual case."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(arr))
+    if math.isfinite(total):  # NaN/inf propagate: a finite sum proves every sample finite
+        return -1
+    return int(_kernels.first_nonfinite(arr))  # non-finite sum: find the sample (or an overflow)
+
+
+def _check_finite(arr: np.ndarray, name: str, bad: int | None = None) -> None:
+    if bad is None:
+        bad = _first_nonfinite(arr)
+    if bad >= 0:
+        raise ConfigError(f"{name}: sample {bad} is {arr[bad]} (NaN/inf not allowed)")
+
+
+def _check_stimulus(stimulus: object, name: str = "stimulus") -> np.ndarray:
+    arr = _as_stimulus(stimulus, name)
+    _check_finite(arr, name)
+    return arr
+
+
+def _check_model(model: object) -> GlifModel:
+    if not isinstance(model, GlifModel):
+        raise ConfigError(f"model: expected a GlifModel, got {type(model).__name__}")
+    return model
+
+
+def _record_set(record: bool | Iterable[str]) -> frozenset[str]:
+    if record is True:
+        return frozenset(TRACE_NAMES)
+    if record is False or record is None:
+        return frozenset()
+    if isinstance(record, str):
+        record = (record,)
+    names = frozenset(record)
+    unknown = sorted(names - set(TRACE_NAMES))
+    if unknown:
+        raise ConfigError(f"record: unknown trace(s) {unknown} (known: {', '.join(TRACE_NAMES)})")
+    return names
+
+
+def _with_noise(stim: np.ndarray, dt: float, noise: OUNoise | None, seed: SeedLike) -> np.ndarray:
+    if noise is None:
+        return stim
+    if not isinstance(noise, OUNoise):
+        raise ConfigError(f"noise: expected an OUNoise, got {type(noise).__name__}")
+    out = noise.sample(stim.shape[0], dt, seed)
+    out += stim
+    return out
+
+
+def _sink(shape: tuple[int, ...]) -> np.ndarray:
+    """A writable array of ``shape`` whose every element is the same float64 (all strides 0)."""
+    return np.lib.stride_tricks.as_strided(np.empty(1), shape=shape, strides=(0,) * len(shape))
+
+
+_EMPTY1 = np.empty(0, dtype=np.float64)
+_EMPTY2 = np.empty((0, 2), dtype=np.float64)
+
+
+def simulate(
+    model: GlifModel,
+    stimulus_A: np.ndarray,
+    dt: float,
+    *,
+    record: bool | Iterable[str] = False,
+    noise: OUNoise | None = None,
+    seed: SeedLike = None,
+) -> SimulationResult:
+    """Simulate one GLIF run.
+
+    Parameters
+    ----------
+    model
+        The neuron (:class:`GlifModel`).
+    stimulus_A
+        Injected current (A), 1-D, one sample per step; finite.
+    dt
+        Simulation step (s), > 0.  The spike cut is ``model.cut_steps(dt)`` steps.
+    record
+        ``False`` (spikes only, fastest), ``True`` (all traces) or a set of names among
+        ``{"voltage", "threshold", "asc"}``.
+    noise, seed
+        Optional :class:`OUNoise` current added to the stimulus, drawn reproducibly from ``seed``.
+
+    Returns
+    -------
+    SimulationResult
+        Spike steps and times, truncation flag and the requested traces (see the class).
+
+    Examples
+    --------
+    >>> model = GlifModel(level=1, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_length=20)
+    >>> out = simulate(model, np.full(20000, 2e-10), dt=5e-6)  # 0.1 s of 200 pA
+    >>> out.n_spikes, out.spike_steps[:2].tolist()
+    (7, [2772, 5565])
+    """
+    model = _check_model(model)
+    dt = _check_dt(dt)
+    stim = _with_noise(_check_stimulus(stimulus_A, "stimulus_A"), dt, noise, seed)
+    names = _record_set(record)
+    p, f = model._kernel_arrays(dt)
+    level = model.standard_level
+    n = stim.shape[0]
+    if names:
+        # the kernel writes every sample of each trace; an unrecorded one goes to a zero-stride
+        # view of a single element (no memory; a separately compiled, cached specialisation)
+        v = np.empty(n) if "voltage" in names else None
+        th = np.empty(n) if "threshold" in names else None
+        asc = np.empty((n, 2)) if "asc" in names else None
+        spikes, trunc = _kernels.KERNELS[level, True](
+            stim, p, f,
+            v if v is not None else _sink((n,)),
+            th if th is not None else _sink((n,)),
+            asc if asc is not None else _sink((n, 2)),
+        )
+    else:
+        v = th = asc = None
+        spikes, trunc = _kernels.KERNELS[level, False](stim, p, f, _EMPTY1, _EMPTY1, _EMPTY2)
+    return SimulationResult(
+        spike_steps=spikes,
+        spike_times=spikes * dt,
+        dt=dt,
+        n_steps=n,
+        spike_cut_steps=int(f[5]),
+        truncated=trunc >= 0,
+        truncated_at=int(trunc) if trunc >= 0 else None,
+        voltage=v,
+        threshold=th,
+        asc=asc,
+    )
+
+
+#: Below this many steps in total, simulate_many runs serially (thread hand-offs cost ~10 us).
+_MIN_PARALLEL_STEPS = 200_000
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(n_jobs: int) -> ThreadPoolExecutor:
+    """A reusable pool of ``n_jobs`` threads (a new one in a forked child: threads do not survive)."""
+    key = (os.getpid(), n_jobs)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="glifx-glif")
+            _POOLS[key] = pool
+        return pool
+
+
+def default_n_jobs() -> int:
+    """Worker threads used by :func:`simulate_many` by default: the usable CPU cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def simulate_many(
+    models_or_model: GlifModel | Sequence[GlifModel],
+    stimuli: np.ndarray | Sequence[np.ndarray],
+    dt: float,
+    *,
+    pairing: Literal["product", "zip"] = "product",
+    n_jobs: int | None = None,
+    noise: OUNoise | None = None,
+    seed: SeedLike = None,
+    return_truncated: bool = False,
+) -> list[np.ndarray] | tuple[list[np.ndarray], np.ndarray]:
+    """Simulate many runs in parallel (spikes only); the call fitting makes millions of times.
+
+    Runs execute in a thread pool over the compiled kernel, which releases the GIL, so runs use
+    all cores.
+
+    Parameters
+    ----------
+    models_or_model
+        One :class:`GlifModel` or a sequence of them (e.g. parameter sets of an optimiser).
+    stimuli
+        One stimulus (1-D array, A), a sequence of 1-D arrays (lengths may differ) or a 2-D array
+        (one stimulus per row).  Every sample must be finite.
+    dt
+        Simulation step (s), > 0.
+    pairing
+        ``"product"`` (default): every model on every stimulus, results ordered model-major
+        (``out[i * n_stimuli + j]`` is model ``i`` on stimulus ``j``).  ``"zip"``: model ``i``
+        on stimulus ``i`` (equal counts; a single model or stimulus is broadcast).
+    n_jobs
+        Worker threads; default :func:`default_n_jobs`.  ``1`` runs serially in the caller.
+    noise, seed
+        Optional :class:`OUNoise`; run ``k`` draws from ``SeedSequence(seed).spawn(n_runs)[k]``,
+        so results do not depend on ``n_jobs``.
+    return_truncated
+        Also return an int64 array with each run's bad-reset step, -1 where none.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        int64 spike step indices of each run (and the truncation array if asked).
+    """
+    dt = _check_dt(dt)
+    if isinstance(models_or_model, GlifModel):
+        models = [models_or_model]
+    else:
+        try:
+            models = [_check_model(m) for m in models_or_model]
+        except TypeError:
+            raise ConfigError(
+                f"models_or_model: expected a GlifModel or a sequence of them, got "
+                f"{type(models_or_model).__name__}"
+            ) from None
+    if isinstance(stimuli, np.ndarray) and stimuli.ndim == 1:
+        names, stims = ["stimuli"], [_as_stimulus(stimuli, "stimuli")]
+    elif isinstance(stimuli, np.ndarray) and stimuli.ndim == 2 or (
+        isinstance(stimuli, Sequence) and not isinstance(stimuli, str | bytes)
+    ):
+        names = [f"stimuli[{j}]" for j in range(len(stimuli))]
+        stims = [_as_stimulus(s, name) for s, name in zip(stimuli, names, strict=True)]
+    else:
+        raise ConfigError(
+            f"stimuli: expected an array or a sequence of arrays, got {type(stimuli).__name__}"
+        )
+    packed = [(*m._kernel_arrays(dt), _kernels.KERNELS[m.standard_level, False]) for m in models]
+
+    if pairing == "product":
+        pairs = [(i, j) for i in range(len(models)) for j in range(len(stims))]
+    elif pairing == "zip":
+        nm, ns = len(models), len(stims)
+        if nm != ns and nm != 1 and ns != 1:
+            raise ConfigError(f"pairing='zip': {nm} models but {ns} stimuli")
+        count = max(nm, ns)
+        pairs = [(i if nm > 1 else 0, i if ns > 1 else 0) for i in range(count)]
+    else:
+        raise ConfigError(f"pairing: expected 'product' or 'zip', got {pairing!r}")
+
+    if n_jobs is None:
+        n_jobs = default_n_jobs()
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ConfigError(f"n_jobs: expected an integer >= 1, got {n_jobs!r}")
+    if noise is not None and not isinstance(noise, OUNoise):
+        raise ConfigError(f"noise: expected an OUNoise, got {type(noise).__name__}")
+    seeds = np.random.SeedSequence(seed).spawn(len(pairs)) if noise is not None else None
+
+    def run(k: int) -> tuple[np.ndarray, int]:
+        i, j = pairs[k]
+        p, f, kernel = packed[i]
+        stim = stims[j]
+        if seeds is not None:
+            stim = _with_noise(stim, dt, noise, seeds[k])
+        return kernel(stim, p, f, _EMPTY1, _EMPTY1, _EMPTY2)
+
+    total_steps = sum(stims[j].shape[0] for _, j in pairs)
+    parallel = n_jobs > 1 and len(pairs) > 1 and total_steps >= _MIN_PARALLEL_STEPS
+    mapper = _pool(n_jobs).map if parallel else map
+    for j, bad in enumerate(mapper(_first_nonfinite, stims)):
+        _check_finite(stims[j], names[j], bad)
+    results = list(mapper(run, range(len(pairs))))
+    spikes = [r[0] for r in results]
+    if return_truncated:
+        return spikes, np.array([r[1] for r in results], dtype=np.int64)
+    return spikes

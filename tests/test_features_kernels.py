@@ -1,0 +1,242 @@
+"""Every compiled kernel of glifx.features._kernels against a slow, obviously correct reference.
+
+References are plain Python loops over the definitions in FEATURES_SPEC.md (half-open windows
+``[a, b)``, first index on ties), run on synthetic sweeps with bursts, doublets and noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal
+
+from glifx.features import _kernels as K
+from glifx.features.spikes import _bessel
+from glifx.features.synthetic import spike_train_sweep
+
+RATE = 50e3
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    rng = np.random.default_rng(3)
+    st = np.sort(np.r_[rng.uniform(0.12, 0.9, 12), [0.5, 0.5035, 0.507]])  # a burst
+    st = st[np.r_[True, np.diff(st) > 0.003]]
+    t, v, i = spike_train_sweep(1.0, RATE, st, step=(0.1, 0.95, 120.0), noise=0.1, seed=3)
+    b, a, zi = _bessel(10e3, RATE)
+    dvdt = K.filtered_derivative(b, a, zi, v, t, 92)
+    return t, v, i, dvdt
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def ref_time_index(t, x):
+    return int(np.argmin(np.abs(t - x)))
+
+
+def ref_putative(dvdt, s, e, cut):
+    w = list(dvdt[s:e])
+    crossings = [k for k in range(len(w) - 1) if w[k] < cut and w[k + 1] >= cut]
+    kept = []
+    for n, k in enumerate(crossings):
+        if n == 0 or any(x < 0 for x in w[crossings[n - 1]:k]):
+            kept.append(k + s)
+    return np.array(kept, dtype=np.int64)
+
+
+def ref_peaks(v, spikes, end):
+    bounds = list(spikes[1:]) + [end]
+    pairs = zip(spikes, bounds, strict=True)
+    return np.array([a + int(np.argmax(v[a:b])) for a, b in pairs], dtype=np.int64)
+
+
+def ref_filter(v, dvdt, spikes, peaks, min_height, min_peak):
+    n = len(spikes)
+    neg = [any(x < 0 for x in dvdt[peaks[k]:spikes[k + 1]]) for k in range(n - 1)]
+    s = [spikes[k] for k in range(n) if k == 0 or neg[k - 1]]
+    p = [peaks[k] for k in range(n) if k == n - 1 or neg[k]]
+    keep = [k for k in range(len(s)) if v[p[k]] >= min_peak and v[p[k]] - v[s[k]] >= min_height]
+    return np.array([s[k] for k in keep], dtype=np.int64), np.array([p[k] for k in keep], dtype=np.int64)
+
+
+def ref_upstrokes(dvdt, starts, peaks):
+    pairs = zip(starts, peaks, strict=True)
+    return np.array([a + int(np.argmax(dvdt[a:b])) for a, b in pairs], dtype=np.int64)
+
+
+def ref_thresholds(dvdt, ups, frac):
+    target = frac * float(np.mean(dvdt[ups]))
+    out = []
+    for k, u in enumerate(ups):
+        lo = ups[k - 1] if k else 0
+        found = lo
+        j = u
+        while j > lo:
+            if dvdt[j] <= target:
+                found = j
+                break
+            j -= 1
+        out.append(found)
+    return np.array(out, dtype=np.int64)
+
+
+def ref_troughs(v, dvdt, thr, peaks, clipped, end):
+    tr, ds = [], []
+    for k in range(len(thr)):
+        if clipped[k]:
+            tr.append(-1)
+            ds.append(-1)
+            continue
+        nxt = thr[k + 1] if k + 1 < len(thr) else end
+        m = peaks[k] + int(np.argmin(v[peaks[k]:nxt]))
+        tr.append(m)
+        ds.append(peaks[k] + int(np.argmin(dvdt[peaks[k]:m])) if m > peaks[k] else -1)
+    return np.array(tr), np.array(ds)
+
+
+def first(cond_iter):
+    for j, c in cond_iter:
+        if c:
+            return j
+    return -1
+
+
+def ref_trough_details(t, v, dvdt, dvh, thr, peaks, clipped, end, frac=0.01, adp_thr=0.5, tol=0.5,
+                       flat=0.002, max_dt=0.005, max_dv=10.0):
+    n = len(thr)
+    fast, adp, slow, kind = [-1] * n, [-1] * n, [-1] * n, [0] * n
+    clip = list(clipped)
+    valid = [k for k in range(n) if not clipped[k]]
+    for pos, k in enumerate(valid):
+        nxt = thr[valid[pos + 1]] if pos + 1 < len(valid) else end
+        ds = peaks[k] + int(np.argmin(dvdt[peaks[k]:nxt]))
+        term = first((j, dvdt[j] >= frac * dvdt[ds]) for j in range(ds, nxt))
+        if term < 0:
+            clip[k] = True
+            continue
+        a = s = -1
+        cross = first((j, dvh[j] >= adp_thr) for j in range(term, nxt))
+        if cross >= 0 and t[cross] - t[term] < flat:
+            p = first((j, dvh[j] <= 0) for j in range(cross, nxt))
+            if p >= 0:
+                m = p + int(np.argmin(v[p:nxt]))
+                if v[p] - v[m] >= tol and v[p] - v[term] <= max_dv and t[p] - t[term] <= max_dt:
+                    a, s = p, m
+        if a >= 0:
+            kind[k] = 2
+        else:
+            m = term + int(np.argmin(v[term:nxt]))
+            if v[term] - v[m] >= tol:
+                kind[k], s = 2, m
+            else:
+                kind[k] = 1
+        fast[k], adp[k], slow[k] = term, a, s
+    if n:
+        adp[-1] = slow[-1] = -1
+    return np.array(fast), np.array(adp), np.array(slow), np.array(kind), np.array(clip)
+
+
+def ref_widths(t, v, thr, peaks, fast, clipped):
+    out = []
+    for k in range(len(thr)):
+        if clipped[k] or fast[k] < 0:
+            out.append(np.nan)
+            continue
+        pk, sp, ft = peaks[k], thr[k], fast[k]
+        level = v[ft] + (v[pk] - v[ft]) / 2
+        if level < v[sp]:
+            level = v[sp] + (v[pk] - v[sp]) / 2
+        w0 = first((j, v[j] <= level) for j in range(pk, sp, -1))
+        w1 = first((j, v[j] <= level) for j in range(pk, ft))
+        out.append(t[w1] - t[w0] if w0 >= 0 and w1 >= 0 else np.nan)
+    return np.array(out)
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("cutoff", [10e3, 1e3, 3e3])
+def test_filtfilt_matches_scipy(cutoff):
+    x = np.random.default_rng(0).normal(size=5000).cumsum()
+    b, a, zi = _bessel(cutoff, RATE)
+    ref = signal.filtfilt(*signal.bessel(4, cutoff / (RATE / 2), "low"), x)
+    np.testing.assert_allclose(K.filtfilt(b, a, zi, x), ref, rtol=0, atol=1e-8 * np.abs(x).max())
+
+
+def test_derivatives(sweep):
+    t, v, _, dvdt = sweep
+    np.testing.assert_allclose(K.derivative(v, t), 1e-3 * np.diff(v) / np.diff(t), rtol=1e-12)
+    b, a, zi = _bessel(1e3, RATE)
+    full = 1e-3 * np.diff(signal.filtfilt(*signal.bessel(4, 1e3 / (RATE / 2), "low"), v)) / np.diff(t)
+    for lo, hi in [(0, 300), (20000, 20500), (t.size - 400, t.size - 1), (100, 100)]:
+        seg = K.segment_derivative(b, a, zi, v, t, lo, hi, int(10 * RATE / 1e3) + 16, True)
+        np.testing.assert_allclose(seg, full[lo:hi], rtol=0, atol=1e-7)
+
+
+def test_time_index():
+    rng = np.random.default_rng(1)
+    t = np.cumsum(rng.uniform(0.9, 1.1, 500)) * 1e-4
+    for x in np.r_[rng.uniform(t[0] - 1e-3, t[-1] + 1e-3, 300), t[:20], (t[1:21] + t[:20]) / 2]:
+        want = ref_time_index(t, x)
+        assert K.time_index(t, x) == want
+
+
+def test_detection_chain_matches_reference(sweep):
+    t, v, _, dvdt = sweep
+    s, e = ref_time_index(t, 0.1), ref_time_index(t, 0.95)
+    ps = K.putative_spikes(dvdt, s, e, 20.0)
+    np.testing.assert_array_equal(ps, ref_putative(dvdt, s, e, 20.0))
+    assert ps.size >= 10
+    pk = K.find_peaks(v, ps, e)
+    np.testing.assert_array_equal(pk, ref_peaks(v, ps, e))
+    fs, fp = K.filter_spikes(v, dvdt, ps, pk, 2.0, -30.0)
+    rs, rp = ref_filter(v, dvdt, ps, pk, 2.0, -30.0)
+    np.testing.assert_array_equal(fs, rs)
+    np.testing.assert_array_equal(fp, rp)
+    up = K.find_upstrokes(dvdt, fs, fp)
+    np.testing.assert_array_equal(up, ref_upstrokes(dvdt, fs, fp))
+    th = K.refine_thresholds(dvdt, up, 0.05)
+    np.testing.assert_array_equal(th, ref_thresholds(dvdt, up, 0.05))
+    th2, pk2, up2, clipped = K.check_thresholds_and_peaks(t, v, dvdt, th, fp, up, 0.1, 0.0, e,
+                                                         0.005, 0.05, 1.0)
+    # no overlap / long threshold-peak pair on this sweep: unchanged, last spike not clipped
+    np.testing.assert_array_equal(th2, th)
+    np.testing.assert_array_equal(pk2, fp)
+    assert not clipped.any()
+    tr, ds = K.find_troughs(v, dvdt, th2, pk2, clipped, e)
+    rtr, rds = ref_troughs(v, dvdt, th2, pk2, clipped, e)
+    np.testing.assert_array_equal(tr, rtr)
+    np.testing.assert_array_equal(ds, rds)
+    hb, ha, hzi = _bessel(1e3, RATE)
+    dvh = 1e-3 * np.diff(signal.filtfilt(*signal.bessel(4, 1e3 / (RATE / 2), "low"), v)) / np.diff(t)
+    got = K.trough_details(t, v, dvdt, hb, ha, hzi, int(10 * RATE / 1e3) + 16, True, th2, pk2, clipped,
+                           e, 0.01, 0.5, 0.5, 0.002, 0.005, 10.0, tr)
+    want = ref_trough_details(t, v, dvdt, dvh, th2, pk2, clipped, e)
+    for g, w in zip(got, want, strict=False):
+        np.testing.assert_array_equal(g, w)
+    assert set(got[3]) <= {1, 2} and 2 in set(got[3])
+    np.testing.assert_array_equal(K.widths(t, v, th2, pk2, got[0], got[4]),
+                                  ref_widths(t, v, th2, pk2, got[0], got[4]))
+
+
+def test_overlap_merge_and_clipped_reference():
+    """Hand-made cases: overlapping pairs are merged; a spike at the window end is clipped."""
+    t = np.arange(100) * 1e-4
+    v = np.full(100, -70.0)
+    v[50:60] = np.linspace(-50, 30, 10)
+    dvdt = K.derivative(v, t)
+    thr = np.array([10, 40, 55])
+    peaks = np.array([35, 59, 59])  # spike 2 starts before spike 1's peak + 1: merged
+    ups = np.array([32, 55, 57])
+    th, pk, up, clipped = K.check_thresholds_and_peaks(t, v, dvdt, thr, peaks, ups, 0.0, 0.0, 99,
+                                                       0.005, 0.05, 1.0)
+    np.testing.assert_array_equal(th, [10, 40])
+    np.testing.assert_array_equal(pk, [35, 59])
+    np.testing.assert_array_equal(up, [32, 57])
+    # the voltage stays at 30 mV after the last peak: never back to threshold + 1 mV -> clipped
+    v2 = v.copy()
+    v2[60:] = 30.0
+    *_, clipped = K.check_thresholds_and_peaks(t, v2, dvdt, np.array([50]), np.array([59]),
+                                               np.array([55]), 0.0, 0.0, 99, 0.005, 0.05, 1.0)
+    assert clipped.tolist() == [True]

@@ -1,0 +1,106 @@
+"""Data preparation: selection, QC, SI units, rest, block averaging (known arrays in, known out)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from glifx.errors import GlifxError
+from glifx.fitting.data import SISweep, prepare, rest_window, to_si
+from glifx.sweep import Cell, Sweep
+
+RATE = 10e3
+
+
+def make_sweep(number, name, rest_mv, amp_pa=50.0, spikes=(), n=30_000):
+    """Test pulse at 20 ms, baseline at ``rest_mv``, a step of ``amp_pa`` from 1.02 s to 2.5 s;
+    the voltage is the rest plus 0.2 mV/pA of current (a resistor) and marks at ``spikes``."""
+    i = np.zeros(n)
+    i[200:300] = -20.0
+    i[10_200:25_000] = amp_pa
+    v = rest_mv + 0.2 * i
+    for s in spikes:
+        v[s] = 30.0
+    sw = Sweep(v, i, sampling_rate=RATE, sweep_number=number, stimulus_name=name,
+               stimulus_amplitude=amp_pa)
+    sw.metadata["spikes"] = np.array(spikes, dtype=np.int64)
+    return sw
+
+
+def detector(sweep):
+    return sweep.metadata["spikes"]
+
+
+@pytest.fixture
+def cell():
+    sweeps = [
+        make_sweep(1, "Noise 1", -70.0, spikes=(12_000, 15_000)),
+        make_sweep(2, "Noise 2", -60.0),
+        make_sweep(3, "Noise 1", -72.0, spikes=(12_100,)),
+        make_sweep(4, "Short Square", -71.0, amp_pa=400.0),
+        make_sweep(5, "Short Square - Triple", -71.0, amp_pa=500.0),
+        make_sweep(6, "Noise 1", -50.0),  # fails QC below
+        make_sweep(7, "Long Square", -71.0, amp_pa=-50.0),
+    ]
+    return Cell.from_sweeps(sweeps, cell_id="c")
+
+
+def test_rest_window_is_after_test_pulse_and_before_stimulus(cell):
+    a, b = rest_window(cell[1])
+    assert b == 10_200 and a == 10_200 - 5000  # the last 0.5 s before the stimulus
+    assert a > 300
+
+
+def test_prepare_units_rest_and_roles(cell):
+    data = prepare(cell, qc=[1, 2, 3, 4, 5, 7], spike_detector=detector)
+    assert data.el_reference == pytest.approx(-0.071)  # mean of -70 and -72 mV; sweep 6 failed QC
+    assert [s.sweep_number for s in data.train] == [1, 3]
+    assert [s.sweep_number for s in data.test] == [2]
+    assert [s.sweep_number for s in data.short_square] == [4]
+    assert [s.sweep_number for s in data.triple] == [5]
+    assert [s.sweep_number for s in data.long_square] == [7]
+    assert data.excluded == {6: "failed QC"}
+    s1 = data.train[0]
+    assert s1.dt == pytest.approx(1e-4)
+    # V relative to rest, in volts; I in amperes
+    assert s1.v[5000] == pytest.approx(-0.070 + 0.071)
+    assert s1.i[12_500] == pytest.approx(50e-12)
+    assert s1.v[12_500] == pytest.approx(0.001 + 0.2 * 50 * 1e-3)
+    assert s1.rest == pytest.approx(0.001)
+    np.testing.assert_array_equal(s1.spikes, [12_000, 15_000])
+    assert s1.amplitude == pytest.approx(50e-12)
+    # the test set never defines the rest
+    assert data.test[0].rest == pytest.approx(-0.060 + 0.071)
+
+
+def test_qc_object_with_passed_sweeps(cell):
+    class QC:
+        passed_sweeps = [3, 2]
+
+    data = prepare(cell, qc=QC(), spike_detector=detector)
+    assert [s.sweep_number for s in data.train] == [3]
+    assert data.el_reference == pytest.approx(-0.072)
+
+
+def test_no_training_sweeps_raises(cell):
+    with pytest.raises(GlifxError, match="Noise 1"):
+        prepare(cell, qc=[2], spike_detector=detector)
+
+
+def test_to_si_requires_current():
+    sw = Sweep(np.zeros(100), None, sampling_rate=RATE)
+    with pytest.raises(GlifxError, match="current"):
+        to_si(sw, -0.07, detector)
+
+
+def test_block_averaged():
+    v = np.arange(25, dtype=float)
+    s = SISweep(1, "Noise 1", 1e-4, v, 2 * v, np.array([3, 12, 24]), (2, 21))
+    b = s.block_averaged(5)
+    np.testing.assert_allclose(b.v, [2, 7, 12, 17, 22])
+    np.testing.assert_allclose(b.i, 2 * b.v)
+    assert b.dt == pytest.approx(5e-4)
+    np.testing.assert_array_equal(b.spikes, [0, 2, 4])
+    assert b.stimulus == (0, 4)
+    assert s.for_regression(2e3).dt == pytest.approx(5e-4)
+    assert s.for_regression(None) is s

@@ -1,0 +1,127 @@
+"""fit_cell end to end on ground-truth cells: a known GLIF5 model recorded through the protocol set
+(intrinsic and recording noise) by glifx.synth; recovery is checked against the known model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from glifx.errors import ConfigError, GlifxError
+from glifx.fitting import FitResult, fit_cell
+from glifx.fitting.data import prepare
+from glifx.fitting.optimize import SpikeTrainData
+from glifx.fitting.validation import ground_truth_cell
+from glifx.glif import GlifModel
+
+SMALL_PROTOCOL = dict(noise_kwargs=dict(epoch_duration=2.0, gap=1.0), long_square_start_pa=-50,
+                      long_square_step_pa=40)
+
+
+def true_glif5():
+    return GlifModel(level=5, R_input=190e6, C=90e-12, th_inf=0.027, spike_cut_s=3.8e-3,
+                     spike_cut_length=76, El_reference=-0.07, a=0.45, b=0.006, a_spike=0.0025,
+                     b_spike=140.0, a_voltage=19.0, b_voltage=66.0,
+                     asc_amp_array=(-14e-12, -130e-12), asc_tau_array=(1 / 3.0, 1 / 100.0))
+
+
+@pytest.fixture(scope="module")
+def small_cell():
+    """50 kHz, 2 repeats of shortened Noise 1 / Noise 2 (2 s epochs)."""
+    return ground_truth_cell(true_glif5(), sampling_rate=50e3, noise_repeats=2, seed=1,
+                             protocol_kwargs=SMALL_PROTOCOL)
+
+
+@pytest.fixture(scope="module")
+def small_fit(small_cell):
+    cell, _ = small_cell
+    return fit_cell(cell, optimize_kwargs=dict(n_starts=1, max_evaluations=60))
+
+
+def test_every_level_is_fitted_and_reported(small_fit):
+    assert isinstance(small_fit, FitResult)
+    assert [lf.level for lf in small_fit] == [1, 2, 3, 4, 5]
+    for lf in small_fit:
+        assert lf.ok, lf.reason
+        assert lf.model.standard_level == lf.level
+        assert lf.model.spike_cut_policy == "seconds"
+        assert np.isfinite(lf.train_ev) and np.isfinite(lf.test_ev) and lf.wall_time > 0
+        # the reported training EV is the optimised model's own score
+        assert lf.train_ev == pytest.approx(lf.optimization.objective)
+    rows = small_fit.summary()
+    assert rows[4]["level"] == 5 and rows[4]["fitted"]
+    json.dumps(small_fit.preprocessing)  # serialisable for fit_summary.json
+
+
+def test_recovery_of_the_generating_model(small_cell, small_fit):
+    cell, true = small_cell
+    fitted = small_fit[5].model
+    assert fitted.R_input == pytest.approx(true.R_input, rel=0.05)
+    assert fitted.C == pytest.approx(true.C, rel=0.05)
+    assert fitted.th_inf * fitted.coeff_th_inf == pytest.approx(true.th_inf, abs=1.5e-3)
+    assert fitted.spike_cut_s == pytest.approx(true.spike_cut_s, abs=0.3e-3)
+    assert fitted.asc_tau_array == pytest.approx(true.asc_tau_array)
+    data = prepare(cell)
+    true_test_ev = SpikeTrainData.from_sweeps(data.test).score(true).ratio
+    assert small_fit[5].test_ev >= 0.95 * true_test_ev
+    assert small_fit.el_reference == pytest.approx(true.El_reference, abs=1e-3)
+
+
+def test_test_sweeps_are_not_used_for_training(small_cell):
+    """Replacing every Noise 2 sweep's voltage by garbage changes nothing but the test EV."""
+    cell, _ = small_cell
+    data = prepare(cell)
+    scrambled = replace(data, test=[replace(s, spikes=s.spikes[:0]) for s in data.test])
+    a = fit_cell(cell, levels=(1,), data=data)
+    b = fit_cell(cell, levels=(1,), data=scrambled)
+    assert a[1].model == b[1].model
+    assert a[1].train_ev == b[1].train_ev
+    assert np.isnan(b[1].test_ev) or b[1].test_ev != a[1].test_ev
+
+
+def test_levels_without_triples_report_a_reason():
+    cell, _ = ground_truth_cell(true_glif5(), sampling_rate=50e3, noise_repeats=2, seed=2,
+                                protocol_kwargs=dict(SMALL_PROTOCOL, triple_intervals=()))
+    fit = fit_cell(cell, levels=(1, 2, 3, 5), optimize_kwargs=dict(n_starts=1, max_evaluations=20))
+    assert fit[1].ok and fit[3].ok
+    for level in (2, 5):
+        assert not fit[level].ok
+        assert "Triple" in fit[level].reason
+        assert np.isnan(fit[level].test_ev)
+
+
+def test_reference_method(small_cell):
+    cell, _ = small_cell
+    fit = fit_cell(cell, levels=(1, 3), method="reference")
+    for lf in fit:
+        assert lf.ok and lf.optimization.method == "reference"
+        assert set(lf.optimization.multipliers) == {"th_inf"}
+        assert lf.model.coeff_th_inf == lf.optimization.multipliers["th_inf"]
+    assert fit.method == "reference"
+
+
+def test_bad_arguments(small_cell):
+    cell, _ = small_cell
+    with pytest.raises(ConfigError):
+        fit_cell(cell, levels=(6,))
+    with pytest.raises(ConfigError):
+        fit_cell(cell, method="magic")
+    with pytest.raises(GlifxError):
+        fit_cell(cell, train="Noise 9")
+
+
+@pytest.mark.slow
+def test_published_config_at_200khz(shared_data):
+    """Acceptance-style check on one published GLIF5 config (200 kHz, 3 + 3 noise repeats)."""
+    path = next((shared_data / "allen_glif" / "configs").glob("313861794_*/*_GLIF5_neuron_config.json"))
+    cell, true = ground_truth_cell(json.loads(path.read_text()), seed=0)
+    fit = fit_cell(cell, levels=(5,))
+    fitted = fit[5].model
+    assert fitted.R_input == pytest.approx(true.R_input, rel=0.05)
+    assert fitted.C == pytest.approx(true.C, rel=0.05)
+    assert fitted.th_inf * fitted.coeff_th_inf == pytest.approx(true.th_inf * true.coeff_th_inf,
+                                                                abs=1e-3)
+    true_test_ev = SpikeTrainData.from_sweeps(prepare(cell).test).score(true).ratio
+    assert fit[5].test_ev >= 0.95 * true_test_ev
