@@ -26,7 +26,7 @@ use it.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -278,7 +278,7 @@ def detect_spikes(
         troughs = downs = fast = adp = slow = kind = np.empty(0, dtype=np.int64)
         w = np.empty(0)
     df = _table(t, v, i, dvdt, th, pk, up, clipped, troughs, downs, fast, adp, slow, kind, w)
-    df.attrs.update(filter_khz=cutoff, filter_clipped=clipped_f, params=asdict(p),
+    df.attrs.update(filter_khz=cutoff, filter_clipped=clipped_f, params=dict(p.__dict__),
                     start=start_t, end=end_t)
     return df
 
