@@ -303,3 +303,130 @@ def features(file: str, out_dir: str | None, filter_khz: float, use_qc: bool) ->
         paths = feats.write(out_dir)
         for path in paths.values():
             click.echo(f"wrote {path}")
+
+
+# ------------------------------------------------------------------------------------------ fit
+def _parse_levels(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """``"1,2,5"`` → ``(1, 2, 5)``; anything but levels 1–5 is a usage error (exit 2)."""
+    try:
+        levels = sorted({int(x) for x in value.split(",") if x.strip()})
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated levels among 1-5, got {value!r}") from None
+    if not levels or any(lv not in (1, 2, 3, 4, 5) for lv in levels):
+        raise click.BadParameter(f"expected comma-separated levels among 1-5, got {value!r}")
+    return tuple(levels)
+
+
+class _Progress:
+    """Stage-by-stage progress on stderr: ``[k/n] what ... 1.2 s``."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.k = n, 0
+
+    def __call__(self, what: str) -> Any:
+        import contextlib
+        import time
+
+        self.k += 1
+
+        @contextlib.contextmanager
+        def stage() -> Any:
+            click.echo(f"[{self.k}/{self.n}] {what} ...", nl=False, err=True)
+            t0 = time.perf_counter()
+            try:
+                yield
+            except BaseException:
+                click.echo(" failed", err=True)
+                raise
+            click.echo(f" {time.perf_counter() - t0:.1f} s", err=True)
+
+        return stage()
+
+
+def _fit_table(fit_result: Any) -> str:
+    """The summary table ``glifx fit`` prints: one row per level, with the published median."""
+    import math
+
+    from glifx.report import PUBLISHED_TEST_EV_MEDIANS
+
+    def num(x: float | None, spec: str) -> str:
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+    header = ("level", "train EV", "test EV", "published test EV", "wall (s)", "status")
+    rows = [header] + [
+        (f"GLIF{lf.level}", num(lf.train_ev, ".3f"), num(lf.test_ev, ".3f"),
+         num(PUBLISHED_TEST_EV_MEDIANS.get(lf.level), ".3f"), num(lf.wall_time, ".1f"),
+         "fitted" + (f" ({lf.reason})" if lf.reason else "") if lf.ok else f"failed: {lf.reason}")
+        for lf in fit_result.levels.values()
+    ]
+    widths = [max(len(r[k]) for r in rows) for k in range(len(header) - 1)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]])
+                     for r in rows)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Parent directory; results go into OUT/<cell-id>/ (replaced as a whole).")
+@click.option("--levels", default="1,2,3,4,5", show_default=True, callback=_parse_levels,
+              metavar="N,N,...", help="GLIF levels to fit, comma-separated, among 1-5.")
+@click.option("--method", type=click.Choice(["ev", "reference"]), default="ev", show_default=True,
+              help="ev: maximise the training (Noise 1) explained variance; reference: the "
+                   "published noisy-threshold likelihood objective.")
+@click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False, path_type=str),
+              default=None, help="QC criteria, JSON or YAML (as for glifx qc); default Allen v1.1.")
+@handles_errors
+def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
+        criteria_file: str | None) -> None:
+    """Fit GLIF models to FILE: load, QC, features, GLIF fit (train Noise 1, test Noise 2), report.
+
+    Writes OUT/<cell-id>/: qc.csv, qc.json, sweep_features.csv, spikes.csv, cell_features.json,
+    GLIF<n>_neuron_config.json per fitted level (Allen format, AllenSDK GlifNeuron.from_dict),
+    fit_summary.json and report.html, all at once (nothing half-written on failure).  Shows the
+    progress on stderr and prints one row per level: train and test explained variance, the
+    published median test EV, wall time and status.  Exits 0 on success, 2 with one line on a
+    file it cannot use (e.g. no Noise 1 sweep) or when no level could be fitted (the outputs,
+    with the reasons, are still written).
+
+    \b
+    Example:
+      glifx fit data_samples/rs_cell.nwb --out results/
+      glifx fit cell.nwb --out results/ --levels 1,3 --criteria lab_qc.json
+    """
+    from glifx.errors import FileFormatError
+    from glifx.features import extract_features
+    from glifx.fitting import fit_cell
+    from glifx.fitting.data import prepare
+    from glifx.io import load_cell
+    from glifx.qc import resolve_criteria, run_qc
+    from glifx.report.outputs import write_fit_outputs
+
+    stage = _Progress(6)
+    with stage(f"loading {file}"):
+        cell = load_cell(file)
+    with stage("QC"):
+        qc_result = run_qc(cell, resolve_criteria(criteria_file))
+    if not qc_result.cell_passed:
+        click.echo(f"warning: cell {cell.cell_id} failed QC ({'; '.join(qc_result.cell_reasons)}); "
+                   f"fitting the {len(qc_result.passed_sweeps)} sweeps that passed", err=True)
+    with stage("features"):
+        feats = extract_features(cell, qc=qc_result)
+    with stage("preparing sweeps (SI units, spikes)"):
+        try:
+            data = prepare(cell, qc=qc_result, long_square=True)
+        except GlifxError as exc:
+            raise FileFormatError(file, f"cannot fit: {exc}") from None
+    if not data.test:
+        click.echo(f"warning: no usable Noise 2 sweep in {file}: test explained variance not computed",
+                   err=True)
+    names = ", ".join(f"GLIF{lv}" for lv in levels)
+    with stage(f"fitting {names} ({method})"):
+        result = fit_cell(cell, levels, qc=qc_result, method=method, data=data)  # type: ignore[arg-type]
+    with stage("writing outputs and report"):
+        path = write_fit_outputs(out_dir, cell, qc_result, feats, result, data=data)
+    n_ok = sum(lf.ok for lf in result.levels.values())
+    click.echo(f"cell {cell.cell_id}: {n_ok} of {len(levels)} level(s) fitted in "
+               f"{result.wall_time:.1f} s (method {method}); wrote {path}")
+    click.echo(_fit_table(result))
+    if n_ok == 0:
+        _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")

@@ -1,0 +1,293 @@
+"""Write everything ``glifx fit`` produces for one cell, atomically as a whole.
+
+:func:`write_fit_outputs` fills ``<out_dir>/<cell_id>/`` with
+
+=============================  ==================================================================
+``qc.csv``, ``qc.json``        sweep QC table and everything QC knows (:meth:`QCResult.write`)
+``spikes.csv``                 one row per spike (ipfx columns; :meth:`CellFeatures.write`)
+``sweep_features.csv``         one row per analysed sweep
+``cell_features.json``         the cell record (Long/Short Square, Ramp, Noise summaries)
+``GLIF{n}_neuron_config.json`` each fitted level, Allen format (AllenSDK ``GlifNeuron.from_dict``,
+                               ``glifx.GlifModel.from_allen_config``), SI units
+``fit_summary.json``           per level: parameters, train / test EV, wall time, reason; cell id,
+                               source, El_reference, sweeps per role, method, glifx version
+``report.html``                the self-contained report (:func:`glifx.report.write_report`)
+=============================  ==================================================================
+
+Atomicity: everything is written into a fresh hidden directory inside ``out_dir`` (same file
+system), which is renamed to ``<cell_id>`` only when complete.  An existing ``<cell_id>``
+directory is moved aside just before that rename and deleted after it (restored if the rename
+fails).  On any error the hidden directory is removed: no half-written result is left.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glifx.errors import ConfigError
+from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, parameters_from_allen_config
+from glifx.report.render import REPORT_NAME, write_report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from glifx.features import CellFeatures
+    from glifx.fitting import FitResult
+    from glifx.fitting.data import FitData
+    from glifx.qc import QCResult
+    from glifx.sweep import Cell
+
+#: Name of the machine-readable summary.
+SUMMARY_NAME = "fit_summary.json"
+#: Keys AllenSDK's ``GlifNeuron.from_dict`` reads without a default (plus the optional
+#: ``coeffs``), and the ones the published configs carry besides.
+ALLEN_CONFIG_KEYS = (
+    "El_reference", "C", "asc_amp_array", "init_threshold", "threshold_reset_method", "th_inf",
+    "spike_cut_length", "init_AScurrents", "init_voltage", "threshold_dynamics_method",
+    "voltage_reset_method", "extrapolation_method_name", "dt", "voltage_dynamics_method", "El",
+    "asc_tau_array", "R_input", "AScurrent_dynamics_method", "AScurrent_reset_method",
+    "dt_multiplier", "th_adapt", "coeffs", "type",
+)
+#: Top-level keys of ``fit_summary.json``.
+SUMMARY_KEYS = (
+    "cell_id", "source", "glifx_version", "created", "method", "el_reference", "sweeps",
+    "wall_time_s", "qc", "levels", "preprocessing", "units",
+)
+#: Keys of each entry of ``fit_summary.json["levels"]`` (keyed ``"GLIF1"`` … ``"GLIF5"``).
+LEVEL_KEYS = (
+    "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
+    "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters",
+)
+
+
+def config_name(level: int) -> str:
+    """File name of a level's neuron config: ``GLIF{level}_neuron_config.json``."""
+    return f"GLIF{int(level)}_neuron_config.json"
+
+
+def safe_cell_dirname(cell_id: str) -> str:
+    """A file-system-safe directory name for a cell id (path separators and control characters
+    become ``_``; ``""``, ``.`` and ``..`` are refused)."""
+    name = re.sub(r"[\x00-\x1f/\\:]", "_", str(cell_id)).strip()
+    if name in ("", ".", "..") or name.startswith("."):
+        raise ConfigError(f"cell id {cell_id!r} cannot name an output directory")
+    return name
+
+
+def _jsonable(x: Any) -> Any:
+    """Plain JSON: NaN/inf → ``None``, numpy → Python, tuples → lists, keys → str."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _dump(path: Path, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        json.dump(_jsonable(obj), fh, indent=2, allow_nan=False, default=str)
+        fh.write("\n")
+
+
+def allen_config(model: Any) -> dict[str, Any]:
+    """The model's Allen ``neuron_config`` with its spike cut checked against its ``dt``.
+
+    ``spike_cut_length`` is in steps of the config ``dt`` (the data's sample interval, at which the
+    model was fitted and scored), so ``spike_cut_length * dt`` must equal the fitted cut in seconds
+    (kept as ``glifx_spike_cut_s``) to within half a step.
+
+    Raises
+    ------
+    ConfigError
+        When a key AllenSDK needs is missing or the cut is inconsistent.
+    """
+    cfg = model.to_allen_config()
+    missing = [k for k in ALLEN_CONFIG_KEYS if k not in cfg]
+    if missing:
+        raise ConfigError(f"GLIF{model.level} neuron config lacks {', '.join(missing)}")
+    cut_s = getattr(model, "spike_cut_s", None)
+    if cut_s is not None and abs(cfg["spike_cut_length"] * cfg["dt"] - cut_s) > 0.5 * cfg["dt"] + 1e-15:
+        raise ConfigError(f"GLIF{model.level}: spike_cut_length {cfg['spike_cut_length']} steps of "
+                          f"dt {cfg['dt']} s does not match the fitted cut {cut_s} s")
+    return cfg
+
+
+def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, Any]:
+    """The content of ``fit_summary.json`` (JSON-ready; NaN written as ``null``).
+
+    Returns
+    -------
+    dict
+        Keys :data:`SUMMARY_KEYS`.  ``levels`` maps ``"GLIF<n>"`` to a dict with keys
+        :data:`LEVEL_KEYS`: ``status`` (``"fitted"`` / ``"failed"``), ``reason`` (or ``None``),
+        ``train_ev`` / ``test_ev`` / ``train_ev_initial`` (explained-variance ratios, Noise 1 /
+        Noise 2), ``wall_time_s`` (s), ``published_median_test_ev`` (Teeter et al. 2018),
+        ``neuron_config`` (file name or ``None``), ``spike_cut_s`` (s) and ``parameters``
+        (``{name: {"value": v, "unit": u}}``, SI, effective values with the coefficients applied).
+        ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
+        ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
+    """
+    from glifx import __version__
+
+    levels: dict[str, Any] = {}
+    for lf in fit.levels.values():
+        entry: dict[str, Any] = {
+            "level": lf.level,
+            "status": "fitted" if lf.ok else "failed",
+            "reason": lf.reason,
+            "train_ev": lf.train_ev,
+            "test_ev": lf.test_ev,
+            "train_ev_initial": lf.train_ev_initial,
+            "wall_time_s": lf.wall_time,
+            "published_median_test_ev": PUBLISHED_TEST_EV_MEDIANS.get(lf.level),
+            "neuron_config": None,
+            "spike_cut_s": None,
+            "parameters": {},
+        }
+        if lf.ok:
+            params = parameters_from_allen_config(lf.model.to_allen_config())
+            entry["neuron_config"] = config_name(lf.level)
+            entry["spike_cut_s"] = getattr(lf.model, "spike_cut_s", None)
+            entry["parameters"] = {k: {"value": v, "unit": u} for k, (v, u) in params.items()}
+        levels[f"GLIF{lf.level}"] = entry
+    qc_part = None
+    if qc is not None:
+        qc_part = {"cell_passed": qc.cell_passed, "cell_reasons": list(qc.cell_reasons),
+                   "passed_sweeps": list(qc.passed_sweeps), "failed_sweeps": qc.failed_sweeps,
+                   "criteria": qc.criteria.name if hasattr(qc.criteria, "name") else None}
+    return _jsonable({
+        "cell_id": cell.cell_id,
+        "source": cell.source,
+        "glifx_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "method": fit.method,
+        "el_reference": fit.el_reference,
+        "sweeps": fit.sweeps,
+        "wall_time_s": fit.wall_time,
+        "qc": qc_part,
+        "levels": levels,
+        "preprocessing": fit.preprocessing,
+        "units": {"el_reference": "V", "wall_time_s": "s", "ev": "explained-variance ratio",
+                  "parameters": "SI (V, Ω, F, s, A, 1/s) or steps",
+                  "neuron_config": "Allen neuron_config, SI; spike_cut_length in steps of dt"},
+    })
+
+
+def write_fit_outputs(
+    out_dir: str | os.PathLike[str],
+    cell: Cell,
+    qc: QCResult,
+    features: CellFeatures,
+    fit: FitResult,
+    *,
+    report: CellReport | None = None,
+    data: FitData | None = None,
+) -> Path:
+    """Write the results of one cell into ``out_dir/<cell_id>/``, all or nothing.
+
+    Parameters
+    ----------
+    out_dir
+        Parent directory (created if needed).
+    cell, qc, features, fit
+        The pipeline's results for one cell.
+    report
+        The report to render; default :func:`glifx.report.from_fit.build_cell_report` of the
+        results (``data`` is passed on to it).
+    data
+        The SI sweeps of the fit (:func:`glifx.fitting.data.prepare`), to avoid preparing them
+        again for the report.
+
+    Returns
+    -------
+    pathlib.Path
+        The cell's directory.
+
+    Raises
+    ------
+    ConfigError
+        When the cell id cannot name a directory or a fitted model's config is inconsistent.
+    OSError
+        When the directory cannot be written; nothing is left behind.
+
+    Examples
+    --------
+    >>> cell = glifx.load_cell("data_samples/rs_cell.nwb")          # doctest: +SKIP
+    >>> qc = glifx.run_qc(cell)                                      # doctest: +SKIP
+    >>> feats = glifx.extract_features(cell, qc=qc)                  # doctest: +SKIP
+    >>> fit = glifx.fit_cell(cell, qc=qc)                            # doctest: +SKIP
+    >>> write_fit_outputs("results", cell, qc, feats, fit)           # doctest: +SKIP
+    PosixPath('results/rs_cell')
+    """
+    parent = Path(out_dir)
+    target = parent / safe_cell_dirname(cell.cell_id)
+    parent.mkdir(parents=True, exist_ok=True)
+    # render everything that can fail on content before touching the disk
+    configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
+    summary = fit_summary(cell, qc, fit)
+    if report is None:
+        from glifx.report.from_fit import build_cell_report
+
+        report = build_cell_report(cell, qc, features, fit, data=data)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        qc.write(tmp)
+        features.write(tmp)
+        for level, cfg in configs.items():
+            _dump(tmp / config_name(level), cfg)
+        _dump(tmp / SUMMARY_NAME, summary)
+        write_report(report, tmp / REPORT_NAME)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; give the result a normal directory mode
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first and removed
+    after (put back if the rename fails)."""
+    old = None
+    if target.exists() or target.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        old.rmdir()
+        os.rename(target, old)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
+__all__ = [
+    "ALLEN_CONFIG_KEYS",
+    "LEVEL_KEYS",
+    "SUMMARY_KEYS",
+    "SUMMARY_NAME",
+    "allen_config",
+    "config_name",
+    "fit_summary",
+    "safe_cell_dirname",
+    "write_fit_outputs",
+]

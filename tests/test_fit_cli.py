@@ -1,0 +1,130 @@
+"""``glifx fit``: help, outputs, summary table, progress, exit codes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import glifx
+from glifx.cli import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
+RS_CELL = SAMPLES / "rs_cell.nwb"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["fit", *args])
+
+
+def test_help_has_example():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "glifx fit data_samples/rs_cell.nwb --out results/" in result.output
+    for option in ("--out", "--levels", "--method", "--criteria"):
+        assert option in result.output
+
+
+def test_fit_writes_outputs_and_prints_table(tmp_path):
+    result = run(str(RS_CELL), "--out", str(tmp_path), "--levels", "1,2")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "rs_cell"
+    summary = json.loads((out / "fit_summary.json").read_text())
+    assert set(summary["levels"]) == {"GLIF1", "GLIF2"}
+    assert (out / "report.html").exists() and (out / "qc.csv").exists()
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("cell rs_cell:") and str(out) in lines[0]
+    assert lines[1].split()[:3] == ["level", "train", "EV"]
+    rows = {ln.split()[0]: ln for ln in lines[2:]}
+    assert set(rows) == {"GLIF1", "GLIF2"}
+    assert "0.702" in rows["GLIF1"] and "0.677" in rows["GLIF2"]  # published medians
+    for name, entry in summary["levels"].items():
+        if entry["status"] == "fitted":
+            assert f"{entry['test_ev']:.3f}" in rows[name] and (out / entry["neuron_config"]).exists()
+        else:
+            assert "failed:" in rows[name]
+    # progress, stage by stage, on stderr only
+    assert "[1/6] loading" in result.stderr and "[6/6] writing outputs" in result.stderr
+    assert "[1/6]" not in result.stdout
+
+
+def test_missing_file_exits_2_with_one_line(tmp_path):
+    result = run(str(tmp_path / "nope.nwb"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("glifx: error:") and "nope.nwb" in lines[-1]
+    assert not (tmp_path / "out").exists()
+
+
+def test_file_without_noise_1_exits_2(tmp_path):
+    from glifx.io import write_nwb
+
+    cell = glifx.load_cell(RS_CELL)
+    keep = [cell.sweep(r.sweep_number) for r in cell.records if r.stimulus_name == "Long Square"]
+    path = write_nwb(glifx.Cell.from_sweeps(keep, cell_id="steps_only"), tmp_path / "steps_only.nwb")
+    result = run(str(path), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("glifx: error:") and "steps_only.nwb" in last and "Noise 1" in last
+    assert not (tmp_path / "out" / "steps_only").exists()
+
+
+def test_criteria_file_failing_every_sweep_exits_2(tmp_path):
+    criteria = tmp_path / "strict.json"
+    criteria.write_text(json.dumps({"pre_noise_rms_mv_max": 1e-9}))
+    result = run(str(RS_CELL), "--out", str(tmp_path / "out"), "--criteria", str(criteria))
+    assert result.exit_code == 2
+    assert "failed QC" in result.stderr  # the warning about the cell verdict
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("glifx: error:") and "rs_cell.nwb" in last and "Noise 1" in last
+    assert not (tmp_path / "out" / "rs_cell").exists()
+
+
+def test_no_level_fitted_writes_reasons_and_exits_2(tmp_path, monkeypatch):
+    import glifx.fitting
+    from glifx.fitting import FitResult, LevelFit
+
+    def fit_nothing(cell, levels, qc=None, method="ev", data=None, **kwargs):
+        fits = {lv: LevelFit(lv, reason="θ∞ (Short Square): not estimated") for lv in levels}
+        return FitResult(cell.cell_id, fits, {}, data.el_reference, {"train": [28]}, 0.0, method)
+
+    monkeypatch.setattr(glifx.fitting, "fit_cell", fit_nothing)
+    result = run(str(RS_CELL), "--out", str(tmp_path), "--levels", "1,3")
+    assert result.exit_code == 2
+    assert "GLIF3" in result.stdout and "failed: θ∞ (Short Square): not estimated" in result.stdout
+    assert "no GLIF level could be fitted" in result.stderr.strip().splitlines()[-1]
+    summary = json.loads((tmp_path / "rs_cell" / "fit_summary.json").read_text())
+    assert {e["status"] for e in summary["levels"].values()} == {"failed"}
+    assert not list((tmp_path / "rs_cell").glob("GLIF*"))
+
+
+@pytest.mark.parametrize("levels", ["0", "6", "1,x", ""])
+def test_bad_levels_is_a_usage_error(levels, tmp_path):
+    result = run(str(RS_CELL), "--out", str(tmp_path), "--levels", levels)
+    assert result.exit_code == 2
+    assert "--levels" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["rs_cell", "fs_cell"])
+def test_full_fit_all_levels(name, tmp_path):
+    t0 = time.perf_counter()
+    result = run(str(SAMPLES / f"{name}.nwb"), "--out", str(tmp_path))
+    wall = time.perf_counter() - t0
+    print(f"\nglifx fit {name}.nwb (GLIF1-5): {wall:.1f} s wall")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / name
+    summary = json.loads((out / "fit_summary.json").read_text())
+    assert set(summary["levels"]) == {f"GLIF{n}" for n in range(1, 6)}
+    for entry in summary["levels"].values():
+        if entry["status"] == "fitted":
+            cfg = json.loads((out / entry["neuron_config"]).read_text())
+            model = glifx.GlifModel.from_allen_config(cfg)
+            assert model.level == entry["level"]
+        else:
+            assert entry["reason"]
+    assert any(e["status"] == "fitted" for e in summary["levels"].values())
