@@ -7,6 +7,9 @@ atomically).  Each figure is also available on its own as a function returning a
 ``Figure`` (built without pyplot, rendered with Agg).  Units: time s, voltage mV, current pA,
 rates Hz; parameters carry their own unit strings.
 
+From a fit: :func:`build_cell_report` turns (cell, QC, features, fit) into a :class:`CellReport`;
+:func:`write_fit_outputs` writes every output file of ``glifx fit`` into ``DIR/<cell_id>/`` at once.
+
 Example
 -------
 >>> import numpy as np
@@ -30,6 +33,8 @@ from glifx.report.data import (
     parameter_frame,
     parameters_from_allen_config,
 )
+from glifx.report.from_fit import build_cell_report
+from glifx.report.outputs import fit_summary, write_fit_outputs
 from glifx.report.plots import (
     LEVEL_COLORS,
     busiest_window,
@@ -66,10 +71,12 @@ __all__ = [
     "FICurve",
     "LevelReport",
     "VoltageOverlay",
+    "build_cell_report",
     "busiest_window",
     "downsample_minmax",
     "figure_to_data_uri",
     "figure_to_png",
+    "fit_summary",
     "format_value",
     "level_color",
     "parameter_frame",
@@ -85,5 +92,6 @@ __all__ = [
     "plot_voltage_overlay",
     "psth",
     "render_html",
+    "write_fit_outputs",
     "write_report",
 ]
