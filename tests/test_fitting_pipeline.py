@@ -13,7 +13,7 @@ from glifx.errors import ConfigError, GlifxError
 from glifx.fitting import FitResult, fit_cell
 from glifx.fitting.data import prepare
 from glifx.fitting.optimize import SpikeTrainData
-from glifx.fitting.validation import ground_truth_cell
+from glifx.fitting.validation import ground_truth_cell, recovery
 from glifx.glif import GlifModel
 
 SMALL_PROTOCOL = dict(noise_kwargs=dict(epoch_duration=2.0, gap=1.0), long_square_start_pa=-50,
@@ -61,7 +61,8 @@ def test_recovery_of_the_generating_model(small_cell, small_fit):
     assert fitted.R_input == pytest.approx(true.R_input, rel=0.05)
     assert fitted.C == pytest.approx(true.C, rel=0.05)
     assert fitted.th_inf * fitted.coeff_th_inf == pytest.approx(true.th_inf, abs=1.5e-3)
-    assert fitted.spike_cut_s == pytest.approx(true.spike_cut_s, abs=0.3e-3)
+    # the kink criterion lands a little after the true end of the cut (documented)
+    assert 0 <= fitted.spike_cut_s - true.spike_cut_s <= 0.5e-3
     assert fitted.asc_tau_array == pytest.approx(true.asc_tau_array)
     data = prepare(cell)
     true_test_ev = SpikeTrainData.from_sweeps(data.test).score(true).ratio
@@ -114,14 +115,26 @@ def test_bad_arguments(small_cell):
 
 @pytest.mark.slow
 def test_published_config_at_200khz(shared_data):
-    """Acceptance-style check on one published GLIF5 config (200 kHz, 3 + 3 noise repeats)."""
+    """Acceptance-style check on one published GLIF5 config (200 kHz, 3 + 3 noise repeats,
+    intrinsic noise on): R, C within 5 %, θ∞ within 1 mV, test EV ≥ 0.95 × the true model's."""
     path = next((shared_data / "allen_glif" / "configs").glob("313861794_*/*_GLIF5_neuron_config.json"))
-    cell, true = ground_truth_cell(json.loads(path.read_text()), seed=0)
-    fit = fit_cell(cell, levels=(5,))
-    fitted = fit[5].model
-    assert fitted.R_input == pytest.approx(true.R_input, rel=0.05)
-    assert fitted.C == pytest.approx(true.C, rel=0.05)
-    assert fitted.th_inf * fitted.coeff_th_inf == pytest.approx(true.th_inf * true.coeff_th_inf,
-                                                                abs=1e-3)
-    true_test_ev = SpikeTrainData.from_sweeps(prepare(cell).test).score(true).ratio
-    assert fit[5].test_ev >= 0.95 * true_test_ev
+    r = recovery(json.loads(path.read_text()), seed=0, levels=(5,))
+    assert r["level"] == 5
+    assert abs(r["R_rel_error"]) < 0.05 and abs(r["C_rel_error"]) < 0.05
+    assert abs(r["th_inf_error_V"]) < 1e-3
+    assert r["test_ev_fraction"] >= 0.95
+
+
+def test_fitted_models_write_allen_configs(small_fit):
+    """Every fitted model writes a neuron config that reads back to the same simulated model."""
+    from glifx.glif import simulate
+
+    for lf in small_fit:
+        cfg = lf.model.to_allen_config()
+        json.dumps(cfg)
+        back = GlifModel.from_allen_config(cfg, spike_cut_policy="seconds")
+        dt = lf.model.dt
+        assert back.cut_steps(dt) == lf.model.cut_steps(dt)
+        stim = np.full(40_000, 0.3e-9)
+        np.testing.assert_array_equal(simulate(back, stim, dt).spike_steps,
+                                      simulate(lf.model, stim, dt).spike_steps)

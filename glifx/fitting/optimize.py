@@ -15,7 +15,7 @@ Two objectives:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -178,8 +178,8 @@ def optimize_ev(
     *,
     th_grid: int = 17,
     th_span: float = 0.08,
-    n_starts: int = 2,
-    max_evaluations: int = 120,
+    n_starts: int = 1,
+    max_evaluations: int = 100,
 ) -> OptimizationResult:
     """Maximise the training explained-variance ratio over multipliers of ``model``'s parameters.
 
@@ -409,5 +409,3 @@ def laplace_scale_from_long_square(sweeps: Sequence[tuple[np.ndarray, tuple[int,
         raise ConfigError("no spike-free Long Square sweep to measure the voltage noise")
     return float(np.mean(scales))
 
-
-ObjectiveFn = Callable[[Any], float]

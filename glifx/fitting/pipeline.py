@@ -4,8 +4,11 @@ Order of work (GLIF_SPEC §3, with the fixes documented in :mod:`glifx.fitting.e
 
 1. :func:`glifx.fitting.data.prepare` — QC-passed sweeps, SI units, rest, spikes.
 2. Preprocessing on training (Noise 1), Short Square and Short Square - Triple sweeps only:
-   R and C (subthreshold), spike cut and voltage reset, after-spike currents with R (GLIF3–5),
-   θ∞ (Short Square), threshold components (GLIF2/4: spike; GLIF5: spike and voltage).
+   spike cut and voltage reset; R and C (subthreshold, instrumental variables; fitted with the
+   after-spike currents when there is under 1 s of spike-free data); after-spike currents with
+   R (GLIF3–5); θ∞ (Short Square, GLIF1/3); threshold components fitted jointly on Short
+   Square, Triple and training spikes (GLIF2/4: θ∞ fixed, spike component; GLIF5: θ∞, spike
+   and voltage components).
 3. Per level: the initial model from those estimates (cut in **seconds**), optimised on the
    training spike trains (:func:`glifx.fitting.optimize.optimize_ev` by default, or the reference
    objective), then scored on training and test sweeps with the same model at the data's ``dt``.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +39,8 @@ from glifx.fitting.optimize import (
 from glifx.sweep import Cell
 
 LEVELS = (1, 2, 3, 4, 5)
+#: Least spike-free training time (s) for the passive R, C regression (else fitted with ASCs).
+MIN_SUBTHRESHOLD_S = 1.0
 
 
 @dataclass
@@ -171,7 +176,8 @@ def _attempt(pre: Preprocessing, name: str, fn: Any) -> None:
 
 
 def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float = 20e3,
-               reference_noise: bool = False) -> Preprocessing:
+               reference_noise: bool = False,
+               min_subthreshold_s: float = MIN_SUBTHRESHOLD_S) -> Preprocessing:
     """Run the preprocessing estimators needed by ``levels`` on training / SS / triple sweeps.
 
     Parameters
@@ -184,6 +190,9 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
         Rate the regressions block-average to, Hz.
     reference_noise
         Also measure the Laplace threshold-noise scale (Long Square) for the reference objective.
+    min_subthreshold_s
+        Spike-free training time (s, all sweeps) below which R and C are fitted together with
+        the after-spike currents instead of on the subthreshold part alone.
     """
     levels = set(levels)
     pre = Preprocessing()
@@ -191,21 +200,32 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
     dt = train[0].dt
     factor = max(1, int(round(1.0 / (dt * regression_rate))))
 
-    def membrane() -> est.Membrane:
-        rows = []
-        for s in train:
-            mask = est.subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus)
-            rows.append((est.block_mean(s.v, factor), est.block_mean(s.i, factor), s.dt * factor,
-                         est.block_mask(mask, factor)))
-        return est.resistance_capacitance(rows)
-
-    _attempt(pre, "membrane", membrane)
     _attempt(pre, "reset", lambda: est.spike_cut_and_reset([(s.v, s.spikes) for s in train], dt))
     cut = pre.reset.cut if isinstance(pre.reset, est.SpikeReset) else None
+    reset_rule = (pre.reset.a_r, pre.reset.b_r) if isinstance(pre.reset, est.SpikeReset) else None
+
+    def membrane() -> est.Membrane:
+        rows = []
+        quiet = 0.0
+        for s in train:
+            mask = est.subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus)
+            quiet += mask.sum() * s.dt
+            rows.append((est.block_mean(s.v, factor), est.block_mean(s.i, factor), s.dt * factor,
+                         est.block_mask(mask, factor)))
+        if quiet >= min_subthreshold_s or cut is None:
+            return est.resistance_capacitance(rows)
+        # too little spike-free data (a cell that fires in the "subthreshold" epoch): fit R and
+        # C together with the after-spike currents on everything outside the cuts
+        asc = est.after_spike_currents([(s.v, s.i, s.dt, s.spikes) for s in train], None, cut,
+                                       block=factor, reset=reset_rule)
+        return est.Membrane(asc.R, asc.C, np.array([asc.R]), np.array([asc.C]), "spiking")
+
+    _attempt(pre, "membrane", membrane)
     if levels & {3, 4, 5}:
         if isinstance(pre.membrane, est.Membrane) and cut is not None:
             _attempt(pre, "asc", lambda: est.after_spike_currents(
-                [(s.v, s.i, s.dt, s.spikes) for s in train], pre.membrane.C, cut, block=factor))
+                [(s.v, s.i, s.dt, s.spikes) for s in train], pre.membrane.C, cut, block=factor,
+                reset=reset_rule))
         else:
             pre.asc = est.EstimationError("needs R, C and the spike cut")
     _attempt(pre, "theta_inf", lambda: est.threshold_from_short_square(
@@ -335,7 +355,8 @@ def fit_cell(
     if method not in ("ev", "reference"):
         raise ConfigError(f"method must be 'ev' or 'reference', got {method!r}")
     if data is None:
-        data = prepare(cell, qc=qc, train=train, test=test, spike_detector=spike_detector)
+        data = prepare(cell, qc=qc, train=train, test=test, spike_detector=spike_detector,
+                       long_square=method == "reference")
     pre = preprocess(data, levels, reference_noise=method == "reference")
     train_set = SpikeTrainData.from_sweeps(data.train)
     test_set = SpikeTrainData.from_sweeps(data.test) if data.test else None
@@ -355,11 +376,12 @@ def fit_cell(
                 scale = _need(pre.noise_scale, "threshold noise (Long Square)")
                 opt = optimize_reference(model0, train_set, scale)
             lf.optimization = opt
-            lf.model = opt.model
+            # init_threshold is config metadata (unused by the simulator): keep it = th_inf
+            lf.model = replace(opt.model, init_threshold=opt.model.th_inf)
             lf.train_ev = float(train_set.score(opt.model).ratio)
             if test_set is not None:
                 lf.test_ev = float(test_set.score(opt.model).ratio)
-        except est.EstimationError as exc:
+        except GlifxError as exc:  # an estimate is missing or gives an invalid model
             lf.reason = str(exc)
             lf.model = None
         lf.wall_time = time.perf_counter() - t0

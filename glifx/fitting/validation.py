@@ -128,3 +128,66 @@ def ground_truth_cell(
                           metadata={"rheobase_pa": rheo * 1e12,
                                     "short_square_threshold_pa": ss * 1e12})
     return cell, replace(model)
+
+
+def recovery(
+    config: Mapping[str, Any] | Any,
+    *,
+    seed: int = 0,
+    levels: tuple[int, ...] = (1, 2, 3, 4, 5),
+    cell_kwargs: Mapping[str, Any] | None = None,
+    fit_kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build a ground-truth cell from ``config``, fit it and compare with the generating model.
+
+    The issue's acceptance figures: R and C relative errors and the θ∞ error (V) of the fitted
+    GLIF5 (or the highest level fitted), and its test EV ratio against the generating model's own
+    test EV ratio on the same Noise 2 sweeps.
+
+    Parameters
+    ----------
+    config
+        Neuron config dict or :class:`glifx.glif.GlifModel` (see :func:`ground_truth_cell`).
+    seed
+        Seed of the synthetic experiment.
+    levels
+        Levels to fit.
+    cell_kwargs, fit_kwargs
+        Extra arguments of :func:`ground_truth_cell` and :func:`glifx.fitting.fit_cell`.
+
+    Returns
+    -------
+    dict
+        ``cell_id``, ``fit_wall_time_s``, ``true_test_ev``, per level ``test_ev``/``train_ev``/
+        reasons, and for the top fitted level ``R_rel_error``, ``C_rel_error``,
+        ``th_inf_error_V``, ``test_ev_fraction``.
+    """
+    import time
+
+    from glifx.fitting.data import prepare
+    from glifx.fitting.optimize import SpikeTrainData
+    from glifx.fitting.pipeline import fit_cell
+
+    cell, true = ground_truth_cell(config, seed=seed, **dict(cell_kwargs or {}))
+    t0 = time.perf_counter()
+    fit = fit_cell(cell, levels=levels, **dict(fit_kwargs or {}))
+    wall = time.perf_counter() - t0
+    data = prepare(cell, long_square=False)
+    true_ev = float(SpikeTrainData.from_sweeps(data.test).score(true).ratio)
+    out: dict[str, Any] = {
+        "cell_id": cell.cell_id, "fit_wall_time_s": wall, "true_test_ev": true_ev,
+        "levels": {lf.level: {"train_ev": lf.train_ev, "test_ev": lf.test_ev, "reason": lf.reason}
+                   for lf in fit},
+    }
+    fitted = [lf for lf in fit if lf.ok]
+    if fitted:
+        top = fitted[-1]
+        m = top.model
+        out.update(
+            level=top.level,
+            R_rel_error=m.R_input / true.R_input - 1.0,
+            C_rel_error=m.C / true.C - 1.0,
+            th_inf_error_V=m.th_inf * m.coeff_th_inf - true.th_inf * true.coeff_th_inf,
+            test_ev_fraction=top.test_ev / true_ev,
+        )
+    return out
