@@ -204,11 +204,10 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
       glifx simulate 579611597_GLIF5_neuron_config.json --stimulus stim_A.npy --dt 5e-6 \\
           --out spikes.npy --trace trace.npz
     """
-    import os
-    import tempfile
 
     import numpy as np
 
+    from glifx._files import atomic_open
     from glifx.errors import ConfigError, FileFormatError
     from glifx.glif import load_allen_config
     from glifx.glif import simulate as run
@@ -228,23 +227,13 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
         message = f"{stimulus_file}: {exc}" if str(exc).startswith("stimulus") else str(exc)
         raise ConfigError(message) from None
 
-    def save_atomically(path: str, write: Callable[[Any], None]) -> None:
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".glifx-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-
     if out_file is not None:
-        save_atomically(out_file, lambda fh: np.save(fh, result.spike_steps))
+        with atomic_open(out_file, "wb") as fh:
+            np.save(fh, result.spike_steps)
     if trace_file is not None:
-        save_atomically(trace_file, lambda fh: np.savez(
-            fh, voltage=result.voltage, threshold=result.threshold, asc=result.asc,
-            spike_steps=result.spike_steps, dt=np.float64(dt)))
+        with atomic_open(trace_file, "wb") as fh:
+            np.savez(fh, voltage=result.voltage, threshold=result.threshold, asc=result.asc,
+                     spike_steps=result.spike_steps, dt=np.float64(dt))
     duration = result.n_steps * dt
     level = f"GLIF{model.level}" if model.level else "GLIF (custom methods)"
     click.echo(f"{level}: {result.n_spikes} spikes in {duration:.6g} s "

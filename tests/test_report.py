@@ -339,7 +339,9 @@ def test_failed_write_keeps_previous_report(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(render_mod.os, "replace", boom)
+    import glifx._files
+
+    monkeypatch.setattr(glifx._files.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         write_report(CellReport("c"), target)
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

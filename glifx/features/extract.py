@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glifx._files import write_text_atomic
 from glifx.errors import GlifxError, SweepError
 from glifx.features import cell as cf
 from glifx.features.spikes import (
@@ -66,21 +66,10 @@ class CellFeatures:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"spikes": out / "spikes.csv", "sweeps": out / "sweep_features.csv",
                  "cell": out / "cell_features.json"}
-        _atomic_write(paths["spikes"], self.spikes.to_csv(index=False))
-        _atomic_write(paths["sweeps"], self.sweeps.to_csv(index=False))
-        _atomic_write(paths["cell"], json.dumps(_jsonable(self.cell), indent=2, allow_nan=False))
+        write_text_atomic(paths["spikes"], self.spikes.to_csv(index=False))
+        write_text_atomic(paths["sweeps"], self.sweeps.to_csv(index=False))
+        write_text_atomic(paths["cell"], json.dumps(_jsonable(self.cell), indent=2, allow_nan=False))
         return paths
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(x: Any) -> Any:

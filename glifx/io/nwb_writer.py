@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from glifx._files import atomic_path
 from glifx.errors import FileFormatError
 from glifx.sweep import CURRENT_CLAMP, Cell, Sweep
 
@@ -180,16 +181,11 @@ def write_nwb(
             glifx_name_source=sweep.name_source,
         )
 
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with warnings.catch_warnings():
+        with atomic_path(path) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # hdmf's dtype-conversion chatter
             with NWBHDF5IO(str(tmp), "w") as io:
                 io.write(nwbfile)
-        os.replace(tmp, path)
     except OSError as exc:
         raise FileFormatError(path, f"cannot write NWB file: {exc.strerror or exc}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glifx._files import write_text_atomic
 from glifx.errors import ConfigError, GlifxError, SweepError
-from glifx.qc._output import write_text_atomic
 from glifx.qc.cell_measure import measure_protocol_sweeps
 from glifx.qc.cell_qc import CELL_MEASUREMENTS, qc_cell_metadata
 from glifx.qc.criteria import QCCriteria

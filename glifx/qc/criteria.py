@@ -235,7 +235,7 @@ class QCCriteria:
 
     def to_file(self, path: str | PathLike[str]) -> None:
         """Write the criteria as JSON (atomically)."""
-        from glifx.qc._output import write_text_atomic
+        from glifx._files import write_text_atomic
 
         write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 

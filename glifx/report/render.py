@@ -17,8 +17,6 @@ import base64
 import html
 import io
 import math
-import os
-import tempfile
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from glifx._files import write_text_atomic
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, LevelReport
 from glifx.report.plots import (
     level_color,
@@ -339,17 +338,5 @@ def write_report(report: CellReport, path: str | PathLike[str], dpi: int = DEFAU
         target = target / REPORT_NAME
     text = render_html(report, dpi=dpi)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(target, text)
     return target
