@@ -104,7 +104,10 @@ def sweep_record(sweep: Any, spikes: pd.DataFrame, start: float | None, end: flo
                  baseline_interval: float = 0.1, sag_baseline_interval: float = 0.03,
                  extra_train: bool = True) -> dict[str, Any]:
     """One row of the sweep-feature table: train features, and step features when the window is
-    known (``stim_amp`` pA, ``v_baseline`` mV, ``peak_deflect`` mV, ``sag``)."""
+    known (``stim_amp`` pA, ``v_baseline`` mV, ``peak_deflect`` mV, ``sag``).
+
+    ``sag`` is defined for hyperpolarising steps only (it measures the recovery of a
+    hyperpolarisation); on depolarising steps its ratio has no meaning and is NaN."""
     t, v, i = recorded_arrays(sweep)
     s0 = float(t[0]) if start is None else start
     s1 = float(t[-1]) if end is None else end
@@ -116,7 +119,8 @@ def sweep_record(sweep: Any, spikes: pd.DataFrame, start: float | None, end: flo
         rec["stim_amp"] = stim_amp(t, i, start)
         rec["v_baseline"] = sub.baseline_voltage(t, v, start, baseline_interval)
         rec["peak_deflect"], _ = sub.voltage_deflection(t, v, i, start, end)
-        rec["sag"] = sub.sag(t, v, i, start, end, baseline_interval=sag_baseline_interval)
+        rec["sag"] = (sub.sag(t, v, i, start, end, baseline_interval=sag_baseline_interval)
+                      if rec["stim_amp"] < 0 else math.nan)
     return rec
 
 
