@@ -45,8 +45,9 @@ def main() -> None:
     """glifx: QC, features and GLIF fitting of whole-cell current-clamp recordings.
 
     \b
-    Example:
-      glifx info data_samples/rs_cell.nwb
+    Examples:
+      glifx fit data_samples/rs_cell.nwb --out results/   # the main job
+      glifx info data_samples/rs_cell.nwb                  # what a file holds
     """
 
 
