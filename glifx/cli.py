@@ -333,6 +333,49 @@ class _Progress:
         return stage()
 
 
+class _FitProgress:
+    """Progress of :func:`glifx.fit_cell` on stderr: its messages (``"<stage>: <what>"``) as
+    indented lines under numbered stage headers; a message whose text starts with a stage's
+    prefix (``"GLIF"``: the levels) opens that stage, each stage once and in order."""
+
+    def __init__(self, stage: _Progress, stages: list[tuple[str, str]]) -> None:
+        import time
+
+        self.stage, self.stages, self.open = stage, stages, -1
+        self.t0 = time.perf_counter()
+
+    def _header(self, k: int) -> None:
+        import time
+
+        while self.open < k:
+            self._footer()
+            self.open += 1
+            self.stage.k += 1
+            self.t0 = time.perf_counter()
+            click.echo(f"[{self.stage.k}/{self.stage.n}] {self.stages[self.open][0]} ...", err=True)
+
+    def _footer(self, failed: bool = False) -> None:
+        import time
+
+        if self.open >= 0:
+            click.echo("      " + ("failed" if failed else
+                                   f"{time.perf_counter() - self.t0:.1f} s"), err=True)
+
+    def __call__(self, message: str) -> None:
+        k = max(j for j, (_, prefix) in enumerate(self.stages) if message.startswith(prefix))
+        self._header(max(k, self.open, 0))
+        click.echo(f"      {message}", err=True)
+
+    def close(self, failed: bool = False) -> None:
+        """Open any stage not reached yet and finish the last one."""
+        if failed:
+            self._footer(failed=True)
+            self.open = len(self.stages)
+            return
+        self._header(len(self.stages) - 1)
+        self._footer()
+
+
 def _fit_table(fit_result: Any) -> str:
     """The summary table ``glifx fit`` prints: one row per level, with the published median."""
     import math
@@ -386,7 +429,6 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     from glifx.errors import FileFormatError
     from glifx.features import extract_features
     from glifx.fitting import fit_cell
-    from glifx.fitting.data import prepare
     from glifx.io import load_cell
     from glifx.qc import resolve_criteria, run_qc
     from glifx.report.outputs import write_fit_outputs
@@ -401,19 +443,21 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
                    f"fitting the {len(qc_result.passed_sweeps)} sweeps that passed", err=True)
     with stage("features"):
         feats = extract_features(cell, qc=qc_result)
-    with stage("preparing sweeps (SI units, spikes)"):
-        try:
-            data = prepare(cell, qc=qc_result, long_square=True)
-        except GlifxError as exc:
-            raise FileFormatError(file, f"cannot fit: {exc}") from None
-    if not data.test:
+    names = ", ".join(f"GLIF{lv}" for lv in levels)
+    report = _FitProgress(stage, [("preparing sweeps and preprocessing estimates", ""),
+                                  (f"fitting {names} ({method})", "GLIF")])
+    try:
+        result = fit_cell(cell, levels, qc=qc_result, method=method,  # type: ignore[arg-type]
+                          progress=report)
+    except GlifxError as exc:
+        report.close(failed=True)
+        raise FileFormatError(file, f"cannot fit: {exc}") from None
+    report.close()
+    if result.data is not None and not result.data.test:
         click.echo(f"warning: no usable Noise 2 sweep in {file}: test explained variance not computed",
                    err=True)
-    names = ", ".join(f"GLIF{lv}" for lv in levels)
-    with stage(f"fitting {names} ({method})"):
-        result = fit_cell(cell, levels, qc=qc_result, method=method, data=data)  # type: ignore[arg-type]
     with stage("writing outputs and report"):
-        path = write_fit_outputs(out_dir, cell, qc_result, feats, result, data=data)
+        path = write_fit_outputs(out_dir, cell, qc_result, feats, result)
     n_ok = sum(lf.ok for lf in result.levels.values())
     click.echo(f"cell {cell.cell_id}: {n_ok} of {len(levels)} level(s) fitted in "
                f"{result.wall_time:.1f} s (method {method}); wrote {path}")

@@ -88,8 +88,13 @@ def test_no_level_fitted_writes_reasons_and_exits_2(tmp_path, monkeypatch):
     from glifx.fitting import FitResult, LevelFit
 
     def fit_nothing(cell, levels, qc=None, method="ev", data=None, **kwargs):
+        # the CLI no longer prepares the sweeps itself (fit_cell does, and keeps them)
+        from glifx.fitting.data import prepare
+
+        data = data if data is not None else prepare(cell, qc=qc)
         fits = {lv: LevelFit(lv, reason="θ∞ (Short Square): not estimated") for lv in levels}
-        return FitResult(cell.cell_id, fits, {}, data.el_reference, {"train": [28]}, 0.0, method)
+        return FitResult(cell.cell_id, fits, {}, data.el_reference, {"train": [28]}, 0.0, method,
+                         data=data)
 
     monkeypatch.setattr(glifx.fitting, "fit_cell", fit_nothing)
     result = run(str(RS_CELL), "--out", str(tmp_path), "--levels", "1,3")

@@ -172,7 +172,7 @@ def recovery(
     t0 = time.perf_counter()
     fit = fit_cell(cell, levels=levels, **dict(fit_kwargs or {}))
     wall = time.perf_counter() - t0
-    data = prepare(cell, long_square=False)
+    data = fit.data if fit.data is not None else prepare(cell, long_square=False)
     true_ev = float(SpikeTrainData.from_sweeps(data.test).score(true).ratio)
     out: dict[str, Any] = {
         "cell_id": cell.cell_id, "fit_wall_time_s": wall, "true_test_ev": true_ev,

@@ -6,8 +6,9 @@ config), train / test explained variance, wall time, the recorded test spike tra
 model's spikes on the test stimulus, the model's f-I curve on the Long Square steps, and the
 model's voltage on one training epoch.
 
-Units: the model is simulated in SI on the sweeps prepared by :func:`glifx.fitting.data.prepare`
-(the one place where Sweep units become SI; nothing is converted here on the way in).  The report
+Units: the model is simulated in SI on the sweeps the fit used (``FitResult.data``, prepared by
+:func:`glifx.fitting.data.prepare`, the one place where Sweep units become SI; nothing is converted
+here on the way in).  The report
 shows times in s, voltages in mV (``1e3 * (v + El_reference)``), currents in pA (``1e12 * i``).
 
 Robustness: each optional section (test spike trains, f-I curve, voltage overlay) is built on its
@@ -79,7 +80,8 @@ def build_cell_report(
         The GLIF fits (:func:`glifx.fit_cell`).
     data
         The SI sweeps the fit used (:func:`glifx.fitting.data.prepare`, with Long Square sweeps
-        for the model f-I curve).  ``None``: prepared here from ``cell`` and ``qc``.
+        for the model f-I curve).  ``None``: the ones the fit kept (``fit.data``), else prepared
+        here from ``cell`` and ``qc``.
 
     Returns
     -------
@@ -90,6 +92,8 @@ def build_cell_report(
         Sections that cannot be built are left out and explained in ``notes``.
     """
     notes: list[str] = [f"Fit method: {fit.method}; El_reference {fit.el_reference * _MV_PER_V:.2f} mV."]
+    if data is None:
+        data = getattr(fit, "data", None)
     if data is None:
         try:
             data = _prepare(cell, qc)

@@ -208,8 +208,8 @@ def write_fit_outputs(
         The report to render; default :func:`glifx.report.from_fit.build_cell_report` of the
         results (``data`` is passed on to it).
     data
-        The SI sweeps of the fit (:func:`glifx.fitting.data.prepare`), to avoid preparing them
-        again for the report.
+        The SI sweeps of the fit (:func:`glifx.fitting.data.prepare`) for the report; default
+        the ones the fit kept (``fit.data``), so nothing is prepared twice.
 
     Returns
     -------
@@ -241,7 +241,8 @@ def write_fit_outputs(
     if report is None:
         from glifx.report.from_fit import build_cell_report
 
-        report = build_cell_report(cell, qc, features, fit, data=data)
+        report = build_cell_report(cell, qc, features, fit,
+                                   data=data if data is not None else getattr(fit, "data", None))
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
