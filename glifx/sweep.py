@@ -241,12 +241,22 @@ class Sweep:
         """Current, pA (read-only float64), or ``None`` if the stimulus is unknown."""
         return self._i
 
-    @cached_property
+    @property
     def t(self) -> np.ndarray:
-        """Sample times, s (the given array, or ``t_start + k / sampling_rate``)."""
+        """Sample times, s: the given array, or ``t_start + k / sampling_rate``.
+
+        A synthesised time base is built on each access and not kept (it is as large as ``v``:
+        40 MB for a 25 s sweep at 200 kHz); hold on to the result when you need it repeatedly.
+        """
         if self._t is not None:
             return self._t
-        return _read_only(self._t_start + np.arange(self._v.size) / self.sampling_rate)
+        return _read_only(self.time_at(np.arange(self._v.size)))
+
+    def time_at(self, index: Any) -> Any:
+        """Time, s, of sample ``index`` (an int or an integer array), without building ``t``."""
+        if self._t is not None:
+            return self._t[index]
+        return self._t_start + np.asarray(index) / self.sampling_rate
 
     @property
     def dt(self) -> float:
@@ -289,8 +299,7 @@ class Sweep:
         ep = self.epochs.stimulus
         if ep is None:
             return None
-        t = self.t
-        return float(t[ep[0]]), float(t[ep[1]])
+        return float(self.time_at(ep[0])), float(self.time_at(ep[1]))
 
     def __repr__(self) -> str:
         amp = "?" if self.stimulus_amplitude is None else f"{self.stimulus_amplitude:g} pA"

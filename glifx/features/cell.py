@@ -49,6 +49,14 @@ class _Recorded:
         self.stimulus_amplitude = sweep.stimulus_amplitude
         self.epochs = sweep.epochs
 
+    @property
+    def n_samples(self) -> int:
+        return int(self.v.size)
+
+    def time_at(self, index: Any) -> Any:
+        """Time, s, of sample ``index`` (as :meth:`glifx.Sweep.time_at`)."""
+        return self.t[index]
+
 
 def _runs(x: np.ndarray) -> list[tuple[int, int, float]]:
     """Constant runs of ``x`` as ``(first, last, value)`` (inclusive indices)."""
@@ -73,7 +81,7 @@ def step_window(sweeps: Sequence[Any]) -> tuple[float, float] | None:
     hold = best.i[0]
     runs = [r for r in _runs(best.i) if r[2] != hold]
     a, b, _ = max(runs, key=lambda r: r[1] - r[0])
-    return float(best.t[a]), float(best.t[b])
+    return float(best.time_at(a)), float(best.time_at(b))
 
 
 def _prestep_window(sweeps: Sequence[Any], start: float) -> tuple[float, float] | None:
@@ -83,11 +91,11 @@ def _prestep_window(sweeps: Sequence[Any], start: float) -> tuple[float, float] 
         if s.i is None:
             return None
         hold = s.i[0]
-        runs = [r for r in _runs(s.i) if r[2] < hold and s.t[r[1]] < start]
+        runs = [r for r in _runs(s.i) if r[2] < hold and s.time_at(r[1]) < start]
         if not runs:
             return None
         a, b, _ = max(runs, key=lambda r: r[1] - r[0])
-        windows.add((round(float(s.t[a]), 9), round(float(s.t[b]), 9)))
+        windows.add((round(float(s.time_at(a)), 9), round(float(s.time_at(b)), 9)))
     return windows.pop() if len(windows) == 1 else None
 
 
@@ -236,7 +244,7 @@ def long_square_summary(
         rec.update(_passive(chosen, start, end, tau_frac, baseline_interval))
     elif use_prestep and (pre := _prestep_window(sweeps, start)) is not None:
         p0, p1 = pre
-        bl = min(baseline_interval, p0 - float(sweeps[0].t[0]))
+        bl = min(baseline_interval, p0 - float(sweeps[0].time_at(0)))
         sbl = min(sag_baseline_interval, bl)
         quiet_nums = set(quiet["sweep_number"]) if len(quiet) else set()
         pre_sweeps = [s for s in sweeps
@@ -367,7 +375,7 @@ def noise_summary(sweeps: Sequence[Any], spikes: dict[int, pd.DataFrame]) -> dic
             continue
         test = s.epochs.test
         # the command changes back at test[1] + 1, the end of the test pulse
-        after = float(s.t[min(test[1] + 1, s.t.size - 1)]) if test is not None else None
+        after = float(s.time_at(min(test[1] + 1, s.n_samples - 1))) if test is not None else None
         eps = noise_epochs(s.t, s.i, after=after)
         df = spikes.get(s.sweep_number)
         tt = df["threshold_t"].to_numpy(float) if df is not None and len(df) else np.empty(0)

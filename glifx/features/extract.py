@@ -170,7 +170,7 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
         noise = _name(s) in NOISE_STIMULI
         start, end = (None, None) if noise else (s.stimulus_window or (None, None))
         if _name(s) == "ramp" and start is not None:
-            end = float(s.t[-1])  # a ramp runs until the cell fires or the sweep ends
+            end = float(s.time_at(s.n_samples - 1))  # a ramp runs until the cell fires or the sweep ends
         try:
             t, v, i = recorded_arrays(s)
             if end is not None:

@@ -31,8 +31,7 @@ estimators themselves (centred differences, see :mod:`glifx.fitting.estimators`)
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -158,20 +157,6 @@ class FitData:
     excluded: dict[int, str] = field(default_factory=dict)
 
 
-@contextmanager
-def _transient_time_base(sweeps: Iterable[Sweep]) -> Iterator[None]:
-    """Spike detection reads ``Sweep.t``, a cached property that then stays with the sweep (as
-    large as ``v``: 40 MB per 25 s sweep at 200 kHz).  Inside this block it is built as usual;
-    on exit it is dropped again from the sweeps that had not built it before (``del sweep.t``,
-    the documented way to clear a cached property), so preparing a fit does not grow the cell."""
-    fresh = [s for s in sweeps if "t" not in vars(s)]
-    try:
-        yield
-    finally:
-        for s in fresh:
-            vars(s).pop("t", None)
-
-
 def default_spike_detector(sweep: Sweep) -> np.ndarray:
     """Threshold sample indices of the spikes of ``sweep`` in its stimulus window.
 
@@ -228,9 +213,8 @@ def short_square_spikes(
             s = copy.copy(s)  # shares the (read-only) arrays; only the protocol label differs
             s.stimulus_name = SHORT_SQUARE
         group.append(s)
-    with _transient_time_base(sweeps):
-        feats = extract_features(Cell.from_sweeps(group, cell_id="pulses"), extra_train=False,
-                                 filter=filter_khz)
+    feats = extract_features(Cell.from_sweeps(group, cell_id="pulses"), extra_train=False,
+                             filter=filter_khz)
     out = {s.sweep_number: np.empty(0, dtype=np.int64) for s in sweeps}
     table = feats.spikes
     for n in out:
@@ -306,8 +290,7 @@ def to_si(
         raise GlifxError(f"sweep {sweep.sweep_number}: NaN inside the recording")
     if spikes is None:
         detector = spike_detector or default_spike_detector
-        with _transient_time_base([sweep]):
-            spikes = detector(sweep)
+        spikes = detector(sweep)
     spikes = np.unique(np.asarray(spikes, dtype=np.int64))
     spikes = spikes[(spikes >= 0) & (spikes < n)]
     try:

@@ -198,7 +198,7 @@ def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
     n_stab = int(c.stability_window_s * rate)
     n_noise = int(c.noise_window_s * rate)
     v, i, ep = sweep.v, sweep.i, sweep.epochs
-    t0 = float(sweep.t[0])
+    t0 = float(sweep.time_at(0))
 
     def t_at(k: int) -> str:
         return f"{t0 + k / rate:.4g} s"
