@@ -443,6 +443,7 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
                    f"fitting the {len(qc_result.passed_sweeps)} sweeps that passed", err=True)
     with stage("features"):
         feats = extract_features(cell, qc=qc_result)
+    cell.clear_cache()  # fitting reads the sweeps again one at a time; don't hold two copies
     names = ", ".join(f"GLIF{lv}" for lv in levels)
     report = _FitProgress(stage, [("preparing sweeps and preprocessing estimates", ""),
                                   (f"fitting {names} ({method})", "GLIF")])

@@ -402,7 +402,7 @@ class _SweepStore:
     source: str | None
     cache: dict[int, Sweep] = field(default_factory=dict)
 
-    def get(self, number: int) -> Sweep:
+    def get(self, number: int, cache: bool = True) -> Sweep:
         sweep = self.cache.get(number)
         if sweep is None:
             try:
@@ -411,7 +411,8 @@ class _SweepStore:
                 raise
             except Exception as exc:  # a reader library failed on this sweep: say which and why
                 raise SweepError(number, f"could not be read: {exc}", self.source) from exc
-            self.cache[number] = sweep
+            if cache:
+                self.cache[number] = sweep
         return sweep
 
 
@@ -555,12 +556,17 @@ class Cell:
         except KeyError:
             raise SweepError(sweep_number, "no such sweep in this cell", self.source) from None
 
-    def sweep(self, sweep_number: int) -> Sweep:
-        """Load (once) and return one sweep."""
-        self.record(sweep_number)  # raises a clear error for an unknown number
-        return self._store.get(sweep_number)
+    def sweep(self, sweep_number: int, *, cache: bool = True) -> Sweep:
+        """Load (once) and return one sweep.
 
-    __getitem__ = sweep
+        With ``cache=False`` a sweep not yet loaded is read without being kept, for a single pass
+        over large data (e.g. converting sweeps for fitting) that should not hold two copies.
+        """
+        self.record(sweep_number)  # raises a clear error for an unknown number
+        return self._store.get(sweep_number, cache)
+
+    def __getitem__(self, sweep_number: int) -> Sweep:
+        return self.sweep(sweep_number)
 
     def __iter__(self) -> Iterator[Sweep]:
         for number in self._records:

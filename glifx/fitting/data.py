@@ -31,7 +31,7 @@ estimators themselves (centred differences, see :mod:`glifx.fitting.estimators`)
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -366,26 +366,37 @@ def prepare(
     excluded: dict[int, str] = {}
     cc = cell.select(clamp_mode="CurrentClamp")
 
-    def usable(names: str | Iterable[str]) -> list[Sweep]:
+    # Work from sweep numbers and load each sweep only while it is used (``cache=False``), so
+    # that preparing a fit does not keep the recorded sweeps beside their SI copies.
+    def usable(names: str | Iterable[str]) -> list[int]:
         out = []
-        for sweep in cc.select(names):
-            if passed is not None and sweep.sweep_number not in passed:
-                excluded[sweep.sweep_number] = "failed QC"
-            elif sweep.i is None:
-                excluded[sweep.sweep_number] = "stimulus current unknown"
+        for record in cc.select(names).records:
+            if passed is not None and record.sweep_number not in passed:
+                excluded[record.sweep_number] = "failed QC"
             else:
-                out.append(sweep)
+                out.append(record.sweep_number)
         return out
 
-    train_sweeps = usable(train)
-    if not train_sweeps:
-        raise GlifxError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
-    rests = []
-    for s in train_sweeps:
+    def load(numbers: list[int]) -> Iterator[Sweep]:
+        for n in numbers:
+            if n in excluded:
+                continue
+            sweep = cell.sweep(n, cache=False)
+            if sweep.i is None:
+                excluded[n] = "stimulus current unknown"
+            else:
+                yield sweep
+
+    train_numbers = usable(train)
+    rests, n_loaded = [], 0
+    for s in load(train_numbers):
+        n_loaded += 1
         try:
             rests.append(resting_potential(s))
         except GlifxError as exc:
             excluded[s.sweep_number] = str(exc)
+    if not n_loaded:
+        raise GlifxError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
     if not rests:
         raise GlifxError(f"{cell.cell_id}: no {train!r} sweep has a pre-stimulus baseline")
     el_reference = float(np.mean(rests)) * MV
@@ -402,11 +413,13 @@ def prepare(
         currents.append(si.i)
         return si
 
-    def convert(sweeps: list[Sweep], pulses: bool = False) -> list[SISweep]:
-        sweeps = [s for s in sweeps if s.sweep_number not in excluded]
+    def convert(numbers: list[int], pulses: bool = False) -> list[SISweep]:
         found: dict[int, np.ndarray] = {}
-        if pulses and spike_detector is None:
-            found = short_square_spikes([s for s in sweeps if s.i is not None])
+        sweeps: Iterable[Sweep] = load(numbers)
+        if pulses:  # short pulse sweeps: detected together, so held together (they are short)
+            sweeps = list(sweeps)
+            if spike_detector is None:
+                found = short_square_spikes(sweeps)
         out = []
         for s in sweeps:
             try:
@@ -418,7 +431,7 @@ def prepare(
 
     return FitData(
         el_reference=el_reference,
-        train=convert(train_sweeps),
+        train=convert(train_numbers),
         test=convert(usable(test)),
         short_square=convert(usable(SHORT_SQUARE), pulses=True),
         triple=convert(usable(TRIPLE), pulses=True),
