@@ -8,12 +8,16 @@ of one, and a failure leaves nothing behind.  The finished file gets the usual p
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 
 def _default_mode() -> int:
@@ -61,3 +65,23 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_open(path, "w") as fh:
         fh.write(text)
+
+
+def jsonable(x: Any) -> Any:
+    """Plain JSON values: NaN/inf become ``None``, numpy scalars and arrays Python ones, tuples
+    lists, mapping keys strings."""
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple | np.ndarray):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON (through :func:`jsonable`) to ``path`` atomically."""
+    text = json.dumps(jsonable(obj), indent=2, allow_nan=False, default=str) + "\n"
+    write_text_atomic(path, text)

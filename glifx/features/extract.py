@@ -5,8 +5,6 @@ Units: s, mV, pA, V/s, Hz, MΩ (ipfx's names and units).
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glifx._files import write_text_atomic
+from glifx._files import write_json_atomic, write_text_atomic
 from glifx.errors import GlifxError, SweepError
 from glifx.features import cell as cf
 from glifx.features.spikes import (
@@ -68,21 +66,8 @@ class CellFeatures:
                  "cell": out / "cell_features.json"}
         write_text_atomic(paths["spikes"], self.spikes.to_csv(index=False))
         write_text_atomic(paths["sweeps"], self.sweeps.to_csv(index=False))
-        write_text_atomic(paths["cell"], json.dumps(_jsonable(self.cell), indent=2, allow_nan=False))
+        write_json_atomic(paths["cell"], self.cell)
         return paths
-
-
-def _jsonable(x: Any) -> Any:
-    """Plain-JSON version of ``x``: NaN/inf become ``null``, numpy scalars become Python ones."""
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _name(sweep: Any) -> str:

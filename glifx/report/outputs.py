@@ -22,19 +22,15 @@ fails).  On any error the hidden directory is removed: no half-written result is
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from glifx._files import jsonable, write_json_atomic
 from glifx.errors import ConfigError
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, parameters_from_allen_config
 from glifx.report.render import REPORT_NAME, write_report
@@ -81,25 +77,6 @@ def safe_cell_dirname(cell_id: str) -> str:
     if name in ("", ".", "..") or name.startswith("."):
         raise ConfigError(f"cell id {cell_id!r} cannot name an output directory")
     return name
-
-
-def _jsonable(x: Any) -> Any:
-    """Plain JSON: NaN/inf → ``None``, numpy → Python, tuples → lists, keys → str."""
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _dump(path: Path, obj: Any) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(_jsonable(obj), fh, indent=2, allow_nan=False, default=str)
-        fh.write("\n")
 
 
 def allen_config(model: Any) -> dict[str, Any]:
@@ -168,7 +145,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         qc_part = {"cell_passed": qc.cell_passed, "cell_reasons": list(qc.cell_reasons),
                    "passed_sweeps": list(qc.passed_sweeps), "failed_sweeps": qc.failed_sweeps,
                    "criteria": qc.criteria.name if hasattr(qc.criteria, "name") else None}
-    return _jsonable({
+    return jsonable({
         "cell_id": cell.cell_id,
         "source": cell.source,
         "glifx_version": __version__,
@@ -249,8 +226,8 @@ def write_fit_outputs(
         qc.write(tmp)
         features.write(tmp)
         for level, cfg in configs.items():
-            _dump(tmp / config_name(level), cfg)
-        _dump(tmp / SUMMARY_NAME, summary)
+            write_json_atomic(tmp / config_name(level), cfg)
+        write_json_atomic(tmp / SUMMARY_NAME, summary)
         write_report(report, tmp / REPORT_NAME)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; give the result a normal directory mode
         _replace_dir(tmp, target)
