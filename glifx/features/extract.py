@@ -74,9 +74,40 @@ def _name(sweep: Any) -> str:
     return (sweep.stimulus_name or "").strip().casefold()
 
 
-def _short_squares(sweeps, spikes_by, rows, extra_train, spike_params) -> dict[str, Any]:
-    """Short Square (ipfx): detection parameters adapted from the 1 ms after onset, spikes over the
-    whole sweep (a spike often peaks after a 3 ms pulse); replaces those sweeps' rows and spikes."""
+@dataclass
+class PulseDetection:
+    """Spikes of a group of short-pulse sweeps and the detection parameters used.
+
+    Attributes
+    ----------
+    spikes
+        Sweep number -> spike table (ipfx columns); sweeps whose detection failed are absent.
+    params
+        The spike-detection parameters used (``dv_cutoff`` V/s and ``thresh_frac`` adapted).
+    note
+        What was adapted, in words, or ``None``.
+    """
+
+    spikes: dict[int, pd.DataFrame]
+    params: dict[str, Any]
+    note: str | None = None
+
+
+def detect_pulse_spikes(sweeps: list[Any], **spike_params: Any) -> PulseDetection:
+    """Spikes of Short Square or Short Square - Triple sweeps by ipfx's Short Square rule.
+
+    ``dv_cutoff`` and ``thresh_frac`` are adapted from the first 1 ms after the pulse onset
+    (a 3 ms pulse drives the voltage fast but passively), and spikes are searched over the whole
+    sweep, because they often cross threshold after the pulse has ended; for a triple the
+    stimulus window ends with the last pulse and would lose the spike that follows it.
+
+    Parameters
+    ----------
+    sweeps
+        Sweeps of one pulse protocol, sharing their timing (``t`` s, ``v`` mV, ``i`` pA).
+    **spike_params
+        Spike-detection parameters as for :func:`glifx.features.spikes.detect_spikes`.
+    """
     win = sweeps[0].stimulus_window
     params = {k: v for k, v in spike_params.items() if k not in ("dv_cutoff", "thresh_frac")}
     note = None
@@ -86,18 +117,39 @@ def _short_squares(sweeps, spikes_by, rows, extra_train, spike_params) -> dict[s
         if np.isfinite(cutoff) and cutoff > 0:
             params.update(dv_cutoff=cutoff, thresh_frac=frac)
             note = f"adapted detection: dv_cutoff {cutoff:.4g} V/s, thresh_frac {frac:.4g}"
-    by_row = {r["sweep_number"]: k for k, r in enumerate(rows)}
+    spikes = {}
     for s in sweeps:
         t, v, i = recorded_arrays(s)
-        df = detect_spikes(t, v, i, sampling_rate=s.sampling_rate, **params)
+        try:
+            spikes[s.sweep_number] = detect_spikes(t, v, i, sampling_rate=s.sampling_rate, **params)
+        except GlifxError:  # keeps the sweep's first-pass result in extract_features
+            continue
+    return PulseDetection(spikes, params, note)
+
+
+def _redetect_pulses(sweeps, spikes_by, rows, extra_train, spike_params) -> PulseDetection:
+    """Detect a pulse protocol's spikes by :func:`detect_pulse_spikes`; replace those sweeps'
+    spikes and rows (train features over the whole sweep)."""
+    found = detect_pulse_spikes(sweeps, **spike_params)
+    by_row = {r["sweep_number"]: k for k, r in enumerate(rows)}
+    for s in sweeps:
+        df = found.spikes.get(s.sweep_number)
+        if df is None:
+            continue
         spikes_by[s.sweep_number] = df
         row = cf.sweep_record(s, df, None, None, extra_train=extra_train)
         row["filter_khz"] = df.attrs.get("filter_khz")
         rows[by_row[s.sweep_number]] = row
+    return found
+
+
+def _short_squares(sweeps, spikes_by, rows, extra_train, spike_params) -> dict[str, Any]:
+    """Short Square summary (ipfx) on spikes found by :func:`detect_pulse_spikes`."""
+    found = _redetect_pulses(sweeps, spikes_by, rows, extra_train, spike_params)
     summary = cf.short_square_summary(sweeps, spikes_by)
-    summary["detection"] = {k: params.get(k) for k in ("dv_cutoff", "thresh_frac")}
-    if note:
-        summary.setdefault("notes", []).append(note)
+    summary["detection"] = {k: found.params.get(k) for k in ("dv_cutoff", "thresh_frac")}
+    if found.note:
+        summary.setdefault("notes", []).append(found.note)
     return summary
 
 
@@ -187,6 +239,8 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
     if groups.get("short square"):
         record["short_square"] = _short_squares(groups["short square"], spikes_by, rows, extra_train,
                                                 spike_params)
+    if groups.get("short square - triple"):  # no summary, but the spike after the last pulse
+        _redetect_pulses(groups["short square - triple"], spikes_by, rows, extra_train, spike_params)
     if groups.get("ramp"):
         record["ramp"] = cf.ramp_summary(groups["ramp"], spikes_by)
     noise = [s for k in NOISE_STIMULI for s in groups.get(k, [])]

@@ -30,7 +30,6 @@ estimators themselves (centred differences, see :mod:`glifx.fitting.estimators`)
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -178,14 +177,12 @@ def short_square_spikes(
 ) -> dict[int, np.ndarray]:
     """Threshold sample indices of the spikes of a group of pulse sweeps, by glifx.features' rule.
 
-    The detection is :func:`glifx.features.extract_features`' own Short Square path (ipfx's
+    The detection is glifx.features' own (:func:`glifx.features.extract.detect_pulse_spikes`: ipfx's
     ``dv_cutoff`` and ``thresh_frac`` adapted from the first ms after the pulse onset, because
     a 3 ms pulse drives the voltage fast but passively; spikes searched over the whole sweep,
-    because they often cross threshold after the pulse has ended), run on a cell made of these
-    sweeps only, so that fitting and ``spikes.csv`` cannot disagree.  Short Square - Triple
-    sweeps are pulses of the same kind: give them as their own group and they are detected by
-    the same rule (the stimulus window of a triple ends with its last pulse, which would lose a
-    spike that follows it).
+    because they often cross threshold after the pulse has ended), so that fitting and
+    ``spikes.csv`` cannot disagree.  Short Square - Triple sweeps are pulses of the same kind:
+    give them as their own group.
 
     Parameters
     ----------
@@ -202,25 +199,15 @@ def short_square_spikes(
         Sweep number -> threshold indices (int64, sorted); empty arrays for sweeps without
         spikes or whose detection failed.
     """
-    from glifx.features import extract_features
+    from glifx.features.extract import detect_pulse_spikes
 
     sweeps = list(sweeps)
     if not sweeps:
         return {}
-    group = []
-    for s in sweeps:
-        if (s.stimulus_name or "").strip().casefold() != SHORT_SQUARE.casefold():
-            s = copy.copy(s)  # shares the (read-only) arrays; only the protocol label differs
-            s.stimulus_name = SHORT_SQUARE
-        group.append(s)
-    feats = extract_features(Cell.from_sweeps(group, cell_id="pulses"), extra_train=False,
-                             filter=filter_khz)
-    out = {s.sweep_number: np.empty(0, dtype=np.int64) for s in sweeps}
-    table = feats.spikes
-    for n in out:
-        rows = table[table["sweep_number"] == n]
-        out[n] = np.sort(np.asarray(rows["threshold_index"], dtype=np.int64))
-    return out
+    found = detect_pulse_spikes(sweeps, filter=filter_khz).spikes
+    empty = np.empty(0, dtype=np.int64)
+    return {s.sweep_number: np.sort(np.asarray(found[s.sweep_number]["threshold_index"], dtype=np.int64))
+            if s.sweep_number in found else empty for s in sweeps}
 
 
 def rest_window(sweep: Sweep) -> tuple[int, int]:
