@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 
 from glifx.sweep import (
-    NAME_FROM_FILE,
     NAME_INFERRED,
     NAME_UNKNOWN,
     TEST_PULSE_MAX_DURATION_S,
@@ -293,10 +292,3 @@ def name_from_code(code: str | None) -> str | None:
                     # the ontology files some codes under the name "Unknown": that is no name
                     return None if names[-1] == "Unknown" else names[-1]
     return None
-
-
-def name_source_for(name: str | None, from_file: bool) -> str:
-    """``"file"`` / ``"inferred"`` / ``"unknown"`` for a name and where it came from."""
-    if name is None:
-        return NAME_UNKNOWN
-    return NAME_FROM_FILE if from_file else NAME_INFERRED
