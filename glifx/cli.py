@@ -405,7 +405,8 @@ def _fit_table(fit_result: Any) -> str:
               metavar="N,N,...", help="GLIF levels to fit, comma-separated, among 1-5.")
 @click.option("--method", type=click.Choice(["ev", "reference"]), default="ev", show_default=True,
               help="ev: maximise the training (Noise 1) explained variance; reference: the "
-                   "published noisy-threshold likelihood objective.")
+                   "published method (threshold estimates from their own protocols, θ∞ "
+                   "multiplier on the noisy-threshold likelihood).")
 @click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="QC criteria, JSON or YAML (as for glifx qc); default Allen v1.1.")
 @handles_errors

@@ -12,6 +12,7 @@ from scipy import stats
 from scipy.signal import lfilter
 
 from glifx.fitting.data import SISweep
+from glifx.fitting.estimators import block_mean
 from glifx.fitting.optimize import (
     Multiplier,
     SpikeTrainData,
@@ -107,6 +108,20 @@ def test_optimize_ev_several_parameters():
     assert res.model.a_voltage == pytest.approx(19.0 * m["a_voltage"])
 
 
+def test_optimize_ev_multi_start_keeps_the_plain_objective():
+    """Several Nelder–Mead starts: the best start is kept, the objective stays the plain training
+    EV of the returned model (no θ∞ jitter), and more starts never score worse than one."""
+    true = glif5()
+    data = SpikeTrainData.from_sweeps(recorded(true, stimulus(3)))
+    start = replace(true, th_inf=true.th_inf * 0.9, asc_amp_array=(-7e-12, -65e-12))
+    one = optimize_ev(start, data, max_evaluations=30, n_starts=1)
+    three = optimize_ev(start, data, max_evaluations=30, n_starts=3)
+    assert three.objective == pytest.approx(data.score(three.model).ratio)
+    assert three.smoothed_objective == three.objective
+    assert three.objective >= one.objective
+    assert three.n_evaluations > one.n_evaluations
+
+
 def test_optimize_reference_recovers_threshold_without_noise():
     """Forced spikes at the model's own spikes and a small noise scale: the maximum-likelihood
     θ∞ lies between the largest sub-threshold margin and the smallest spike margin."""
@@ -119,6 +134,23 @@ def test_optimize_reference_recovers_threshold_without_noise():
     res = optimize_reference(start, data, noise_scale=2e-5)
     assert res.method == "reference" and res.model.th_inf == start.th_inf
     assert res.model.coeff_th_inf * start.th_inf == pytest.approx(true.th_inf, abs=2e-4)
+
+
+def test_optimize_reference_runs_at_20_khz():
+    """Data recorded at 200 kHz are scored as the reference scored them: on the stimulus
+    block-averaged to 20 kHz, each spike in its block."""
+    true = glif1()
+    fine = 5e-6
+    stim = np.repeat(stimulus(4, 40_000), 10)
+    r = simulate(true, stim, fine)
+    sweep = SISweep(0, "Noise 1", fine, np.zeros(stim.size), stim, r.spike_steps, None)
+    coarse = SISweep(0, "Noise 1", DT, np.zeros(stim.size // 10), block_mean(stim, 10),
+                     np.unique(r.spike_steps // 10), None)
+    start = replace(true, th_inf=true.th_inf * 0.8)
+    got = optimize_reference(start, SpikeTrainData.from_sweeps([sweep]), noise_scale=1e-3)
+    want = optimize_reference(start, SpikeTrainData.from_sweeps([coarse]), noise_scale=1e-3)
+    assert got.multipliers == want.multipliers and got.objective == want.objective
+    assert r.spike_steps.size > 10
 
 
 def test_laplace_scale_from_long_square():

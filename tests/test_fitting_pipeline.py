@@ -94,13 +94,27 @@ def test_levels_without_triples_report_a_reason():
 
 
 def test_reference_method(small_cell):
+    """The published method: θ∞ from Short Square at every level, the spike component from the
+    triples alone, the voltage component from the training spikes; only the θ∞ multiplier is
+    optimised."""
+    from glifx.fitting import estimators as est
+
     cell, _ = small_cell
-    fit = fit_cell(cell, levels=(1, 3), method="reference")
+    fit = fit_cell(cell, levels=(1, 2, 5), method="reference")
+    theta = fit.preprocessing["theta_inf"]
     for lf in fit:
-        assert lf.ok and lf.optimization.method == "reference"
+        assert lf.ok and lf.optimization.method == "reference", lf.reason
         assert set(lf.optimization.multipliers) == {"th_inf"}
         assert lf.model.coeff_th_inf == lf.optimization.multipliers["th_inf"]
+        assert lf.initial_model.th_inf == theta
     assert fit.method == "reference"
+    cut = fit.preprocessing["reset"]["cut"]
+    triples = [(s.v, s.spikes, s.dt) for s in fit.data.triple]
+    spike = est.spike_threshold_component(triples, cut)
+    assert (fit[2].model.a_spike, fit[2].model.b_spike) == (spike.a_spike, spike.b_spike)
+    volt = est.voltage_threshold_component([(s.v, s.spikes, s.dt) for s in fit.data.train], cut,
+                                           theta, spike.a_spike, spike.b_spike)
+    assert (fit[5].model.a_voltage, fit[5].model.b_voltage) == (volt.a_voltage, volt.b_voltage)
 
 
 def test_bad_arguments(small_cell):

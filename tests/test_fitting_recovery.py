@@ -3,10 +3,14 @@ synthetic-experiment module (intrinsic noise on, full protocol set, 3 Noise 1 + 
 200 kHz) and fitted; the fitted GLIF5 must recover R and C within 5 %, θ∞ within 1 mV, and reach
 a test EV ratio of at least 0.95 x the generating model's own on the same Noise 2 sweeps.
 
-Five cells (about 25 s each on 2 cores).  Not included: 313861794 (checked by
-``test_fitting_pipeline.test_published_config_at_200khz``) and 482764620, whose fitted θ∞ is
-several mV low (see the fitting issue: the spike-train objective trades θ∞ against the other
-threshold and current parameters on that cell; the test EV is above the true model's).
+Six of the eight GLIF5 cells of the shared data (about 15 s each on 2 cores); 313861794 is checked
+by ``test_fitting_pipeline.test_published_config_at_200khz``.  The eighth, 482764620, is the one
+cell that fails, and only on θ∞ (R -4.7 %, C +2.4 %, θ∞ -2.8 mV, test EV 1.06 x the true
+model's): with R = 535 MΩ the intrinsic noise current makes the recorded cell fire 71 spikes per
+training sweep where the noise-free generating model fires 56, and the deterministic model that
+best predicts the noisy cell's spike trains has a lower θ∞.  Its preprocessing estimate is right
+(+0.23 mV); the objective, which scores spike trains, not parameters, moves it.  It runs as an
+expected failure so that a fitter that recovers it shows up (XPASS).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import pytest
 
 from glifx.fitting.validation import recovery
 
-CELLS = ("325853048", "510106222", "565778331", "567399060", "579611597")
+CELLS = ("324025297", "325853048", "510106222", "565778331", "567399060", "579611597")
+NOISY_CELL = pytest.param("482764620", marks=pytest.mark.xfail(
+    reason="θ∞ 2.8 mV low: the best deterministic predictor of this noisy cell fires more",
+    strict=False))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cell_id", CELLS)
+@pytest.mark.parametrize("cell_id", [*CELLS, NOISY_CELL])
 def test_glif5_recovery(shared_data, cell_id):
     found = sorted((shared_data / "allen_glif" / "configs").glob(
         f"{cell_id}_*/*_GLIF5_neuron_config.json"))
@@ -36,3 +43,4 @@ def test_glif5_recovery(shared_data, cell_id):
     assert abs(r["C_rel_error"]) <= 0.05
     assert abs(r["th_inf_error_V"]) <= 1e-3
     assert r["test_ev_fraction"] >= 0.95
+

@@ -13,6 +13,10 @@ Order of work (GLIF_SPEC §3, with the fixes documented in :mod:`glifx.fitting.e
    training spike trains (:func:`glifx.fitting.optimize.optimize_ev` by default, or the reference
    objective), then scored on training and test sweeps with the same model at the data's ``dt``.
 
+``method="reference"`` replaces the joint threshold fit by the reference's separate estimates
+(θ∞ from Short Square at every level; spike component from the triples; voltage component from
+the training spikes) and the objective by the reference one.
+
 A level that cannot be fitted (e.g. no triple sweeps for GLIF2/4/5) gets a reason; the others
 still complete.  The test sweeps (Noise 2) enter only the final scoring.
 """
@@ -196,7 +200,7 @@ def _attempt(pre: Preprocessing, name: str, fn: Any, progress: Progress | None =
 
 
 def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float = 20e3,
-               reference_noise: bool = False,
+               reference: bool = False,
                min_subthreshold_s: float = MIN_SUBTHRESHOLD_S,
                progress: Progress | None = None) -> Preprocessing:
     """Run the preprocessing estimators needed by ``levels`` on training / SS / triple sweeps.
@@ -209,8 +213,10 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
         Levels to be fitted.
     regression_rate
         Rate the regressions block-average to, Hz.
-    reference_noise
-        Also measure the Laplace threshold-noise scale (Long Square) for the reference objective.
+    reference
+        The reference method's threshold estimates (GLIF_SPEC §3.6–3.8, see
+        :func:`_reference_thresholds`) instead of the joint fit, and the Laplace threshold-noise
+        scale (Long Square) its objective needs.
     min_subthreshold_s
         Spike-free training time (s, all sweeps) below which R and C are fitted together with
         the after-spike currents instead of on the subthreshold part alone.
@@ -265,7 +271,9 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
             pre.threshold_spike = pre.threshold_full = est.EstimationError("needs the spike cut")
         else:
             sweeps = [(s.v, s.spikes, s.dt) for s in data.short_square + data.triple + train]
-            if levels & {2, 4}:
+            if reference:
+                _reference_thresholds(pre, data, cut, levels, progress)
+            elif levels & {2, 4}:
                 # θ∞ is fitted with the spike component, not fixed to the Short Square value: in
                 # a real cell a 3 ms pulse crosses threshold higher than noise does (RS sample
                 # cell: 33.0 vs 31.2 mV above rest), and with θ∞ fixed the spike component
@@ -273,14 +281,51 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
                 # b_spike at its 1/s bound; free: +2.4 mV, 33 1/s; GLIF2 test EV 0.31 -> 0.47)
                 _attempt(pre, "threshold_spike", lambda: est.threshold_components(
                     sweeps, cut, spike_component=True, voltage_component=False), progress)
-            if 5 in levels:
+            if 5 in levels and not reference:
                 _attempt(pre, "threshold_full", lambda: est.threshold_components(
                     sweeps, cut, spike_component=True, voltage_component=True), progress)
-    if reference_noise:
+    if reference:
         quiet = [(s.v, s.stimulus, s.dt) for s in data.long_square
                  if s.spikes.size == 0 and s.stimulus is not None]
         _attempt(pre, "noise_scale", lambda: laplace_scale_from_long_square(quiet), progress)
     return pre
+
+
+def _reference_thresholds(pre: Preprocessing, data: FitData, cut: float, levels: set[int],
+                          progress: Progress | None) -> None:
+    """The reference's threshold estimates, each from its own protocol (GLIF_SPEC §3.6–3.8).
+
+    θ∞ is the Short Square value for every level; the spike component comes from the Short
+    Square - Triple sweeps alone (rise of each later spike's threshold over the sweep's first);
+    GLIF5's voltage component from the training spikes with θ∞ and the spike component fixed.
+    Stored in ``threshold_spike`` / ``threshold_full`` like the joint fit's results.
+    """
+    theta = pre.theta_inf
+    if not isinstance(theta, float):
+        err = est.EstimationError("needs θ∞ from Short Square")
+        pre.threshold_spike = pre.threshold_full = err
+        return
+    triples = [(s.v, s.spikes, s.dt) for s in data.triple]
+
+    def spike() -> est.ThresholdComponents:
+        sc = est.spike_threshold_component(triples, cut)
+        return est.ThresholdComponents(theta, sc.a_spike, sc.b_spike, None, None, sc.rms,
+                                       sc.n_spikes)
+
+    _attempt(pre, "threshold_spike", spike, progress)
+    if 5 not in levels:
+        return
+    sc = pre.threshold_spike
+
+    def full() -> est.ThresholdComponents:
+        if isinstance(sc, Exception):
+            raise est.EstimationError(f"needs the spike component: {sc}")
+        vc = est.voltage_threshold_component([(s.v, s.spikes, s.dt) for s in data.train], cut,
+                                             theta, sc.a_spike, sc.b_spike)
+        return est.ThresholdComponents(theta, sc.a_spike, sc.b_spike, vc.a_voltage,
+                                       vc.b_voltage, vc.rms, vc.n_spikes)
+
+    _attempt(pre, "threshold_full", full, progress)
 
 
 def _need(value: Any, what: str) -> Any:
@@ -357,8 +402,10 @@ def fit_cell(
         QC result with ``passed_sweeps`` (or sweep numbers); ``None`` uses every sweep.
     method
         ``"ev"`` (default: maximise training explained variance over θ∞ and level-dependent
-        multipliers) or ``"reference"`` (θ∞ multiplier on the forced-spike noisy-threshold
-        likelihood, as published).
+        multipliers, from the joint threshold fit) or ``"reference"`` (the published method:
+        the reference's threshold estimates, :func:`_reference_thresholds`, and only the θ∞
+        multiplier on the forced-spike noisy-threshold likelihood at 20 kHz).  Both use the
+        same membrane, reset and after-spike-current estimates.
     spike_detector
         ``f(sweep) -> threshold indices`` (default: ipfx definitions via glifx.features).
     optimize_kwargs
@@ -400,7 +447,7 @@ def fit_cell(
         say(f"preparing sweeps: {len(data.train)} training, {len(data.test)} test, "
             f"{len(data.short_square)} Short Square, {len(data.triple)} Triple, "
             f"{len(data.long_square)} Long Square ({time.perf_counter() - t0:.2f} s)")
-    pre = preprocess(data, levels, reference_noise=method == "reference", progress=progress)
+    pre = preprocess(data, levels, reference=method == "reference", progress=progress)
     train_set = SpikeTrainData.from_sweeps(data.train)
     test_set = SpikeTrainData.from_sweeps(data.test) if data.test else None
     dt = data.train[0].dt
