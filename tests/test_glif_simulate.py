@@ -247,6 +247,29 @@ def test_bad_reset_truncates_and_says_so() -> None:
     assert trunc.tolist() == [t + 10, -1]
 
 
+def test_decayed_state_is_flushed_not_subnormal() -> None:
+    """After spikes and a long silence, decaying state reaches exactly 0 instead of sticking at
+    the smallest subnormal (x * decay rounds it back to itself; subnormal arithmetic made whole
+    Noise sweeps 4x slower).  Before that, the traces equal the slow reference."""
+    model = GlifModel(level=5, R_input=2e8, C=2e-11, th_inf=0.02, spike_cut_length=20,
+                      a=0.5, b=0.002, a_spike=0.003, b_spike=2000.0, a_voltage=5.0,
+                      b_voltage=3000.0, asc_amp_array=(-5e-11, -1e-11),
+                      asc_tau_array=(5e-4, 2e-3))
+    stim = np.zeros(700_000)
+    stim[:20_000] = 3e-10
+    out = simulate(model, stim, DT, record=True)
+    assert out.n_spikes > 3
+    tiny = np.finfo(np.float64).tiny
+    for trace in (out.voltage, out.threshold - model.th_inf, out.asc[:, 0], out.asc[:, 1]):
+        x = np.abs(trace[np.isfinite(trace)])
+        assert not np.any((x > 0) & (x < tiny))
+    assert out.voltage[-1] == 0.0 and out.threshold[-1] == model.th_inf
+    assert (out.asc[-1] == 0.0).all()
+    spikes, V, th, I, _ = _slow(model, stim[:60_000], DT)
+    np.testing.assert_array_equal(out.spike_steps, spikes)
+    np.testing.assert_allclose(out.voltage[:60_000], V, rtol=0, atol=1e-15, equal_nan=True)
+
+
 def test_no_input_no_spike_and_record_subsets() -> None:
     out = simulate(_lif(), np.zeros(100), DT, record={"threshold"})
     assert out.n_spikes == 0 and out.voltage is None and out.asc is None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from glifx.glif._kernels import FLUSH_EVERY, flush_tiny
+
 # --------------------------------------------------------------------------- explained variance
 
 
@@ -75,6 +77,8 @@ def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarra
     acc = 0.0
     for m in range(n):
         acc *= decay
+        if m % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+            acc = flush_tiny(acc)
         while j < ns and spikes[j] + cut == m:
             acc += 1.0
             j += 1
@@ -110,6 +114,8 @@ def voltage_threshold_feature(
         if j == ns:
             break
         f = f * decay + gain * v[m - 1]
+        if m % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+            f = flush_tiny(f)
         if m == spikes[j]:
             out[j] = f
             j += 1
@@ -171,6 +177,9 @@ def forced_run(
     j = 0
     t = 0
     while t < n:
+        if t % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+            v, i1, i2 = flush_tiny(v), flush_tiny(i1), flush_tiny(i2)
+            ths, thv = flush_tiny(ths), flush_tiny(thv)
         i1p, i2p = i1, i2
         if asc_dyn == 1:
             i1 = i1 * p[15]
