@@ -38,14 +38,15 @@ N_PARAMS = 22
 N_FLAGS = 6
 
 #: Decaying state variables whose magnitude falls below this are set to 0 (every
-#: ``FLUSH_EVERY`` steps).  Left alone, a value decaying by a factor above 0.5 per step ends as
-#: the smallest subnormal number, which ``x * decay`` rounds back to itself, so every later step
-#: does subnormal arithmetic (slow on x86): a fitted GLIF5 on a 25 s Noise sweep at 200 kHz ran at
-#: 22 ns/step instead of 5 after the 7 s gaps.  No state of a model is near this scale (currents
-#: ~1e-12 A, voltages ~1e-3 V), so spikes and traces are unchanged at any tolerance the tests use.
-#: Checking periodically rather than at every step keeps the check out of the loop's dependency
-#: chain (every step: +2 ns/step on GLIF5); a decay takes far more than ``FLUSH_EVERY`` steps
-#: to go from ``TINY`` to the subnormal range.
+#: ``FLUSH_EVERY`` steps; the kernels of :mod:`glifx.fitting._kernels` do the same).  Left
+#: alone, a value decaying by a factor above 0.5 per step ends as the smallest subnormal number,
+#: which ``x * decay`` rounds back to itself, so every later step does subnormal arithmetic
+#: (slow on x86): a fitted GLIF5 on a 25 s Noise sweep at 200 kHz ran at 22 ns/step instead of 5
+#: after the 7 s gaps.  No state of a model is near this scale (currents ~1e-12 A, voltages
+#: ~1e-3 V), so spikes and traces are unchanged at any tolerance the tests use.  The check runs
+#: between blocks of ``FLUSH_EVERY`` steps: inside the per-step loop the compiler turned it into
+#: a select on V at every step (GLIF1 4.9 -> 7.4 ns/step).  A decay takes far more than
+#: ``FLUSH_EVERY`` steps to go from ``TINY`` to the subnormal range.
 TINY = 1e-200
 FLUSH_EVERY = 1024
 
@@ -116,90 +117,93 @@ def _run(  # pragma: no cover - compiled
 
     t = 0
     while t < n_steps:
-        if t % FLUSH_EVERY == 0:  # see TINY
-            v = flush_tiny(v)
-            i1 = flush_tiny(i1)
-            i2 = flush_tiny(i2)
-            th_s = flush_tiny(th_s)
-            th_v = flush_tiny(th_v)
-        i_e = stim[t]
-        i_sum = i1 + i2
-        # 1. after-spike currents decay (V below uses the previous values)
-        if asc_dyn == 1:
-            i1n = i1 * e1
-            i2n = i2 * e2
-        else:
-            i1n = 0.0
-            i2n = 0.0
-        # 2. forward Euler membrane
-        v_new = v + (i_e + i_sum - g * (v - el)) * dt_c
-        # 3. threshold
-        if th_dyn == 0:
-            th = th_inf
-        elif th_dyn == 1:
-            th_s = th_s * e_s
-            th = th_s + th_inf
-        else:
-            th_s = th_s * e_s
-            beta = (i_e + i_sum + g * el) / g
-            d0 = phi * (v - beta)
-            c = a_over_b * (beta - el)
-            th_v = d0 * e_g + e_bv * (th_v - d0 - c) + c
-            th = th_s + th_v + th_inf
-        # 4. spike?
-        if v_new > th:
-            spikes[n_spikes] = t
-            n_spikes += 1
-            # 5. reset
-            if v_reset_kind == 0:
-                v = 0.0
+        # see TINY; between blocks, so that the check stays out of the per-step loop
+        v = flush_tiny(v)
+        i1 = flush_tiny(i1)
+        i2 = flush_tiny(i2)
+        th_s = flush_tiny(th_s)
+        th_v = flush_tiny(th_v)
+        block_end = min(t + FLUSH_EVERY, n_steps)
+        while t < block_end:
+            i_e = stim[t]
+            i_sum = i1 + i2
+            # 1. after-spike currents decay (V below uses the previous values)
+            if asc_dyn == 1:
+                i1n = i1 * e1
+                i2n = i2 * e2
             else:
-                v = a_r * v_new + b_r
-            if asc_reset == 1:
-                i1 = amp1 + r1_cut * i1n
-                i2 = amp2 + r2_cut * i2n
-            else:
-                i1 = 0.0
-                i2 = 0.0
-            if th_reset == 1:
-                th_s = th_s * e_s_cut + a_spike
+                i1n = 0.0
+                i2n = 0.0
+            # 2. forward Euler membrane
+            v_new = v + (i_e + i_sum - g * (v - el)) * dt_c
+            # 3. threshold
             if th_dyn == 0:
-                th_r = th_inf
+                th = th_inf
             elif th_dyn == 1:
-                th_r = th_s + th_inf
+                th_s = th_s * e_s
+                th = th_s + th_inf
             else:
-                th_r = th_s + th_v + th_inf
-            # 6. spike cut: NaN for t .. t+n-1, reset state output at t+n
-            t_r = t + n_cut
-            stop = t_r if t_r < n_steps else n_steps
-            bad = t_r < n_steps and v > th_r
-            if bad:
-                truncated_at = t_r
-                stop = n_steps
-            if record:
-                for k in range(t, stop):
-                    v_out[k] = nan
-                    th_out[k] = nan
-                    asc_out[k, 0] = nan
-                    asc_out[k, 1] = nan
-                if t_r < n_steps and not bad:
-                    v_out[t_r] = v
-                    th_out[t_r] = th_r
-                    asc_out[t_r, 0] = i1
-                    asc_out[t_r, 1] = i2
-            if bad:
-                break
-            t = t_r + 1
-        else:
-            v = v_new
-            i1 = i1n
-            i2 = i2n
-            if record:
-                v_out[t] = v_new
-                th_out[t] = th
-                asc_out[t, 0] = i1n
-                asc_out[t, 1] = i2n
-            t += 1
+                th_s = th_s * e_s
+                beta = (i_e + i_sum + g * el) / g
+                d0 = phi * (v - beta)
+                c = a_over_b * (beta - el)
+                th_v = d0 * e_g + e_bv * (th_v - d0 - c) + c
+                th = th_s + th_v + th_inf
+            # 4. spike?
+            if v_new > th:
+                spikes[n_spikes] = t
+                n_spikes += 1
+                # 5. reset
+                if v_reset_kind == 0:
+                    v = 0.0
+                else:
+                    v = a_r * v_new + b_r
+                if asc_reset == 1:
+                    i1 = amp1 + r1_cut * i1n
+                    i2 = amp2 + r2_cut * i2n
+                else:
+                    i1 = 0.0
+                    i2 = 0.0
+                if th_reset == 1:
+                    th_s = th_s * e_s_cut + a_spike
+                if th_dyn == 0:
+                    th_r = th_inf
+                elif th_dyn == 1:
+                    th_r = th_s + th_inf
+                else:
+                    th_r = th_s + th_v + th_inf
+                # 6. spike cut: NaN for t .. t+n-1, reset state output at t+n
+                t_r = t + n_cut
+                stop = t_r if t_r < n_steps else n_steps
+                bad = t_r < n_steps and v > th_r
+                if bad:
+                    truncated_at = t_r
+                    stop = n_steps
+                if record:
+                    for k in range(t, stop):
+                        v_out[k] = nan
+                        th_out[k] = nan
+                        asc_out[k, 0] = nan
+                        asc_out[k, 1] = nan
+                    if t_r < n_steps and not bad:
+                        v_out[t_r] = v
+                        th_out[t_r] = th_r
+                        asc_out[t_r, 0] = i1
+                        asc_out[t_r, 1] = i2
+                if bad:
+                    t = n_steps  # leaves both loops
+                    break
+                t = t_r + 1
+            else:
+                v = v_new
+                i1 = i1n
+                i2 = i2n
+                if record:
+                    v_out[t] = v_new
+                    th_out[t] = th
+                    asc_out[t, 0] = i1n
+                    asc_out[t, 1] = i2n
+                t += 1
     return spikes[:n_spikes].copy(), truncated_at
 
 
