@@ -88,14 +88,9 @@ def centred_derivative(v: np.ndarray, dt: float, rows: np.ndarray) -> np.ndarray
     return (v[rows + 1] - v[rows - 1]) / (2.0 * dt)
 
 
-# --------------------------------------------------------------------------- rest, R and C
-def el_reference(baselines: Sequence[np.ndarray]) -> float:
-    """Resting potential: the mean over sweeps of each pre-stimulus baseline's mean (any unit)."""
-    if len(baselines) == 0:
-        raise EstimationError("no baseline to measure the resting potential")
-    return float(np.mean([np.mean(b) for b in baselines]))
-
-
+# --------------------------------------------------------------------------- R and C
+# (El_reference, GLIF_SPEC §3.2, is measured where the sweeps are converted to SI:
+# glifx.fitting.data.prepare, the mean of the training sweeps' resting_potential.)
 @dataclass(frozen=True)
 class Membrane:
     """Passive membrane estimate.

@@ -273,7 +273,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
             sweeps = [(s.v, s.spikes, s.dt) for s in data.short_square + data.triple + train]
             if reference:
                 _reference_thresholds(pre, data, cut, levels, progress)
-            elif levels & {2, 4}:
+            if levels & {2, 4} and not reference:
                 # θ∞ is fitted with the spike component, not fixed to the Short Square value: in
                 # a real cell a 3 ms pulse crosses threshold higher than noise does (RS sample
                 # cell: 33.0 vs 31.2 mV above rest), and with θ∞ fixed the spike component
