@@ -6,11 +6,11 @@ Two objectives:
   (GLIF_SPEC §4) of the model's own spike train, simulated at the data's ``dt`` with the cut in
   seconds — the optimised model *is* the evaluated model.  Parameters are multipliers of the
   preprocessing estimates (θ∞ always; level-dependent extras, see :func:`default_parameters`),
-  searched by spike-count matching and a local grid over θ∞, then bounded Nelder–Mead from
-  several starts.
+  searched by spike-count matching and a local grid over θ∞, then bounded Nelder–Mead
+  (``n_starts`` starts).
 * :func:`optimize_reference`: the reference method (GLIF_SPEC §3.9) — only the θ∞ multiplier, on
   the likelihood of the recorded spike train under a noisy (Laplace) threshold, evaluated on a
-  forced-spike run (the model reset at the recorded spikes).
+  forced-spike run (the model reset at the recorded spikes) at 20 kHz.
 """
 
 from __future__ import annotations
