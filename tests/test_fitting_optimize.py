@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from scipy import stats
 from scipy.signal import lfilter
 
 from glifx.fitting.data import SISweep
@@ -18,9 +17,9 @@ from glifx.fitting.optimize import (
     SpikeTrainData,
     forced_spike_margin,
     laplace_scale_from_long_square,
-    laplace_spike_probability,
     optimize_ev,
     optimize_reference,
+    reference_bins,
 )
 from glifx.glif import GlifModel, OUNoise, simulate
 
@@ -55,10 +54,22 @@ def recorded(model, stim, repeats=3, sigma=15e-12):
     return out
 
 
-def test_laplace_probability():
-    z = np.linspace(-5e-3, 5e-3, 41)
-    np.testing.assert_allclose(laplace_spike_probability(z, 1e-3),
-                               stats.laplace.cdf(z, scale=1e-3), rtol=1e-12)
+def test_reference_bins_by_hand():
+    """Spike bins: the 3 samples up to each spike; quiet bins of 4 samples elsewhere, never in a
+    cut (2 samples after each spike) or on an invalid sample."""
+    margin = np.arange(30, dtype=float)
+    valid = np.ones(30, dtype=bool)
+    valid[7] = False
+    spikes = np.array([9, 20])
+    spike_max, quiet_max = reference_bins(margin, valid, spikes, cut=2, spike_bin=3, quiet_bin=4)
+    # spike bins [7, 9] (7 invalid) and [18, 20]
+    np.testing.assert_array_equal(spike_max, [9, 20])
+    # quiet: [0, 7) -> [0..3], [4..6]; after the first cut: [12..15], [16, 17]; tail [23..26], [27..29]
+    np.testing.assert_array_equal(quiet_max, [3, 6, 15, 17, 26, 29])
+    # a spike bin may not reach back into the previous cut
+    spike_max, _ = reference_bins(margin, valid, np.array([9, 13]), cut=2, spike_bin=5,
+                                  quiet_bin=4)
+    np.testing.assert_array_equal(spike_max, [9, 13])
 
 
 def test_forced_run_reproduces_simulator_traces():

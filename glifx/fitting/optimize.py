@@ -358,13 +358,8 @@ def _nelder_mead(objective: Any, params: Sequence[Multiplier], start: Sequence[f
 # --------------------------------------------------------------------------- reference objective
 #: Sampling rate of the reference objective's forced-spike runs, Hz (GLIF_SPEC §3.1, §3.9).
 REFERENCE_RATE = 20e3
-
-def laplace_spike_probability(margin: np.ndarray, scale: float) -> np.ndarray:
-    """Probability that a Laplace-noisy threshold (scale ``scale``, V) is below ``V``, given the
-    margin ``V - θ`` (V): the Laplace cumulative distribution function."""
-    z = np.asarray(margin) / scale
-    return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0.0)), 1.0 - 0.5 * np.exp(-np.maximum(z, 0.0)))
-
+#: Length of the reference likelihood's spike bins (up to each recorded spike), s.
+REFERENCE_SPIKE_BIN_S = 5e-3
 
 def forced_spike_margin(model: Any, stimulus: np.ndarray, dt: float,
                         spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -385,6 +380,62 @@ def forced_spike_margin(model: Any, stimulus: np.ndarray, dt: float,
     return _kernels.forced_run(np.ascontiguousarray(stimulus, dtype=np.float64), p, f, steps[keep])
 
 
+def reference_bins(margin: np.ndarray, valid: np.ndarray, spikes: np.ndarray, cut: int,
+                   spike_bin: int, quiet_bin: int) -> tuple[np.ndarray, np.ndarray]:
+    """Largest margin ``V - θ`` in each bin of the reference likelihood (GLIF_SPEC §3.9).
+
+    A spike bin is the ``spike_bin`` samples up to and including a recorded spike.  The rest of
+    the sweep outside spike bins and spike cuts is cut into consecutive bins of ``quiet_bin``
+    samples (the reference uses one membrane time constant).  Samples where ``valid`` is false
+    (the forced run's cuts) never count.
+
+    Parameters
+    ----------
+    margin, valid
+        :func:`forced_spike_margin` output (V).
+    spikes
+        Sorted spike indices the forced run was reset at (model spikes only).
+    cut
+        Spike cut, samples.
+    spike_bin, quiet_bin
+        Bin lengths, samples (>= 1).
+
+    Returns
+    -------
+    (spike_max, quiet_max)
+        Largest valid margin per spike bin and per quiet bin (V); bins without a valid sample
+        are left out.
+    """
+    n = margin.size
+    m = np.where(valid, margin, -np.inf)
+    in_spike = np.zeros(n, dtype=bool)
+    in_quiet = np.zeros(n, dtype=bool)
+    spike_starts, quiet_starts = [], []
+    start = 0
+    for s in np.asarray(spikes, dtype=np.int64):
+        if s >= n:
+            break
+        a = max(int(s) - spike_bin + 1, start)
+        spike_starts.append(a)
+        in_spike[a:s + 1] = True
+        if a > start:
+            quiet_starts.extend(range(start, a, quiet_bin))
+            in_quiet[start:a] = True
+        start = int(s) + cut + 1
+    if start < n:
+        quiet_starts.extend(range(start, n, quiet_bin))
+        in_quiet[start:] = True
+
+    def maxima(mask: np.ndarray, starts: list[int]) -> np.ndarray:
+        if not starts:
+            return np.empty(0)
+        # samples outside the bins are -inf, so each bin's reduceat span may run past its end
+        out = np.maximum.reduceat(np.where(mask, m, -np.inf), np.asarray(starts, dtype=np.int64))
+        return out[np.isfinite(out)]
+
+    return maxima(in_spike, spike_starts), maxima(in_quiet, quiet_starts)
+
+
 def optimize_reference(
     model: Any,
     data: SpikeTrainData,
@@ -392,15 +443,19 @@ def optimize_reference(
     *,
     bounds: tuple[float, float] = (0.5, 2.0),
     rate: float = REFERENCE_RATE,
+    spike_bin_s: float = REFERENCE_SPIKE_BIN_S,
 ) -> OptimizationResult:
     """The reference optimisation: the θ∞ multiplier maximising the forced-spike likelihood.
 
-    Log-likelihood over all training sweeps: ``Σ_spikes log P(t) + Σ_other log(1 - P(t))`` with
-    ``P = laplace_spike_probability(V - θ, noise_scale)`` on the forced-spike run (cut samples
-    excluded).  Only ``coeff_th_inf`` changes, as in the published fits.  As in the reference, the
-    run is on the stimulus block-averaged to ``rate`` (each spike in the block that holds it): the
-    per-sample likelihood depends on the step, so this is what makes the objective the published
-    one for data recorded faster.
+    The model is run with its resets forced at the recorded spikes (:func:`forced_spike_margin`)
+    on the stimulus block-averaged to ``rate``, as in the reference.  Its threshold is noisy:
+    a bin holds a spike with probability ``F(max(V - θ))``, ``F`` the Laplace distribution
+    function of scale ``noise_scale``.  The log-likelihood sums ``log F`` over spike bins (the
+    ``spike_bin_s`` up to each recorded spike) and ``log(1 - F)`` over quiet bins of one membrane
+    time constant ``R·C`` (:func:`reference_bins`); binning keeps the count of "no spike" terms,
+    and so the objective, from depending on the sample rate.  Only ``coeff_th_inf`` changes, as
+    in the published fits.  (The reference leaves out the stretch after each sweep's last spike
+    and the spike sample itself; here both count.)
 
     Parameters
     ----------
@@ -414,41 +469,35 @@ def optimize_reference(
         Search interval of the multiplier.
     rate
         Sampling rate of the forced-spike runs, Hz (data recorded slower are used as they are).
+    spike_bin_s
+        Length of the spike bins, s.
     """
+    from scipy import stats
+
     if not noise_scale > 0:
         raise ConfigError(f"noise_scale must be positive, got {noise_scale}")
     factor = max(1, int(round(1.0 / (data.dt * rate))))
     dt = data.dt * factor
-    others, spikes = [], []
+    cut = model.cut_steps(dt)
+    spike_bin = max(1, int(round(spike_bin_s / dt)))
+    quiet_bin = max(1, int(round(model.R_input * model.C / dt)))
+    spike_max, quiet_max = [], []
     for stim, sp in zip(data.stimuli, data.spikes, strict=True):
         if factor > 1:
             stim, sp = block_mean(stim, factor), np.unique(np.asarray(sp) // factor)
-            sp = sp[sp < stim.size]
+        sp = np.asarray(sp, dtype=np.int64)
+        sp = sp[(sp >= 0) & (sp < stim.size)]
+        sp = sp[_kernels.model_spikes(sp, cut)]
         margin, valid = forced_spike_margin(model, stim, dt, sp)
-        is_spike = np.zeros(margin.size, dtype=bool)
-        sp_in = sp[(sp >= 0) & (sp < margin.size)]
-        is_spike[sp_in] = True
-        others.append(margin[valid & ~is_spike])
-        spikes.append(margin[is_spike & valid])
-    # the millions of non-spike margins enter only through a histogram (bins of scale / 50: the
-    # log-likelihood changes by far less than one part in 1e4 across a bin)
-    other = np.concatenate(others)
-    spk = np.concatenate(spikes)
-    width = noise_scale / 50.0
-    lo = float(other.min()) if other.size else 0.0
-    n_bins = max(1, int(np.ceil((float(other.max()) - lo) / width)) + 1) if other.size else 1
-    counts = np.bincount(((other - lo) / width).astype(np.int64), minlength=n_bins)
-    centres = lo + (np.arange(counts.size) + 0.5) * width
-    used = counts > 0
-    counts, centres = counts[used], centres[used]
+        a, b = reference_bins(margin, valid, sp, cut, spike_bin, quiet_bin)
+        spike_max.append(a)
+        quiet_max.append(b)
+    spk, quiet = np.concatenate(spike_max), np.concatenate(quiet_max)
     th0 = model.th_inf
 
     def nll(c: float) -> float:
-        p_other = laplace_spike_probability(centres - c * th0, noise_scale)
-        p_spk = laplace_spike_probability(spk - c * th0, noise_scale)
-        total = -np.sum(counts * np.log1p(-np.minimum(p_other, 1 - 1e-15)))
-        total -= np.sum(np.log(np.maximum(p_spk, 1e-300)))
-        return float(total)
+        return float(-np.sum(stats.laplace.logcdf(spk - c * th0, scale=noise_scale))
+                     - np.sum(stats.laplace.logsf(quiet - c * th0, scale=noise_scale)))
 
     grid = np.linspace(bounds[0], bounds[1], 31)
     vals = [nll(g) for g in grid]
