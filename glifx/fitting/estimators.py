@@ -24,7 +24,7 @@ Differences from the reference method, all deliberate:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +86,41 @@ def centred_rows(mask: np.ndarray) -> np.ndarray:
 def centred_derivative(v: np.ndarray, dt: float, rows: np.ndarray) -> np.ndarray:
     """``(v[k+1] - v[k-1]) / (2 dt)`` at ``rows``, V/s."""
     return (v[rows + 1] - v[rows - 1]) / (2.0 * dt)
+
+
+def refine_on_grid(f: Callable[[float], float], grid: np.ndarray,
+                   values: Sequence[float] | None = None, *, xatol: float,
+                   maxiter: int | None = None) -> tuple[float, float]:
+    """Minimise a function of one variable: the best point of ``grid``, then a bounded scalar
+    search (Brent) between its two neighbours.
+
+    Parameters
+    ----------
+    f
+        The function.
+    grid
+        Increasing trial points.
+    values
+        ``f`` on ``grid`` when already computed (e.g. in one parallel batch).
+    xatol, maxiter
+        Tolerance and iteration cap of the bounded search.
+
+    Returns
+    -------
+    (x, f(x))
+        The search's result, or the best grid point when the search does not improve on it.
+    """
+    grid = np.asarray(grid, dtype=np.float64)
+    vals = [f(g) for g in grid] if values is None else list(values)
+    k = int(np.argmin(vals))
+    options: dict = {"xatol": xatol}
+    if maxiter is not None:
+        options["maxiter"] = maxiter
+    res = optimize.minimize_scalar(f, bounds=(grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]),
+                                   method="bounded", options=options)
+    if res.fun <= vals[k]:
+        return float(res.x), float(res.fun)
+    return float(grid[k]), float(vals[k])
 
 
 # --------------------------------------------------------------------------- R and C
@@ -645,13 +680,7 @@ def spike_threshold_component(
         return float(np.sum((y - a * x) ** 2))
 
     lo, hi = np.log(b_bounds[0]), np.log(b_bounds[1])
-    grid = np.linspace(lo, hi, 60)
-    vals = [sse(g) for g in grid]
-    k = int(np.argmin(vals))
-    a_, b_ = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
-    res = optimize.minimize_scalar(sse, bounds=(a_, b_), method="bounded",
-                                   options={"xatol": 1e-6})
-    logb = float(res.x) if res.fun <= vals[k] else float(grid[k])
+    logb, _ = refine_on_grid(sse, np.linspace(lo, hi, 60), xatol=1e-6)
     b = float(np.exp(logb))
     x = design(b)
     a = float(x @ y / (x @ x))
@@ -755,13 +784,7 @@ def voltage_threshold_component(
         return float(r @ r), coef, r
 
     lo, hi = np.log(b_bounds[0]), np.log(b_bounds[1])
-    grid = np.linspace(lo, hi, 40)
-    vals = [solve(g)[0] for g in grid]
-    k = int(np.argmin(vals))
-    res = optimize.minimize_scalar(lambda g: solve(g)[0],
-                                   bounds=(grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]),
-                                   method="bounded", options={"xatol": 1e-6})
-    logb = float(res.x) if res.fun <= vals[k] else float(grid[k])
+    logb, _ = refine_on_grid(lambda g: solve(g)[0], np.linspace(lo, hi, 40), xatol=1e-6)
     _, coef, r = solve(logb)
     th_inf = float(coef[1]) if theta_inf is None else float(theta_inf)
     return VoltageThreshold(float(coef[0]), float(np.exp(logb)), th_inf,
@@ -923,23 +946,13 @@ def threshold_components(
         """Profile over log b_spike for a fixed voltage column: (mse, log b_spike)."""
         if not spike_component:
             return solve(None, f)[0], None
-        vals = [solve(sc, f)[0] for sc in s_cache]
-        k = int(np.argmin(vals))
-        res = optimize.minimize_scalar(
-            lambda g: solve(s_col(np.exp(g)), f)[0],
-            bounds=(gs[max(k - 1, 0)], gs[min(k + 1, gs.size - 1)]), method="bounded",
-            options={"xatol": 1e-4})
-        return (float(res.fun), float(res.x)) if res.fun <= vals[k] else (vals[k], float(gs[k]))
+        x, mse = refine_on_grid(lambda g: solve(s_col(np.exp(g)), f)[0], gs,
+                                [solve(sc, f)[0] for sc in s_cache], xatol=1e-4)
+        return mse, x
 
     g_s = g_v = None
     if voltage_component:
-        vals = [best_spike(f_col(np.exp(g)))[0] for g in gv]
-        k = int(np.argmin(vals))
-        res = optimize.minimize_scalar(
-            lambda g: best_spike(f_col(np.exp(g)))[0],
-            bounds=(gv[max(k - 1, 0)], gv[min(k + 1, gv.size - 1)]), method="bounded",
-            options={"xatol": 1e-3})
-        g_v = float(res.x) if res.fun <= vals[k] else float(gv[k])
+        g_v, _ = refine_on_grid(lambda g: best_spike(f_col(np.exp(g)))[0], gv, xatol=1e-3)
         f = f_col(np.exp(g_v))
     else:
         f = None

@@ -24,7 +24,7 @@ from scipy import optimize as sopt
 
 from glifx.errors import ConfigError
 from glifx.fitting import _kernels
-from glifx.fitting.estimators import block_mean
+from glifx.fitting.estimators import block_mean, refine_on_grid
 from glifx.fitting.explained_variance import ExplainedVariance, ExplainedVarianceScorer
 
 
@@ -304,11 +304,9 @@ def optimize_ev(
     # 2. fine grid of ±th_span around it, then a bounded scalar refinement
     grid = np.clip(m0 * (1.0 + np.linspace(-th_span, th_span, th_grid)), th.lo, th.hi)
     vals = ev_many([[g, *ones[1:]] for g in grid])
-    k = int(np.argmax(vals))
-    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
-    res = sopt.minimize_scalar(lambda g: -ev([g, *ones[1:]]), bounds=(lo, hi), method="bounded",
-                               options={"xatol": 1e-3, "maxiter": 12})
-    best_x = [float(res.x), *ones[1:]] if -res.fun >= vals[k] else [float(grid[k]), *ones[1:]]
+    g_best, _ = refine_on_grid(lambda g: -ev([g, *ones[1:]]), grid, [-v for v in vals],
+                               xatol=1e-3, maxiter=12)
+    best_x = [g_best, *ones[1:]]
     best = ev(best_x)
 
     if len(params) > 1:
@@ -499,13 +497,9 @@ def optimize_reference(
         return float(-np.sum(stats.laplace.logcdf(spk - c * th0, scale=noise_scale))
                      - np.sum(stats.laplace.logsf(quiet - c * th0, scale=noise_scale)))
 
-    grid = np.linspace(bounds[0], bounds[1], 31)
-    vals = [nll(g) for g in grid]
-    k = int(np.argmin(vals))
-    res = sopt.minimize_scalar(nll, bounds=(grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]),
-                               method="bounded", options={"xatol": 1e-5})
-    c = float(res.x) if res.fun <= vals[k] else float(grid[k])
-    return OptimizationResult(replace(model, coeff_th_inf=c), {"th_inf": c}, -nll(c), len(grid) + 1,
+    n_grid = 31
+    c, _ = refine_on_grid(nll, np.linspace(bounds[0], bounds[1], n_grid), xatol=1e-5)
+    return OptimizationResult(replace(model, coeff_th_inf=c), {"th_inf": c}, -nll(c), n_grid + 1,
                               "reference")
 
 
