@@ -114,12 +114,17 @@ def test_sample_cell_acceptance(both_methods):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not met: the reference likelihood wins on RS GLIF3/4 and FS GLIF4/5 "
-                          "(see the fitting issue)", strict=False)
+@pytest.mark.xfail(reason="not met on the RS cell: the reference wins at GLIF3 and GLIF4 "
+                          "(see the fitting issue); the FS cell passes", strict=False)
 def test_default_beats_reference_at_every_level(both_methods):
     """The issue asks for the default >= the reference on test EV at every level.  The training
     EV of a deterministic model is rugged (one spike re-phases the train) and the EV optimiser
-    overfits it on these conductance-based cells; the reference's binned likelihood on forced
-    runs is smoother.  Kept as an expected failure so that a default meeting it shows up."""
+    overfits it on these conductance-based cells (about 20 spikes per RS sweep, nearly all in one
+    3 s epoch); the reference's binned likelihood on forced runs is smoother.  On the RS cell the
+    per-level order is within the test EV's own spread: changing θ∞ by up to ±1 % moves the
+    default's GLIF4 test EV over 0.34–0.55 and the reference's over 0.37–0.61, and the EV
+    optimiser run on the *test* sweeps themselves reaches only 0.52 at GLIF4, below the
+    reference's 0.60.  Kept as an expected failure (non-strict) so that a default meeting it on
+    both cells shows up."""
     _, ev, ref = both_methods
     assert all(ev[lv].test_ev >= ref[lv].test_ev for lv in (1, 2, 3, 4, 5))
