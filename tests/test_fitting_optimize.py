@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
+from glifx.errors import ConfigError
 from glifx.fitting.data import SISweep
 from glifx.fitting.estimators import block_mean
 from glifx.fitting.optimize import (
@@ -100,6 +101,19 @@ def test_optimize_ev_recovers_threshold():
     assert res.objective == pytest.approx(data.score(res.model).ratio)
     assert res.objective >= 0.97 * data.score(true).ratio
     assert res.objective > data.score(start).ratio + 0.1
+
+
+def test_optimize_ev_does_not_depend_on_the_search_interval():
+    """The θ∞ grid is anchored where the spike count crosses the data's, wherever the search
+    interval puts the bisection's first steps; a multiplier bound at or below 0 is refused."""
+    true = glif1()
+    data = SpikeTrainData.from_sweeps(recorded(true, stimulus(2)))
+    start = replace(true, th_inf=true.th_inf * 1.25)
+    narrow = optimize_ev(start, data, [Multiplier("th_inf", "th_inf", 0.6, 1.6)])
+    wide = optimize_ev(start, data, [Multiplier("th_inf", "th_inf", 0.3, 3.0)])
+    assert wide.model.th_inf == pytest.approx(narrow.model.th_inf, rel=2e-3)
+    with pytest.raises(ConfigError, match="0 < lo < hi"):
+        optimize_ev(start, data, [Multiplier("th_inf", "th_inf", 0.0, 2.0)])
 
 
 def test_optimize_ev_several_parameters():

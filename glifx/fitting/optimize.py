@@ -290,6 +290,8 @@ def optimize_ev(
 
     ones = [1.0] * len(params)
     th = params[0]
+    if not 0 < th.lo < th.hi:
+        raise ConfigError(f"the θ∞ multiplier needs bounds 0 < lo < hi, got ({th.lo}, {th.hi})")
     # 1. match the mean spike count (monotone in θ∞: a safe bracket for a rugged objective).
     # Bisect (in log θ∞) to where the count crosses the data's, to 0.02 %, rather than stopping at
     # the first multiplier within a spike of it: the grid below is anchored there, and the rugged
