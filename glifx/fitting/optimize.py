@@ -200,10 +200,11 @@ class OptimizationResult:
 #: The EV of a deterministic model against a few repeats of one frozen stimulus is rugged: one
 #: spike more or less re-phases the rest of the train, so the training EV has narrow peaks (on
 #: the RS sample cell a GLIF3 peak of 0.73 fell to 0.56 / 0.60 at θ∞ ∓ 1 %) that need not carry
-#: over to another stimulus.  Averaging over ``(-0.02, -0.01, 0, 0.01, 0.02)`` was measured on
-#: both sample cells (test EV, GLIF1-5): RS 0.45/0.31/0.47/0.40/0.45 -> 0.45/0.29/0.45/0.48/0.49,
-#: FS 0.56/0.52/0.68/0.59/0.61 -> 0.56/0.44/0.65/0.47/0.52, at 5x the simulations: not a
-#: gain, so it is an option, off by default.
+#: over to another stimulus.  Averaging over ``(-0.02, -0.01, 0, 0.01, 0.02)`` was measured
+#: (with the earlier, path-dependent count anchor) on both sample cells (test EV, GLIF1-5):
+#: RS 0.45/0.31/0.47/0.40/0.45 -> 0.45/0.29/0.45/0.48/0.49, FS 0.56/0.52/0.68/0.59/0.61 ->
+#: 0.56/0.44/0.65/0.47/0.52, at 5x the simulations: not a gain, so it is an option, off by
+#: default.
 TH_JITTER = (0.0,)
 #: Relative width (in log θ∞) to which :func:`optimize_ev` bisects the count-matching multiplier.
 COUNT_MATCH_RTOL = 2e-4
