@@ -115,8 +115,13 @@ def test_summary_documented_keys(pipeline, written):
             assert entry["test_ev"] == pytest.approx(lf.test_ev)
             assert entry["parameters"]["R_input"]["unit"] == "Ω"
             assert entry["neuron_config"] == config_name(lf.level)
+            opt = entry["optimization"]
+            assert opt["method"] == "ev" and opt["multipliers"] == lf.optimization.multipliers
+            assert opt["bounds"]["th_inf"] == list(lf.optimization.bounds["th_inf"])
+            # a note on a fitted level only when a search limit was hit
+            assert (entry["reason"] is None) == (not opt["at_bounds"] and opt["count_matched"])
         else:
-            assert entry["status"] == "failed" and entry["reason"]
+            assert entry["status"] == "failed" and entry["reason"] and entry["optimization"] is None
             assert entry["neuron_config"] is None and entry["test_ev"] is None
 
 

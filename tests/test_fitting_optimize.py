@@ -22,6 +22,7 @@ from glifx.fitting.optimize import (
     optimize_reference,
     reference_bins,
 )
+from glifx.fitting.pipeline import bound_note
 from glifx.glif import GlifModel, OUNoise, simulate
 
 DT = 5e-5
@@ -114,6 +115,24 @@ def test_optimize_ev_does_not_depend_on_the_search_interval():
     assert wide.model.th_inf == pytest.approx(narrow.model.th_inf, rel=2e-3)
     with pytest.raises(ConfigError, match="0 < lo < hi"):
         optimize_ev(start, data, [Multiplier("th_inf", "th_inf", 0.0, 2.0)])
+
+
+def test_search_limits_are_reported():
+    """A θ∞ estimate three times too low cannot be mended within (0.5, 2.0): even at 2.0 the model
+    fires more than the data, so the count is not matched and the note says the model fires too
+    much; a θ∞ three times too high pins the likelihood's multiplier at 0.5; a fit well inside
+    the interval reports nothing."""
+    true = glif1()
+    data = SpikeTrainData.from_sweeps(recorded(true, stimulus(2)))
+    low = optimize_ev(replace(true, th_inf=true.th_inf / 3), data)
+    assert low.bounds == {"th_inf": (0.5, 2.0)}
+    assert not low.count_matched and low.count_match == pytest.approx(2.0, rel=1e-3)
+    assert "fires too much" in bound_note(low)
+    free = optimize_ev(replace(true, th_inf=true.th_inf * 1.25), data)
+    assert free.count_matched and free.at_bounds == {} and bound_note(free) is None
+    high = optimize_reference(replace(true, th_inf=true.th_inf * 3), data, noise_scale=1e-3)
+    assert high.at_bounds == {"th_inf": 0.5} and high.count_matched
+    assert "th_inf × 0.5 (interval 0.5–2)" in bound_note(high)
 
 
 def test_optimize_ev_several_parameters():

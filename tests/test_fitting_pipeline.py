@@ -12,7 +12,8 @@ import pytest
 from glifx.errors import ConfigError, GlifxError
 from glifx.fitting import FitResult, fit_cell
 from glifx.fitting.data import prepare
-from glifx.fitting.optimize import SpikeTrainData
+from glifx.fitting.optimize import Multiplier, SpikeTrainData
+from glifx.fitting.pipeline import bound_note
 from glifx.fitting.validation import ground_truth_cell, recovery
 from glifx.glif import GlifModel
 
@@ -115,6 +116,20 @@ def test_reference_method(small_cell):
     volt = est.voltage_threshold_component([(s.v, s.spikes, s.dt) for s in fit.data.train], cut,
                                            theta, spike.a_spike, spike.b_spike)
     assert (fit[5].model.a_voltage, fit[5].model.b_voltage) == (volt.a_voltage, volt.b_voltage)
+
+
+def test_search_limit_is_a_note_on_the_fitted_level(small_cell, small_fit):
+    """A θ∞ interval too narrow to reach the cell's spike count still gives a fitted level, with
+    a note (``reason``) saying which limit was hit; the unconstrained fit has none."""
+    cell, _ = small_cell
+    narrow = [Multiplier("th_inf", "th_inf", 0.5, 0.6)]
+    fit = fit_cell(cell, levels=(1,), data=small_fit.data,
+                   optimize_kwargs=dict(parameters=narrow))
+    lf = fit[1]
+    assert lf.ok and not lf.optimization.count_matched
+    assert lf.reason == bound_note(lf.optimization)
+    assert "gives the training spike count" in lf.reason
+    assert small_fit[1].reason is None
 
 
 def test_bad_arguments(small_cell):

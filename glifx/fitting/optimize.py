@@ -186,6 +186,12 @@ class OptimizationResult:
     smoothed_objective
         ``"ev"``: the quantity maximised, the training EV ratio averaged over the θ∞ jitter
         (:data:`TH_JITTER`); ``nan`` otherwise.
+    bounds
+        Name -> ``(lo, hi)`` search interval of each multiplier.
+    count_match
+        ``"ev"``: the θ∞ multiplier at which the model's mean training spike count crosses the
+        data's (the anchor of the θ∞ grid); at a bound of the interval when no multiplier in it
+        matches the count (see :attr:`count_matched`).  ``nan`` otherwise.
     """
 
     model: Any
@@ -194,6 +200,36 @@ class OptimizationResult:
     n_evaluations: int
     method: str
     smoothed_objective: float = float("nan")
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    count_match: float = float("nan")
+
+    def _bound(self, name: str, x: float) -> float | None:
+        lo, hi = self.bounds[name]
+        tol = AT_BOUND_RTOL * (hi - lo)
+        return lo if x <= lo + tol else hi if x >= hi - tol else None
+
+    @property
+    def at_bounds(self) -> dict[str, float]:
+        """Multipliers that ended at a bound of their interval (within :data:`AT_BOUND_RTOL` of
+        its width): name -> the bound.  The optimum may lie outside the interval (or, for a
+        lower bound of 0, the component was switched off): worth a look at the preprocessing."""
+        out = {}
+        for name, x in self.multipliers.items():
+            if name in self.bounds and (b := self._bound(name, x)) is not None:
+                out[name] = b
+        return out
+
+    @property
+    def count_matched(self) -> bool:
+        """False when no θ∞ multiplier in the interval gives the data's mean spike count (the
+        model fires too much or too little throughout it; ``"ev"`` only)."""
+        if not np.isfinite(self.count_match) or "th_inf" not in self.bounds:
+            return True
+        return self._bound("th_inf", self.count_match) is None
+
+
+#: Relative distance (to the interval's width) within which a multiplier counts as at a bound.
+AT_BOUND_RTOL = 1e-3
 
 
 #: Relative θ∞ offsets over which :func:`optimize_ev` averages the training EV (default: none).
@@ -340,7 +376,9 @@ def optimize_ev(
         r = data.score(final).ratio
         plain = float(r) if np.isfinite(r) else -1.0
     return OptimizationResult(final, {p.name: float(x) for p, x in zip(params, best_x, strict=True)},
-                              plain, counter[0], "ev", smoothed_objective=best)
+                              plain, counter[0], "ev", smoothed_objective=best,
+                              bounds={p.name: (p.lo, p.hi) for p in params},
+                              count_match=m0 if target > 0 else float("nan"))
 
 
 def _nelder_mead(objective: Any, params: Sequence[Multiplier], start: Sequence[float],
@@ -513,7 +551,7 @@ def optimize_reference(
     n_grid = 31
     c, _ = refine_on_grid(nll, np.linspace(bounds[0], bounds[1], n_grid), xatol=1e-5)
     return OptimizationResult(replace(model, coeff_th_inf=c), {"th_inf": c}, -nll(c), n_grid + 1,
-                              "reference")
+                              "reference", bounds={"th_inf": (float(bounds[0]), float(bounds[1]))})
 
 
 def laplace_scale_from_long_square(sweeps: Sequence[tuple[np.ndarray, tuple[int, int] | None, float]],

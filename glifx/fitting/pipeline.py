@@ -66,7 +66,9 @@ class LevelFit:
     wall_time
         Seconds spent on this level (optimisation and scoring; shared preprocessing excluded).
     reason
-        Why the level could not be fitted, else ``None``.
+        Why the level could not be fitted; for a fitted level, a caveat worth reading (a
+        multiplier that ended at a bound of its search interval, :func:`bound_note`); else
+        ``None``.
     optimization
         Details of the optimisation.
     """
@@ -373,6 +375,29 @@ def initial_model(level: int, pre: Preprocessing, el_reference: float, dt: float
     return GlifModel(**kw)
 
 
+def bound_note(opt: OptimizationResult) -> str | None:
+    """A sentence on what in ``opt`` hit the edge of its search interval, or ``None``.
+
+    Such a fit is valid but constrained: no θ∞ multiplier in the interval matched the training
+    spike count, or a multiplier ended at a bound (the training optimum may lie beyond it, i.e.
+    a preprocessing estimate is far off; a lower bound of 0 switched the component off).
+    """
+    notes = []
+    if not opt.count_matched:
+        lo, hi = opt.bounds["th_inf"]
+        notes.append(f"no θ∞ multiplier in {lo:g}–{hi:g} gives the training spike count "
+                     f"(the model fires too {'much' if opt.count_match > 0.5 * (lo + hi) else 'little'}"
+                     " throughout)")
+    hits = opt.at_bounds
+    if hits:
+        notes.append("multiplier at a bound of its search interval: " + "; ".join(
+            f"{name} × {opt.multipliers[name]:.3g} (interval {lo:g}–{hi:g})"
+            for name, (lo, hi) in opt.bounds.items() if name in hits))
+    if not notes:
+        return None
+    return "; ".join(notes) + " — check the preprocessing estimates"
+
+
 # --------------------------------------------------------------------------- the pipeline
 def fit_cell(
     cell: Cell,
@@ -467,6 +492,7 @@ def fit_cell(
                 scale = _need(pre.noise_scale, "threshold noise (Long Square)")
                 opt = optimize_reference(model0, train_set, scale)
             lf.optimization = opt
+            lf.reason = bound_note(opt)
             # init_threshold is config metadata (unused by the simulator): keep it = th_inf
             lf.model = replace(opt.model, init_threshold=opt.model.th_inf)
             lf.train_ev = float(train_set.score(opt.model).ratio)

@@ -61,7 +61,7 @@ SUMMARY_KEYS = (
 #: Keys of each entry of ``fit_summary.json["levels"]`` (keyed ``"GLIF1"`` … ``"GLIF5"``).
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
-    "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters",
+    "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
 )
 
 
@@ -113,7 +113,13 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         ``train_ev`` / ``test_ev`` / ``train_ev_initial`` (explained-variance ratios, Noise 1 /
         Noise 2), ``wall_time_s`` (s), ``published_median_test_ev`` (Teeter et al. 2018),
         ``neuron_config`` (file name or ``None``), ``spike_cut_s`` (s) and ``parameters``
-        (``{name: {"value": v, "unit": u}}``, SI, effective values with the coefficients applied).
+        (``{name: {"value": v, "unit": u}}``, SI, effective values with the coefficients applied),
+        ``optimization`` (``None`` unless fitted: ``method``, ``multipliers`` found — dimensionless
+        factors of the preprocessing estimates —, their ``bounds`` ``[lo, hi]``, ``at_bounds``
+        (names of those that ended at a bound), ``count_matched`` (false when no θ∞ multiplier in
+        its interval gives the training spike count; ``reason`` says so in either case),
+        ``objective`` (training EV ratio, or the log-likelihood for ``"reference"``) and
+        ``n_evaluations``).
         ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
         ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
     """
@@ -133,7 +139,16 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
             "neuron_config": None,
             "spike_cut_s": None,
             "parameters": {},
+            "optimization": None,
         }
+        opt = lf.optimization
+        if lf.ok and opt is not None:
+            entry["optimization"] = {
+                "method": opt.method, "multipliers": dict(opt.multipliers),
+                "bounds": {k: list(v) for k, v in opt.bounds.items()},
+                "at_bounds": sorted(opt.at_bounds), "count_matched": opt.count_matched,
+                "objective": opt.objective,
+                "n_evaluations": opt.n_evaluations}
         if lf.ok:
             params = parameters_from_allen_config(lf.model.to_allen_config())
             entry["neuron_config"] = config_name(lf.level)
