@@ -174,7 +174,9 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         "preprocessing": fit.preprocessing,
         "units": {"el_reference": "V", "wall_time_s": "s", "ev": "explained-variance ratio",
                   "parameters": "SI (V, Ω, F, s, A, 1/s) or steps",
-                  "neuron_config": "Allen neuron_config, SI; spike_cut_length in steps of dt"},
+                  "neuron_config": "Allen neuron_config, SI; spike_cut_length in steps of dt",
+                  "optimization": "multipliers of the preprocessing estimates (dimensionless); "
+                                  "objective: training EV ratio (ev) or log-likelihood (reference)"},
     })
 
 
