@@ -165,6 +165,10 @@ def default_parameters(level: int) -> list[Multiplier]:
     return out
 
 
+#: Relative distance (to the interval's width) within which a multiplier counts as at a bound.
+AT_BOUND_RTOL = 1e-3
+
+
 @dataclass(frozen=True)
 class OptimizationResult:
     """Outcome of an optimisation.
@@ -226,10 +230,6 @@ class OptimizationResult:
         if not np.isfinite(self.count_match) or "th_inf" not in self.bounds:
             return True
         return self._bound("th_inf", self.count_match) is None
-
-
-#: Relative distance (to the interval's width) within which a multiplier counts as at a bound.
-AT_BOUND_RTOL = 1e-3
 
 
 #: Relative θ∞ offsets over which :func:`optimize_ev` averages the training EV (default: none).

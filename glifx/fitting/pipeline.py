@@ -66,9 +66,8 @@ class LevelFit:
     wall_time
         Seconds spent on this level (optimisation and scoring; shared preprocessing excluded).
     reason
-        Why the level could not be fitted; for a fitted level, a caveat worth reading (a
-        multiplier that ended at a bound of its search interval, :func:`bound_note`); else
-        ``None``.
+        Why the level could not be fitted; for a fitted level, a caveat worth reading (the
+        optimisation hit a limit of its search interval, :func:`bound_note`); else ``None``.
     optimization
         Details of the optimisation.
     """
