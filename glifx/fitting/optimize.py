@@ -260,10 +260,12 @@ def optimize_ev(
     """Maximise the training explained-variance ratio over multipliers of ``model``'s parameters.
 
     1. θ∞: bisection to the multiplier at which the model's spike count crosses the data's mean
-       count (the count is monotone in θ∞, the EV is not: at high rates it oscillates with phase
-       locking; the crossing, unlike the bisection's path, does not depend on the bounds), then a
-       grid of ``th_grid`` multipliers within ``±th_span`` of it, refined by a bounded scalar
-       search around the best.
+       count (the count is monotone in θ∞ for most models, the EV is not: at high rates it
+       oscillates with phase locking; the crossing, unlike the bisection's path, does not depend
+       on the bounds), then a grid of ``th_grid`` multipliers within ``±th_span`` of it, refined
+       by a bounded scalar search around the best; likewise around the preprocessing estimate
+       (multiplier 1) when it lies outside that grid, and the better of the two is kept (the
+       preprocessing estimates themselves too: the result never scores below them).
     2. All ``parameters`` jointly: bounded Nelder–Mead (scipy) from the best θ∞ and the other
        parameters at 1, plus ``n_starts - 1`` starts around it; best result kept.
 
@@ -329,7 +331,8 @@ def optimize_ev(
     th = params[0]
     if not 0 < th.lo < th.hi:
         raise ConfigError(f"the θ∞ multiplier needs bounds 0 < lo < hi, got ({th.lo}, {th.hi})")
-    # 1. match the mean spike count (monotone in θ∞: a safe bracket for a rugged objective).
+    # 1. match the mean spike count (monotone in θ∞ for most models: a safe bracket for a
+    # rugged objective; a run that ends at a bad reset counts as endless firing).
     # Bisect (in log θ∞) to where the count crosses the data's, to 0.02 %, rather than stopping at
     # the first multiplier within a spike of it: the grid below is anchored there, and the rugged
     # EV must not depend on the search interval or the bisection's path.
@@ -350,13 +353,24 @@ def optimize_ev(
             else:
                 hi = mid
         m0 = float(np.exp(0.5 * (lo + hi)))
-    # 2. fine grid of ±th_span around it, then a bounded scalar refinement
-    grid = np.clip(m0 * (1.0 + np.linspace(-th_span, th_span, th_grid)), th.lo, th.hi)
-    vals = ev_many([[g, *ones[1:]] for g in grid])
-    g_best, _ = refine_on_grid(lambda g: -ev([g, *ones[1:]]), grid, [-v for v in vals],
-                               xatol=1e-3, maxiter=12)
-    best_x = [g_best, *ones[1:]]
-    best = ev(best_x)
+    # 2. fine grid of ±th_span around it, then a bounded scalar refinement; the same around the
+    # preprocessing estimate (multiplier 1) when that lies outside the first grid, as the count is
+    # not monotone in θ∞ for every model (a negative spike-threshold jump makes it jump from a few
+    # spikes to endless firing, and the crossing can lie far from any good fit)
+    anchors = [m0] if abs(np.log(m0)) <= th_span or not th.lo <= 1.0 <= th.hi else [m0, 1.0]
+    grids = [np.clip(a * (1.0 + np.linspace(-th_span, th_span, th_grid)), th.lo, th.hi)
+             for a in anchors]
+    all_vals = ev_many([[g, *ones[1:]] for grid in grids for g in grid])
+    best, best_x = -np.inf, list(ones)
+    for k, grid in enumerate(grids):
+        vals = all_vals[k * th_grid:(k + 1) * th_grid]
+        g, _ = refine_on_grid(lambda g: -ev([g, *ones[1:]]), grid, [-v for v in vals],
+                              xatol=1e-3, maxiter=12)
+        if (val := ev([g, *ones[1:]])) > best:
+            best, best_x = val, [g, *ones[1:]]
+    # never worse than the preprocessing estimates (when the intervals hold them)
+    if all(p.lo <= 1.0 <= p.hi for p in params) and (val := ev(ones)) > best:
+        best, best_x = val, list(ones)
 
     if len(params) > 1:
         rng = np.random.default_rng(0)
