@@ -377,7 +377,8 @@ class _FitProgress:
 
 
 def _fit_table(fit_result: Any) -> str:
-    """The summary table ``glifx fit`` prints: one row per level, with the published median."""
+    """The summary table ``glifx fit`` prints: one row per level, with the published median, then
+    one ``note: GLIF<n>: ...`` line per fitted level that carries a caveat."""
     import math
 
     from glifx.report import PUBLISHED_TEST_EV_MEDIANS
@@ -389,12 +390,15 @@ def _fit_table(fit_result: Any) -> str:
     rows = [header] + [
         (f"GLIF{lf.level}", num(lf.train_ev, ".3f"), num(lf.test_ev, ".3f"),
          num(PUBLISHED_TEST_EV_MEDIANS.get(lf.level), ".3f"), num(lf.wall_time, ".1f"),
-         "fitted" + (f" ({lf.reason})" if lf.reason else "") if lf.ok else f"failed: {lf.reason}")
+         ("fitted, see note" if lf.reason else "fitted") if lf.ok else f"failed: {lf.reason}")
         for lf in fit_result.levels.values()
     ]
     widths = [max(len(r[k]) for r in rows) for k in range(len(header) - 1)]
-    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]])
-                     for r in rows)
+    lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]])
+             for r in rows]
+    lines += [f"note: GLIF{lf.level}: {lf.reason}" for lf in fit_result.levels.values()
+              if lf.ok and lf.reason]
+    return "\n".join(lines)
 
 
 @main.command()
@@ -418,9 +422,9 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     GLIF<n>_neuron_config.json per fitted level (Allen format, AllenSDK GlifNeuron.from_dict),
     fit_summary.json and report.html, all at once (nothing half-written on failure).  Shows the
     progress on stderr and prints one row per level: train and test explained variance, the
-    published median test EV, wall time and status.  Exits 0 on success, 2 with one line on a
-    file it cannot use (e.g. no Noise 1 sweep) or when no level could be fitted (the outputs,
-    with the reasons, are still written).
+    published median test EV, wall time and status, then a note per fitted level that hit a limit
+    of its search.  Exits 0 on success, 2 with one line on a file it cannot use (e.g. no Noise 1
+    sweep) or when no level could be fitted (the outputs, with the reasons, are still written).
 
     \b
     Example:

@@ -38,7 +38,7 @@ def test_fit_writes_outputs_and_prints_table(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("cell rs_cell:") and str(out) in lines[0]
     assert lines[1].split()[:3] == ["level", "train", "EV"]
-    rows = {ln.split()[0]: ln for ln in lines[2:]}
+    rows = {ln.split()[0]: ln for ln in lines[2:] if not ln.startswith("note:")}
     assert set(rows) == {"GLIF1", "GLIF2"}
     assert "0.702" in rows["GLIF1"] and "0.677" in rows["GLIF2"]  # published medians
     for name, entry in summary["levels"].items():
@@ -104,6 +104,27 @@ def test_no_level_fitted_writes_reasons_and_exits_2(tmp_path, monkeypatch):
     summary = json.loads((tmp_path / "rs_cell" / "fit_summary.json").read_text())
     assert {e["status"] for e in summary["levels"].values()} == {"failed"}
     assert not list((tmp_path / "rs_cell").glob("GLIF*"))
+
+
+def test_note_on_a_fitted_level_follows_the_table(tmp_path, monkeypatch):
+    """A fitted level with a caveat (e.g. a multiplier at a bound) is marked in its row and the
+    caveat printed below the table."""
+    real = glifx.fitting.fit_cell
+
+    def fit_with_note(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        fit[1].reason = "multiplier at a bound of its search interval: th_inf × 2 (interval 0.5–2)"
+        return fit
+
+    monkeypatch.setattr(glifx.fitting, "fit_cell", fit_with_note)
+    result = run(str(RS_CELL), "--out", str(tmp_path), "--levels", "1")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith("GLIF1") and lines[2].endswith("fitted, see note")
+    assert lines[3] == ("note: GLIF1: multiplier at a bound of its search interval: th_inf × 2 "
+                        "(interval 0.5–2)")
+    entry = json.loads((tmp_path / "rs_cell" / "fit_summary.json").read_text())["levels"]["GLIF1"]
+    assert entry["status"] == "fitted" and entry["reason"].startswith("multiplier at a bound")
 
 
 @pytest.mark.parametrize("levels", ["0", "6", "1,x", ""])
