@@ -265,7 +265,7 @@ def optimize_ev(
        on the bounds), then a grid of ``th_grid`` multipliers within ``±th_span`` of it, refined
        by a bounded scalar search around the best; likewise around the preprocessing estimate
        (multiplier 1) when it lies outside that grid, and the better of the two is kept (the
-       preprocessing estimates themselves too: the result never scores below them).
+       preprocessing estimates themselves too: the objective never ends below theirs).
     2. All ``parameters`` jointly: bounded Nelder–Mead (scipy) from the best θ∞ and the other
        parameters at 1, plus ``n_starts - 1`` starts around it; best result kept.
 
