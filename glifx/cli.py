@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -315,7 +316,6 @@ class _Progress:
 
     def __call__(self, what: str) -> Any:
         import contextlib
-        import time
 
         self.k += 1
 
@@ -339,14 +339,10 @@ class _FitProgress:
     prefix (``"GLIF"``: the levels) opens that stage, each stage once and in order."""
 
     def __init__(self, stage: _Progress, stages: list[tuple[str, str]]) -> None:
-        import time
-
         self.stage, self.stages, self.open = stage, stages, -1
         self.t0 = time.perf_counter()
 
     def _header(self, k: int) -> None:
-        import time
-
         while self.open < k:
             self._footer()
             self.open += 1
@@ -355,8 +351,6 @@ class _FitProgress:
             click.echo(f"[{self.stage.k}/{self.stage.n}] {self.stages[self.open][0]} ...", err=True)
 
     def _footer(self, failed: bool = False) -> None:
-        import time
-
         if self.open >= 0:
             click.echo("      " + ("failed" if failed else
                                    f"{time.perf_counter() - self.t0:.1f} s"), err=True)

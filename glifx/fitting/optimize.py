@@ -80,15 +80,18 @@ class SpikeTrainData:
         """The model's spike steps for each sweep (one run per distinct stimulus)."""
         return self.simulate_checked(model)[0]
 
+    def _distinct_stimuli(self) -> list[np.ndarray]:
+        """One stimulus per distinct protocol, in the order of the indices in ``_unique``."""
+        return [self.stimuli[self._unique.index(k)] for k in range(max(self._unique) + 1)]
+
     def simulate_checked(self, model: Any) -> tuple[list[np.ndarray], bool]:
         """Spike steps per sweep and whether any run stopped at a bad reset (reset state above
         threshold: the model would fire without end)."""
         from glifx.glif import simulate_many
 
-        distinct = sorted(set(self._unique))
-        stims = [self.stimuli[self._unique.index(k)] for k in distinct]
-        runs, trunc = simulate_many(model, stims, self.dt, return_truncated=True)
-        return [runs[distinct.index(k)] for k in self._unique], bool(np.any(trunc >= 0))
+        runs, trunc = simulate_many(model, self._distinct_stimuli(), self.dt,
+                                    return_truncated=True)
+        return [runs[k] for k in self._unique], bool(np.any(trunc >= 0))
 
     def score(self, model: Any) -> ExplainedVariance:
         """Explained variance of ``model`` against these sweeps."""
@@ -99,16 +102,15 @@ class SpikeTrainData:
         from glifx.glif import simulate_many
 
         assert self._scorer is not None
-        distinct = sorted(set(self._unique))
-        stims = [self.stimuli[self._unique.index(k)] for k in distinct]
+        stims = self._distinct_stimuli()
         runs = simulate_many(list(models), stims, self.dt)
         out = []
         for j in range(len(models)):
             mine = runs[j * len(stims) : (j + 1) * len(stims)]
-            if len(distinct) == 1:
+            if len(stims) == 1:
                 out.append(self._scorer.score(mine[0]))
             else:
-                out.append(self._scorer.score([mine[distinct.index(k)] for k in self._unique]))
+                out.append(self._scorer.score([mine[k] for k in self._unique]))
         return out
 
 
@@ -423,6 +425,7 @@ def _nelder_mead(objective: Any, params: Sequence[Multiplier], start: Sequence[f
 REFERENCE_RATE = 20e3
 #: Length of the reference likelihood's spike bins (up to each recorded spike), s.
 REFERENCE_SPIKE_BIN_S = 5e-3
+
 
 def forced_spike_margin(model: Any, stimulus: np.ndarray, dt: float,
                         spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

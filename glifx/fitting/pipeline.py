@@ -270,11 +270,11 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
             pre.threshold_spike = pre.threshold_full = err
         elif cut is None:
             pre.threshold_spike = pre.threshold_full = est.EstimationError("needs the spike cut")
+        elif reference:
+            _reference_thresholds(pre, data, cut, levels, progress)
         else:
             sweeps = [(s.v, s.spikes, s.dt) for s in data.short_square + data.triple + train]
-            if reference:
-                _reference_thresholds(pre, data, cut, levels, progress)
-            if levels & {2, 4} and not reference:
+            if levels & {2, 4}:
                 # θ∞ is fitted with the spike component, not fixed to the Short Square value: in
                 # a real cell a 3 ms pulse crosses threshold higher than noise does (RS sample
                 # cell: 33.0 vs 31.2 mV above rest), and with θ∞ fixed the spike component
@@ -282,7 +282,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
                 # b_spike at its 1/s bound; free: +2.4 mV, 33 1/s; GLIF2 test EV 0.31 -> 0.47)
                 _attempt(pre, "threshold_spike", lambda: est.threshold_components(
                     sweeps, cut, spike_component=True, voltage_component=False), progress)
-            if 5 in levels and not reference:
+            if 5 in levels:
                 _attempt(pre, "threshold_full", lambda: est.threshold_components(
                     sweeps, cut, spike_component=True, voltage_component=True), progress)
     if reference:
