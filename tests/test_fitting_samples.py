@@ -14,6 +14,7 @@ import glifx
 from glifx.features import extract_features
 from glifx.fitting import fit_cell
 from glifx.fitting.data import DETECTION_FILTER_KHZ, prepare
+from glifx.fitting.validation import held_out_ev, held_out_noise_sets
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
 #: Noise-free 3 ms pulse threshold of the RS cell (data_samples/README.md), pA.
@@ -119,12 +120,64 @@ def test_sample_cell_acceptance(both_methods):
 def test_default_beats_reference_at_every_level(both_methods):
     """The issue asks for the default >= the reference on test EV at every level.  The training
     EV of a deterministic model is rugged (one spike re-phases the train) and the EV optimiser
-    overfits it on these conductance-based cells (about 20 spikes per RS sweep, nearly all in one
-    3 s epoch); the reference's binned likelihood on forced runs is smoother.  On the RS cell the
-    per-level order is within the test EV's own spread: changing θ∞ by up to ±1 % moves the
-    default's GLIF4 test EV over 0.34–0.55 and the reference's over 0.37–0.61, and the EV
-    optimiser run on the *test* sweeps themselves reaches only 0.52 at GLIF4, below the
-    reference's 0.60.  Kept as an expected failure (non-strict) so that a default meeting it on
-    both cells shows up."""
+    overfits it on these conductance-based cells: on held-out stimuli
+    (test_default_beats_reference_on_held_out_noise) the reference generalises better at RS
+    GLIF2–5, by 0.05 at GLIF3/GLIF4, so the RS failure here is not only the noise of the one
+    Noise 2 stimulus (on which a ±1 % change of θ∞ moves the RS GLIF4 test EV over 0.34–0.55
+    for the default and 0.37–0.61 for the reference).  On ground-truth GLIF cells the default
+    generalises better (README).  Kept as an expected failure (non-strict) so that a default
+    meeting it on both cells shows up."""
     _, ev, ref = both_methods
     assert all(ev[lv].test_ev >= ref[lv].test_ev for lv in (1, 2, 3, 4, 5))
+
+
+def sample_neuron(name: str):
+    """The neuron of a sample cell with its intrinsic noise, the recording model and the rate
+    (data_samples/make_samples.py, which made the file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
+    ms = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ms)
+    factory, _ = ms.CELLS[name]
+    neuron = factory().with_noise(ms.NOISE_SIGMA_PA, ms.NOISE_TAU_MS, ms.NOISE_SIGMA_NS)
+    return neuron, ms.RECORDING, ms.SAMPLING_RATE
+
+
+@pytest.fixture(scope="module")
+def held_out(both_methods):
+    """Held-out EV ratios of both methods' fits on eight Noise stimuli the fit never saw (same
+    neuron, rheobase and epochs as the file's Noise 1, other pink-noise seeds)."""
+    name, ev, ref = both_methods
+    neuron, recording, rate = sample_neuron(name)
+    rheobase_pa = ev.data.train[0].amplitude * 1e12  # the Noise sweeps' amplitude is the rheobase
+    sets = held_out_noise_sets(neuron, rheobase_pa, sampling_rate=rate, recording=recording,
+                               seed=1)
+    models = {f"{m} GLIF{lv}": fit[lv].model for m, fit in (("ev", ev), ("ref", ref))
+              for lv in (1, 2, 3, 4, 5)}
+    table = held_out_ev(models, sets)
+    mean = table.mean()
+    print(f"\n{name} held-out EV, mean of {len(sets)} stimuli (default / reference): " + ", ".join(
+        f"GLIF{lv} {mean[f'ev GLIF{lv}']:.3f}/{mean[f'ref GLIF{lv}']:.3f}" for lv in (1, 2, 3, 4, 5)))
+    return name, table
+
+
+@pytest.mark.slow
+def test_hierarchy_holds_on_held_out_noise(held_out):
+    """GLIF3 and GLIF5 generalise at least as well as GLIF1 (within 0.01) on stimuli that neither
+    the fit nor the test set used."""
+    _, table = held_out
+    mean = table.mean()
+    assert mean["ev GLIF3"] >= mean["ev GLIF1"] - 0.01
+    assert mean["ev GLIF5"] >= mean["ev GLIF1"] - 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="not met: averaged over held-out stimuli the reference is ahead at RS "
+                          "GLIF2-5 and FS GLIF4-5 (see the fitting issue)", strict=False)
+def test_default_beats_reference_on_held_out_noise(held_out):
+    """The per-level comparison of test_default_beats_reference_at_every_level, on the mean over
+    eight held-out stimuli instead of the one Noise 2 stimulus."""
+    _, table = held_out
+    mean = table.mean()
+    assert all(mean[f"ev GLIF{lv}"] >= mean[f"ref GLIF{lv}"] for lv in (1, 2, 3, 4, 5))
