@@ -311,10 +311,25 @@ def simulate_conductance(
             xi_g = gen.standard_normal(i_arr.size * sub + 1)
     e_noise = model.e_leak if model.noise_e_rev is None else float(model.noise_e_rev)
     max_spikes = int(i_arr.size / sampling_rate * 1000) + 16  # < 1 kHz
-    v, spikes, n_sp, y = _k.simulate_cb(
-        model.params(), state, i_arr, sub, dt_ms, xi_i, float(model.noise_sigma_pa),
-        xi_g, float(model.noise_sigma_ns), e_noise, float(model.noise_tau_ms), V_SPIKE, max_spikes,
-    )
+    try:
+        v, spikes, n_sp, y = _k.simulate_cb(
+            model.params(), state, i_arr, sub, dt_ms, xi_i, float(model.noise_sigma_pa),
+            xi_g, float(model.noise_sigma_ns), e_noise, float(model.noise_tau_ms), V_SPIKE,
+            max_spikes,
+        )
+        diverged = not np.all(np.isfinite(v))
+    except ZeroDivisionError:  # a rate's denominator overflowed: V had run away
+        diverged = True
+    if diverged:
+        # the noise conductance is a zero-mean fluctuation: when it is large against the leak
+        # (small cell) it can make the total conductance negative where the K channels are shut
+        # (hyperpolarised), and V then runs away
+        leak_ns = model.g_leak * model.area_cm2 * 1e9
+        raise ConfigError(
+            f"{model.name}: the simulation diverged (V left every physiological range) under "
+            f"{i_arr.min():g}..{i_arr.max():g} pA; conductance noise σ = "
+            f"{model.noise_sigma_ns:g} nS against a leak of {leak_ns:.3g} nS — lower "
+            f"noise_sigma_ns or the current")
     return CBResult(v, spikes[:min(n_sp, max_spikes)] * 1e-3, y)
 
 

@@ -280,6 +280,16 @@ def test_invalid_configs_raise():
         synth.rheobase(synth.pospischil_rs(), hi=10.0)
 
 
+def test_runaway_under_conductance_noise_is_a_clear_error():
+    """A conductance fluctuation larger than the leak (σ = 5 nS against 2.43 nS) makes the total
+    conductance negative while the K channels are shut (-110 pA): V runs away.  That is an
+    error naming the cell and the cause, not a ZeroDivisionError from the kernel."""
+    from glifx.errors import ConfigError
+
+    model = synth.pospischil_rs().with_noise(0.0, 5.0, 5.0)
+    with pytest.raises(ConfigError, match=r"pospischil_rs: the simulation diverged.*5 nS.*2\.43 nS"):
+        synth.simulate_conductance(model, np.full(20000, -110.0), RATE, rng=0)
+
 def test_conductance_noise_is_quiet_at_rest():
     """Shunting-conductance noise (reversal E_leak): small at rest, grows with depolarisation.
 
