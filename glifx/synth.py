@@ -325,11 +325,12 @@ def simulate_conductance(
         # (small cell) it can make the total conductance negative where the K channels are shut
         # (hyperpolarised), and V then runs away
         leak_ns = model.g_leak * model.area_cm2 * 1e9
+        cause = (f"conductance noise σ = {model.noise_sigma_ns:g} nS against a leak of "
+                 f"{leak_ns:.3g} nS — lower noise_sigma_ns or the current"
+                 if noise and model.noise_sigma_ns > 0 else "lower the current")
         raise ConfigError(
             f"{model.name}: the simulation diverged (V left every physiological range) under "
-            f"{i_arr.min():g}..{i_arr.max():g} pA; conductance noise σ = "
-            f"{model.noise_sigma_ns:g} nS against a leak of {leak_ns:.3g} nS — lower "
-            f"noise_sigma_ns or the current")
+            f"{i_arr.min():g}..{i_arr.max():g} pA; {cause}")
     return CBResult(v, spikes[:min(n_sp, max_spikes)] * 1e-3, y)
 
 

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from glifx.errors import ConfigError
 from glifx.sweep import Cell
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from glifx.fitting.optimize import SpikeTrainData
 
 
 def _spikes(model: Any, amp_a: float, width_s: float | None, dt: float, total_s: float) -> bool:
@@ -210,7 +215,7 @@ def held_out_noise_sets(
     recording: Any | None = None,
     seed: int = 0,
     noise_kwargs: Mapping[str, Any] | None = None,
-) -> list[Any]:
+) -> list[SpikeTrainData]:
     """Spike trains of a synthetic neuron under Noise stimuli that no fit or test set uses.
 
     For each pink-noise seed, ``repeats`` identical sweeps shaped like ``"Noise 1"`` (same
@@ -266,7 +271,7 @@ def held_out_noise_sets(
     return out
 
 
-def held_out_ev(models: Mapping[str, Any], sets: Sequence[Any]) -> Any:
+def held_out_ev(models: Mapping[str, Any], sets: Sequence[SpikeTrainData]) -> pd.DataFrame:
     """Explained-variance ratio (GLIF_SPEC §4) of each model on each held-out set.
 
     Parameters
