@@ -201,7 +201,8 @@ def recovery(
     return out
 
 
-#: Pink-noise seeds of the held-out Noise stimuli (``"Noise 1"`` and ``"Noise 2"`` use 1 and 2).
+#: Pink-noise seeds of the held-out Noise stimuli (``"Noise 1"`` and ``"Noise 2"`` use
+#: :data:`glifx.protocols.NOISE_SEEDS`).
 HELD_OUT_NOISE_SEEDS = (3, 4, 5, 6, 7, 8, 9, 10)
 
 
@@ -235,7 +236,7 @@ def held_out_noise_sets(
     sampling_rate
         Hz (the fitted model is simulated at this step).
     seeds
-        Pink-noise seeds, one set each; must not be 1 or 2.
+        Pink-noise seeds, one set each; none of Noise 1's or Noise 2's.
     repeats
         Repeats of each stimulus (≥ 2: the EV ratio needs the repeat reliability).
     recording
@@ -252,20 +253,20 @@ def held_out_noise_sets(
     """
     from glifx.fitting.data import prepare
     from glifx.fitting.optimize import SpikeTrainData
-    from glifx.protocols import noise
+    from glifx.protocols import NOISE_SEEDS, noise
     from glifx.synth import synthetic_cell
 
     seeds = [int(s) for s in seeds]
-    if not seeds or set(seeds) & {1, 2}:
-        raise ConfigError(f"held-out noise seeds must be given and exclude 1 and 2 (Noise 1/2), "
-                          f"got {seeds}")
+    used = set(NOISE_SEEDS.values())
+    if not seeds or set(seeds) & used:
+        raise ConfigError(f"held-out noise seeds must be given and exclude {sorted(used)} "
+                          f"(Noise 1/2), got {seeds}")
     if repeats < 2:
         raise ConfigError(f"held-out noise sets need at least 2 repeats, got {repeats}")
     out = []
     for k, s in enumerate(seeds):
-        waves = [noise(rheobase_pa, 1, sampling_rate, seed=s, **dict(noise_kwargs or {}))
-                 for _ in range(repeats)]
-        cell = synthetic_cell(neuron, waves, recording=recording, seed=seed + k,
+        wave = noise(rheobase_pa, 1, sampling_rate, seed=s, **dict(noise_kwargs or {}))
+        cell = synthetic_cell(neuron, [wave] * repeats, recording=recording, seed=seed + k,
                               cell_id=f"held_out_noise_{s}")
         out.append(SpikeTrainData.from_sweeps(prepare(cell, long_square=False).train))
     return out
