@@ -371,8 +371,9 @@ class _FitProgress:
 
 
 def _fit_table(fit_result: Any) -> str:
-    """The summary table ``glifx fit`` prints: one row per level, with the published median, then
-    one ``note: GLIF<n>: ...`` line per fitted level that carries a caveat."""
+    """The summary table ``glifx fit`` prints: one row per level, with the published median and
+    the optimiser that gave the model, then one ``note: GLIF<n>: ...`` line per fitted level that
+    carries a caveat."""
     import math
 
     from glifx.report import PUBLISHED_TEST_EV_MEDIANS
@@ -380,10 +381,17 @@ def _fit_table(fit_result: Any) -> str:
     def num(x: float | None, spec: str) -> str:
         return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
-    header = ("level", "train EV", "test EV", "published test EV", "wall (s)", "status")
+    def optimiser(lf: Any) -> str:
+        if not lf.ok or lf.optimization is None:
+            return "-"
+        return lf.optimization.method + (" (cv)" if lf.selection is not None else "")
+
+    header = ("level", "train EV", "test EV", "published test EV", "wall (s)", "optimiser",
+              "status")
     rows = [header] + [
         (f"GLIF{lf.level}", num(lf.train_ev, ".3f"), num(lf.test_ev, ".3f"),
          num(PUBLISHED_TEST_EV_MEDIANS.get(lf.level), ".3f"), num(lf.wall_time, ".1f"),
+         optimiser(lf),
          ("fitted, see note" if lf.reason else "fitted") if lf.ok else f"failed: {lf.reason}")
         for lf in fit_result.levels.values()
     ]
@@ -401,10 +409,12 @@ def _fit_table(fit_result: Any) -> str:
               help="Parent directory; results go into OUT/<cell-id>/ (replaced as a whole).")
 @click.option("--levels", default="1,2,3,4,5", show_default=True, callback=_parse_levels,
               metavar="N,N,...", help="GLIF levels to fit, comma-separated, among 1-5.")
-@click.option("--method", type=click.Choice(["ev", "reference"]), default="ev", show_default=True,
+@click.option("--method", type=click.Choice(["select", "ev", "reference"]), default="select",
+              show_default=True,
               help="ev: maximise the training (Noise 1) explained variance; reference: the "
                    "published method (threshold estimates from their own protocols, θ∞ "
-                   "multiplier on the noisy-threshold likelihood).")
+                   "multiplier on the noisy-threshold likelihood); select: ev, and at GLIF3 "
+                   "whichever of the two predicts held-out halves of Noise 1 better.")
 @click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="QC criteria, JSON or YAML (as for glifx qc); default Allen v1.1.")
 @handles_errors

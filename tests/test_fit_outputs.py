@@ -15,6 +15,7 @@ from glifx.errors import ConfigError
 from glifx.features import extract_features
 from glifx.fitting import FitResult, LevelFit
 from glifx.fitting.data import prepare
+from glifx.fitting.pipeline import SELECT_LEVELS
 from glifx.report import CellReport
 from glifx.report import outputs as outputs_mod
 from glifx.report.from_fit import build_cell_report
@@ -100,7 +101,7 @@ def test_summary_documented_keys(pipeline, written):
     assert summary["cell_id"] == cell.cell_id
     assert summary["source"] == cell.source
     assert summary["glifx_version"] == glifx.__version__
-    assert summary["method"] == "ev"
+    assert summary["method"] == "select"
     assert summary["el_reference"] == pytest.approx(fit.el_reference)
     assert summary["sweeps"]["train"] == fit.sweeps["train"] and summary["sweeps"]["test"]
     assert summary["qc"]["passed_sweeps"] == qc.passed_sweeps
@@ -116,7 +117,15 @@ def test_summary_documented_keys(pipeline, written):
             assert entry["parameters"]["R_input"]["unit"] == "Ω"
             assert entry["neuron_config"] == config_name(lf.level)
             opt = entry["optimization"]
-            assert opt["method"] == "ev" and opt["multipliers"] == lf.optimization.multipliers
+            assert opt["method"] == lf.optimization.method in ("ev", "reference")
+            assert opt["multipliers"] == lf.optimization.multipliers
+            sel = entry["selection"]
+            if lf.level in SELECT_LEVELS:  # chosen by cross-validation between both optimisers
+                assert sel["choice"] == opt["method"] and set(sel["scores"]) == {"ev", "reference"}
+                assert sel["scores"][sel["choice"]] == max(sel["scores"].values())
+                assert sel["fold_scores"]["ev"] == list(lf.selection.fold_scores["ev"])
+            else:
+                assert sel is None and opt["method"] == "ev"
             assert opt["bounds"]["th_inf"] == list(lf.optimization.bounds["th_inf"])
             # a note on a fitted level only when a search limit was hit
             assert (entry["reason"] is None) == (not opt["at_bounds"] and opt["count_matched"])

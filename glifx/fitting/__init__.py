@@ -2,9 +2,10 @@
 
 Modules: :mod:`~glifx.fitting.data` (the one place where Sweep units become SI),
 :mod:`~glifx.fitting.estimators` (GLIF_SPEC §3 steps 2–8), :mod:`~glifx.fitting.optimize`
-(training-EV and reference objectives), :mod:`~glifx.fitting.explained_variance` (§4),
-:mod:`~glifx.fitting.pipeline` (:func:`fit_cell`), :mod:`~glifx.fitting.validation`
-(ground-truth cells).
+(training-EV and reference objectives), :mod:`~glifx.fitting.selection` (choosing between
+them by cross-validation inside the training set), :mod:`~glifx.fitting.explained_variance`
+(§4), :mod:`~glifx.fitting.pipeline` (:func:`fit_cell`), :mod:`~glifx.fitting.validation`
+(ground-truth cells, held-out stimuli).
 """
 
 from glifx.fitting.explained_variance import (

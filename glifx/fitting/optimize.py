@@ -59,9 +59,19 @@ class SpikeTrainData:
         dts = {round(s.dt, 15) for s in sweeps}
         if len(dts) != 1:
             raise ConfigError(f"sweeps have different sample intervals: {sorted(dts)}")
-        n = min(s.n_samples for s in sweeps)
-        stimuli = [np.ascontiguousarray(s.i[:n]) for s in sweeps]
-        spikes = [s.spikes[s.spikes < n] for s in sweeps]
+        return cls.from_arrays([s.i for s in sweeps], [s.spikes for s in sweeps],
+                               float(sweeps[0].dt))
+
+    @classmethod
+    def from_arrays(cls, stimuli: Sequence[np.ndarray], spikes: Sequence[np.ndarray],
+                    dt: float) -> SpikeTrainData:
+        """From injected currents (A) and spike sample indices per sweep, sampled every ``dt``
+        s; cut to the shortest sweep."""
+        if not stimuli:
+            raise ConfigError("no sweeps to score a model on")
+        n = min(st.size for st in stimuli)
+        stimuli = [np.ascontiguousarray(st[:n]) for st in stimuli]
+        spikes = [np.asarray(sp)[np.asarray(sp) < n] for sp in spikes]
         # identical stimuli (repeats of one protocol) are simulated once
         unique: list[int] = []
         firsts: list[np.ndarray] = []
@@ -73,8 +83,8 @@ class SpikeTrainData:
             else:
                 unique.append(len(firsts))
                 firsts.append(st)
-        scorer = ExplainedVarianceScorer(spikes, n, sweeps[0].dt)
-        return cls(stimuli, spikes, float(sweeps[0].dt), n, unique, scorer)
+        scorer = ExplainedVarianceScorer(spikes, n, dt)
+        return cls(stimuli, spikes, float(dt), n, unique, scorer)
 
     def simulate(self, model: Any) -> list[np.ndarray]:
         """The model's spike steps for each sweep (one run per distinct stimulus)."""

@@ -62,6 +62,7 @@ SUMMARY_KEYS = (
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
     "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
+    "selection",
 )
 
 
@@ -119,7 +120,10 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         (names of those that ended at a bound), ``count_matched`` (false when no θ∞ multiplier in
         its interval gives the training spike count; ``reason`` says so in either case),
         ``objective`` (training EV ratio, or the log-likelihood for ``"reference"``) and
-        ``n_evaluations``).
+        ``n_evaluations``), ``selection`` (``None`` unless the optimiser was chosen by
+        cross-validation, method ``"select"``: ``choice`` — ``"ev"`` or ``"reference"`` —,
+        ``scores`` — candidate → EV ratio on the held-out halves of the training set, mean of the
+        two folds — and ``fold_scores`` — candidate → the two).
         ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
         ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
     """
@@ -140,6 +144,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
             "spike_cut_s": None,
             "parameters": {},
             "optimization": None,
+            "selection": None,
         }
         opt = lf.optimization
         if lf.ok and opt is not None:
@@ -149,6 +154,10 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
                 "at_bounds": sorted(opt.at_bounds), "count_matched": opt.count_matched,
                 "objective": opt.objective,
                 "n_evaluations": opt.n_evaluations}
+        if lf.ok and lf.selection is not None:
+            entry["selection"] = {"choice": lf.selection.choice, "scores": dict(lf.selection.scores),
+                                  "fold_scores": {k: list(v) for k, v in
+                                                  lf.selection.fold_scores.items()}}
         if lf.ok:
             params = parameters_from_allen_config(lf.model.to_allen_config())
             entry["neuron_config"] = config_name(lf.level)
