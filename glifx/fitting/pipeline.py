@@ -253,7 +253,9 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
         Whose threshold estimates to make: ``"ev"`` the joint fit (``threshold_spike``,
         ``threshold_full``); ``"reference"`` the reference's separate estimates (GLIF_SPEC
         §3.6–3.8, :func:`_reference_thresholds`; ``reference_threshold_*``) and the Laplace
-        threshold-noise scale (Long Square) its objective needs; ``"select"`` both.
+        threshold-noise scale (Long Square) its objective needs; ``"select"`` the joint fit,
+        and the reference's estimates as far as the levels of :data:`SELECT_LEVELS` among
+        ``levels`` need them.
     min_subthreshold_s
         Spike-free training time (s, all sweeps) below which R and C are fitted together with
         the after-spike currents instead of on the subthreshold part alone.
@@ -299,9 +301,13 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
     _attempt(pre, "theta_inf", lambda: est.threshold_from_short_square(
         [(s.amplitude if np.isfinite(s.amplitude) else float(np.max(s.i)), s.v, s.spikes)
          for s in data.short_square]), progress)
-    if levels & {2, 4, 5}:
+    # the levels each optimiser will run at ("select": the reference only at SELECT_LEVELS)
+    joint_levels = levels if method in ("ev", "select") else set()
+    ref_levels = (levels if method == "reference" else
+                  levels & set(SELECT_LEVELS) if method == "select" else set())
+    joint, reference = bool(joint_levels & {2, 4, 5}), bool(ref_levels & {2, 4, 5})
+    if joint or reference:
         triples_with_two = [s for s in data.triple if s.spikes.size >= 2]
-        joint, reference = method in ("ev", "select"), method in ("reference", "select")
         err = (est.EstimationError("no Short Square - Triple sweep with two spikes")
                if not triples_with_two else
                est.EstimationError("needs the spike cut") if cut is None else None)
@@ -311,7 +317,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
             if reference:
                 pre.reference_threshold_spike = pre.reference_threshold_full = err
         if err is None and reference:
-            _reference_thresholds(pre, data, cut, levels, progress)
+            _reference_thresholds(pre, data, cut, ref_levels, progress)
         if err is None and joint:
             sweeps = [(s.v, s.spikes, s.dt) for s in data.short_square + data.triple + train]
             if levels & {2, 4}:
@@ -325,7 +331,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
             if 5 in levels:
                 _attempt(pre, "threshold_full", lambda: est.threshold_components(
                     sweeps, cut, spike_component=True, voltage_component=True), progress)
-    if method in ("reference", "select"):
+    if ref_levels:
         quiet = [(s.v, s.stimulus, s.dt) for s in data.long_square
                  if s.spikes.size == 0 and s.stimulus is not None]
         _attempt(pre, "noise_scale", lambda: laplace_scale_from_long_square(quiet), progress)
