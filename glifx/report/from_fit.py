@@ -166,7 +166,7 @@ def _level_report(lf: Any, data: FitData | None, notes: list[str]) -> LevelRepor
     lv = LevelReport(lf.level, status="fitted", reason=lf.reason,
                      parameters=parameters_from_allen_config(model.to_allen_config()),
                      train_ev=lf.train_ev, test_ev=lf.test_ev, wall_time_s=lf.wall_time)
-    if getattr(lf, "selection", None) is not None:
+    if lf.selection is not None:
         from glifx.fitting.pipeline import selection_note
 
         notes.append(f"GLIF{lf.level}: {selection_note(lf.selection)}.")
