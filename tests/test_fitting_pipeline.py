@@ -139,6 +139,18 @@ def test_select_method_chooses_between_both_at_glif3_only(small_cell, small_fit)
     assert small_fit[3].test_ev == fits[sel.choice][3].test_ev
 
 
+def test_select_without_the_reference_keeps_ev_with_a_note(small_cell, small_fit):
+    """No Long Square sweep, so no threshold-noise scale for the reference optimiser: GLIF3 is
+    the EV optimiser's fit, and its note says why no choice was made."""
+    cell, _ = small_cell
+    data = replace(small_fit.data, long_square=[])
+    kw = dict(levels=(3,), data=data, optimize_kwargs=dict(n_starts=1, max_evaluations=60))
+    lf = fit_cell(cell, **kw)[3]
+    assert lf.ok and lf.selection is None and lf.optimization.method == "ev"
+    assert lf.reason.startswith("reference optimiser unavailable (threshold noise (Long Square)")
+    assert lf.model == fit_cell(cell, method="ev", **kw)[3].model
+
+
 def test_search_limit_is_a_note_on_the_fitted_level(small_cell, small_fit):
     """A θ∞ interval too narrow to reach the cell's spike count still gives a fitted level, with
     a note (``reason``) saying which limit was hit; the unconstrained fit has none."""
