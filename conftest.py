@@ -7,8 +7,10 @@ when they are absent, so a fresh clone passes its tests without them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -29,3 +31,14 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("reference data ../shared/data not found (set GLIFX_SHARED_DATA to use them)")
     return path
+
+
+@pytest.fixture(scope="module")
+def make_samples() -> ModuleType:
+    """``data_samples/make_samples.py`` (the script that made the sample cells), loaded afresh
+    for each test module: its neurons, recording model and rate."""
+    spec = importlib.util.spec_from_file_location(
+        "make_samples", PROJECT_ROOT / "data_samples" / "make_samples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -134,25 +134,20 @@ def test_default_beats_reference_at_every_level(both_methods):
     assert all(ev[lv].test_ev >= ref[lv].test_ev for lv in (1, 2, 3, 4, 5))
 
 
-def sample_neuron(name: str):
+def sample_neuron(ms, name: str):
     """The neuron of a sample cell with its intrinsic noise, the recording model and the rate
-    (data_samples/make_samples.py, which made the file)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
-    ms = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ms)
+    (``ms``: the make_samples fixture, the script that made the file)."""
     factory, _ = ms.CELLS[name]
     neuron = factory().with_noise(ms.NOISE_SIGMA_PA, ms.NOISE_TAU_MS, ms.NOISE_SIGMA_NS)
     return neuron, ms.RECORDING, ms.SAMPLING_RATE
 
 
 @pytest.fixture(scope="module")
-def held_out(both_methods):
+def held_out(both_methods, make_samples):
     """Held-out EV ratios of both methods' fits on eight Noise stimuli the fit never saw (same
     neuron, rheobase and epochs as the file's Noise 1, other pink-noise seeds)."""
     name, ev, ref = both_methods
-    neuron, recording, rate = sample_neuron(name)
+    neuron, recording, rate = sample_neuron(make_samples, name)
     rheobase_pa = ev.data.train[0].amplitude * 1e12  # the Noise sweeps' amplitude is the rheobase
     sets = held_out_noise_sets(neuron, rheobase_pa, sampling_rate=rate, recording=recording,
                                seed=1)

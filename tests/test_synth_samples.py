@@ -6,7 +6,6 @@ with the project's canonical implementation, ``glifx.fitting.explained_variance`
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -66,11 +65,9 @@ def test_noise_repeat_reliability(sample, name):
 
 
 @pytest.mark.slow
-def test_make_samples_reproduces_files(tmp_path):
+def test_make_samples_reproduces_files(tmp_path, make_samples):
     """Regenerating with the script gives the same data as the files in data_samples/."""
-    spec = importlib.util.spec_from_file_location("make_samples", SAMPLES / "make_samples.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = make_samples
     mod.CELLS = {"rs_cell": mod.CELLS["rs_cell"]}
     (path,) = mod.make(tmp_path)
     new, old = glifx.load_cell(path), glifx.load_cell(SAMPLES / "rs_cell.nwb")

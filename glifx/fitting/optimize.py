@@ -71,7 +71,7 @@ class SpikeTrainData:
             raise ConfigError("no sweeps to score a model on")
         n = min(st.size for st in stimuli)
         stimuli = [np.ascontiguousarray(st[:n]) for st in stimuli]
-        spikes = [np.asarray(sp)[np.asarray(sp) < n] for sp in spikes]
+        spikes = [sp[sp < n] for sp in map(np.asarray, spikes)]
         # identical stimuli (repeats of one protocol) are simulated once
         unique: list[int] = []
         firsts: list[np.ndarray] = []

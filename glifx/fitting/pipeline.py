@@ -447,14 +447,6 @@ def bound_note(opt: OptimizationResult) -> str | None:
     return "; ".join(notes) + " — check the preprocessing estimates"
 
 
-def selection_note(sel: Selection) -> str:
-    """One line on a cross-validated choice, e.g. ``"reference θ∞ chosen by cross-validation
-    (held-out halves EV 0.567 vs ev 0.515)"``."""
-    others = ", ".join(f"{n} {v:.3f}" for n, v in sel.scores.items() if n != sel.choice)
-    return (f"{sel.choice} optimiser chosen by cross-validation (held-out halves EV "
-            f"{sel.scores[sel.choice]:.3f} vs {others})")
-
-
 # --------------------------------------------------------------------------- the pipeline
 def fit_cell(
     cell: Cell,
@@ -502,7 +494,7 @@ def fit_cell(
         :func:`~glifx.fitting.data.prepare`), ``"preprocessing: <estimate> done (0.37 s)"`` (or
         ``failed: <reason>``) per estimate, and ``"GLIF<n>: started"`` / ``"GLIF<n>: train EV
         0.512, test EV 0.424 (1.2 s)"`` or ``"GLIF<n>: failed: <reason> (0.0 s)"`` per level
-        (when cross-validation chose the optimiser, :func:`selection_note` follows the time
+        (when cross-validation chose the optimiser, ``Selection.describe()`` follows the time
         after ``"; "``).  The prefix before the first ``:`` names the stage.  E.g.
         ``progress=print``.
 
@@ -604,7 +596,7 @@ def fit_cell(
         lf.wall_time = time.perf_counter() - t0
         fits[level] = lf
         if lf.ok:
-            chose = "" if lf.selection is None else f"; {selection_note(lf.selection)}"
+            chose = "" if lf.selection is None else f"; {lf.selection.describe()}"
             say(f"GLIF{level}: train EV {lf.train_ev:.3f}, test EV {lf.test_ev:.3f} "
                 f"({lf.wall_time:.1f} s{chose})")
         else:

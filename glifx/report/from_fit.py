@@ -167,9 +167,7 @@ def _level_report(lf: Any, data: FitData | None, notes: list[str]) -> LevelRepor
                      parameters=parameters_from_allen_config(model.to_allen_config()),
                      train_ev=lf.train_ev, test_ev=lf.test_ev, wall_time_s=lf.wall_time)
     if lf.selection is not None:
-        from glifx.fitting.pipeline import selection_note
-
-        notes.append(f"GLIF{lf.level}: {selection_note(lf.selection)}.")
+        notes.append(f"GLIF{lf.level}: {lf.selection.describe()}.")
     if data is not None and data.test:
         trains = _section(notes, f"GLIF{lf.level} test spike trains",
                           lambda: _test_trains(model, data.test))
