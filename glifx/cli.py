@@ -414,7 +414,8 @@ def _fit_table(fit_result: Any) -> str:
               help="ev: maximise the training (Noise 1) explained variance; reference: the "
                    "published method (threshold estimates from their own protocols, θ∞ "
                    "multiplier on the noisy-threshold likelihood); select: ev, and at GLIF3 "
-                   "whichever of the two predicts held-out halves of Noise 1 better.")
+                   "whichever of the two predicts held-out halves of Noise 1 better (at GLIF4 "
+                   "and GLIF5 too, if that was the reference at GLIF3).")
 @click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="QC criteria, JSON or YAML (as for glifx qc); default Allen v1.1.")
 @handles_errors

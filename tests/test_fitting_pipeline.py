@@ -120,16 +120,16 @@ def test_reference_method(small_cell):
     assert (fit[5].model.a_voltage, fit[5].model.b_voltage) == (volt.a_voltage, volt.b_voltage)
 
 
-def test_select_method_chooses_between_both_at_glif3_only(small_cell, small_fit):
+def test_select_method_chooses_between_both_at_glif3(small_cell, small_fit):
     """The default method is the EV optimiser, except at GLIF3, where the model is the one of the
     EV or the reference optimiser (each exactly as its own method gives it) that cross-validation
-    inside the training set chose."""
+    inside the training set chose (with the short stimulus and the small search of this test
+    it can be either)."""
     cell, _ = small_cell
     kw = dict(levels=(1, 3), data=small_fit.data,
               optimize_kwargs=dict(n_starts=1, max_evaluations=60))
     fits = {m: fit_cell(cell, method=m, **kw) for m in ("ev", "reference")}
     assert small_fit.method == "select" and fits["ev"][3].selection is None
-    assert all(small_fit[lv].selection is None for lv in (1, 2, 4, 5))
     assert small_fit[1].model == fits["ev"][1].model
     sel = small_fit[3].selection
     assert set(sel.scores) == {"ev", "reference"}
@@ -137,6 +137,68 @@ def test_select_method_chooses_between_both_at_glif3_only(small_cell, small_fit)
     assert small_fit[3].optimization.method == sel.choice
     assert small_fit[3].model == fits[sel.choice][3].model
     assert small_fit[3].test_ev == fits[sel.choice][3].test_ev
+    assert all(small_fit[lv].selection is None and small_fit[lv].optimization.method == "ev"
+               for lv in (1, 2))
+    # GLIF4/5 cross-validate too exactly when GLIF3 chose the reference
+    assert all((small_fit[lv].selection is not None) == (sel.choice == "reference")
+               for lv in (4, 5))
+
+
+@pytest.fixture
+def gate_forced(monkeypatch):
+    """Make every cross-validation in fit_cell choose ``forced["choice"]`` (scores untouched) and
+    record the candidates it compared."""
+    import glifx.fitting.pipeline as pipeline
+
+    calls: list[set[str]] = []
+    forced = {"choice": "reference", "calls": calls}
+    real = pipeline.cross_validate
+
+    def fake(fitters, folds):
+        calls.append(set(fitters))
+        return replace(real(fitters, folds), choice=forced["choice"])
+
+    monkeypatch.setattr(pipeline, "cross_validate", fake)
+    return forced
+
+
+@pytest.mark.parametrize("choice", ["reference", "ev"])
+def test_glif3_choice_gates_glif4_and_5(small_cell, small_fit, gate_forced, choice):
+    """GLIF4/5 cross-validate the two optimisers only when GLIF3's cross-validation chose the
+    reference; they then take their own cross-validation's choice, with the reference's own
+    threshold estimates (spike component from the triples alone)."""
+    cell, _ = small_cell
+    gate_forced["choice"] = choice
+    kw = dict(data=small_fit.data, optimize_kwargs=dict(n_starts=1, max_evaluations=60))
+    fit = fit_cell(cell, levels=(3, 4, 5), **kw)
+    expected = 3 if choice == "reference" else 1
+    assert gate_forced["calls"] == [{"ev", "reference"}] * expected
+    for lv in (3, 4, 5):
+        assert fit[lv].ok, fit[lv].reason
+        assert fit[lv].optimization.method == (choice if lv == 3 else choice if
+                                               choice == "reference" else "ev")
+        assert (fit[lv].selection is not None) == (lv == 3 or choice == "reference")
+    if choice == "reference":
+        ref = fit_cell(cell, levels=(4, 5), method="reference", **kw)
+        assert fit[4].model == ref[4].model and fit[5].model == ref[5].model
+        assert fit.preprocessing["reference_threshold_full"] == ref.preprocessing[
+            "reference_threshold_full"]
+    else:
+        assert "reference_threshold_spike" not in fit.preprocessing
+
+
+def test_glif3_cross_validation_runs_for_glif4_when_glif3_is_not_requested(
+        small_cell, small_fit, gate_forced):
+    """Without GLIF3 among the levels, its cross-validation still decides GLIF4's candidates, and
+    the progress says so."""
+    cell, _ = small_cell
+    messages: list[str] = []
+    fit = fit_cell(cell, levels=(4,), data=small_fit.data, progress=messages.append,
+                   optimize_kwargs=dict(n_starts=1, max_evaluations=60))
+    assert gate_forced["calls"] == [{"ev", "reference"}] * 2
+    assert list(fit.levels) == [4] and fit[4].optimization.method == "reference"
+    assert any(m.startswith("GLIF3 cross-validation (for the levels above it): reference")
+               for m in messages)
 
 
 def test_select_without_the_reference_keeps_ev_with_a_note(small_cell, small_fit):

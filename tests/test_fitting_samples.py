@@ -117,19 +117,14 @@ def test_sample_cell_acceptance(both_methods):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="not met on the RS cell at GLIF4 (0.374 vs 0.604, see the fitting "
-                          "issue); the FS cell passes", strict=False)
 def test_default_beats_reference_at_every_level(both_methods):
     """The issue asks for the default >= the reference on test EV at every level.  The training
     EV of a deterministic model is rugged (one spike re-phases the train) and the EV optimiser
-    overfits it on these conductance-based cells.  At GLIF3 the default therefore chooses between
-    the EV and the reference optimiser by cross-validation inside Noise 1, and on the RS cell it
-    takes the reference's fit.  At GLIF4 that choice is not made (it costs ground-truth cells
-    more than it gains, glifx.fitting.pipeline.SELECT_LEVELS) and the RS cell fails: on held-out
-    stimuli (test_default_beats_reference_on_held_out_noise) the reference is ahead there by
-    0.05, and the one Noise 2 stimulus widens that (a ±1 % change of θ∞ moves the RS GLIF4 test
-    EV over 0.34–0.55 for the default and 0.37–0.61 for the reference).  Kept as an expected
-    failure (non-strict) so that a default meeting it on both cells shows up."""
+    overfits it on these conductance-based cells.  The default therefore chooses between the EV
+    and the reference optimiser by cross-validation inside Noise 1 at GLIF3, and at GLIF4/5 when
+    GLIF3 chose the reference (glifx.fitting.pipeline.SELECT_LEVELS); on the RS cell it took
+    the reference's fit at GLIF3 and GLIF4 (so equal test EV there), on the FS cell the EV
+    optimiser's throughout."""
     _, ev, ref = both_methods
     assert all(ev[lv].test_ev >= ref[lv].test_ev for lv in (1, 2, 3, 4, 5))
 
@@ -172,7 +167,7 @@ def test_hierarchy_holds_on_held_out_noise(held_out):
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="not met: averaged over held-out stimuli the reference is ahead at RS "
-                          "GLIF2, 4, 5 and FS GLIF4-5 (see the fitting issue)", strict=False)
+                          "GLIF2 and 5 and FS GLIF4-5 (see the fitting issue)", strict=False)
 def test_default_beats_reference_on_held_out_noise(held_out):
     """The per-level comparison of test_default_beats_reference_at_every_level, on the mean over
     eight held-out stimuli instead of the one Noise 2 stimulus."""

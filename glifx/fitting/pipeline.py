@@ -16,9 +16,10 @@ Order of work (GLIF_SPEC §3, with the fixes documented in :mod:`glifx.fitting.e
 ``method="reference"`` replaces the joint threshold fit by the reference's separate estimates
 (θ∞ from Short Square at every level; spike component from the triples; voltage component from
 the training spikes) and the objective by the reference one.  ``method="select"`` (the default)
-is ``"ev"`` except at :data:`SELECT_LEVELS`, where both optimisers are fitted and the one that
-better predicts held-out halves of the training set is kept
-(:func:`glifx.fitting.selection.cross_validate`).
+is ``"ev"``, except that at GLIF3 (:data:`GATE_LEVEL`) both optimisers are fitted and the one
+that better predicts held-out halves of the training set is kept
+(:func:`glifx.fitting.selection.cross_validate`); only if that is the reference is the same
+choice made again at GLIF4 and GLIF5, each by its own cross-validation.
 
 A level that cannot be fitted (e.g. no triple sweeps for GLIF2/4/5) gets a reason; the others
 still complete.  The test sweeps (Noise 2) enter only the final scoring.
@@ -52,15 +53,22 @@ Fitter = Callable[[SpikeTrainData], OptimizationResult]
 LEVELS = (1, 2, 3, 4, 5)
 #: Values of ``fit_cell``'s ``method``.
 METHODS = ("select", "ev", "reference")
-#: Levels at which ``method="select"`` chooses between the EV and the reference optimiser by
-#: cross-validation on the training set (elsewhere it uses the EV optimiser).  Measured on 18
-#: cells (8 ground-truth GLIF cells, 10 conductance-based ones incl. the samples), mean EV on
-#: held-out Noise stimuli, EV optimiser -> selection: GLIF3 0.618 -> 0.637, never lower on any
-#: cell; GLIF4 0.670 -> 0.661 and GLIF5 0.682 -> 0.669, because on ground-truth cells the
-#: EV optimiser's fits to half the data are much less stable at GLIF4/5 than its fit to all of
-#: it, and the cross-validation then wrongly prefers the reference (a cell lost 0.25 at GLIF4
-#: and 0.37 at GLIF5).  See :mod:`glifx.fitting.selection` and the README.
-SELECT_LEVELS = (3,)
+#: Levels at which ``method="select"`` may choose the reference optimiser instead of the EV
+#: optimiser, by cross-validation on the training set (:mod:`glifx.fitting.selection`).  At
+#: :data:`GATE_LEVEL` the cross-validation always runs; at the others only when it chose the
+#: reference at :data:`GATE_LEVEL` too.  GLIF1/2 always use the EV optimiser.
+SELECT_LEVELS = (3, 4, 5)
+#: The level whose cross-validation decides whether the reference is considered at all.  Why
+#: the gate (measured: mean EV on held-out Noise stimuli, 16 ground-truth GLIF cells and 18
+#: conductance-based ones; README "Which optimiser"): at GLIF3 both optimisers share the
+#: preprocessing and the EV optimiser's fits to half the data are stable, so the comparison
+#: tells whether maximising the training EV over θ∞ overfits this cell (it does on
+#: conductance-based cells, not on GLIF cells).  At GLIF4/5 the half-data EV fits are unstable
+#: on GLIF cells and a cross-validation there alone wrongly preferred the reference (a cell lost
+#: 0.25 at GLIF4, another 0.37 at GLIF5); behind the gate it never ran on a GLIF cell, and on
+#: the conductance-based cells it raised the mean at GLIF4 0.531 -> 0.541 and at GLIF5
+#: 0.525 -> 0.537 (worst cell -0.018).
+GATE_LEVEL = 3
 #: Least spike-free training time (s) for the passive R, C regression (else fitted with ASCs).
 MIN_SUBTHRESHOLD_S = 1.0
 
@@ -89,8 +97,9 @@ class LevelFit:
     optimization
         Details of the optimisation that gave ``model``.
     selection
-        With ``method="select"`` at the levels of :data:`SELECT_LEVELS`: the cross-validation
-        that chose between the EV and the reference optimiser
+        With ``method="select"``, at the levels where the EV and the reference optimiser were
+        cross-validated (GLIF3; GLIF4/5 when GLIF3 chose the reference,
+        :data:`SELECT_LEVELS`): the cross-validation that chose between them
         (:class:`glifx.fitting.selection.Selection`); else ``None``.
     """
 
@@ -254,8 +263,9 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
         ``threshold_full``); ``"reference"`` the reference's separate estimates (GLIF_SPEC
         §3.6–3.8, :func:`_reference_thresholds`; ``reference_threshold_*``) and the Laplace
         threshold-noise scale (Long Square) its objective needs; ``"select"`` the joint fit,
-        and the reference's estimates as far as the levels of :data:`SELECT_LEVELS` among
-        ``levels`` need them.
+        and the noise scale when ``levels`` include any of :data:`SELECT_LEVELS` (the
+        reference's spike and voltage components are added by :func:`fit_cell`, through
+        :func:`add_reference_thresholds`, only if the cross-validation asks for them).
     min_subthreshold_s
         Spike-free training time (s, all sweeps) below which R and C are fitted together with
         the after-spike currents instead of on the subthreshold part alone.
@@ -301,24 +311,13 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
     _attempt(pre, "theta_inf", lambda: est.threshold_from_short_square(
         [(s.amplitude if np.isfinite(s.amplitude) else float(np.max(s.i)), s.v, s.spikes)
          for s in data.short_square]), progress)
-    # the levels each optimiser will run at ("select": the reference only at SELECT_LEVELS)
-    joint_levels = levels if method in ("ev", "select") else set()
-    ref_levels = (levels if method == "reference" else
-                  levels & set(SELECT_LEVELS) if method == "select" else set())
-    joint, reference = bool(joint_levels & {2, 4, 5}), bool(ref_levels & {2, 4, 5})
-    if joint or reference:
-        triples_with_two = [s for s in data.triple if s.spikes.size >= 2]
-        err = (est.EstimationError("no Short Square - Triple sweep with two spikes")
-               if not triples_with_two else
-               est.EstimationError("needs the spike cut") if cut is None else None)
+    if method == "reference":
+        add_reference_thresholds(pre, data, levels, progress)
+    elif levels & {2, 4, 5}:  # "ev", "select": the joint fit
+        err = _triple_error(data, cut)
         if err is not None:
-            if joint:
-                pre.threshold_spike = pre.threshold_full = err
-            if reference:
-                pre.reference_threshold_spike = pre.reference_threshold_full = err
-        if err is None and reference:
-            _reference_thresholds(pre, data, cut, ref_levels, progress)
-        if err is None and joint:
+            pre.threshold_spike = pre.threshold_full = err
+        else:
             sweeps = [(s.v, s.spikes, s.dt) for s in data.short_square + data.triple + train]
             if levels & {2, 4}:
                 # θ∞ is fitted with the spike component, not fixed to the Short Square value: in
@@ -331,11 +330,41 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
             if 5 in levels:
                 _attempt(pre, "threshold_full", lambda: est.threshold_components(
                     sweeps, cut, spike_component=True, voltage_component=True), progress)
-    if ref_levels:
+    if method == "reference" or (method == "select" and levels & set(SELECT_LEVELS)):
         quiet = [(s.v, s.stimulus, s.dt) for s in data.long_square
                  if s.spikes.size == 0 and s.stimulus is not None]
         _attempt(pre, "noise_scale", lambda: laplace_scale_from_long_square(quiet), progress)
     return pre
+
+
+def _triple_error(data: FitData, cut: float | None) -> est.EstimationError | None:
+    """Why the threshold components cannot be estimated (no usable triple, no cut), or None."""
+    if not any(s.spikes.size >= 2 for s in data.triple):
+        return est.EstimationError("no Short Square - Triple sweep with two spikes")
+    if cut is None:
+        return est.EstimationError("needs the spike cut")
+    return None
+
+
+def add_reference_thresholds(pre: Preprocessing, data: FitData, levels: Iterable[int],
+                             progress: Progress | None = None) -> None:
+    """Add the reference's threshold estimates that ``levels`` need to ``pre`` (in place).
+
+    GLIF2/4 need the spike component (``reference_threshold_spike``), GLIF5 also the voltage
+    component (``reference_threshold_full``); GLIF1/3 none (θ∞ from Short Square).  Run by
+    :func:`preprocess` for ``method="reference"``, and by :func:`fit_cell` for ``"select"`` only
+    once the cross-validation at :data:`GATE_LEVEL` has chosen the reference optimiser.
+    """
+    levels = set(levels)
+    if not levels & {2, 4, 5}:
+        return
+    cut = pre.reset.cut if isinstance(pre.reset, est.SpikeReset) else None
+    err = _triple_error(data, cut)
+    if err is not None:
+        pre.reference_threshold_spike = pre.reference_threshold_full = err
+        return
+    assert cut is not None
+    _reference_thresholds(pre, data, cut, levels, progress)
 
 
 def _reference_thresholds(pre: Preprocessing, data: FitData, cut: float, levels: set[int],
@@ -479,10 +508,12 @@ def fit_cell(
         multipliers, from the joint threshold fit), ``"reference"`` (the published method:
         the reference's threshold estimates, :func:`_reference_thresholds`, and only the θ∞
         multiplier on the forced-spike noisy-threshold likelihood at 20 kHz) or ``"select"``
-        (default: ``"ev"``, but at :data:`SELECT_LEVELS` both, keeping the one whose refits to
-        one half of the training stimulus predict the other half better,
-        :mod:`glifx.fitting.selection`; the choice is in :attr:`LevelFit.selection`).  All use
-        the same membrane, reset and after-spike-current estimates.
+        (default: ``"ev"``, but at GLIF3 both, keeping the one whose refits to one half of the
+        training stimulus predict the other half better, :mod:`glifx.fitting.selection`; if
+        that is the reference, GLIF4 and GLIF5 choose the same way, else they use ``"ev"``;
+        see :data:`SELECT_LEVELS`, :data:`GATE_LEVEL`; the choice is in
+        :attr:`LevelFit.selection`).  All use the same membrane, reset and
+        after-spike-current estimates.
     spike_detector
         ``f(sweep) -> threshold indices`` (default: ipfx definitions via glifx.features).
     optimize_kwargs
@@ -495,8 +526,9 @@ def fit_cell(
         ``failed: <reason>``) per estimate, and ``"GLIF<n>: started"`` / ``"GLIF<n>: train EV
         0.512, test EV 0.424 (1.2 s)"`` or ``"GLIF<n>: failed: <reason> (0.0 s)"`` per level
         (when cross-validation chose the optimiser, ``Selection.describe()`` follows the time
-        after ``"; "``).  The prefix before the first ``:`` names the stage.  E.g.
-        ``progress=print``.
+        after ``"; "``; when GLIF3 was not requested, its cross-validation for GLIF4/5 is
+        reported as ``"GLIF3 cross-validation (for the levels above it): ..."``).  The prefix
+        before the first ``:`` names the stage.  E.g. ``progress=print``.
 
     Returns
     -------
@@ -537,12 +569,9 @@ def fit_cell(
         except GlifxError as exc:
             folds = exc
 
-    def candidates(level: int) -> tuple[dict[str, tuple[Any, Fitter]], list[str]]:
+    def candidates(level: int, names: Sequence[str]
+                   ) -> tuple[dict[str, tuple[Any, Fitter]], list[str]]:
         """Optimiser name -> (initial model, fitter) for this level; and why any is missing."""
-        if method != "select":
-            names = [method]
-        else:
-            names = ["ev", "reference"] if level in SELECT_LEVELS else ["ev"]
         out: dict[str, tuple[Any, Fitter]] = {}
         missing: list[str] = []
         first_error: GlifxError | None = None
@@ -563,22 +592,57 @@ def fit_cell(
             raise first_error
         return out, missing
 
+    def choose(cands: Mapping[str, tuple[Any, Fitter]]) -> tuple[Selection | None, str | None]:
+        """Cross-validate the candidates on the training halves; or why that is impossible."""
+        if len(cands) < 2:
+            return None, None
+        if not isinstance(folds, tuple):
+            return None, f"no cross-validation ({folds}): EV optimiser kept"
+        return cross_validate({name: lambda d, fit=fit: fit(d).model
+                               for name, (_, fit) in cands.items()}, folds), None
+
+    # the choice at GATE_LEVEL (made once), and whether the reference's thresholds are there
+    state: dict[str, Any] = {"gate": None, "reference_thresholds": False}
+
+    def gate_choice() -> str:
+        """The optimiser the cross-validation at GATE_LEVEL chose ("ev" if it could not run)."""
+        if state["gate"] is None:  # GATE_LEVEL itself was not requested (or failed)
+            try:
+                sel, _ = choose(candidates(GATE_LEVEL, ("ev", "reference"))[0])
+            except GlifxError:
+                sel = None
+            state["gate"] = "ev" if sel is None else sel.choice
+            if sel is not None:
+                say(f"GLIF{GATE_LEVEL} cross-validation (for the levels above it): "
+                    f"{sel.describe()}")
+        return state["gate"]
+
+    def optimisers(level: int) -> tuple[str, ...]:
+        """The optimisers to fit at this level (two: choose between them)."""
+        if method != "select":
+            return (method,)
+        if level == GATE_LEVEL:
+            return ("ev", "reference")
+        if level in SELECT_LEVELS and gate_choice() == "reference":
+            if not state["reference_thresholds"]:  # its own spike / voltage components
+                state["reference_thresholds"] = True
+                add_reference_thresholds(pre, data, set(levels) & set(SELECT_LEVELS), progress)
+            return ("ev", "reference")
+        return ("ev",)
+
     fits: dict[int, LevelFit] = {}
     for level in levels:
         t0 = time.perf_counter()
         lf = LevelFit(level)
         say(f"GLIF{level}: started")
         try:
-            cands, notes = candidates(level)
+            cands, notes = candidates(level, optimisers(level))
             opts = {name: fit(train_set) for name, (_, fit) in cands.items()}
-            chosen = next(iter(cands))
-            if len(cands) > 1 and isinstance(folds, GlifxError):
-                notes.append(f"no cross-validation ({folds}): EV optimiser kept")
-            elif len(cands) > 1 and folds is not None:
-                lf.selection = cross_validate(
-                    {name: lambda d, fit=fit: fit(d).model for name, (_, fit) in cands.items()},
-                    folds)
-                chosen = lf.selection.choice
+            lf.selection, why_not = choose(cands)
+            notes += [why_not] if why_not else []
+            chosen = next(iter(cands)) if lf.selection is None else lf.selection.choice
+            if method == "select" and level == GATE_LEVEL:
+                state["gate"] = chosen
             opt = opts[chosen]
             lf.initial_model = cands[chosen][0]
             lf.train_ev_initial = float(train_set.score(lf.initial_model).ratio)

@@ -5,8 +5,9 @@ rugged in θ∞ (one spike more or less re-phases the rest of the train).  On ce
 level contains (conductance-based models, real neurons) its tall narrow peaks can be coincidences
 of the training stimulus, and the reference method's smooth likelihood then generalises better; on
 cells a GLIF level does contain, the EV optimum is the better one.  Which case holds is decided
-per cell and level without looking at the test set: both optimisers are refitted on one half of
-the training data and scored on the other (:func:`cross_validate`).
+without looking at the test set: both optimisers are refitted on one half of the training data
+and scored on the other (:func:`cross_validate`), per cell at GLIF3 and, where that chose the
+reference, per level at GLIF4/5 (:data:`glifx.fitting.pipeline.SELECT_LEVELS`).
 
 The halves (:func:`split_halves`) are blocked in time: every stretch of stimulus of at least
 ``min_run_s`` (the three Noise epochs) is cut in two; fold A joins the first halves, fold B the
