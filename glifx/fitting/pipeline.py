@@ -60,7 +60,7 @@ METHODS = ("select", "ev", "reference")
 SELECT_LEVELS = (3, 4, 5)
 #: The level whose cross-validation decides whether the reference is considered at all.  Why
 #: the gate (measured: mean EV on held-out Noise stimuli, 16 ground-truth GLIF cells and 18
-#: conductance-based ones; README "Which optimiser"): at GLIF3 both optimisers share the
+#: conductance-based ones; README, "Why the choice"): at GLIF3 both optimisers share the
 #: preprocessing and the EV optimiser's fits to half the data are stable, so the comparison
 #: tells whether maximising the training EV over θ∞ overfits this cell (it does on
 #: conductance-based cells, not on GLIF cells).  At GLIF4/5 the half-data EV fits are unstable
