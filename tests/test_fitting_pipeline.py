@@ -175,8 +175,7 @@ def test_glif3_choice_gates_glif4_and_5(small_cell, small_fit, gate_forced, choi
     assert gate_forced["calls"] == [{"ev", "reference"}] * expected
     for lv in (3, 4, 5):
         assert fit[lv].ok, fit[lv].reason
-        assert fit[lv].optimization.method == (choice if lv == 3 else choice if
-                                               choice == "reference" else "ev")
+        assert fit[lv].optimization.method == choice  # "ev": at GLIF4/5 without a choice
         assert (fit[lv].selection is not None) == (lv == 3 or choice == "reference")
     if choice == "reference":
         ref = fit_cell(cell, levels=(4, 5), method="reference", **kw)
