@@ -261,7 +261,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float =
     method
         Whose threshold estimates to make: ``"ev"`` the joint fit (``threshold_spike``,
         ``threshold_full``); ``"reference"`` the reference's separate estimates (GLIF_SPEC
-        §3.6–3.8, :func:`_reference_thresholds`; ``reference_threshold_*``) and the Laplace
+        §3.6–3.8, :func:`add_reference_thresholds`; ``reference_threshold_*``) and the Laplace
         threshold-noise scale (Long Square) its objective needs; ``"select"`` the joint fit,
         and the noise scale when ``levels`` include any of :data:`SELECT_LEVELS` (the
         reference's spike and voltage components are added by :func:`fit_cell`, through
@@ -348,37 +348,25 @@ def _triple_error(data: FitData, cut: float | None) -> est.EstimationError | Non
 
 def add_reference_thresholds(pre: Preprocessing, data: FitData, levels: Iterable[int],
                              progress: Progress | None = None) -> None:
-    """Add the reference's threshold estimates that ``levels`` need to ``pre`` (in place).
+    """Add the reference's threshold estimates that ``levels`` need to ``pre`` (in place), each
+    from its own protocol (GLIF_SPEC §3.6–3.8).
 
-    GLIF2/4 need the spike component (``reference_threshold_spike``), GLIF5 also the voltage
-    component (``reference_threshold_full``); GLIF1/3 none (θ∞ from Short Square).  Run by
-    :func:`preprocess` for ``method="reference"``, and by :func:`fit_cell` for ``"select"`` only
-    once the cross-validation at :data:`GATE_LEVEL` has chosen the reference optimiser.
+    θ∞ is the Short Square value for every level; GLIF2/4 need the spike component
+    (``reference_threshold_spike``: from the Short Square - Triple sweeps alone, the rise of each
+    later spike's threshold over the sweep's first), GLIF5 also the voltage component
+    (``reference_threshold_full``: from the training spikes with θ∞ and the spike component
+    fixed); GLIF1/3 none.  Run by :func:`preprocess` for ``method="reference"``, and by
+    :func:`fit_cell` for ``"select"`` only once the cross-validation at :data:`GATE_LEVEL` has
+    chosen the reference optimiser.
     """
     levels = set(levels)
     if not levels & {2, 4, 5}:
         return
     cut = pre.reset.cut if isinstance(pre.reset, est.SpikeReset) else None
-    err = _triple_error(data, cut)
-    if err is not None:
-        pre.reference_threshold_spike = pre.reference_threshold_full = err
-        return
-    assert cut is not None
-    _reference_thresholds(pre, data, cut, levels, progress)
-
-
-def _reference_thresholds(pre: Preprocessing, data: FitData, cut: float, levels: set[int],
-                          progress: Progress | None) -> None:
-    """The reference's threshold estimates, each from its own protocol (GLIF_SPEC §3.6–3.8).
-
-    θ∞ is the Short Square value for every level; the spike component comes from the Short
-    Square - Triple sweeps alone (rise of each later spike's threshold over the sweep's first);
-    GLIF5's voltage component from the training spikes with θ∞ and the spike component fixed.
-    Stored in ``reference_threshold_spike`` / ``reference_threshold_full``.
-    """
     theta = pre.theta_inf
-    if not isinstance(theta, float):
-        err = est.EstimationError("needs θ∞ from Short Square")
+    err = (_triple_error(data, cut) if isinstance(theta, float) else
+           est.EstimationError("needs θ∞ from Short Square"))
+    if err is not None:
         pre.reference_threshold_spike = pre.reference_threshold_full = err
         return
     triples = [(s.v, s.spikes, s.dt) for s in data.triple]
@@ -506,7 +494,7 @@ def fit_cell(
     method
         ``"ev"`` (maximise training explained variance over θ∞ and level-dependent
         multipliers, from the joint threshold fit), ``"reference"`` (the published method:
-        the reference's threshold estimates, :func:`_reference_thresholds`, and only the θ∞
+        the reference's threshold estimates, :func:`add_reference_thresholds`, and only the θ∞
         multiplier on the forced-spike noisy-threshold likelihood at 20 kHz) or ``"select"``
         (default: ``"ev"``, but at GLIF3 both, keeping the one whose refits to one half of the
         training stimulus predict the other half better, :mod:`glifx.fitting.selection`; if
@@ -601,21 +589,21 @@ def fit_cell(
         return cross_validate({name: lambda d, fit=fit: fit(d).model
                                for name, (_, fit) in cands.items()}, folds), None
 
-    # the choice at GATE_LEVEL (made once), and whether the reference's thresholds are there
-    state: dict[str, Any] = {"gate": None, "reference_thresholds": False}
+    gate: str | None = None  # the optimiser the cross-validation at GATE_LEVEL chose
 
     def gate_choice() -> str:
         """The optimiser the cross-validation at GATE_LEVEL chose ("ev" if it could not run)."""
-        if state["gate"] is None:  # GATE_LEVEL itself was not requested (or failed)
+        nonlocal gate
+        if gate is None:  # GATE_LEVEL itself was not requested (or failed)
             try:
                 sel, _ = choose(candidates(GATE_LEVEL, ("ev", "reference"))[0])
             except GlifxError:
                 sel = None
-            state["gate"] = "ev" if sel is None else sel.choice
+            gate = "ev" if sel is None else sel.choice
             if sel is not None:
                 say(f"GLIF{GATE_LEVEL} cross-validation (for the levels above it): "
                     f"{sel.describe()}")
-        return state["gate"]
+        return gate
 
     def optimisers(level: int) -> tuple[str, ...]:
         """The optimisers to fit at this level (two: choose between them)."""
@@ -624,8 +612,7 @@ def fit_cell(
         if level == GATE_LEVEL:
             return ("ev", "reference")
         if level in SELECT_LEVELS and gate_choice() == "reference":
-            if not state["reference_thresholds"]:  # its own spike / voltage components
-                state["reference_thresholds"] = True
+            if pre.reference_threshold_spike is None:  # its own threshold components
                 add_reference_thresholds(pre, data, set(levels) & set(SELECT_LEVELS), progress)
             return ("ev", "reference")
         return ("ev",)
@@ -642,7 +629,7 @@ def fit_cell(
             notes += [why_not] if why_not else []
             chosen = next(iter(cands)) if lf.selection is None else lf.selection.choice
             if method == "select" and level == GATE_LEVEL:
-                state["gate"] = chosen
+                gate = chosen
             opt = opts[chosen]
             lf.initial_model = cands[chosen][0]
             lf.train_ev_initial = float(train_set.score(lf.initial_model).ratio)
