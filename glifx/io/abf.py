@@ -9,11 +9,15 @@
 * Sweep numbers are 0 … n-1; the cell id is the file stem; stimulus names and amplitudes are inferred
   from the commands (:mod:`glifx.io.stimulus`); the protocol name goes to ``cell.metadata``.
 * pyabf reads the whole file into memory when it opens it (ABF files are small); each
-  :class:`~glifx.sweep.Sweep` is built from it on first access.
+  :class:`~glifx.sweep.Sweep` is built from it on first access.  Before that, the header's
+  section sizes, channel and sweep counts are checked against the file size
+  (:func:`check_abf_structure`): pyabf trusts them, and a corrupt header would make it allocate
+  tens of gigabytes.
 """
 
 from __future__ import annotations
 
+import struct
 import warnings
 from pathlib import Path
 
@@ -26,6 +30,96 @@ from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
 # multiply a value in these units to get mV / pA
 _TO_MV = {"mV": 1.0, "V": 1e3, "uV": 1e-3, "µV": 1e-3}
 _TO_PA = {"pA": 1.0, "nA": 1e3, "uA": 1e6, "µA": 1e6, "A": 1e12, "fA": 1e-3}
+
+
+#: ABF 2 header: byte offsets of the section map entries (uBlockIndex uint32, uBytes uint32,
+#: llNumEntries int64) that pyabf reads, by section name
+_ABF2_SECTIONS = {
+    "protocol": 76, "ADC": 92, "DAC": 108, "epoch": 124, "epoch per DAC": 156, "user list": 172,
+    "strings": 220, "data": 236, "tag": 252, "synch array": 316,
+}
+_ABF_BLOCK = 512
+#: most ADC channels an Axon digitiser records
+_ABF_MAX_CHANNELS = 16
+
+
+def check_abf_structure(path: Path, size: int | None = None) -> None:
+    """Check an ABF header against the file before pyabf allocates anything from it.
+
+    Every section the header declares must lie inside the file, with a positive entry size when
+    it has entries; the data must use 2- or 4-byte samples; the channel count must be 1-16, the
+    sweep count at most the number of samples per channel, and the sample interval positive.
+    Memory use while reading is then bounded by a small multiple of the file size.
+
+    Raises
+    ------
+    FileFormatError
+        Naming the first inconsistency found.
+    """
+    size = path.stat().st_size if size is None else size
+    with path.open("rb") as fh:
+        head = fh.read(6144)
+
+    def field(fmt: str, offset: int) -> int | float:
+        if offset + struct.calcsize(fmt) > len(head):
+            raise FileFormatError(path, f"ABF header truncated or corrupt (file is {size} bytes)")
+        return struct.unpack_from("<" + fmt, head, offset)[0]
+
+    def corrupt(what: str) -> FileFormatError:
+        return FileFormatError(path, f"corrupt ABF header: {what} (file is {size} bytes)")
+
+    if head[:4] == b"ABF2":
+        sections = {}
+        for name, offset in _ABF2_SECTIONS.items():
+            block, entry_size, count = field("I", offset), field("I", offset + 4), field("q", offset + 8)
+            start = block * _ABF_BLOCK
+            if count < 0 or (count > 0 and (entry_size < 1 or start + entry_size * count > size)):
+                raise corrupt(f"{name} section ({count} entries of {entry_size} bytes at byte "
+                              f"{start}) does not fit in the file")
+            sections[name] = (start, entry_size, count)
+        _, sample_bytes, n_points = sections["data"]
+        n_channels = sections["ADC"][2]
+        if n_points and sample_bytes not in (2, 4):
+            raise corrupt(f"data samples of {sample_bytes} bytes (expected 2 or 4)")
+        if sections["strings"][2] < 1:
+            raise corrupt("no strings section")
+        if sections["protocol"][2] < 1:
+            raise corrupt("no protocol section")
+        protocol_start = sections["protocol"][0]
+        interval_us = _read_float(path, protocol_start + 2)
+        n_sweeps = field("I", 12)
+    elif head[:4] == b"ABF ":
+        n_points, data_block = field("i", 10), field("i", 40)
+        ignored, n_sweeps = field("h", 14), field("i", 16)
+        tag_block, n_tags = field("i", 44), field("i", 48)
+        synch_block, n_synch = field("i", 92), field("i", 96)
+        n_channels, interval_us = field("h", 120), field("f", 122)
+        sample_bytes = 2 if field("h", 100) == 0 else 4
+        if n_points < 0 or data_block < 0 or data_block * _ABF_BLOCK + max(ignored, 0) \
+                + n_points * sample_bytes > size:
+            raise corrupt(f"data section ({n_points} samples at block {data_block}) does not fit "
+                          "in the file")
+        for what, block, count, entry in (("tag", tag_block, n_tags, 64),
+                                          ("synch array", synch_block, n_synch, 8)):
+            if count < 0 or (count > 0 and (block < 0 or block * _ABF_BLOCK + count * entry > size)):
+                raise corrupt(f"{what} section ({count} entries at block {block}) does not fit "
+                              "in the file")
+    else:
+        raise FileFormatError(path, "not an ABF file (no ABF signature)")
+    if not 1 <= n_channels <= _ABF_MAX_CHANNELS:
+        raise corrupt(f"{n_channels} ADC channels (expected 1-{_ABF_MAX_CHANNELS})")
+    if n_sweeps > max(n_points // n_channels, 1):
+        raise corrupt(f"{n_sweeps} sweeps in {n_points} samples")
+    if not (interval_us > 0 and np.isfinite(interval_us)):
+        raise corrupt(f"sample interval {interval_us} µs")
+
+
+def _read_float(path: Path, offset: int) -> float:
+    """A little-endian float32 at ``offset`` (NaN when the file is shorter)."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        raw = fh.read(4)
+    return struct.unpack("<f", raw)[0] if len(raw) == 4 else float("nan")
 
 
 def _pick_channel(abf: object, path: Path) -> tuple[int, str]:
@@ -70,15 +164,19 @@ def read_abf(path: str | Path) -> Cell:
 
     path = Path(path)
     source = str(path)
+    check_abf_structure(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pyabf warns about missing stimulus files; handled below
             abf = pyabf.ABF(source)
     except Exception as exc:  # pyabf raises anything from struct.error to IndexError on bad input
-        raise FileFormatError(path, f"not a readable ABF file (truncated or corrupt?): {exc}") from None
+        detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        raise FileFormatError(path, f"not a readable ABF file (truncated or corrupt?): {detail}") from None
     channel, clamp_mode = _pick_channel(abf, path)
     n_sweeps = int(abf.sweepCount)
     rate = float(abf.sampleRate)
+    if not rate > 0:
+        raise FileFormatError(path, f"ABF sampling rate {rate} Hz is not positive")
     if n_sweeps < 1:
         raise FileFormatError(path, "ABF file holds no sweeps")
 
