@@ -127,8 +127,9 @@ def info(file: str, as_json: bool) -> None:
     """List the sweeps of FILE (NWB 2, Allen NWB 1 or ABF): one row per sweep.
 
     Columns: sweep number, stimulus name and code, amplitude (pA), duration (s), sampling rate
-    (kHz), clamp mode, and where the name came from (file / inferred / unknown).  Reads no sweep
-    data, except the command waveforms of files without stimulus names.
+    (kHz), clamp mode, and where the name came from (file / inferred / unknown); then one line per
+    sweep the file's structure makes unusable, with the reason.  Reads no sweep data, except the
+    command waveforms of files without stimulus names.
 
     \b
     Example:
@@ -151,6 +152,7 @@ def info(file: str, as_json: bool) -> None:
             "rate_khz": r.sampling_rate / 1e3,
             "clamp_mode": r.clamp_mode,
             "name_source": r.name_source,
+            "problem": r.problem,
         }
         for r in cell.records
     ]
@@ -176,6 +178,9 @@ def info(file: str, as_json: bool) -> None:
     for row in table:
         padded = (text.ljust(width) for text, width in zip(row, widths, strict=True))
         click.echo("  ".join(padded).rstrip())
+    for r in rows:
+        if r["problem"]:
+            click.echo(f"sweep {r['sweep']}: unusable: {r['problem']}")
 
 
 # ------------------------------------------------------------------------------------- simulate

@@ -361,6 +361,11 @@ class SweepRecord:
         ``"CurrentClamp"`` or ``"VoltageClamp"``.
     name_source
         ``"file"``, ``"inferred"`` or ``"unknown"``.
+    problem
+        Why the sweep cannot be used, when the reader already knows it from the file's structure
+        (a bad sampling rate, a 2-D dataset, a dangling reference, ...); loading such a sweep
+        raises :class:`~glifx.errors.SweepError` with this reason.  ``None`` for a sweep that
+        looks usable.
     """
 
     sweep_number: int
@@ -371,10 +376,13 @@ class SweepRecord:
     n_samples: int
     clamp_mode: str
     name_source: str
+    problem: str | None = None
 
     @property
     def duration(self) -> float:
-        """Sweep length, s."""
+        """Sweep length, s (NaN when the sampling rate is unusable)."""
+        if not self.sampling_rate > 0:
+            return float("nan")
         return self.n_samples / self.sampling_rate
 
 
@@ -387,6 +395,7 @@ SWEEP_TABLE_COLUMNS = (
     "sampling_rate_hz",
     "clamp_mode",
     "name_source",
+    "problem",
 )
 
 
@@ -561,8 +570,16 @@ class Cell:
 
         With ``cache=False`` a sweep not yet loaded is read without being kept, for a single pass
         over large data (e.g. converting sweeps for fitting) that should not hold two copies.
+
+        Raises
+        ------
+        SweepError
+            For an unknown number, a sweep whose record names a ``problem``, or a sweep the
+            reader cannot load.
         """
-        self.record(sweep_number)  # raises a clear error for an unknown number
+        problem = self.record(sweep_number).problem  # raises a clear error for an unknown number
+        if problem:
+            raise SweepError(sweep_number, problem, self.source)
         return self._store.get(sweep_number, cache)
 
     def __getitem__(self, sweep_number: int) -> Sweep:
@@ -570,7 +587,7 @@ class Cell:
 
     def __iter__(self) -> Iterator[Sweep]:
         for number in self._records:
-            yield self._store.get(number)
+            yield self.sweep(number)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -617,11 +634,12 @@ class Cell:
     def sweep_table(self) -> pd.DataFrame:
         """One row per sweep (reads no data); columns in :data:`SWEEP_TABLE_COLUMNS`.
 
-        Units: ``stimulus_amplitude_pa`` pA, ``duration_s`` s, ``sampling_rate_hz`` Hz.
+        Units: ``stimulus_amplitude_pa`` pA, ``duration_s`` s, ``sampling_rate_hz`` Hz;
+        ``problem`` is the reason a sweep is unusable, when known without reading it, else None.
         """
         rows = [
             (r.sweep_number, r.stimulus_name, r.stimulus_code, r.stimulus_amplitude, r.duration,
-             r.sampling_rate, r.clamp_mode, r.name_source)
+             r.sampling_rate, r.clamp_mode, r.name_source, r.problem)
             for r in self._records.values()
         ]
         return pd.DataFrame(rows, columns=list(SWEEP_TABLE_COLUMNS))

@@ -199,7 +199,10 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
         elif passed is not None and n not in passed:
             dropped[n] = "failed QC: " + (reasons.get(n) or "not in qc.passed_sweeps")
         else:
-            sweeps.append(cell.sweep(n))
+            try:
+                sweeps.append(cell.sweep(n))
+            except GlifxError as exc:  # an unreadable sweep is dropped, with the reason
+                dropped[n] = exc.reason if isinstance(exc, SweepError) else str(exc)
 
     spikes_by: dict[int, pd.DataFrame] = {}
     rows = []

@@ -368,7 +368,11 @@ def prepare(
         for n in numbers:
             if n in excluded:
                 continue
-            sweep = cell.sweep(n, cache=False)
+            try:
+                sweep = cell.sweep(n, cache=False)
+            except GlifxError as exc:  # an unreadable sweep is left out, with the reason
+                excluded[n] = str(exc)
+                continue
             if sweep.i is None:
                 excluded[n] = "stimulus current unknown"
             else:

@@ -42,6 +42,8 @@ def load_cell(path: str | Path, *, require_current_clamp: bool = True) -> Cell:
     -------
     Cell
         Sweeps listed from metadata; each sweep's data (t s, v mV, i pA) is read on first access.
+        A sweep the file's structure already rules out (bad rate, shape, unit or reference) is
+        listed with its ``problem``, and loading it raises :class:`~glifx.errors.SweepError`.
 
     Raises
     ------
@@ -66,6 +68,11 @@ def load_cell(path: str | Path, *, require_current_clamp: bool = True) -> Cell:
         raise FileFormatError(path, f"unsupported format {kind}")
     if len(cell) == 0:
         raise FileFormatError(path, "file holds no sweeps")
+    bad = [r for r in cell.records if r.problem]
+    if len(bad) == len(cell):
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise FileFormatError(path, f"no usable sweep: sweep {bad[0].sweep_number}: "
+                                    f"{bad[0].problem}{more}")
     if require_current_clamp and not any(r.clamp_mode == CURRENT_CLAMP for r in cell.records):
         raise FileFormatError(
             path, f"no current-clamp sweep ({len(cell)} voltage-clamp sweeps only); "

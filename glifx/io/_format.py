@@ -22,6 +22,22 @@ NWB2 = "nwb2"
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
+#: Longest sweep a reader loads, in samples: a sweep holds two or three float64 arrays of this
+#: length (v, i and perhaps t), so 2**27 samples is 1 GiB per array, 268 s at 500 kHz.  A file
+#: that declares more (a corrupt shape, or an unallocated HDF5 dataset) gets that sweep marked
+#: unusable instead of exhausting the memory.
+MAX_SWEEP_SAMPLES = 2**27
+
+
+def sweep_size_problem(n_samples: int) -> str | None:
+    """Why a sweep of ``n_samples`` samples cannot be loaded, or ``None`` when it can."""
+    if n_samples < 2:
+        return f"{n_samples} samples (at least 2 needed)"
+    if n_samples > MAX_SWEEP_SAMPLES:
+        return (f"{n_samples} samples ({n_samples * 8 / 2**30:.3g} GiB per float64 array) exceed "
+                f"the memory budget of {MAX_SWEEP_SAMPLES} samples per sweep")
+    return None
+
 
 def _decode(value: object) -> str:
     if isinstance(value, bytes):

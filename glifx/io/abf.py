@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glifx.errors import FileFormatError
+from glifx.errors import FileFormatError, SweepError
 from glifx.io.stimulus import classify_sweeps
 from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
 
@@ -171,7 +171,8 @@ def read_abf(path: str | Path) -> Cell:
             abf = pyabf.ABF(source)
     except Exception as exc:  # pyabf raises anything from struct.error to IndexError on bad input
         detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        raise FileFormatError(path, f"not a readable ABF file (truncated or corrupt?): {detail}") from None
+        raise FileFormatError(path, f"not a readable ABF file (truncated or corrupt?): {detail}") \
+            from None
     channel, clamp_mode = _pick_channel(abf, path)
     n_sweeps = int(abf.sweepCount)
     rate = float(abf.sampleRate)
@@ -228,7 +229,7 @@ def read_abf(path: str | Path) -> Cell:
             v, i = signal, command
         else:
             if command is None:
-                raise FileFormatError(path, f"sweep {number}: voltage-clamp command unknown")
+                raise SweepError(number, "voltage-clamp command unknown", source)
             v, i = command, signal
         return Sweep(
             v, i, sampling_rate=rate, sweep_number=number, stimulus_name=rec.stimulus_name,

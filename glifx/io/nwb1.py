@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from glifx.errors import FileFormatError
+from glifx.errors import FileFormatError, SweepError
+from glifx.io._format import sweep_size_problem
 from glifx.io.nwb2 import _AMP_UNITS, _VOLT_UNITS, _clean, _text
 from glifx.io.stimulus import classify_sweeps, name_from_code
 from glifx.sweep import (
@@ -70,6 +71,7 @@ class _Entry:
     code: str | None
     amplitude: float | None
     name_source: str
+    problem: str | None = None  # why the sweep cannot be read, known from the file's structure
 
 
 def _scalar(g: Any, key: str) -> Any:
@@ -118,41 +120,78 @@ def _list(f: Any, path: Path) -> list[_Entry]:
         response = f"acquisition/timeseries/Sweep_{n}"
         if response not in f:
             continue  # an epoch without a recorded response is no sweep
-        series = f[response]
-        stimulus = f"stimulus/presentation/Sweep_{n}"
-        stim = f[stimulus] if stimulus in f else None
-        data_len = int(series["data"].shape[0])
-        window = _epoch_range(f, f"epochs/Sweep_{n}", "response") or (0, data_len)
-        start, count = window
-        if count <= 0 or start + count > data_len:
-            count = data_len - start
-        exp = _epoch_range(f, f"epochs/Experiment_{n}", "response")
-        experiment_end = None
-        if exp is not None and exp[0] + exp[1] < start + count:
-            experiment_end = exp[0] + exp[1] - 1 - start
-        if "starting_time" in series:
-            rate = float(series["starting_time"].attrs.get("rate", np.nan))
-        elif "timestamps" in series and series["timestamps"].shape[0] >= 2:
-            ts = series["timestamps"]
-            rate = float((ts.shape[0] - 1) / (ts[-1] - ts[0]))
-        else:
-            rate = float("nan")
-        if not np.isfinite(rate) or rate <= 0:
-            raise FileFormatError(path, f"sweep {n}: no usable sampling rate in {response}")
-        meta_src = stim if stim is not None else series
-        name = _scalar(meta_src, "aibs_stimulus_name") or None
-        code = _scalar(meta_src, "aibs_stimulus_description") or None
-        amplitude = _scalar(meta_src, "aibs_stimulus_amplitude_pa")
-        if name is None:
-            name = name_from_code(code)
-        entries.append(_Entry(
-            number=n, response=response, stimulus=stimulus if stim is not None else None,
-            start=start, count=count, experiment_end=experiment_end, rate=rate,
-            clamp_mode=_clamp_mode(series, stim), name=name, code=code,
-            amplitude=None if amplitude is None or not np.isfinite(amplitude) else amplitude,
-            name_source=NAME_FROM_FILE if name else NAME_UNKNOWN,
-        ))
+        try:
+            entries.append(_entry(f, n, response))
+        except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:  # one bad sweep
+            entries.append(_Entry(
+                number=n, response=response, stimulus=None, start=0, count=0, experiment_end=None,
+                rate=float("nan"), clamp_mode=CURRENT_CLAMP, name=None, code=None, amplitude=None,
+                name_source=NAME_UNKNOWN, problem=f"{response} cannot be read: {exc}"))
     return entries
+
+
+def _entry(f: Any, n: int, response: str) -> _Entry:
+    """The entry of sweep ``n``, with its ``problem`` when shapes or attributes rule it out."""
+    series = f[response]
+    stimulus = f"stimulus/presentation/Sweep_{n}"
+    stim = f[stimulus] if stimulus in f else None
+    data_len = int(series["data"].shape[0]) if series["data"].ndim else 0
+    window = _epoch_range(f, f"epochs/Sweep_{n}", "response") or (0, data_len)
+    start, count = window
+    if count <= 0 or start + count > data_len:
+        count = data_len - start
+    exp = _epoch_range(f, f"epochs/Experiment_{n}", "response")
+    experiment_end = None
+    if exp is not None and exp[0] + exp[1] < start + count:
+        experiment_end = exp[0] + exp[1] - 1 - start
+    if "starting_time" in series:
+        rate = float(series["starting_time"].attrs.get("rate", np.nan))
+    elif "timestamps" in series and series["timestamps"].shape[0] >= 2:
+        ts = series["timestamps"]
+        span = float(ts[-1] - ts[0])
+        rate = float((ts.shape[0] - 1) / span) if span else float("nan")
+    else:
+        rate = float("nan")
+    meta_src = stim if stim is not None else series
+    name = _scalar(meta_src, "aibs_stimulus_name") or None
+    code = _scalar(meta_src, "aibs_stimulus_description") or None
+    amplitude = _scalar(meta_src, "aibs_stimulus_amplitude_pa")
+    if name is None:
+        name = name_from_code(code)
+    entry = _Entry(
+        number=n, response=response, stimulus=stimulus if stim is not None else None,
+        start=start, count=count, experiment_end=experiment_end, rate=rate,
+        clamp_mode=_clamp_mode(series, stim), name=name, code=code,
+        amplitude=None if amplitude is None or not np.isfinite(amplitude) else amplitude,
+        name_source=NAME_FROM_FILE if name else NAME_UNKNOWN,
+    )
+    entry.problem = _entry_problem(f, entry)
+    return entry
+
+
+def _entry_problem(f: Any, e: _Entry) -> str | None:
+    """Why the sweep of ``e`` cannot be read, from shapes and attributes only, or ``None``."""
+    if not (np.isfinite(e.rate) and e.rate > 0):
+        return f"sampling rate {e.rate:g} Hz is not a positive number ({e.response})"
+    if e.clamp_mode == VOLTAGE_CLAMP and e.stimulus is None:
+        return "voltage-clamp sweep has no command"
+    if too_large := sweep_size_problem(e.count):
+        return too_large
+    targets = ("mV", "pA") if e.clamp_mode == CURRENT_CLAMP else ("pA", "mV")
+    for role, where, target in (("response", e.response, targets[0]),
+                                ("stimulus", e.stimulus, targets[1])):
+        if where is None:
+            continue
+        data = f[where]["data"]
+        if data.ndim != 1:
+            return f"{role} data must be 1-D, got shape {data.shape} ({where})"
+        unit = _text(data.attrs.get("unit", "")).strip().lower()
+        if unit not in (_VOLT_UNITS if target == "mV" else _AMP_UNITS):
+            return f"{role} has unsupported unit {unit!r}, expected a {target} unit ({where})"
+        if e.start < 0 or e.start + e.count > data.shape[0]:
+            return (f"{role} has {data.shape[0]} samples, the sweep needs {e.start + e.count} "
+                    f"({where})")
+    return None
 
 
 def _read(f: Any, where: str, start: int, count: int, target: str, path: Path) -> np.ndarray:
@@ -164,7 +203,8 @@ def _read(f: Any, where: str, start: int, count: int, target: str, path: Path) -
 
 def _infer_missing_names(f: Any, entries: list[_Entry], path: Path) -> None:
     """Sweeps without a name in the file: infer it from the command (reads those commands)."""
-    need = [e for e in entries if e.name is None and e.clamp_mode == CURRENT_CLAMP and e.stimulus]
+    need = [e for e in entries if e.name is None and e.clamp_mode == CURRENT_CLAMP and e.stimulus
+            and e.problem is None]
     if not need:
         return
     commands = [_read(f, e.stimulus, e.start, e.count, "pA", path) for e in need]
@@ -213,7 +253,7 @@ def read_nwb1(path: str | Path) -> Cell:
         raise FileFormatError(path, "no sweep found (no epochs/Sweep_N with a recorded response)")
     records = [
         SweepRecord(e.number, e.name, e.code, e.amplitude, e.rate, e.count, e.clamp_mode,
-                    e.name_source)
+                    e.name_source, e.problem)
         for e in entries
     ]
     return Cell(records, _loader(path, {e.number: e for e in entries}), cell_id=path.stem,
@@ -251,8 +291,9 @@ def _loader(path: Path, entries: dict[int, _Entry]) -> Callable[[int], Sweep]:
                         value = _scalar(f[e.stimulus], key)
                         if value is not None:
                             metadata[key] = value
-        except OSError as exc:
-            raise FileFormatError(path, f"sweep {number}: cannot be read: {exc}") from None
+        except (OSError, KeyError, ValueError, TypeError, FileFormatError) as exc:
+            reason = exc.reason if isinstance(exc, FileFormatError) else str(exc)
+            raise SweepError(number, f"cannot be read: {reason}", str(path)) from None
         if e.experiment_end is not None and e.clamp_mode == CURRENT_CLAMP:
             response = response.copy()
             response[e.experiment_end + 1:] = np.nan  # recording ended before the sweep did
@@ -260,8 +301,7 @@ def _loader(path: Path, entries: dict[int, _Entry]) -> Callable[[int], Sweep]:
         if e.clamp_mode == CURRENT_CLAMP:
             v, i = response, command
         else:
-            if command is None:
-                raise FileFormatError(path, f"sweep {number}: voltage-clamp sweep has no command")
+            assert command is not None  # a voltage-clamp sweep without one has a problem
             v, i = command, response
         return Sweep(
             v, i, sampling_rate=None if timestamps is not None else e.rate, t=timestamps,

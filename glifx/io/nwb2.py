@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from glifx.errors import FileFormatError
+from glifx.errors import FileFormatError, SweepError
+from glifx.io._format import sweep_size_problem
 from glifx.io.stimulus import classify_sweeps, name_from_code
 from glifx.sweep import (
     CURRENT_CLAMP,
@@ -98,10 +99,12 @@ class _Entry:
     code: str | None = None
     amplitude: float | None = None
     name_source: str | None = None
+    problem: str | None = None  # why the sweep cannot be read, known from the file's structure
 
 
 def _series_info(f: Any, path_in_file: str, path: Path) -> tuple[float, int, str, str]:
-    """(rate Hz, n samples, neurodata_type, unit) of a time series group."""
+    """(rate Hz, n samples, neurodata_type, unit) of a time series group; the rate is NaN or
+    not positive when the file has no usable one (see :func:`_entry_problem`)."""
     g = f[path_in_file]
     if "data" not in g:
         raise FileFormatError(path, f"{path_in_file}: time series has no data")
@@ -109,13 +112,12 @@ def _series_info(f: Any, path_in_file: str, path: Path) -> tuple[float, int, str
     n = int(data.shape[0]) if data.shape else 0
     if "starting_time" in g:
         rate = float(g["starting_time"].attrs.get("rate", np.nan))
-    elif "timestamps" in g and g["timestamps"].shape[0] >= 2:
+    elif "timestamps" in g and g["timestamps"].ndim == 1 and g["timestamps"].shape[0] >= 2:
         ts = g["timestamps"]
-        rate = float((ts.shape[0] - 1) / (ts[-1] - ts[0]))
+        span = float(ts[-1] - ts[0])
+        rate = float((ts.shape[0] - 1) / span) if span else float("nan")
     else:
         rate = float("nan")
-    if not np.isfinite(rate) or rate <= 0:
-        raise FileFormatError(path, f"{path_in_file}: no usable sampling rate")
     return rate, n, _text(g.attrs.get("neurodata_type", "")), _text(data.attrs.get("unit", ""))
 
 
@@ -163,16 +165,10 @@ def _list_from_table(f: Any, path: Path) -> list[_Entry]:
     for row, (resp, stim) in enumerate(zip(responses, stimuli, strict=True)):
         if not resp["timeseries"]:
             continue  # a stimulus-only row: nothing recorded
-        resp_group = f[resp["timeseries"]]
-        stim_path = None
-        stim_slice = (0, -1)
-        if stim is not None and stim["timeseries"] and int(stim["idx_start"]) >= 0:
-            stim_path = f[stim["timeseries"]].name
-            stim_slice = (int(stim["idx_start"]), int(stim["count"]))
-        entry = _make_entry(
-            f, resp_group.name, stim_path, path, default_number=int(ids[row]),
-            response_slice=(int(resp["idx_start"]), int(resp["count"])), stimulus_slice=stim_slice,
-        )
+        try:
+            entry = _entry_from_row(f, resp, stim, path, int(ids[row]))
+        except (OSError, KeyError, ValueError, TypeError) as exc:  # one bad row is one bad sweep
+            entry = _bad_entry(int(ids[row]), f"recordings table row {row} cannot be read: {exc}")
         if entry is None:
             continue
         if len(glifx_cols) == 4:
@@ -184,6 +180,33 @@ def _list_from_table(f: Any, path: Path) -> list[_Entry]:
             entry.name_source = source if source in NAME_SOURCES else None
         entries.append(entry)
     return entries
+
+
+def _entry_from_row(f: Any, resp: Any, stim: Any, path: Path, number: int) -> _Entry | None:
+    """The entry of one row of the recordings table (``None``: not a patch-clamp series)."""
+    response = f[resp["timeseries"]].name
+    if response is None:
+        return _bad_entry(number, "the recordings table refers to a response series that is no "
+                                  "longer in the file (dangling reference)")
+    stim_path = None
+    stim_slice = (0, -1)
+    if stim is not None and stim["timeseries"] and int(stim["idx_start"]) >= 0:
+        stim_path = f[stim["timeseries"]].name
+        if stim_path is None:
+            return _bad_entry(number, "the recordings table refers to a stimulus series that is "
+                                      "no longer in the file (dangling reference)")
+        stim_slice = (int(stim["idx_start"]), int(stim["count"]))
+    return _make_entry(f, response, stim_path, path, default_number=number,
+                       response_slice=(int(resp["idx_start"]), int(resp["count"])),
+                       stimulus_slice=stim_slice)
+
+
+def _bad_entry(number: int, problem: str) -> _Entry:
+    """A sweep the file lists but that cannot be read (current clamp assumed, so that it is
+    reported rather than skipped as voltage clamp)."""
+    return _Entry(sweep_number=number, response="", stimulus=None, response_slice=(0, 0),
+                  stimulus_slice=(0, 0), clamp_mode=CURRENT_CLAMP, rate=float("nan"), n_samples=0,
+                  description="", name_source=NAME_UNKNOWN, problem=problem)
 
 
 def _list_from_groups(f: Any, path: Path) -> list[_Entry]:
@@ -213,7 +236,10 @@ def _list_from_groups(f: Any, path: Path) -> list[_Entry]:
             stim = stimuli[k].name
         else:
             stim = None
-        entry = _make_entry(f, g.name, stim, path, default_number=k)
+        try:
+            entry = _make_entry(f, g.name, stim, path, default_number=k)
+        except (OSError, KeyError, ValueError, TypeError) as exc:  # one bad series, one bad sweep
+            entry = _bad_entry(k if number is None else number, f"{g.name} cannot be read: {exc}")
         if entry is not None:
             entries.append(entry)
     return entries
@@ -231,12 +257,48 @@ def _make_entry(
     number = _sweep_number_attr(group)
     start, count = response_slice
     n_samples = (n - start) if count < 0 else count
-    return _Entry(
+    entry = _Entry(
         sweep_number=default_number if number is None else number,
         response=response, stimulus=stimulus, response_slice=response_slice,
         stimulus_slice=stimulus_slice, clamp_mode=mode, rate=rate, n_samples=n_samples,
         description=_text(group.attrs.get("stimulus_description", "")),
     )
+    entry.problem = _entry_problem(f, entry)
+    return entry
+
+
+def _entry_problem(f: Any, e: _Entry) -> str | None:
+    """Why the sweep of ``e`` cannot be read, found from shapes and attributes only (no data
+    read), or ``None``: rate, dimensions, units, windows, lengths and size."""
+    if not (np.isfinite(e.rate) and e.rate > 0):
+        return f"sampling rate {e.rate:g} Hz is not a positive number ({e.response})"
+    if e.clamp_mode == VOLTAGE_CLAMP and e.stimulus is None:
+        return "voltage-clamp sweep has no command"
+    if too_large := sweep_size_problem(e.n_samples):
+        return too_large
+    targets = ("mV", "pA") if e.clamp_mode == CURRENT_CLAMP else ("pA", "mV")
+    for role, where, (start, count), target in (
+        ("response", e.response, e.response_slice, targets[0]),
+        ("stimulus", e.stimulus, e.stimulus_slice, targets[1]),
+    ):
+        if where is None:
+            continue
+        data = f[where]["data"]
+        if data.ndim != 1:
+            return f"{role} data must be 1-D, got shape {data.shape} ({where})"
+        unit = _text(data.attrs.get("unit", ""))
+        if unit.strip().lower() not in (_VOLT_UNITS if target == "mV" else _AMP_UNITS):
+            return f"{role} has unsupported unit {unit!r}, expected a {target} unit ({where})"
+        n = data.shape[0] - start if count < 0 else count
+        if start < 0 or n < 0 or start + n > data.shape[0]:
+            return (f"{role} window of {n} samples from sample {start} exceeds its "
+                    f"{data.shape[0]} samples ({where})")
+        if role == "stimulus" and n != e.n_samples:
+            return f"response has {e.n_samples} samples, stimulus {n}"
+        if "timestamps" in f[where] and f[where]["timestamps"].shape != data.shape:
+            return (f"{role} has {data.shape[0]} samples but "
+                    f"{f[where]['timestamps'].shape} timestamps ({where})")
+    return None
 
 
 def _read_series(f: Any, where: str, window: tuple[int, int], target: str, path: Path) -> np.ndarray:
@@ -338,6 +400,7 @@ def read_nwb2(path: str | Path) -> Cell:
             sweep_number=e.sweep_number, stimulus_name=e.name, stimulus_code=e.code,
             stimulus_amplitude=e.amplitude, sampling_rate=e.rate, n_samples=e.n_samples,
             clamp_mode=e.clamp_mode, name_source=e.name_source or NAME_UNKNOWN,
+            problem=e.problem,
         )
         for e in entries
     ]
@@ -355,7 +418,7 @@ def _file_metadata(f: Any) -> dict[str, Any]:
 
 def _name_entries(f: Any, entries: list[_Entry], path: Path) -> None:
     """Fill name, code, amplitude and name source of entries that lack them (reads commands)."""
-    need = [e for e in entries if e.name_source is None]
+    need = [e for e in entries if e.name_source is None and e.problem is None]
     for e in need:
         desc = e.description.strip()
         if desc.lower() in _EMPTY_DESCRIPTIONS:
@@ -402,10 +465,6 @@ def _loader(path: Path, entries: dict[int, _Entry]) -> Callable[[int], Sweep]:
                          else _read_series(f, e.stimulus, e.stimulus_slice, "pA", path))
                 else:
                     i = _read_series(f, e.response, e.response_slice, "pA", path)
-                    if e.stimulus is None:
-                        raise FileFormatError(
-                            path, f"sweep {number}: voltage-clamp sweep has no command"
-                        )
                     v = _read_series(f, e.stimulus, e.stimulus_slice, "mV", path)
                 t0, timestamps = _times(f, e.response, e.response_slice)
                 attrs = f[e.response]
@@ -413,12 +472,11 @@ def _loader(path: Path, entries: dict[int, _Entry]) -> Callable[[int], Sweep]:
                 for key in ("bias_current", "bridge_balance", "capacitance_compensation"):
                     if key in attrs:
                         metadata[key] = float(attrs[key][()])
-        except OSError as exc:
-            raise FileFormatError(path, f"sweep {number}: cannot be read: {exc}") from None
+        except (OSError, KeyError, ValueError, TypeError, FileFormatError) as exc:
+            reason = exc.reason if isinstance(exc, FileFormatError) else str(exc)
+            raise SweepError(number, f"cannot be read: {reason}", str(path)) from None
         if i is not None and i.size != v.size:
-            raise FileFormatError(
-                path, f"sweep {number}: response has {v.size} samples, stimulus {i.size}"
-            )
+            raise SweepError(number, f"response has {v.size} samples, stimulus {i.size}", str(path))
         return Sweep(
             v, i, sampling_rate=None if timestamps is not None else e.rate, t=timestamps,
             t_start=t0, sweep_number=number, stimulus_name=e.name, stimulus_code=e.code,
@@ -465,8 +523,10 @@ def _read_mies(path: Path) -> Cell:
         amp = getattr(row, "stimulus_amplitude", None)
         amp = None if amp is None or not np.isfinite(float(amp)) else float(amp)
         rate, n = shapes[number]
+        problem = (sweep_size_problem(n) if np.isfinite(rate) and rate > 0
+                   else f"sampling rate {rate:g} Hz is not a positive number")
         records.append(SweepRecord(number, name, code, amp, rate, n, mode,
-                                   NAME_FROM_FILE if name else NAME_UNKNOWN))
+                                   NAME_FROM_FILE if name else NAME_UNKNOWN, problem))
     by_number = {r.sweep_number: r for r in records}
 
     def load(number: int) -> Sweep:
