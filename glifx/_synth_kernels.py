@@ -22,12 +22,14 @@ import math
 import numpy as np
 from numba import njit
 
+from glifx._numba import CACHE
+
 P_C, P_GL, P_EL, P_GNA, P_ENA, P_GKD, P_EK, P_GM, P_TAUMAX, P_VT = range(10)
 N_PARAMS = 10
 N_STATE = 5  # V, m, h, n, p
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _xexp(x: float, k: float) -> float:
     """x / (1 − exp(−x/k)), continuous at x = 0 (value k there)."""
     u = x / k
@@ -36,7 +38,7 @@ def _xexp(x: float, k: float) -> float:
     return x / (1.0 - math.exp(-u))
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def derivatives(
     y: np.ndarray, i_inj: float, g_noise: float, e_noise: float, par: np.ndarray, out: np.ndarray
 ) -> None:
@@ -69,12 +71,12 @@ def derivatives(
     out[4] = (p_inf - p) / tau_p
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _ou_step(x: float, decay: float, kick: float, xi: np.ndarray, k: int) -> float:
     return x * decay + kick * xi[k if k < xi.size else xi.size - 1]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def simulate_cb(
     par: np.ndarray,
     y0: np.ndarray,

@@ -13,10 +13,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from glifx._numba import CACHE
+
 # --------------------------------------------------------------------------- filtering
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _lfilter4(b, a, x, z0, z1, z2, z3, backward):
     """Order-4 IIR filter of ``x`` in place (``a[0] == 1``) from the direct-form-II-transposed
     initial state ``z0..z3``, as ``scipy.signal.lfilter``, run forwards or backwards; returns the
@@ -45,7 +47,7 @@ def _lfilter4(b, a, x, z0, z1, z2, z3, backward):
     return y_prev
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def filtfilt(b, a, zi, x):
     """Zero-phase 4th-order IIR filtering with odd padding, as ``scipy.signal.filtfilt``
     (method "pad", padlen 15).
@@ -66,7 +68,7 @@ def filtfilt(b, a, zi, x):
     return ext[pad:pad + n]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _padded(v, p):
     """Sample ``p`` of ``v`` extended by scipy's odd padding on both sides."""
     n = v.size
@@ -77,7 +79,7 @@ def _padded(v, p):
     return v[p]
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=CACHE, fastmath=True)
 def _lanes4_forward_from(v, st, X, b, a, zi):
     """Forward pass of four overlapping stretches of the odd-padded ``v`` (stretch ``c`` starts at
     padded position ``st[c]``, padding 15) side by side, into the rows of ``X``: the compiler packs
@@ -135,7 +137,7 @@ def _lanes4_forward_from(v, st, X, b, a, zi):
         X[k, 3] = y3
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=CACHE, fastmath=True)
 def _lanes4_backward_derivative(X, b, a, zi, t, st, lo, hi, out):
     """Backward pass of :func:`_lanes4_forward_from` fused with the derivative: for row ``k`` and lane
     ``c`` (padded position ``st[c] + k``, sample ``j = st[c] + k - 15``), writes
@@ -209,7 +211,7 @@ def lanes_rows(n, margin):
     return (big + 3 * margin) // 4 + 4
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def filtered_derivative(b, a, zi, v, t, margin):
     """dV/dt (V/s, length n - 1) of ``filtfilt(b, a, zi, v)``; ``v`` mV, ``t`` s.
 
@@ -222,7 +224,7 @@ def filtered_derivative(b, a, zi, v, t, margin):
                                     np.empty(((big + 3 * margin) // 4 + 4, 4)), np.empty(v.size - 1))
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def filtered_derivative_into(b, a, zi, v, t, margin, X, out):
     """dV/dt (V/s) of ``filtfilt(b, a, zi, v)`` written into ``out`` (length n - 1) and returned,
     using the work buffer ``X`` (shape ``(lanes_rows(n, margin), 4)``, contents ignored; reusing
@@ -261,7 +263,7 @@ def filtered_derivative_into(b, a, zi, v, t, margin, X, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def segment_derivative(b, a, zi, v, t, lo, hi, margin, use_filter):
     """Filtered dV/dt at indices ``[lo, hi)`` only (``hi <= n - 1``), from a zero-phase filter run
     over ``v[lo - margin : hi + 1 + margin]`` (clipped to the sweep).
@@ -285,7 +287,7 @@ def segment_derivative(b, a, zi, v, t, lo, hi, margin, use_filter):
     return out
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def derivative(v, t):
     """dV/dt in V/s from ``v`` (mV) and ``t`` (s): ``1e-3 * diff(v) / diff(t)``, length n - 1."""
     n = v.size
@@ -298,7 +300,7 @@ def derivative(v, t):
 # --------------------------------------------------------------------------- helpers
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def time_index(t, x):
     """Index of the sample nearest to time ``x`` (first one on a tie), clipped to the sweep."""
     n = t.size
@@ -318,7 +320,7 @@ def time_index(t, x):
     return hi
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _max_value(x, a, b):
     """Largest value of ``x[a:b]`` (four independent accumulators; NaNs are skipped)."""
     m0 = m1 = m2 = m3 = -np.inf
@@ -337,7 +339,7 @@ def _max_value(x, a, b):
     return m2 if m2 > m0 else m0
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _min_value(x, a, b):
     """Smallest value of ``x[a:b]`` (four independent accumulators; NaNs are skipped)."""
     m0 = m1 = m2 = m3 = np.inf
@@ -356,7 +358,7 @@ def _min_value(x, a, b):
     return m2 if m2 < m0 else m0
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _argmax_scalar(x, a, b):
     best = a
     for k in range(a + 1, b):
@@ -367,7 +369,7 @@ def _argmax_scalar(x, a, b):
     return best
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _argmax(x, a, b):
     """Index of the first maximum of ``x[a:b]`` (absolute index, first NaN if any, as
     ``np.argmax``), or -1 when empty.  A vectorised max, then a search for its first position."""
@@ -380,7 +382,7 @@ def _argmax(x, a, b):
     return _argmax_scalar(x, a, b)  # NaN present (or all -inf)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _argmin(x, a, b):
     """Index of the first minimum of ``x[a:b]`` (absolute index), or -1 when empty."""
     if b <= a:
@@ -398,7 +400,7 @@ def _argmin(x, a, b):
     return best
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=CACHE, fastmath=True)
 def strictly_increasing(t):
     """Whether every ``t[k + 1] > t[k]``."""
     bad = 0
@@ -410,7 +412,7 @@ def strictly_increasing(t):
 # --------------------------------------------------------------------------- detection
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _next_crossing(x, a, b, level):
     """First ``k`` in ``[a, b)`` with ``x[k] < level <= x[k + 1]``, or -1.
 
@@ -428,7 +430,7 @@ def _next_crossing(x, a, b, level):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def putative_spikes(dvdt, start_index, end_index, dv_cutoff):
     """Upward crossings of ``dv_cutoff`` in ``dvdt[start_index:end_index]``.
 
@@ -460,7 +462,7 @@ def putative_spikes(dvdt, start_index, end_index, dv_cutoff):
     return out[:count].copy()
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def find_peaks(v, spikes, end_index):
     """Argmax of ``v`` from each putative spike to the next one (the last: to ``end_index``)."""
     n = spikes.size
@@ -472,7 +474,7 @@ def find_peaks(v, spikes, end_index):
     return peaks
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def filter_spikes(v, dvdt, spikes, peaks, min_height, min_peak):
     """Merge spikes whose dV/dt never goes negative between a peak and the next spike, then drop
     spikes with peak below ``min_peak`` or peak - threshold below ``min_height``."""
@@ -497,7 +499,7 @@ def filter_spikes(v, dvdt, spikes, peaks, min_height, min_peak):
     return s[ok], p[ok]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def find_upstrokes(dvdt, starts, peaks):
     """Argmax of dV/dt between each spike start and its peak."""
     n = starts.size
@@ -508,7 +510,7 @@ def find_upstrokes(dvdt, starts, peaks):
     return out
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def refine_thresholds(dvdt, upstrokes, thresh_frac):
     """Last sample at or before each upstroke (after the previous upstroke) where
     ``dvdt <= thresh_frac * mean(dvdt[upstrokes])``; the previous upstroke (or 0) if none."""
@@ -531,7 +533,7 @@ def refine_thresholds(dvdt, upstrokes, thresh_frac):
     return out
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def check_thresholds_and_peaks(t, v, dvdt, thr, peaks, ups, start_t, reject_interval, end_index,
                                max_interval, thresh_frac, tol):
     """Merge overlapping spikes, re-find thresholds (or peaks) of spikes whose peak comes
@@ -598,7 +600,7 @@ def check_thresholds_and_peaks(t, v, dvdt, thr, peaks, ups, start_t, reject_inte
     return thr, peaks, ups, clipped
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def find_troughs(v, dvdt, thr, peaks, clipped, end_index):
     """Troughs (argmin of v from peak to next threshold, the last to ``end_index``) and
     downstrokes (argmin of dV/dt from peak to trough); -1 where undefined."""
@@ -616,7 +618,7 @@ def find_troughs(v, dvdt, thr, peaks, clipped, end_index):
     return troughs, downs
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _trough_from(v, a, b, trough, same_end):
     """First minimum of ``v[a:b]``; ``trough`` (first minimum of a range ending at ``b`` that
     contains ``[a, b)``) is it whenever it lies in ``[a, b)``."""
@@ -625,7 +627,7 @@ def _trough_from(v, a, b, trough, same_end):
     return _argmin(v, a, b)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clipped, end_index,
                    term_frac, adp_thresh, tol, flat_interval, adp_max_delta_t, adp_max_delta_v,
                    troughs):
@@ -716,7 +718,7 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
     return fast, adp, slow, kind, clip
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def widths(t, v, thr, peaks, fast, clipped):
     """Full width (s) at half height from peak to fast trough, or at half of threshold-to-peak when
     that level lies below threshold; NaN where undefined."""
@@ -744,7 +746,7 @@ def widths(t, v, thr, peaks, fast, clipped):
     return out
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def detect(t, v, dvdt, start_index, end_index, start_t, dv_cutoff, min_height, min_peak,
            thresh_frac, max_interval, reject_interval, tol):
     """The whole detection chain: thresholds, peaks, upstrokes and clipped flags."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from glifx._numba import CACHE
 from glifx.glif._kernels import FLUSH_EVERY, flush_tiny
 
 # --------------------------------------------------------------------------- explained variance
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def smoothed_train_sum(steps: np.ndarray, n: int, csum: np.ndarray, h: int) -> float:
     """Sum over the grid of a spike train convolved ('same' mode) with a kernel of half-width h.
 
@@ -29,7 +30,7 @@ def smoothed_train_sum(steps: np.ndarray, n: int, csum: np.ndarray, h: int) -> f
     return total
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def smoothed_train_dot(
     steps_a: np.ndarray, steps_b: np.ndarray, n: int, g: np.ndarray, acorr: np.ndarray
 ) -> float:
@@ -63,7 +64,7 @@ def smoothed_train_dot(
 # --------------------------------------------------------------------------- spike-triggered bases
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarray:
     """Sum over spikes ``s`` of ``exp(-rate_dt * (m - s - cut))`` for ``m >= s + cut``, else 0.
 
@@ -89,7 +90,7 @@ def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarra
     return out
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def voltage_threshold_feature(
     v: np.ndarray, spikes: np.ndarray, cut: int, b_dt: float, dt: float
 ) -> np.ndarray:
@@ -125,7 +126,7 @@ def voltage_threshold_feature(
     return out
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def model_spikes(spikes: np.ndarray, cut: int) -> np.ndarray:
     """Mask of the spikes a GLIF model can emit: not inside the cut (``s+1 … s+cut``) of the
     previous kept spike."""
@@ -138,7 +139,7 @@ def model_spikes(spikes: np.ndarray, cut: int) -> np.ndarray:
     return keep
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def spike_history(spikes: np.ndarray, cut: int, b_dt: float) -> np.ndarray:
     """Σ over earlier spikes ``p`` of ``exp(-b_dt (s - p - cut))`` at each spike ``s`` (the spike
     threshold component of unit jump, before the spike's own reset).  ``spikes`` must be model
@@ -154,7 +155,7 @@ def spike_history(spikes: np.ndarray, cut: int, b_dt: float) -> np.ndarray:
 # --------------------------------------------------------------------------- forced-spike run
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def forced_run(
     stim: np.ndarray, p: np.ndarray, f: np.ndarray, spikes: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from glifx._numba import CACHE
+
 N_PARAMS = 22
 N_FLAGS = 6
 
@@ -57,7 +59,7 @@ def flush_tiny(x):  # pragma: no cover - compiled
     return 0.0 if abs(x) < TINY else x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def first_nonfinite(x):  # pragma: no cover - compiled
     """Index of the first NaN/inf sample of ``x``, or -1."""
     for i in range(x.shape[0]):
@@ -211,62 +213,62 @@ def _run(  # pragma: no cover - compiled
 # Flags of standard levels are constants; "generic" reads them from f (any method combination).
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def spikes_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 0, 0, f[5], False, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def spikes_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 0, 0, f[5], False, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def spikes_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 1, 1, f[5], False, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def spikes_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 1, 1, f[5], False, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def spikes_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 2, 1, 1, 1, f[5], False, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def spikes_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, f[0], f[1], f[2], f[3], f[4], f[5], False, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def trace_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 0, 0, f[5], True, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def trace_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 0, 0, f[5], True, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def trace_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 1, 1, f[5], True, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def trace_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 1, 1, f[5], True, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def trace_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 2, 1, 1, 1, f[5], True, v_out, th_out, asc_out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def trace_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, f[0], f[1], f[2], f[3], f[4], f[5], True, v_out, th_out, asc_out)
 
@@ -280,7 +282,7 @@ KERNELS = {
 }
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def ou_filter(xi, decay, sigma, mean):  # pragma: no cover - compiled
     """In place: ``xi`` (unit normals) becomes a stationary Ornstein-Uhlenbeck path.
 

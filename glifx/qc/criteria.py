@@ -22,6 +22,11 @@ from typing import Any
 from glifx.errors import ConfigError
 
 ALLEN_QC_CRITERIA_NAME = "Allen Ephys QC Criteria v1.1"
+#: limits that are magnitudes (an RMS, a resistance, a ratio): a negative value is a mistake
+NON_NEGATIVE_LIMITS = (
+    "pre_noise_rms_mv_max", "post_noise_rms_mv_max", "slow_noise_rms_mv_max", "vm_delta_mv_max",
+    "seal_gohm_min", "access_resistance_mohm_min", "input_vs_access_resistance_max",
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,9 @@ class QCCriteria:
                 f"QC criteria: noise_window_s ({self.noise_window_s} s) is longer than "
                 f"stability_window_s ({self.stability_window_s} s)"
             )
+        for name in NON_NEGATIVE_LIMITS:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"QC criteria: {name} must be >= 0, got {getattr(self, name)}")
         if self.min_passed_sweeps < 0:
             raise ConfigError(
                 f"QC criteria: min_passed_sweeps must be >= 0, got {self.min_passed_sweeps}"
