@@ -40,7 +40,57 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """The ``glifx`` group: a usage error of any command (unknown option, bad value, missing
+    argument) is one line on stderr, ``glifx: error: glifx CMD: <what> (see 'glifx CMD --help')``,
+    with exit code 2, instead of click's usage block; ``--help`` keeps the full text.  SIGTERM
+    (what batch schedulers send) is handled like Ctrl-C: the command stops through
+    ``KeyboardInterrupt``, so the output writers clean up their temporary folders."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        previous = _terminate_like_interrupt()
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "glifx"
+            message = " ".join(exc.format_message().split())
+            _fail(f"{where}: {message} (see '{where} --help')")
+        except click.ClickException as exc:
+            click.echo(f"glifx: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C or SIGTERM
+            click.echo("glifx: interrupted", err=True)
+            sys.exit(130)
+        finally:
+            _restore_terminate(previous)
+        sys.exit(code if isinstance(code, int) else 0)  # an int is the code of a ctx.exit()
+
+
+def _terminate_like_interrupt() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt (in the main thread); returns the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def _restore_terminate(previous: Any) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="glifx")
 def main() -> None:
     """glifx: QC, features and GLIF fitting of whole-cell current-clamp recordings.

@@ -32,6 +32,7 @@ def test_info_nwb1(tmp_path):
     assert row == {
         "sweep": 12, "stimulus": "Long Square", "code": "C1LSCOARSE150216", "amplitude_pa": 40.0,
         "duration_s": 0.2, "rate_khz": 50.0, "clamp_mode": "CurrentClamp", "name_source": "file",
+        "problem": None,
     }
     text = CliRunner().invoke(main, ["info", str(path)])
     assert text.exit_code == 0
