@@ -102,6 +102,36 @@ def main() -> None:
     """
 
 
+class _Finite(click.ParamType):
+    """A finite number within ``[lo, hi]`` (bounds inclusive; ``None``: unbounded)."""
+
+    name = "number"
+
+    def __init__(self, lo: float | None = None, hi: float | None = None) -> None:
+        self.lo, self.hi = lo, hi
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number, got {value!r}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"expected a finite number, got {value!r}", param, ctx)
+        if (self.lo is not None and number < self.lo) or (self.hi is not None and number > self.hi):
+            lo = "-inf" if self.lo is None else f"{self.lo:g}"
+            hi = "inf" if self.hi is None else f"{self.hi:g}"
+            self.fail(f"expected a number in [{lo}, {hi}], got {value!r}", param, ctx)
+        return number
+
+
+#: accepted simulation time steps, s (10 MHz to 100 Hz)
+DT_RANGE_S = (1e-7, 1e-2)
+#: largest stimulus current `glifx simulate` believes is in amperes (1 µA; neurons take nA)
+MAX_STIMULUS_A = 1e-6
+
+
 # ------------------------------------------------------------------------------------------- qc
 def _qc_criteria_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add one ``--<criterion>`` option per field of :class:`glifx.qc.QCCriteria`."""
@@ -239,7 +269,9 @@ def info(file: str, as_json: bool) -> None:
 @click.option("--stimulus", "stimulus_file", required=True,
               type=click.Path(dir_okay=False, path_type=str),
               help="1-D .npy array of injected current in amperes, one sample per step.")
-@click.option("--dt", required=True, type=float, help="Simulation time step in seconds (e.g. 5e-6).")
+@click.option("--dt", required=True, type=_Finite(*DT_RANGE_S),
+              help=f"Simulation time step in seconds (e.g. 5e-6), {DT_RANGE_S[0]:g} to "
+                   f"{DT_RANGE_S[1]:g}.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Write the spike step indices (int64 .npy; times = steps * dt).")
 @click.option("--trace", "trace_file", type=click.Path(dir_okay=False, path_type=str), default=None,
@@ -278,6 +310,7 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
         raise FileFormatError(stimulus_file, f"not a readable .npy array ({exc})") from None
     if not isinstance(stimulus, np.ndarray):
         raise FileFormatError(stimulus_file, "expected one .npy array, got an archive")
+    _check_stimulus_amperes(stimulus, stimulus_file)
     try:
         result = run(model, stimulus, dt, record=trace_file is not None)
     except ConfigError as exc:  # name the file when the stimulus is at fault
@@ -308,11 +341,30 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
             click.echo(f"wrote {path}")
 
 
+def _check_stimulus_amperes(stimulus: Any, path: str) -> None:
+    """Refuse a stimulus array that cannot be currents in amperes (empty, integer, or peaking
+    above :data:`MAX_STIMULUS_A`: most likely pA)."""
+    import numpy as np
+
+    from glifx.errors import FileFormatError
+
+    if stimulus.size == 0:
+        raise FileFormatError(path, "stimulus is empty")
+    if stimulus.dtype.kind in "biu":
+        raise FileFormatError(path, f"stimulus is an integer array ({stimulus.dtype}); expected "
+                                    "currents in amperes as floats (e.g. 1e-10 for 100 pA)")
+    if stimulus.dtype.kind == "f":
+        peak = float(np.nanmax(np.abs(stimulus))) if np.isfinite(stimulus).any() else 0.0
+        if peak > MAX_STIMULUS_A:
+            raise FileFormatError(path, f"stimulus peaks at {peak:g} A, above {MAX_STIMULUS_A:g} A: "
+                                        "expected amperes (e.g. 1e-10 for 100 pA), not pA")
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write spikes.csv, sweep_features.csv and cell_features.json into this folder.")
-@click.option("--filter", "filter_khz", type=float, default=10.0, show_default=True,
+@click.option("--filter", "filter_khz", type=_Finite(0.0), default=10.0, show_default=True,
               help="Bessel low-pass cutoff before dV/dt, kHz (0: none); clipped below Nyquist.")
 @click.option("--qc/--no-qc", "use_qc", default=False, show_default=True,
               help="Analyse only the sweeps that pass glifx QC.")

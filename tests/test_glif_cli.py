@@ -54,7 +54,7 @@ def test_simulate_cut_policy_seconds(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ("nan", "stim.npy: stimulus_A: sample 3 is nan"),
-        ("dt", "dt: must be a finite time step > 0"),
+        ("dt", "'--dt': expected a number in [1e-07, 0.01], got '0'"),
         ("method", "voltage_reset_method: unknown method 'teleport'"),
         ("missing_stim", "no such file"),
         ("bad_json", "not a readable JSON neuron config"),
