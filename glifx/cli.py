@@ -421,6 +421,11 @@ class _Progress:
     def __init__(self, n: int) -> None:
         self.n, self.k = n, 0
 
+    def done(self, what: str, seconds: float) -> None:
+        """Report a stage that has already run."""
+        self.k += 1
+        click.echo(f"[{self.k}/{self.n}] {what} ... {seconds:.1f} s", err=True)
+
     def __call__(self, what: str) -> Any:
         import contextlib
 
@@ -550,9 +555,10 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     from glifx.qc import resolve_criteria, run_qc
     from glifx.report.outputs import write_fit_outputs
 
+    t0 = time.perf_counter()
+    cell = load_cell(file)  # before any progress line: an unusable file gets its one line only
     stage = _Progress(6)
-    with stage(f"loading {file}"):
-        cell = load_cell(file)
+    stage.done(f"loading {file}", time.perf_counter() - t0)
     with stage("QC"):
         qc_result = run_qc(cell, resolve_criteria(criteria_file))
     if not qc_result.cell_passed:

@@ -250,7 +250,7 @@ def build_corpus(out: Path, abf: Path | None = None) -> dict[str, Case]:
         cases[name] = Case(name, path, kind, reason)
 
     add("missing", UNUSABLE, "no such file", lambda p: p, "does_not_exist.nwb")
-    add("directory", UNUSABLE, "not a regular file", _directory, "a_folder.nwb")
+    add("directory", UNUSABLE, "directory", _directory, "a_folder.nwb")
     add("empty", UNUSABLE, "empty", _empty, "empty.nwb")
     add("truncated_nwb", UNUSABLE, "truncated", _truncated_nwb(base), "truncated.nwb")
     add("random_bytes", UNUSABLE, "not a recognised recording", _random_bytes, "random.nwb")

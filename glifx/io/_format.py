@@ -55,6 +55,8 @@ def check_readable(path: Path) -> None:
     """Raise :class:`FileFormatError` when ``path`` is missing, not a file or empty."""
     if not path.exists():
         raise FileFormatError(path, "no such file")
+    if path.is_dir():
+        raise FileFormatError(path, "is a directory, not a recording file")
     if not path.is_file():
         raise FileFormatError(path, "not a regular file")
     if path.stat().st_size == 0:
