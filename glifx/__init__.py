@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from glifx.errors import ConfigError, FileFormatError, GlifxError, SweepError
+from glifx.errors import ConfigError, FileFormatError, GlifxError, OutputError, SweepError
 from glifx.sweep import Cell, Sweep, SweepRecord
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ __all__ = [
     "ConfigError",
     "FileFormatError",
     "GlifxError",
+    "OutputError",
     "Sweep",
     "SweepError",
     "SweepRecord",

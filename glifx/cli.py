@@ -186,13 +186,17 @@ def qc(file: str, out_dir: str | None, criteria_file: str | None, **limits: Any)
     from glifx.io import load_cell
     from glifx.qc import resolve_criteria, run_qc
     from glifx.qc.criteria import QCCriteria
+    from glifx.report.outputs import prepare_output_dir
 
     lists = {name for name, value in QCCriteria().to_dict().items() if isinstance(value, list)}
     overrides = {k: v for k, v in limits.items() if v is not None}
     for key in lists & set(overrides):
         overrides[key] = [s.strip() for s in overrides[key].split(",") if s.strip()]
     criteria = resolve_criteria(criteria_file, **overrides)
-    result = run_qc(load_cell(file), criteria)
+    cell = load_cell(file)
+    if out_dir is not None:
+        prepare_output_dir(out_dir)
+    result = run_qc(cell, criteria)
     click.echo(result.format_table())
     if out_dir is not None:
         paths = result.write(out_dir)
@@ -294,14 +298,21 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
           --out spikes.npy --trace trace.npz
     """
 
+    import contextlib
+    from pathlib import Path
+
     import numpy as np
 
-    from glifx._files import atomic_open
+    from glifx._files import atomic_open, check_writable_dir, clean_stale_outputs
     from glifx.errors import ConfigError, FileFormatError
     from glifx.glif import load_allen_config
     from glifx.glif import simulate as run
 
     model = load_allen_config(config, spike_cut_policy=cut_policy)  # type: ignore[arg-type]
+    for path in (out_file, trace_file):
+        if path is not None:
+            check_writable_dir(Path(path).absolute().parent)
+            clean_stale_outputs(Path(path).absolute().parent)
     try:
         stimulus = np.load(stimulus_file, allow_pickle=False)
     except FileNotFoundError:
@@ -317,13 +328,13 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
         message = f"{stimulus_file}: {exc}" if str(exc).startswith("stimulus") else str(exc)
         raise ConfigError(message) from None
 
-    if out_file is not None:
-        with atomic_open(out_file, "wb") as fh:
-            np.save(fh, result.spike_steps)
-    if trace_file is not None:
-        with atomic_open(trace_file, "wb") as fh:
-            np.savez(fh, voltage=result.voltage, threshold=result.threshold, asc=result.asc,
-                     spike_steps=result.spike_steps, dt=np.float64(dt))
+    with contextlib.ExitStack() as both:  # the two files appear together or not at all
+        if out_file is not None:
+            np.save(both.enter_context(atomic_open(out_file, "wb")), result.spike_steps)
+        if trace_file is not None:
+            np.savez(both.enter_context(atomic_open(trace_file, "wb")), voltage=result.voltage,
+                     threshold=result.threshold, asc=result.asc, spike_steps=result.spike_steps,
+                     dt=np.float64(dt))
     duration = result.n_steps * dt
     level = f"GLIF{model.level}" if model.level else "GLIF (custom methods)"
     click.echo(f"{level}: {result.n_spikes} spikes in {duration:.6g} s "
@@ -380,8 +391,11 @@ def features(file: str, out_dir: str | None, filter_khz: float, use_qc: bool) ->
     """
     import glifx
     from glifx.features import extract_features
+    from glifx.report.outputs import prepare_output_dir
 
     cell = glifx.load_cell(file)
+    if out_dir is not None:
+        prepare_output_dir(out_dir)
     qc_result = glifx.run_qc(cell) if use_qc else None
     feats = extract_features(cell, qc=qc_result, filter=filter_khz or None)
     for row in feats.sweeps.itertuples(index=False):
@@ -553,10 +567,11 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     from glifx.fitting import fit_cell
     from glifx.io import load_cell
     from glifx.qc import resolve_criteria, run_qc
-    from glifx.report.outputs import write_fit_outputs
+    from glifx.report.outputs import prepare_output_dir, write_fit_outputs
 
     t0 = time.perf_counter()
     cell = load_cell(file)  # before any progress line: an unusable file gets its one line only
+    prepare_output_dir(out_dir)  # an unusable --out is found before any work
     stage = _Progress(6)
     stage.done(f"loading {file}", time.perf_counter() - t0)
     with stage("QC"):

@@ -53,5 +53,23 @@ class SweepError(GlifxError):
         super().__init__(f"{prefix}: {reason}")
 
 
+class OutputError(GlifxError, OSError):
+    """An output cannot be written (a full disk, no permission, ``--out`` naming a file, ...).
+    Nothing half-written is left.  Also an ``OSError``, for callers that catch those.
+
+    Parameters
+    ----------
+    path
+        The output file or folder concerned.
+    reason
+        What went wrong.
+    """
+
+    def __init__(self, path: str | PathLike[str], reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: cannot write: {reason}")
+
+
 class ConfigError(GlifxError, ValueError):
     """Invalid parameters, criteria or model configuration (names the offending field)."""

@@ -6,6 +6,7 @@ Units: s, mV, pA, V/s, Hz, MΩ (ipfx's names and units).
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glifx._files import write_json_atomic, write_text_atomic
+from glifx._files import updated_dir, write_json_atomic, write_text_atomic
 from glifx.errors import GlifxError, SweepError
 from glifx.features import cell as cf
 from glifx.features.spikes import (
@@ -57,17 +58,20 @@ class CellFeatures:
     sweeps: pd.DataFrame
     cell: dict[str, Any] = field(default_factory=dict)
 
-    def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    def write(self, out_dir: str | os.PathLike[str], *, atomic: bool = True) -> dict[str, Path]:
         """Write ``spikes.csv``, ``sweep_features.csv`` and ``cell_features.json`` into
-        ``out_dir`` (created if needed), each through a temporary file and a rename."""
+        ``out_dir`` (created if needed): the three appear together or not at all
+        (:func:`glifx._files.updated_dir`); ``atomic=False`` writes straight into ``out_dir``,
+        for a caller that stages the folder itself.  Raises
+        :class:`~glifx.errors.OutputError` when they cannot be written."""
+        names = {"spikes": "spikes.csv", "sweeps": "sweep_features.csv",
+                 "cell": "cell_features.json"}
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"spikes": out / "spikes.csv", "sweeps": out / "sweep_features.csv",
-                 "cell": out / "cell_features.json"}
-        write_text_atomic(paths["spikes"], self.spikes.to_csv(index=False))
-        write_text_atomic(paths["sweeps"], self.sweeps.to_csv(index=False))
-        write_json_atomic(paths["cell"], self.cell)
-        return paths
+        with updated_dir(out) if atomic else nullcontext(out) as stage:
+            write_text_atomic(stage / names["spikes"], self.spikes.to_csv(index=False))
+            write_text_atomic(stage / names["sweeps"], self.sweeps.to_csv(index=False))
+            write_json_atomic(stage / names["cell"], self.cell)
+        return {key: out / name for key, name in names.items()}
 
 
 def _name(sweep: Any) -> str:

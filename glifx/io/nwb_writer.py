@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from glifx._files import atomic_path
-from glifx.errors import FileFormatError
+from glifx.errors import FileFormatError, OutputError
 from glifx.sweep import CURRENT_CLAMP, Cell, Sweep
 
 #: Extra columns of the IntracellularRecordingsTable that carry glifx's stimulus metadata.
@@ -186,6 +186,7 @@ def write_nwb(
             warnings.simplefilter("ignore")  # hdmf's dtype-conversion chatter
             with NWBHDF5IO(str(tmp), "w") as io:
                 io.write(nwbfile)
-    except OSError as exc:
-        raise FileFormatError(path, f"cannot write NWB file: {exc.strerror or exc}") from None
+    except OSError as exc:  # an OutputError from atomic_path says why without the path
+        reason = exc.reason if isinstance(exc, OutputError) else exc.strerror or exc
+        raise FileFormatError(path, f"cannot write NWB file: {reason}") from None
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glifx._files import write_text_atomic
+from glifx._files import updated_dir, write_text_atomic
 from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.qc.cell_measure import measure_protocol_sweeps
 from glifx.qc.cell_qc import CELL_MEASUREMENTS, qc_cell_metadata
@@ -141,23 +142,31 @@ class QCResult:
             table[col] = table[col].map("; ".join)
         return table
 
-    def write(self, out_dir: str | PathLike[str]) -> dict[str, Path]:
+    def write(self, out_dir: str | PathLike[str], *, atomic: bool = True) -> dict[str, Path]:
         """Write ``qc.csv`` (the sweep table) and ``qc.json`` (everything) into ``out_dir``.
 
-        Each file is written to a temporary name and renamed, so no half-written file is left.
-        The directory is created if needed.
+        The pair appears together or not at all (:func:`glifx._files.updated_dir`: written in a
+        staging folder that replaces ``out_dir``, keeping its other files); the directory is
+        created if needed.  ``atomic=False`` writes straight into ``out_dir``, for a caller that
+        stages the folder itself.
 
         Returns
         -------
         dict
             ``{"csv": path, "json": path}``.
+
+        Raises
+        ------
+        OutputError
+            When the files cannot be written (nothing is left behind).
         """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        csv_path, json_path = out / "qc.csv", out / "qc.json"
-        write_text_atomic(csv_path, self.sweep_table_for_csv().to_csv(index=False))
-        write_text_atomic(json_path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
-        return {"csv": csv_path, "json": json_path}
+        paths = {"csv": out / "qc.csv", "json": out / "qc.json"}
+        with updated_dir(out) if atomic else nullcontext(out) as stage:
+            write_text_atomic(stage / "qc.csv", self.sweep_table_for_csv().to_csv(index=False))
+            write_text_atomic(stage / "qc.json",
+                              json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        return paths
 
     def format_table(self) -> str:
         """A human-readable sweep table plus the cell verdict (what ``glifx qc`` prints)."""

@@ -15,22 +15,29 @@
 =============================  ==================================================================
 
 Atomicity: everything is written into a fresh hidden directory inside ``out_dir`` (same file
-system), which is renamed to ``<cell_id>`` only when complete.  An existing ``<cell_id>``
-directory is moved aside just before that rename and deleted after it (restored if the rename
-fails).  On any error the hidden directory is removed: no half-written result is left.
+system), which is renamed to ``<cell_id>`` only when complete (:func:`glifx._files.staged_dir`).
+An existing ``<cell_id>`` directory is moved aside just before that rename and deleted after it
+(restored if the rename fails).  On any error, Ctrl-C or SIGTERM the hidden directory is removed:
+no half-written result is left.  What a killed run (SIGKILL) leaves is removed by
+:func:`clean_stale_outputs` at the start of the next run into the same ``out_dir``;
+:func:`prepare_output_dir` does that and checks the folder is writable, before any work.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from glifx._files import jsonable, write_json_atomic
+from glifx._files import (
+    check_writable_dir,
+    clean_stale_outputs,
+    jsonable,
+    staged_dir,
+    write_json_atomic,
+)
 from glifx.errors import ConfigError
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, parameters_from_allen_config
 from glifx.report.render import REPORT_NAME, write_report
@@ -223,7 +230,7 @@ def write_fit_outputs(
     ------
     ConfigError
         When the cell id cannot name a directory or a fitted model's config is inconsistent.
-    OSError
+    OutputError
         When the directory cannot be written; nothing is left behind.
 
     Examples
@@ -237,7 +244,6 @@ def write_fit_outputs(
     """
     parent = Path(out_dir)
     target = parent / safe_cell_dirname(cell.cell_id)
-    parent.mkdir(parents=True, exist_ok=True)
     # render everything that can fail on content before touching the disk
     configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
     summary = fit_summary(cell, qc, fit)
@@ -247,45 +253,30 @@ def write_fit_outputs(
         report = build_cell_report(cell, qc, features, fit,
                                    data=data if data is not None else getattr(fit, "data", None))
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    try:
-        qc.write(tmp)
-        features.write(tmp)
+    with staged_dir(target) as tmp:
+        qc.write(tmp, atomic=False)
+        features.write(tmp, atomic=False)
         for level, cfg in configs.items():
             write_json_atomic(tmp / config_name(level), cfg)
         write_json_atomic(tmp / SUMMARY_NAME, summary)
         write_report(report, tmp / REPORT_NAME)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; give the result a normal directory mode
-        _replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first and removed
-    after (put back if the rename fails)."""
-    old = None
-    if target.exists() or target.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        old.rmdir()
-        os.rename(target, old)
-    try:
-        os.rename(new, target)
-    except BaseException:
-        if old is not None:
-            os.rename(old, target)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
+def prepare_output_dir(out_dir: str | os.PathLike[str]) -> None:
+    """Make ``out_dir`` ready for a run, before any work: raise
+    :class:`~glifx.errors.OutputError` if it cannot be written, and remove what killed runs
+    left in it and beside it (:func:`clean_stale_outputs` of ``out_dir`` and of its parent,
+    where a folder swap stages).  Creates nothing."""
+    check_writable_dir(out_dir)
+    for folder in (Path(out_dir), Path(out_dir).absolute().parent):
+        clean_stale_outputs(folder)
 
 
 __all__ = [
     "ALLEN_CONFIG_KEYS",
+    "clean_stale_outputs",
+    "prepare_output_dir",
     "LEVEL_KEYS",
     "SUMMARY_KEYS",
     "SUMMARY_NAME",
