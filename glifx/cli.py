@@ -90,7 +90,7 @@ def _restore_terminate(previous: Any) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("glifx", cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="glifx")
 def main() -> None:
     """glifx: QC, features and GLIF fitting of whole-cell current-clamp recordings.

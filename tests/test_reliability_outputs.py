@@ -1,0 +1,177 @@
+"""Outputs under stress: killed runs leave no debris for long, a full disk leaves no partial set,
+an unusable ``--out`` is found before any work, and stale temporaries are told from live ones."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from glifx._files import _temp_prefix, clean_stale_outputs, staged_dir
+from glifx.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+import reliability_corpus as rc  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FIT_FILES = {"qc.csv", "qc.json", "sweep_features.csv", "spikes.csv", "cell_features.json",
+             "fit_summary.json", "report.html", "GLIF1_neuron_config.json"}
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory) -> Path:
+    return rc.mini_cell(tmp_path_factory.mktemp("mini"))
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# ------------------------------------------------------------------------ stale temporaries
+def test_clean_removes_dead_runs_and_keeps_live_ones(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = tmp_path / f"{_temp_prefix(tmp_path / 'cell')}abc.tmp"  # this process: alive
+    live.mkdir()
+    host = _temp_prefix(tmp_path).split("-")[1]
+    stale = [tmp_path / f".cell.glifx-{host}-{dead.pid}-xyz.tmp",
+             tmp_path / f".cell.glifx-{host}-{dead.pid}-xyz.old"]
+    for path in stale:
+        path.mkdir()
+        (path / "qc.csv").write_text("half")
+    user_files = [tmp_path / ".cell.tmp", tmp_path / "cell", tmp_path / ".hidden_notes"]
+    user_files[0].mkdir()
+    user_files[1].mkdir()
+    user_files[2].write_text("mine")
+    removed = clean_stale_outputs(tmp_path)
+    assert sorted(removed) == sorted(stale)
+    assert live.exists() and all(p.exists() for p in user_files)
+
+
+def test_sigterm_inside_staging_removes_it(tmp_path):
+    with pytest.raises(KeyboardInterrupt), staged_dir(tmp_path / "cell") as stage:
+        (stage / "qc.csv").write_text("x")
+        raise KeyboardInterrupt  # what the CLI's SIGTERM handler raises
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------ --out checked first
+@pytest.mark.parametrize("command", ["qc", "features", "fit"])
+def test_unusable_out_found_before_any_work(mini, command, tmp_path, monkeypatch):
+    import glifx.features
+    import glifx.qc
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before --out was checked")
+
+    monkeypatch.setattr(glifx.qc, "run_qc", no_work)
+    monkeypatch.setattr(glifx.features, "extract_features", no_work)
+    (tmp_path / "a_file").write_text("a file where a folder must be")
+    out = tmp_path / "a_file" / "results"
+    result = CliRunner().invoke(main, [command, str(mini), "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and "not a folder" in lines[0], result.stderr
+
+
+# ------------------------------------------------------------------------ kills
+def _fit(mini: Path, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    return subprocess.Popen([sys.executable, "-m", "glifx", "fit", str(mini), "--out", str(out),
+                             "--levels", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, env=env)
+
+
+def _complete(cell_dir: Path) -> bool:
+    return {p.name for p in cell_dir.iterdir()} == FIT_FILES
+
+
+def _kill_while_writing(proc: subprocess.Popen, out: Path, sig: int) -> bool:
+    """Send ``sig`` as soon as the staging folder appears; whether it was caught writing."""
+    while proc.poll() is None:
+        if any(p.name.endswith(".tmp") for p in out.iterdir()) if out.exists() else False:
+            proc.send_signal(sig)
+            return True
+        time.sleep(0.002)
+    return False
+
+
+@pytest.mark.slow
+def test_kills_then_normal_run_leave_one_complete_folder(mini, tmp_path):
+    """SIGTERM and SIGKILL early, mid-run and while writing; a SIGTERM cleans up at once, a
+    SIGKILL's debris goes at the next run; the old result stays whole until replaced."""
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    first = _fit(mini, out)
+    assert first.wait() == 0, first.stderr.read()
+    duration = time.perf_counter() - t0
+    cell_dir = out / mini.stem
+    assert _complete(cell_dir) and _hidden(out) == []
+
+    caught_writing = 0
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for moment in ("early", "middle", "writing"):
+            proc = _fit(mini, out)
+            if moment == "writing":
+                caught_writing += _kill_while_writing(proc, out, sig)
+            else:
+                time.sleep(duration * (0.3 if moment == "early" else 0.6))
+                proc.send_signal(sig)
+            code = proc.wait()
+            stderr = proc.stderr.read().decode()
+            assert "Traceback" not in stderr, stderr
+            assert _complete(cell_dir), (sig, moment)  # old or new, never partial
+            if sig == signal.SIGTERM:
+                assert code in (0, 130, -signal.SIGTERM), (moment, code, stderr)
+                assert _hidden(out) == [], (moment, _hidden(out))
+    assert caught_writing >= 1
+
+    last = _fit(mini, out)
+    assert last.wait() == 0, last.stderr.read()
+    assert [p.name for p in out.iterdir()] == [mini.stem]
+    assert _complete(cell_dir)
+
+
+# ------------------------------------------------------------------------ full disk
+@pytest.fixture
+def small_disk(tmp_path):
+    """Mount a small tmpfs (root only); yields a function that mounts it with a size."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = []
+
+    def make(kib: int) -> Path:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(mount)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+        mounted.append(mount)
+        return mount
+
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    yield make
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+@pytest.mark.parametrize(("command", "kib"), [("qc", 8), ("features", 28), ("fit", 80)])
+def test_full_disk_leaves_no_partial_set(mini, small_disk, command, kib):
+    disk = small_disk(kib)
+    out = disk / "out"
+    args = [command, str(mini), "--out", str(out)] + (["--levels", "1"] if command == "fit" else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("glifx: error:") and str(out) in last and "No space left" in last, last
+    leftovers = [p for p in disk.rglob("*") if p.is_file()]
+    assert leftovers == [], leftovers
+    assert not any(p.name.startswith(".") for p in disk.rglob("*"))
