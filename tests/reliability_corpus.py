@@ -277,7 +277,7 @@ def build_corpus(out: Path, abf: Path | None = None) -> dict[str, Case]:
     add("flat", GARBAGE, "flat", _rewrite_voltage(base, lambda v: np.full_like(v, -70.0)), "flat.nwb")
     add("volts_as_millivolts", GARBAGE, "volts", _rewrite_voltage(base, lambda v: v * 1e-3),
         "volts_as_mv.nwb")
-    add("rate_1khz", GARBAGE, "sampling rate", _downsampled(base, 1e3), "rate_1khz.nwb")
+    add("rate_1khz", GARBAGE, "below the 10 kHz", _downsampled(base, 1e3), "rate_1khz.nwb")
     return cases
 
 

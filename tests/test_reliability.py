@@ -222,6 +222,28 @@ def test_unicode_path_usable(tmp_path):
     assert result.exit_code == 0 and str(path) in result.output
 
 
+# ------------------------------------------------------------------------------- garbage
+@pytest.mark.parametrize("name", ["flat", "volts_as_millivolts"])
+def test_implausible_recording_fails_qc_with_reason(corpus, name, tmp_path):
+    case = corpus[name]
+    result = CliRunner().invoke(main, ["qc", str(case.path), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "qc.csv")
+    assert not table.passed.any()
+    assert all(case.reason in why.lower() for why in table.reasons), table.reasons.tolist()
+    assert "FAILED" in result.stdout
+
+
+def test_low_rate_recording_not_fitted_with_reason(corpus, tmp_path):
+    case = corpus["rate_1khz"]
+    result = CliRunner().invoke(main, ["fit", str(case.path), "--out", str(tmp_path / "out"),
+                                       "--levels", "1"])
+    assert result.exit_code == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("glifx: error:") and str(case.path) in last and case.reason in last
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------------------- usage errors
 RS_CELL = str(PROJECT_ROOT / "data_samples" / "rs_cell.nwb")
 

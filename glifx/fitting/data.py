@@ -41,6 +41,9 @@ from glifx.sweep import Cell, Sweep
 
 #: Rate (Hz) the regression estimators block-average to, as the reference did.
 REGRESSION_RATE = 20e3
+#: Lowest sampling rate (Hz) of a sweep used for fitting: below it a spike lasts a sample or two,
+#: thresholds and the spike cut are not resolved (a 1 kHz recording fits with test EV ~0).
+MIN_FIT_RATE_HZ = 10e3
 #: Length (s) of the pre-stimulus window used for the resting potential (its end is the stimulus).
 REST_WINDOW_S = 0.5
 #: Time (s) skipped after the test pulse before the rest window may begin.
@@ -347,7 +350,8 @@ def prepare(
     Raises
     ------
     GlifxError
-        When no training sweep passed QC or none has a usable baseline.
+        When no training sweep passed QC, is sampled at :data:`MIN_FIT_RATE_HZ` or more, or has
+        a usable baseline.
     """
     passed = _passed(qc)
     excluded: dict[int, str] = {}
@@ -375,6 +379,10 @@ def prepare(
                 continue
             if sweep.i is None:
                 excluded[n] = "stimulus current unknown"
+            elif sweep.sampling_rate < MIN_FIT_RATE_HZ:
+                excluded[n] = (f"sampled at {sweep.sampling_rate / 1e3:g} kHz, below the "
+                               f"{MIN_FIT_RATE_HZ / 1e3:g} kHz fitting needs (spikes and the spike "
+                               "cut are not resolved)")
             else:
                 yield sweep
 
@@ -387,7 +395,9 @@ def prepare(
         except GlifxError as exc:
             excluded[s.sweep_number] = str(exc)
     if not n_loaded:
-        raise GlifxError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
+        why = "; ".join(f"sweep {n}: {excluded[n]}" for n in train_numbers[:3] if n in excluded)
+        raise GlifxError(f"{cell.cell_id}: no usable {train!r} sweeps to fit"
+                         + (f" ({why})" if why else ""))
     if not rests:
         raise GlifxError(f"{cell.cell_id}: no {train!r} sweep has a pre-stimulus baseline")
     el_reference = float(np.mean(rests)) * MV

@@ -26,6 +26,7 @@ ALLEN_QC_CRITERIA_NAME = "Allen Ephys QC Criteria v1.1"
 NON_NEGATIVE_LIMITS = (
     "pre_noise_rms_mv_max", "post_noise_rms_mv_max", "slow_noise_rms_mv_max", "vm_delta_mv_max",
     "seal_gohm_min", "access_resistance_mohm_min", "input_vs_access_resistance_max",
+    "v_range_mv_min", "v_peak_abs_mv_min",
 )
 
 
@@ -62,6 +63,15 @@ class QCCriteria:
         Accepted range of the initial access (series) resistance, MΩ.
     input_vs_access_resistance_max
         Largest ratio access resistance / input resistance.
+    v_range_mv_min
+        Plausibility (glifx, not Allen): smallest peak-to-peak range of a sweep's recorded
+        voltage, mV; a flatter trace (a constant written in place of data) fails integrity.
+    v_peak_abs_mv_min
+        Plausibility: the recorded |voltage| must exceed this somewhere in the sweep, mV; a trace
+        that stays within it looks like volts stored as millivolts (1000 times too small).
+    v_median_mv_min, v_median_mv_max
+        Plausibility: accepted range of the median recorded voltage of a sweep, mV; outside it
+        no membrane can be (a scale error, or an electrode outside a cell).
     min_passed_sweeps
         A cell passes only if at least this many current-clamp sweeps pass.
     noise_window_s
@@ -102,6 +112,10 @@ class QCCriteria:
     access_resistance_mohm_min: float = 1.0
     access_resistance_mohm_max: float = 20.0
     input_vs_access_resistance_max: float = 0.15
+    v_range_mv_min: float = 0.01
+    v_peak_abs_mv_min: float = 1.0
+    v_median_mv_min: float = -150.0
+    v_median_mv_max: float = 50.0
     min_passed_sweeps: int = 1
     noise_window_s: float = 0.0015
     stability_window_s: float = 0.5
@@ -125,6 +139,7 @@ class QCCriteria:
             ("blowout_mv_min", "blowout_mv_max"),
             ("electrode_0_pa_min", "electrode_0_pa_max"),
             ("access_resistance_mohm_min", "access_resistance_mohm_max"),
+            ("v_median_mv_min", "v_median_mv_max"),
         ):
             if getattr(self, lo) > getattr(self, hi):
                 raise ConfigError(

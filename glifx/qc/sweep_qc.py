@@ -216,6 +216,7 @@ def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
         integrity.append(
             f"the response has {n_nan} NaN sample(s) before its last finite sample at {t_at(r)}"
         )
+    integrity.extend(implausible_voltage(v[: r + 1], c))
 
     # ---- stimulus
     stim_missing: str | None = None
@@ -314,6 +315,30 @@ def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
             s.startswith(f"{name}:") for s in nm
         ):
             nm.append(f"{name}: its window contains NaN")
+
+
+def implausible_voltage(v: np.ndarray, c: QCCriteria) -> list[str]:
+    """Why a recorded voltage trace (mV) cannot be a membrane recording: flat, within
+    ±``v_peak_abs_mv_min`` (volts stored as millivolts), or a median outside
+    ``[v_median_mv_min, v_median_mv_max]``.  Empty when it is plausible."""
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return []
+    low, high = float(finite.min()), float(finite.max())
+    problems = []
+    if high - low < c.v_range_mv_min:
+        problems.append(f"flat trace: the voltage spans {high - low:.3g} mV "
+                        f"(at least {c.v_range_mv_min:g} mV expected of a recording)")
+    peak = max(abs(low), abs(high))
+    if peak < c.v_peak_abs_mv_min:
+        problems.append(f"implausible scale: |v| never exceeds {peak:.3g} mV (volts stored as "
+                        "millivolts?)")
+    else:
+        median = float(np.median(finite))
+        if not c.v_median_mv_min <= median <= c.v_median_mv_max:
+            problems.append(f"implausible baseline: median voltage {median:.4g} mV, outside "
+                            f"[{c.v_median_mv_min:g}, {c.v_median_mv_max:g}] mV")
+    return problems
 
 
 def _measure_post(v: np.ndarray, r: int, s1: int | None, n_stab: int, n_noise: int,
