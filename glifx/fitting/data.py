@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from glifx.errors import GlifxError
+from glifx.stimulus import LONG_SQUARE, NOISE_1, NOISE_2, SHORT_SQUARE, SHORT_SQUARE_TRIPLE
 from glifx.sweep import Cell, Sweep
 
 #: Rate (Hz) the regression estimators block-average to, as the reference did.
@@ -51,9 +52,6 @@ DETECTION_FILTER_KHZ = 40.0
 
 MV, PA = 1e-3, 1e-12
 
-SHORT_SQUARE = "Short Square"
-TRIPLE = "Short Square - Triple"
-LONG_SQUARE = "Long Square"
 
 SpikeDetector = Callable[[Sweep], np.ndarray]
 
@@ -317,8 +315,8 @@ def prepare(
     cell: Cell,
     *,
     qc: Any | None = None,
-    train: str | Sequence[str] = "Noise 1",
-    test: str | Sequence[str] = "Noise 2",
+    train: str | Sequence[str] = NOISE_1,
+    test: str | Sequence[str] = NOISE_2,
     spike_detector: SpikeDetector | None = None,
     long_square: bool = True,
 ) -> FitData:
@@ -421,7 +419,7 @@ def prepare(
         train=convert(train_numbers),
         test=convert(usable(test)),
         short_square=convert(usable(SHORT_SQUARE), pulses=True),
-        triple=convert(usable(TRIPLE), pulses=True),
+        triple=convert(usable(SHORT_SQUARE_TRIPLE), pulses=True),
         long_square=convert(usable(LONG_SQUARE)) if long_square else [],
         excluded=excluded,
     )

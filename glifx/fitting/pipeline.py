@@ -45,6 +45,7 @@ from glifx.fitting.optimize import (
     optimize_reference,
 )
 from glifx.fitting.selection import Selection, cross_validate, split_halves
+from glifx.stimulus import NOISE_1, NOISE_2
 from glifx.sweep import Cell
 
 #: Fits a model to a training set (one optimiser with its initial model bound).
@@ -468,8 +469,8 @@ def bound_note(opt: OptimizationResult) -> str | None:
 def fit_cell(
     cell: Cell,
     levels: Sequence[int] = LEVELS,
-    train: str | Sequence[str] = "Noise 1",
-    test: str | Sequence[str] = "Noise 2",
+    train: str | Sequence[str] = NOISE_1,
+    test: str | Sequence[str] = NOISE_2,
     qc: Any | None = None,
     *,
     method: Literal["select", "ev", "reference"] = "select",

@@ -33,6 +33,7 @@ from glifx.report.data import (
     VoltageOverlay,
     parameters_from_allen_config,
 )
+from glifx.stimulus import LONG_SQUARE
 
 if TYPE_CHECKING:  # pragma: no cover
     from glifx.features import CellFeatures
@@ -51,8 +52,6 @@ _EPOCH_MERGE_S = 0.05
 _EPOCH_MIN_S = 0.2
 #: Time (s) shown on either side of the overlaid training epoch.
 _OVERLAY_MARGIN_S = 0.2
-#: Long Square sweeps are listed under this stimulus name (Allen ontology).
-LONG_SQUARE = "Long Square"
 
 _EXPECTED = (GlifxError, ValueError, FloatingPointError)
 
