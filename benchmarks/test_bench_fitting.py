@@ -1,6 +1,6 @@
 """Speed and memory of a whole GLIF fit (issue 7 target).
 
-A ground-truth cell (:func:`glifx.fitting.validation.ground_truth_cell`: a published GLIF5 config
+A ground-truth cell (:func:`glifx.testing.validation.ground_truth_cell`: a published GLIF5 config
 from ``../shared/data/allen_glif/configs``, or a typical synthetic GLIF5 when those are absent)
 recorded through the full protocol set at 200 kHz with 3 Noise 1 + 3 Noise 2 sweeps of 25 s, is
 written to NWB; a fresh process then loads it and runs data preparation, preprocessing, all five
@@ -109,8 +109,8 @@ def _worker(nwb: str, out: str, most_work: bool = False) -> None:
 
 def _make_cell(shared: Path | None, path: Path, kwargs: dict) -> None:
     """Synthesise the ground-truth cell in a separate process (its memory is not the fit's)."""
-    from glifx.fitting.validation import ground_truth_cell
     from glifx.io import write_nwb
+    from glifx.testing.validation import ground_truth_cell
 
     cell, _ = ground_truth_cell(_config(shared), seed=0, cell_id="bench_gt", **kwargs)
     write_nwb(cell, path)

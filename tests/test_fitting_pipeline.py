@@ -14,8 +14,8 @@ from glifx.fitting import FitResult, fit_cell
 from glifx.fitting.data import prepare
 from glifx.fitting.optimize import Multiplier, SpikeTrainData
 from glifx.fitting.pipeline import bound_note
-from glifx.fitting.validation import ground_truth_cell, recovery
 from glifx.glif import GlifModel
+from glifx.testing.validation import ground_truth_cell, recovery
 
 SMALL_PROTOCOL = dict(noise_kwargs=dict(epoch_duration=2.0, gap=1.0), long_square_start_pa=-50,
                       long_square_step_pa=40)

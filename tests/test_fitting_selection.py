@@ -14,9 +14,9 @@ from glifx.errors import ConfigError
 from glifx.fitting.data import prepare
 from glifx.fitting.estimators import EstimationError
 from glifx.fitting.selection import GAP_S, cross_validate, split_halves, stimulus_runs
-from glifx.fitting.validation import glif_threshold_current
 from glifx.protocols import noise
 from glifx.synth import GlifNeuron, synthetic_cell
+from glifx.testing.validation import glif_threshold_current
 
 
 @pytest.fixture(scope="module")
