@@ -363,7 +363,7 @@ def _asc_iv(pieces: list, coef: np.ndarray, ks: tuple[float, float], C: float | 
             iterations: int) -> np.ndarray:
     """Instrumental-variable refinement of the after-spike-current regression (see
     :func:`after_spike_currents`); returns the coefficients, unchanged if a step fails."""
-    from glifx.glif import GlifModel
+    from glifx.glif import GlifModel, forced_spike_run
 
     n_off = len(pieces)
     for _ in range(iterations):
@@ -380,10 +380,7 @@ def _asc_iv(pieces: list, coef: np.ndarray, ks: tuple[float, float], C: float | 
         ZX, Zy = np.zeros((n_col, n_col)), np.zeros(n_col)
         xx, zz = np.zeros(n_col), np.zeros(n_col)
         for j, (y, vrows, bases, irows, rows, _v, i, dt, spikes, _nc) in enumerate(pieces):
-            p, f = model.kernel_arrays(dt)
-            keep = _kernels.model_spikes(spikes, int(f[5]))
-            v_hat, valid = _kernels.forced_run(np.ascontiguousarray(i, dtype=np.float64), p, f,
-                                               spikes[keep])
+            v_hat, valid = forced_spike_run(model, i, dt, spikes)
             v_hat = block_mean(np.where(valid, v_hat, 0.0), block)[rows]
             off = np.zeros((rows.size, n_off))
             off[:, j] = 1.0

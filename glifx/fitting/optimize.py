@@ -450,10 +450,9 @@ def forced_spike_margin(model: Any, stimulus: np.ndarray, dt: float,
     (margin, valid)
         Margin at every step (V; meaningless where ``valid`` is false, i.e. inside cuts).
     """
-    p, f = model.kernel_arrays(dt)
-    steps = np.asarray(spikes, dtype=np.int64)
-    keep = _kernels.model_spikes(steps, int(f[5]))
-    return _kernels.forced_run(np.ascontiguousarray(stimulus, dtype=np.float64), p, f, steps[keep])
+    from glifx.glif import forced_spike_run
+
+    return forced_spike_run(model, stimulus, dt, spikes)
 
 
 def reference_bins(margin: np.ndarray, valid: np.ndarray, spikes: np.ndarray, cut: int,
