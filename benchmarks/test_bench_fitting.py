@@ -80,7 +80,7 @@ def _worker(nwb: str, out: str, most_work: bool = False) -> None:
     t2 = time.perf_counter()
     fit = fit_cell(cell, data=data)
     t3 = time.perf_counter()
-    pre = fit.preprocessing["wall_time_s"]
+    pre = fit.preprocessing.times
     figures = {
         "load_s": t1 - t0,
         "prepare_s": t2 - t1,
@@ -96,7 +96,7 @@ def _worker(nwb: str, out: str, most_work: bool = False) -> None:
         "cross_validated": [lf.level for lf in fit if lf.selection is not None],
     }
     # the EV evaluation alone: score every fitted model on training and test sweeps once more
-    from glifx.fitting.optimize import SpikeTrainData
+    from glifx.fitting.scoring import SpikeTrainData
 
     t4 = time.perf_counter()
     tr, te = SpikeTrainData.from_sweeps(data.train), SpikeTrainData.from_sweeps(data.test)

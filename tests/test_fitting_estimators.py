@@ -12,6 +12,7 @@ from scipy.signal import lfilter
 
 from glifx.fitting import _kernels
 from glifx.fitting import estimators as est
+from glifx.fitting.data import SISweep
 from glifx.glif import GlifModel
 
 # typical published parameters (GLIF_SPEC §4), SI, relative to rest
@@ -46,6 +47,13 @@ def slow_glif(stim, dt, *, R, C, th_inf, cut_s, a_r=None, b_r=None, asc_k=(), as
         v[t] = v_crossed
         v[t + 1 : t + n_cut] = SPIKE_TOP
     return v, np.array(run.spikes, dtype=np.int64)
+
+
+def si(v, i, dt, spikes=(), amplitude=float("nan")):
+    """A prepared sweep (glifx.fitting.data.SISweep) of these arrays, for the estimators."""
+    return SISweep(0, "test", dt, np.asarray(v, dtype=float),
+                   np.zeros(len(v)) if i is None else np.asarray(i, dtype=float),
+                   np.asarray(spikes, dtype=np.int64), None, amplitude=amplitude)
 
 
 def noisy_current(rng, n, dt, mean, cv=0.2, fc=100.0):
@@ -103,10 +111,8 @@ def test_resistance_capacitance_linear_membrane(noise_mv):
         i[:40_000] = 0.0
         v = lfilter([dt / C], [1, -(1 - dt / (R * C))], i)
         v = v + rng.normal(0, noise_mv * 1e-3, n)
-        f = 10
-        vb, ib = est.block_mean(v, f), est.block_mean(i, f)
-        sweeps.append((vb, ib, dt * f, np.ones(vb.size, dtype=bool)))
-    m = est.resistance_capacitance(sweeps)
+        sweeps.append(si(v, i, dt))
+    m = est.resistance_capacitance(sweeps, masks=[np.ones(n, dtype=bool)] * 2, block=10)
     assert m.R == pytest.approx(R, rel=0.02)
     assert m.C == pytest.approx(C, rel=0.02)
     assert m.tau == pytest.approx(R * C, rel=0.02)
@@ -125,10 +131,10 @@ def test_resistance_capacitance_with_intrinsic_noise():
         a = math.exp(-dt / 5e-3)
         ou = lfilter([math.sqrt(1 - a * a) * 10e-12], [1, -a], rng.standard_normal(n))
         v = lfilter([dt / C], [1, -(1 - dt / (R * C))], i + ou)
-        vb, ib = est.block_mean(v, f), est.block_mean(i, f)
-        rows_iv.append((vb, ib, dt * f, np.ones(vb.size, dtype=bool)))
-    ols = est.resistance_capacitance(rows_iv, method="ols")
-    iv = est.resistance_capacitance(rows_iv)
+        rows_iv.append(si(v, i, dt))
+    masks = [np.ones(n, dtype=bool)] * len(rows_iv)
+    ols = est.resistance_capacitance(rows_iv, masks=masks, block=f, method="ols")
+    iv = est.resistance_capacitance(rows_iv, masks=masks, block=f)
     assert abs(iv.C / C - 1) < 0.03 and abs(iv.R / R - 1) < 0.03
     assert abs(ols.R / R - 1) > 0.05  # the bias IV removes
 
@@ -154,7 +160,7 @@ def glif5_noise():
 
 def test_spike_cut_and_reset(glif5_noise):
     dt, sweeps = glif5_noise
-    r = est.spike_cut_and_reset([(v, sp) for v, _, sp in sweeps], dt)
+    r = est.spike_cut_and_reset([si(v, i, dt, sp) for v, i, sp in sweeps])
     assert r.n_spikes > 50
     assert r.cut_steps == round(TRUE["cut_s"] / dt)
     assert r.a_r == pytest.approx(TRUE["a_r"], rel=1e-6)
@@ -163,7 +169,7 @@ def test_spike_cut_and_reset(glif5_noise):
 
 def test_after_spike_currents_and_R(glif5_noise):
     dt, sweeps = glif5_noise
-    asc = est.after_spike_currents([(v, i, dt, sp) for v, i, sp in sweeps], TRUE["C"],
+    asc = est.after_spike_currents([si(v, i, dt, sp) for v, i, sp in sweeps], TRUE["C"],
                                    TRUE["cut_s"])
     assert asc.k == TRUE["asc_k"]
     assert asc.R == pytest.approx(TRUE["R"], rel=0.01)
@@ -179,7 +185,7 @@ def test_after_spike_currents_block_averaged():
     for _ in range(2):
         stim = noisy_current(rng, 300_000, dt, 1.6 * rheobase(p))
         v, sp = slow_glif(stim, dt, **p)
-        sweeps.append((v, stim, dt, sp))
+        sweeps.append(si(v, stim, dt, sp))
     asc = est.after_spike_currents(sweeps, p["C"], p["cut_s"], block=10)
     assert asc.k == p["asc_k"]
     assert asc.R == pytest.approx(p["R"], rel=0.02)
@@ -194,11 +200,11 @@ def test_threshold_from_short_square():
         stim = np.zeros(20_000)
         stim[2000:2600] = amp  # 3 ms
         v, sp = slow_glif(stim, dt, **p)
-        sweeps.append((amp, v, sp))
+        sweeps.append(si(v, stim, dt, sp, amplitude=amp))
     th = est.threshold_from_short_square(sweeps)
     assert th == pytest.approx(p["th_inf"], abs=0.2e-3)
     with pytest.raises(est.EstimationError):
-        est.threshold_from_short_square([(a, v, sp[:0]) for a, v, sp in sweeps])
+        est.threshold_from_short_square([si(s.v, s.i, dt, (), s.amplitude) for s in sweeps])
 
 
 def test_spike_threshold_component_from_triples():
@@ -213,7 +219,7 @@ def test_spike_threshold_component_from_triples():
             stim[a : a + 600] = 1.5e-9
         v, sp = slow_glif(stim, dt, **p)
         assert sp.size == 3
-        sweeps.append((v, sp, dt))
+        sweeps.append(si(v, stim, dt, sp))
     r = est.spike_threshold_component(sweeps, p["cut_s"])
     # a threshold is observed only to within one step's voltage change (dt/C * 1.5 nA = 83 uV,
     # uniform overshoot) on jumps of 0.1-1 mV: a few percent is the resolution of this protocol
@@ -224,11 +230,11 @@ def test_spike_threshold_component_from_triples():
 
 def test_voltage_threshold_component(glif5_noise):
     dt, sweeps = glif5_noise
-    r = est.voltage_threshold_component([(v, sp, dt) for v, _, sp in sweeps], TRUE["cut_s"],
+    r = est.voltage_threshold_component([si(v, i, dt, sp) for v, i, sp in sweeps], TRUE["cut_s"],
                                         TRUE["th_inf"], TRUE["a_spike"], TRUE["b_spike"])
     assert r.a_voltage == pytest.approx(TRUE["a_v"], rel=0.05)
     assert r.b_voltage == pytest.approx(TRUE["b_v"], rel=0.05)
-    joint = est.voltage_threshold_component([(v, sp, dt) for v, _, sp in sweeps], TRUE["cut_s"],
+    joint = est.voltage_threshold_component([si(v, i, dt, sp) for v, i, sp in sweeps], TRUE["cut_s"],
                                             None, TRUE["a_spike"], TRUE["b_spike"])
     assert joint.theta_inf == pytest.approx(TRUE["th_inf"], abs=0.5e-3)
 
@@ -246,7 +252,7 @@ def test_after_spike_currents_with_intrinsic_noise_and_free_capacitance():
         stim = noisy_current(rng, 100_000, dt, 1.4 * rheobase(p), cv=0.3)
         ou = lfilter([math.sqrt(1 - a * a) * 20e-12], [1, -a], rng.standard_normal(stim.size))
         v, sp = slow_glif(stim, dt, noise=ou, **p)
-        sweeps.append((v, stim, dt, sp))
+        sweeps.append(si(v, stim, dt, sp))
     ols = est.after_spike_currents(sweeps, None, p["cut_s"])
     iv = est.after_spike_currents(sweeps, None, p["cut_s"], reset=(p["a_r"], p["b_r"]))
     assert iv.k == p["asc_k"]
@@ -278,7 +284,7 @@ def test_spike_cut_criteria_on_a_ramp_spike():
             v[seg] = reset * np.exp(-(seg - s - n_cut) * dt / 0.02) + 0.01 * (
                 1 - np.exp(-(seg - s - n_cut) * dt / 0.02)) * np.sin(seg * dt * 200 + s)
         v += 2e-5 * rng.standard_normal(v.size)
-        sweeps.append((v, spikes))
-    kink = est.spike_cut_and_reset(sweeps, dt)
+        sweeps.append(si(v, None, dt, spikes))
+    kink = est.spike_cut_and_reset(sweeps)
     assert abs(kink.cut_steps - n_cut) <= 6
     assert kink.a_r == pytest.approx(a_r, rel=0.1)

@@ -40,8 +40,6 @@ from glifx.errors import GlifxError
 from glifx.stimulus import LONG_SQUARE, NOISE_1, NOISE_2, SHORT_SQUARE, SHORT_SQUARE_TRIPLE
 from glifx.sweep import Cell, Sweep
 
-#: Rate (Hz) the regression estimators block-average to, as the reference did.
-REGRESSION_RATE = 20e3
 #: Length (s) of the pre-stimulus window used for the resting potential (its end is the stimulus).
 REST_WINDOW_S = 0.5
 #: Time (s) skipped after the test pulse before the rest window may begin.
@@ -100,31 +98,6 @@ class SISweep:
     def spike_v(self) -> np.ndarray:
         """Voltage at each spike threshold, V relative to rest."""
         return self.v[self.spikes]
-
-    def block_averaged(self, factor: int) -> SISweep:
-        """Voltage and current averaged over blocks of ``factor`` samples (``dt * factor``).
-
-        Spike and stimulus indices are mapped to the block that holds them; an incomplete last
-        block is dropped.
-        """
-        factor = int(factor)
-        if factor <= 1:
-            return self
-        m = self.n_samples // factor
-        v = self.v[: m * factor].reshape(m, factor).mean(axis=1)
-        i = self.i[: m * factor].reshape(m, factor).mean(axis=1)
-        spikes = self.spikes[self.spikes < m * factor] // factor
-        stim = None
-        if self.stimulus is not None:
-            stim = (self.stimulus[0] // factor, min(self.stimulus[1] // factor, m - 1))
-        return replace(self, dt=self.dt * factor, v=v, i=i, spikes=spikes, stimulus=stim)
-
-    def for_regression(self, rate: float | None = REGRESSION_RATE) -> SISweep:
-        """This sweep block-averaged to about ``rate`` Hz (unchanged when ``rate`` is ``None``
-        or not below the recorded rate)."""
-        if rate is None:
-            return self
-        return self.block_averaged(max(1, int(round(1.0 / (self.dt * rate)))))
 
 
 @dataclass(frozen=True, eq=False)

@@ -180,7 +180,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         "wall_time_s": fit.wall_time,
         "qc": qc_part,
         "levels": levels,
-        "preprocessing": fit.preprocessing,
+        "preprocessing": fit.preprocessing.as_dict(),
         "units": {"el_reference": "V", "wall_time_s": "s", "ev": "explained-variance ratio",
                   "parameters": "SI (V, Ω, F, s, A, 1/s) or steps",
                   "neuron_config": "Allen neuron_config, SI; spike_cut_length in steps of dt",
