@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glifx.errors import GlifxError, SweepError
+from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.stimulus import (
     NAME_FROM_FILE,
     NAME_SOURCES,
@@ -448,7 +448,7 @@ class Cell:
     ) -> None:
         self._records = {r.sweep_number: r for r in records}
         if len(self._records) != len(records):
-            raise GlifxError(f"{source or cell_id}: duplicate sweep numbers")
+            raise ConfigError(f"{source or cell_id}: duplicate sweep numbers")
         self._store = _SweepStore(loader, source)
         self.cell_id = str(cell_id)
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -506,7 +506,7 @@ class Cell:
         """
         n = len(v)
         if len(i) != n:
-            raise GlifxError(f"from_arrays: {n} voltage arrays but {len(i)} current arrays")
+            raise ConfigError(f"from_arrays: {n} voltage arrays but {len(i)} current arrays")
         rates = (
             [float(sampling_rate)] * n
             if np.isscalar(sampling_rate)
@@ -518,7 +518,7 @@ class Cell:
         for what, seq in (("sampling rates", rates), ("stimulus_names", names),
                           ("stimulus_amplitudes", amps), ("sweep_numbers", numbers)):
             if len(seq) != n:
-                raise GlifxError(f"from_arrays: {n} sweeps but {len(seq)} {what}")
+                raise ConfigError(f"from_arrays: {n} sweeps but {len(seq)} {what}")
         sources: list[str | None] = [None] * n
         if stimulus_names is None and clamp_mode == CURRENT_CLAMP:
             # no names given: infer them (and missing amplitudes) from the command waveforms

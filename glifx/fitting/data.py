@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from glifx.errors import GlifxError
+from glifx.errors import EstimationError, GlifxError, SweepError
 from glifx.stimulus import LONG_SQUARE, NOISE_1, NOISE_2, SHORT_SQUARE, SHORT_SQUARE_TRIPLE
 from glifx.sweep import Cell, Sweep
 
@@ -188,19 +188,19 @@ def rest_window(sweep: Sweep) -> tuple[int, int]:
 
     Raises
     ------
-    GlifxError
+    SweepError
         When the sweep has no stimulus epoch or no baseline before it.
     """
     ep = sweep.epochs
     if ep.stimulus is None:
-        raise GlifxError(f"sweep {sweep.sweep_number}: no stimulus epoch, cannot measure rest")
+        raise SweepError(sweep.sweep_number, "no stimulus epoch, cannot measure rest")
     rate = sweep.sampling_rate
     b = ep.stimulus[0]
     a = max(0, b - int(round(REST_WINDOW_S * rate)))
     if ep.test is not None:
         a = max(a, ep.test[1] + 1 + int(round(TEST_PULSE_SETTLE_S * rate)))
     if b - a < 2:
-        raise GlifxError(f"sweep {sweep.sweep_number}: no baseline before the stimulus")
+        raise SweepError(sweep.sweep_number, "no baseline before the stimulus")
     return a, b
 
 
@@ -233,19 +233,19 @@ def to_si(
 
     Raises
     ------
-    GlifxError
+    SweepError
         When the sweep has no current.
     """
     if sweep.i is None:
-        raise GlifxError(f"sweep {sweep.sweep_number}: the stimulus current is unknown")
+        raise SweepError(sweep.sweep_number, "the stimulus current is unknown")
     rec = sweep.epochs.recording
     if rec is None:
-        raise GlifxError(f"sweep {sweep.sweep_number}: no finite voltage")
+        raise SweepError(sweep.sweep_number, "no finite voltage")
     n = rec[1] + 1
     v = np.asarray(sweep.v[:n], dtype=np.float64) * MV - el_reference
     i = np.asarray(sweep.i[:n], dtype=np.float64) * PA
     if not np.all(np.isfinite(v)):
-        raise GlifxError(f"sweep {sweep.sweep_number}: NaN inside the recording")
+        raise SweepError(sweep.sweep_number, "NaN inside the recording")
     if spikes is None:
         detector = spike_detector or default_spike_detector
         spikes = detector(sweep)
@@ -317,7 +317,7 @@ def prepare(
 
     Raises
     ------
-    GlifxError
+    EstimationError
         When no training sweep passed QC or none has a usable baseline.
     """
     passed = _passed(qc)
@@ -354,9 +354,9 @@ def prepare(
         except GlifxError as exc:
             excluded[s.sweep_number] = str(exc)
     if not n_loaded:
-        raise GlifxError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
+        raise EstimationError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
     if not rests:
-        raise GlifxError(f"{cell.cell_id}: no {train!r} sweep has a pre-stimulus baseline")
+        raise EstimationError(f"{cell.cell_id}: no {train!r} sweep has a pre-stimulus baseline")
     el_reference = float(np.mean(rests)) * MV
 
     currents: list[np.ndarray] = []
