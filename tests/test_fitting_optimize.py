@@ -15,14 +15,13 @@ from glifx.fitting.data import SISweep
 from glifx.fitting.estimators import block_mean, laplace_scale_from_long_square
 from glifx.fitting.optimize import (
     Multiplier,
-    forced_spike_margin,
     optimize_ev,
     optimize_reference,
     reference_bins,
 )
 from glifx.fitting.pipeline import bound_note
 from glifx.fitting.scoring import SpikeTrainData
-from glifx.glif import GlifModel, OUNoise, simulate
+from glifx.glif import GlifModel, OUNoise, forced_spike_run, simulate
 
 DT = 5e-5
 
@@ -78,7 +77,7 @@ def test_forced_run_reproduces_simulator_traces():
     stim = stimulus(1, 60_000)
     r = simulate(model, stim, DT, record=True)
     assert r.n_spikes > 20
-    margin, valid = forced_spike_margin(model, stim, DT, r.spike_steps)
+    margin, valid = forced_spike_run(model, stim, DT, r.spike_steps)
     finite = np.isfinite(r.voltage)
     # on every sample the simulator reports, the forced run follows it exactly
     both = finite & valid

@@ -24,7 +24,7 @@ Differences from the reference method, all deliberate:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -794,11 +794,7 @@ def voltage_threshold_component(
         With fewer than 3 spikes.
     """
     data = []
-    for s in sweeps:
-        v, spikes, dt = s.v, np.asarray(s.spikes, dtype=np.int64), s.dt
-        if spikes.size == 0:
-            continue
-        n_cut = int(round(cut / dt))
+    for v, spikes, dt, n_cut in _spiking(sweeps, cut):
         ths = spike_threshold_trace(v.size, spikes, n_cut, dt, a_spike, b_spike)[spikes]
         data.append((np.ascontiguousarray(v, dtype=np.float64), spikes, dt, n_cut,
                      v[spikes] - ths))
@@ -830,6 +826,15 @@ def voltage_threshold_component(
 
 
 # --------------------------------------------------------------------------- helpers
+def _spiking(sweeps: Sequence[SISweep], cut: float
+             ) -> Iterator[tuple[np.ndarray, np.ndarray, float, int]]:
+    """``(v, spikes, dt, cut in steps)`` of each sweep that has spikes."""
+    for s in sweeps:
+        spikes = np.asarray(s.spikes, dtype=np.int64)
+        if spikes.size:
+            yield s.v, spikes, s.dt, int(round(cut / s.dt))
+
+
 def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least squares with column scaling (the columns span many orders of magnitude in SI)."""
     scale = np.sqrt(np.sum(X**2, axis=0))
@@ -924,11 +929,7 @@ def threshold_components(
         With fewer spikes than parameters + 2.
     """
     prepared = []
-    for s in sweeps:
-        v, spikes, dt = s.v, np.asarray(s.spikes, dtype=np.int64), s.dt
-        if spikes.size == 0:
-            continue
-        n_cut = int(round(cut / dt))
+    for v, spikes, dt, n_cut in _spiking(sweeps, cut):
         keep = _kernels.model_spikes(spikes, n_cut)
         sp = spikes[keep]
         w = 0 if slope_window is None else max(1, int(round(slope_window / dt)))

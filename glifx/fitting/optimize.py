@@ -341,24 +341,6 @@ REFERENCE_RATE = 20e3
 REFERENCE_SPIKE_BIN_S = 5e-3
 
 
-def forced_spike_margin(model: Any, stimulus: np.ndarray, dt: float,
-                        spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``V(t) - θ_s(t) - θ_v(t)`` of a forced-spike run and the mask of its valid samples.
-
-    The model is simulated (GLIF_SPEC §2) without a threshold test; instead it is reset at the
-    recorded ``spikes`` (cut and resets exactly as after a model spike).  θ∞ is left out so that
-    the likelihood of any θ∞ is a cheap function of this margin.
-
-    Returns
-    -------
-    (margin, valid)
-        Margin at every step (V; meaningless where ``valid`` is false, i.e. inside cuts).
-    """
-    from glifx.glif import forced_spike_run
-
-    return forced_spike_run(model, stimulus, dt, spikes)
-
-
 def reference_bins(margin: np.ndarray, valid: np.ndarray, spikes: np.ndarray, cut: int,
                    spike_bin: int, quiet_bin: int) -> tuple[np.ndarray, np.ndarray]:
     """Largest margin ``V - θ`` in each bin of the reference likelihood (GLIF_SPEC §3.9).
@@ -371,7 +353,7 @@ def reference_bins(margin: np.ndarray, valid: np.ndarray, spikes: np.ndarray, cu
     Parameters
     ----------
     margin, valid
-        :func:`forced_spike_margin` output (V).
+        :func:`glifx.glif.forced_spike_run` margin (V).
     spikes
         Sorted spike indices the forced run was reset at (model spikes only).
     cut
@@ -426,7 +408,7 @@ def optimize_reference(
 ) -> OptimizationResult:
     """The reference optimisation: the θ∞ multiplier maximising the forced-spike likelihood.
 
-    The model is run with its resets forced at the recorded spikes (:func:`forced_spike_margin`)
+    The model is run with its resets forced at the recorded spikes (:func:`glifx.glif.forced_spike_run`)
     on the stimulus block-averaged to ``rate``, as in the reference.  Its threshold is noisy:
     a bin holds a spike with probability ``F(max(V - θ))``, ``F`` the Laplace distribution
     function of scale ``noise_scale``.  The log-likelihood sums ``log F`` over spike bins (the
@@ -453,6 +435,8 @@ def optimize_reference(
     """
     from scipy import stats
 
+    from glifx.glif import forced_spike_run
+
     if not noise_scale > 0:
         raise ConfigError(f"noise_scale must be positive, got {noise_scale}")
     factor = max(1, int(round(1.0 / (data.dt * rate))))
@@ -467,7 +451,7 @@ def optimize_reference(
         sp = np.asarray(sp, dtype=np.int64)
         sp = sp[(sp >= 0) & (sp < stim.size)]
         sp = sp[_kernels.model_spikes(sp, cut)]
-        margin, valid = forced_spike_margin(model, stim, dt, sp)
+        margin, valid = forced_spike_run(model, stim, dt, sp)
         a, b = reference_bins(margin, valid, sp, cut, spike_bin, quiet_bin)
         spike_max.append(a)
         quiet_max.append(b)
