@@ -37,8 +37,7 @@ from glifx.report.render import REPORT_NAME, write_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from glifx.features import CellFeatures
-    from glifx.fitting import FitResult
-    from glifx.fitting.data import FitData
+    from glifx.fitting import FitData, FitResult
     from glifx.qc import QCResult
     from glifx.sweep import Cell
 
@@ -211,7 +210,7 @@ def write_fit_outputs(
         The report to render; default :func:`glifx.report.from_fit.build_cell_report` of the
         results (``data`` is passed on to it).
     data
-        The SI sweeps of the fit (:func:`glifx.fitting.data.prepare`) for the report; default
+        The SI sweeps of the fit (``FitResult.data``) for the report; default
         the ones the fit kept (``fit.data``), so nothing is prepared twice.
 
     Returns
