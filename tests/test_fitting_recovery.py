@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from glifx.fitting.validation import recovery
+from glifx.testing.validation import recovery
 
 CELLS = ("324025297", "325853048", "510106222", "565778331", "567399060", "579611597")
 NOISY_CELL = pytest.param("482764620", marks=pytest.mark.xfail(
