@@ -532,8 +532,12 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     """
     from glifx.io import load_cell
     from glifx.process import STAGES, process_cell
+    from glifx.report.outputs import prepare_output_dir
 
-    cell = load_cell(file)  # before any progress line: an unusable file gets its one line only
+    # before any progress line, so that an unusable file or --out gets its one line only
+    # (process_cell checks out_dir again: it serves the library and the batch runner too)
+    cell = load_cell(file)
+    prepare_output_dir(out_dir)
     names = ", ".join(f"GLIF{lv}" for lv in levels)
     titles = {"GLIF": f"fitting {names} ({method})"}
     report = _StageProgress([(prefix, titles.get(prefix, title)) for prefix, title in STAGES])

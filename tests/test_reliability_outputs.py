@@ -66,13 +66,16 @@ def test_sigterm_inside_staging_removes_it(tmp_path):
 @pytest.mark.parametrize("command", ["qc", "features", "fit"])
 def test_unusable_out_found_before_any_work(mini, command, tmp_path, monkeypatch):
     import glifx.features
+    import glifx.process
     import glifx.qc
 
     def no_work(*args, **kwargs):
         raise AssertionError("work started before --out was checked")
 
-    monkeypatch.setattr(glifx.qc, "run_qc", no_work)
-    monkeypatch.setattr(glifx.features, "extract_features", no_work)
+    for module in (glifx.qc, glifx.process):  # where the commands look them up
+        monkeypatch.setattr(module, "run_qc", no_work)
+    for module in (glifx.features, glifx.process):
+        monkeypatch.setattr(module, "extract_features", no_work)
     (tmp_path / "a_file").write_text("a file where a folder must be")
     out = tmp_path / "a_file" / "results"
     result = CliRunner().invoke(main, [command, str(mini), "--out", str(out)])
