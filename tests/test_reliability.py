@@ -316,3 +316,34 @@ def test_no_writable_numba_cache_degrades_with_notice(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "NUMBA_CACHE_DIR" in lines[0], result.stderr
+
+
+# ------------------------------------------------------------------------------- high rates
+def test_hold_factor_finds_repeated_samples():
+    from glifx.fitting.data import hold_factor
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(-70.0, 1.0, 5000)
+    assert hold_factor(v) == (1, 0)
+    assert hold_factor(np.repeat(v, 25)) == (25, 0)
+    assert hold_factor(np.repeat(v, 25)[7:]) == (25, 18)  # cut mid-step: runs start at 18
+    stepped_nan_tail = np.concatenate([np.repeat(v, 4), np.full(100, np.nan)])
+    assert hold_factor(stepped_nan_tail) == (4, 0)
+
+
+def test_upsampled_recording_fits_as_recorded(tmp_path):
+    """A 20 kHz recording stored at 200 kHz by repeating each sample (stair-step edges: every
+    upstroke looked like several spikes, "no admissible spike cut") fits as the 20 kHz one."""
+    import glifx
+
+    cell = glifx.load_cell(rc.mini_cell(tmp_path)).select(["Noise 1", "Noise 2", "Short Square"])
+    k = 10
+    stepped = glifx.Cell.from_sweeps([
+        glifx.Sweep(np.repeat(s.v, k), np.repeat(s.i, k), sampling_rate=s.sampling_rate * k,
+                    sweep_number=s.sweep_number, stimulus_name=s.stimulus_name,
+                    stimulus_amplitude=s.stimulus_amplitude) for s in cell], cell_id="stepped")
+    expected = glifx.fit_cell(cell, (1,), qc=glifx.run_qc(cell))[1]
+    got = glifx.fit_cell(stepped, (1,), qc=glifx.run_qc(stepped))[1]
+    assert expected.ok and got.ok, got.reason
+    assert got.train_ev == pytest.approx(expected.train_ev, abs=1e-9)
+    assert got.test_ev == pytest.approx(expected.test_ev, abs=1e-9)

@@ -275,6 +275,40 @@ def to_si(
     )
 
 
+def hold_factor(v: np.ndarray) -> tuple[int, int]:
+    """``(k, phase)`` when ``v`` changes value only every ``k`` samples, always at the same phase
+    -- a recording at ``rate / k`` upsampled by repeating each sample ``k`` times; ``(1, 0)``
+    otherwise (or with too few changes to tell).  ``v[phase::k]`` is then the original
+    recording."""
+    finite = np.flatnonzero(np.isfinite(v))
+    if finite.size < 2:
+        return 1, 0
+    changes = np.flatnonzero(np.diff(v[: finite[-1] + 1]) != 0)
+    if changes.size < 16:
+        return 1, 0
+    k = int(np.gcd.reduce(changes - changes[0]))
+    return (k, int(changes[0] + 1) % k) if k > 1 else (1, 0)
+
+
+def at_recorded_rate(sweep: Sweep) -> Sweep:
+    """``sweep`` at the rate it was recorded at: a sweep upsampled by repeating samples
+    (:func:`hold_factor`) is taken back to one sample per step, since its stair steps make every
+    upstroke look like several spikes a few samples apart (no spike cut fits between them).
+    Any other sweep is returned as it is."""
+    k, phase = hold_factor(sweep.v)
+    if k == 1:
+        return sweep
+    return Sweep(  # a Sweep's time base is uniform: rate and start time describe it
+        sweep.v[phase::k], None if sweep.i is None else sweep.i[phase::k],
+        sampling_rate=sweep.sampling_rate / k, t_start=float(sweep.time_at(phase)),
+        sweep_number=sweep.sweep_number,
+        stimulus_name=sweep.stimulus_name, stimulus_code=sweep.stimulus_code,
+        stimulus_amplitude=sweep.stimulus_amplitude, clamp_mode=sweep.clamp_mode,
+        name_source=sweep.name_source, source=sweep.source,
+        metadata={**sweep.metadata, "upsampled_by": k},
+    )
+
+
 def _passed(qc: Any) -> set[int] | None:
     if qc is None:
         return None
@@ -348,6 +382,7 @@ def prepare(
             except GlifxError as exc:  # an unreadable sweep is left out, with the reason
                 excluded[n] = str(exc)
                 continue
+            sweep = at_recorded_rate(sweep)
             if sweep.i is None:
                 excluded[n] = "stimulus current unknown"
             elif sweep.sampling_rate < MIN_FIT_RATE_HZ:
