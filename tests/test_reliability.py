@@ -347,3 +347,33 @@ def test_upsampled_recording_fits_as_recorded(tmp_path):
     assert expected.ok and got.ok, got.reason
     assert got.train_ev == pytest.approx(expected.train_ev, abs=1e-9)
     assert got.test_ev == pytest.approx(expected.test_ev, abs=1e-9)
+
+
+def test_nwb1_bad_sweep_is_that_sweeps_problem(tmp_path):
+    """The Allen NWB 1 reader: a sweep with a zero rate and one with 2-D data are listed with
+    their problems, QC fails them with the reasons, the good sweep passes."""
+    import h5py
+    from nwb1_writer import Nwb1Sweep, write_allen_nwb1
+
+    import glifx
+
+    rng = np.random.default_rng(1)
+    n, rate = 3 * 50_000, 50_000.0
+    i = np.zeros(n)
+    i[50_000:100_000] = 40.0
+    sweeps = [Nwb1Sweep(number=k, v=-70.0 + 0.02 * i + rng.normal(0, 0.02, n), i=i, rate=rate,
+                        amplitude=40.0, code="C1LSCOARSE150216") for k in (1, 2, 3)]
+    path = write_allen_nwb1(tmp_path / "nwb1.nwb", sweeps)
+    with h5py.File(path, "r+") as f:
+        f["acquisition/timeseries/Sweep_2/starting_time"].attrs["rate"] = 0.0
+        g = f["acquisition/timeseries/Sweep_3"]
+        data, attrs = g["data"][()], dict(g["data"].attrs)
+        del g["data"]
+        g.create_dataset("data", data=np.stack([data, data], axis=1)).attrs.update(attrs)
+    cell = glifx.load_cell(path)
+    problems = dict(zip(cell.sweep_table().sweep_number, cell.sweep_table().problem, strict=True))
+    assert problems[1] is None and "sampling rate 0" in problems[2] and "1-D" in problems[3]
+    qc = glifx.run_qc(cell)
+    assert qc.passed_sweeps == [1]
+    reasons = dict(zip(qc.sweeps.sweep_number, qc.sweeps.reasons, strict=True))
+    assert "sampling rate 0" in reasons[2][0] and "1-D" in reasons[3][0]

@@ -35,8 +35,7 @@ from typing import Any
 import numpy as np
 
 from glifx.errors import FileFormatError, SweepError
-from glifx.io._format import sweep_size_problem
-from glifx.io.nwb2 import _AMP_UNITS, _VOLT_UNITS, _clean, _text
+from glifx.io.nwb2 import _AMP_UNITS, _VOLT_UNITS, _clean, _text, structure_problem
 from glifx.stimulus import NAME_FROM_FILE, NAME_UNKNOWN, classify_sweeps, name_from_code
 from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
 
@@ -163,27 +162,9 @@ def _entry(f: Any, n: int, response: str) -> _Entry:
 
 def _entry_problem(f: Any, e: _Entry) -> str | None:
     """Why the sweep of ``e`` cannot be read, from shapes and attributes only, or ``None``."""
-    if not (np.isfinite(e.rate) and e.rate > 0):
-        return f"sampling rate {e.rate:g} Hz is not a positive number ({e.response})"
-    if e.clamp_mode == VOLTAGE_CLAMP and e.stimulus is None:
-        return "voltage-clamp sweep has no command"
-    if too_large := sweep_size_problem(e.count):
-        return too_large
-    targets = ("mV", "pA") if e.clamp_mode == CURRENT_CLAMP else ("pA", "mV")
-    for role, where, target in (("response", e.response, targets[0]),
-                                ("stimulus", e.stimulus, targets[1])):
-        if where is None:
-            continue
-        data = f[where]["data"]
-        if data.ndim != 1:
-            return f"{role} data must be 1-D, got shape {data.shape} ({where})"
-        unit = _text(data.attrs.get("unit", "")).strip().lower()
-        if unit not in (_VOLT_UNITS if target == "mV" else _AMP_UNITS):
-            return f"{role} has unsupported unit {unit!r}, expected a {target} unit ({where})"
-        if e.start < 0 or e.start + e.count > data.shape[0]:
-            return (f"{role} has {data.shape[0]} samples, the sweep needs {e.start + e.count} "
-                    f"({where})")
-    return None
+    window = (e.start, e.count)
+    return structure_problem(f, e.rate, e.clamp_mode, e.count,
+                             [("response", e.response, window), ("stimulus", e.stimulus, window)])
 
 
 def _read(f: Any, where: str, start: int, count: int, target: str, path: Path) -> np.ndarray:

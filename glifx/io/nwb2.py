@@ -24,7 +24,7 @@ labnotebook and stimulus codes.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,19 +272,26 @@ def _make_entry(
 
 
 def _entry_problem(f: Any, e: _Entry) -> str | None:
-    """Why the sweep of ``e`` cannot be read, found from shapes and attributes only (no data
-    read), or ``None``: rate, dimensions, units, windows, lengths and size."""
-    if not (np.isfinite(e.rate) and e.rate > 0):
-        return f"sampling rate {e.rate:g} Hz is not a positive number ({e.response})"
-    if e.clamp_mode == VOLTAGE_CLAMP and e.stimulus is None:
+    return structure_problem(f, e.rate, e.clamp_mode, e.n_samples,
+                             [("response", e.response, e.response_slice),
+                              ("stimulus", e.stimulus, e.stimulus_slice)])
+
+
+def structure_problem(f: Any, rate: float, clamp_mode: str, n_samples: int,
+                      series: Sequence[tuple[str, str | None, tuple[int, int]]]) -> str | None:
+    """Why a sweep cannot be read, found from shapes and attributes only (no data read), or
+    ``None``: rate, size, dimensions, units, windows and lengths.  ``series`` are the
+    ``(role, path, (start, count))`` of the response and the stimulus (path ``None``: none;
+    count -1: to the end); also used by the NWB 1 reader."""
+    response = series[0][1]
+    if not (np.isfinite(rate) and rate > 0):
+        return f"sampling rate {rate:g} Hz is not a positive number ({response})"
+    if clamp_mode == VOLTAGE_CLAMP and series[1][1] is None:
         return "voltage-clamp sweep has no command"
-    if too_large := sweep_size_problem(e.n_samples):
+    if too_large := sweep_size_problem(n_samples):
         return too_large
-    targets = ("mV", "pA") if e.clamp_mode == CURRENT_CLAMP else ("pA", "mV")
-    for role, where, (start, count), target in (
-        ("response", e.response, e.response_slice, targets[0]),
-        ("stimulus", e.stimulus, e.stimulus_slice, targets[1]),
-    ):
+    targets = ("mV", "pA") if clamp_mode == CURRENT_CLAMP else ("pA", "mV")
+    for (role, where, (start, count)), target in zip(series, targets, strict=True):
         if where is None:
             continue
         data = f[where]["data"]
@@ -297,8 +304,8 @@ def _entry_problem(f: Any, e: _Entry) -> str | None:
         if start < 0 or n < 0 or start + n > data.shape[0]:
             return (f"{role} window of {n} samples from sample {start} exceeds its "
                     f"{data.shape[0]} samples ({where})")
-        if role == "stimulus" and n != e.n_samples:
-            return f"response has {e.n_samples} samples, stimulus {n}"
+        if role == "stimulus" and n != n_samples:
+            return f"response has {n_samples} samples, stimulus {n}"
         if "timestamps" in f[where] and f[where]["timestamps"].shape != data.shape:
             return (f"{role} has {data.shape[0]} samples but "
                     f"{f[where]['timestamps'].shape} timestamps ({where})")
