@@ -193,14 +193,19 @@ def updated_dir(folder: str | os.PathLike[str]) -> Iterator[Path]:
     files, and the result replaces ``folder`` in one rename, so the new set appears whole or not
     at all and the other files stay.
 
-    A ``folder`` that holds sub-folders cannot be swapped without moving them: its files are then
-    staged in a hidden folder inside it and renamed into place one by one once all are written
-    (a failure while writing still leaves nothing; only a kill between those renames, a few
-    microseconds, could leave a mix of old and new files).
+    A ``folder`` that holds sub-folders (they cannot be linked) or is the working directory (or
+    holds it) is not swapped: its files are then staged in a hidden folder inside it and renamed
+    into place one by one once all are written (a failure while writing still leaves nothing;
+    only a kill between those renames, a few microseconds, could leave a mix of old and new
+    files).  A symbolic link to a folder is followed: the folder it points to is updated.
     """
-    folder = Path(folder)
+    folder = Path(folder).absolute()
+    if folder.is_symlink():  # swap the folder it points to, not the link
+        folder = folder.resolve()
     entries = list(folder.iterdir()) if folder.is_dir() else []
-    if any(e.is_dir() and not _TEMP_NAME.match(e.name) for e in entries):
+    cwd = Path.cwd()
+    if (folder == cwd or folder in cwd.parents  # a shell inside it would lose its folder
+            or any(e.is_dir() and not _TEMP_NAME.match(e.name) for e in entries)):
         with _naming_failures(folder):
             tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(folder), suffix=".tmp", dir=folder))
         try:

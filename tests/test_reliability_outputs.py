@@ -178,3 +178,30 @@ def test_full_disk_leaves_no_partial_set(mini, small_disk, command, kib):
     leftovers = [p for p in disk.rglob("*") if p.is_file()]
     assert leftovers == [], leftovers
     assert not any(p.name.startswith(".") for p in disk.rglob("*"))
+
+
+def test_updated_dir_keeps_other_files_and_swaps_whole(tmp_path, monkeypatch):
+    from glifx._files import updated_dir
+
+    out = tmp_path / "cell1"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "qc.csv").write_text("old")
+    with updated_dir(out) as stage:
+        (stage / "qc.csv").write_text("new")
+        (stage / "qc.json").write_text("{}")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "qc.csv", "qc.json"]
+    assert (out / "qc.csv").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
+    assert _hidden(tmp_path) == []
+    # the working directory is updated in place (a shell inside it keeps its folder)
+    monkeypatch.chdir(out)
+    inode = out.stat().st_ino
+    with updated_dir(".") as stage:
+        (stage / "qc.csv").write_text("newer")
+    assert out.stat().st_ino == inode and (out / "qc.csv").read_text() == "newer"
+    assert _hidden(out) == [] and _hidden(tmp_path) == []
+    # a failure while writing leaves the old set
+    with pytest.raises(RuntimeError), updated_dir(out) as stage:
+        (stage / "qc.csv").write_text("half")
+        raise RuntimeError("disk on fire")
+    assert (out / "qc.csv").read_text() == "newer" and _hidden(out) == []

@@ -67,6 +67,8 @@ class CellFeatures:
         names = {"spikes": "spikes.csv", "sweeps": "sweep_features.csv",
                  "cell": "cell_features.json"}
         out = Path(out_dir)
+        if not atomic:
+            out.mkdir(parents=True, exist_ok=True)
         with updated_dir(out) if atomic else nullcontext(out) as stage:
             write_text_atomic(stage / names["spikes"], self.spikes.to_csv(index=False))
             write_text_atomic(stage / names["sweeps"], self.sweeps.to_csv(index=False))

@@ -162,6 +162,8 @@ class QCResult:
         """
         out = Path(out_dir)
         paths = {"csv": out / "qc.csv", "json": out / "qc.json"}
+        if not atomic:
+            out.mkdir(parents=True, exist_ok=True)
         with updated_dir(out) if atomic else nullcontext(out) as stage:
             write_text_atomic(stage / "qc.csv", self.sweep_table_for_csv().to_csv(index=False))
             write_text_atomic(stage / "qc.json",
