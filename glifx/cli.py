@@ -303,16 +303,16 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
 
     import numpy as np
 
-    from glifx._files import atomic_open, check_writable_dir, clean_stale_outputs
+    from glifx._files import atomic_open
     from glifx.errors import ConfigError, FileFormatError
     from glifx.glif import load_allen_config
     from glifx.glif import simulate as run
+    from glifx.report.outputs import prepare_output_dir
 
     model = load_allen_config(config, spike_cut_policy=cut_policy)  # type: ignore[arg-type]
     for path in (out_file, trace_file):
         if path is not None:
-            check_writable_dir(Path(path).absolute().parent)
-            clean_stale_outputs(Path(path).absolute().parent)
+            prepare_output_dir(Path(path).absolute().parent)
     try:
         stimulus = np.load(stimulus_file, allow_pickle=False)
     except FileNotFoundError:
@@ -365,7 +365,8 @@ def _check_stimulus_amperes(stimulus: Any, path: str) -> None:
         raise FileFormatError(path, f"stimulus is an integer array ({stimulus.dtype}); expected "
                                     "currents in amperes as floats (e.g. 1e-10 for 100 pA)")
     if stimulus.dtype.kind == "f":
-        peak = float(np.nanmax(np.abs(stimulus))) if np.isfinite(stimulus).any() else 0.0
+        finite = np.abs(stimulus[np.isfinite(stimulus)])  # NaN/inf: the simulator names them
+        peak = float(finite.max()) if finite.size else 0.0
         if peak > MAX_STIMULUS_A:
             raise FileFormatError(path, f"stimulus peaks at {peak:g} A, above {MAX_STIMULUS_A:g} A: "
                                         "expected amperes (e.g. 1e-10 for 100 pA), not pA")
