@@ -33,7 +33,7 @@ def _report_text(path: Path) -> str:
     html = path.read_text()
     html = re.sub(r'src="data:image/[^"]+"', 'src="IMG"', html)
     html = re.sub(r"\d+(\.\d+)?\s*s\b", "T s", html)
-    return re.sub(r"\d{4}-\d\d-\d\dT[\d:+.]+", "DATE", html)
+    return re.sub(r"\d{4}-\d\d-\d\d(T[\d:+.]+| \d\d:\d\d UTC)", "DATE", html)
 
 
 @pytest.fixture(scope="module")
