@@ -268,6 +268,12 @@ def build_corpus(out: Path, abf: Path | None = None) -> dict[str, Case]:
         add("abf_huge_strings", UNUSABLE, "section", _abf_section_count(abf, 220, 2**31 - 1),
             "huge_strings_section.abf")
 
+    every_sweep_bad = _copy(base, out, "every_sweep_bad.nwb")
+    with h5py.File(every_sweep_bad, "r+") as f:
+        for name in f["acquisition"]:
+            f["acquisition"][name]["starting_time"].attrs["rate"] = 0.0
+    cases["every_sweep_bad"] = Case("every_sweep_bad", every_sweep_bad, UNUSABLE, "no usable sweep")
+
     for name, (change, reason) in BAD_SWEEPS.items():
         path = _copy(base, out, f"bad_{name}.nwb")
         with h5py.File(path, "r+") as f:

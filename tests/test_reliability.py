@@ -36,7 +36,7 @@ ABF_NAME = "171116sh_0018.abf"
 UNUSABLE_NAMES = ["missing", "directory", "empty", "truncated_nwb", "random_bytes", "plain_hdf5",
                   "voltage_clamp_only", "unicode_path_bad", "abf_scrambled_header_0",
                   "abf_scrambled_header_1", "abf_scrambled_header_2", "abf_truncated",
-                  "abf_huge_section", "abf_huge_strings"]
+                  "abf_huge_section", "abf_huge_strings", "every_sweep_bad"]
 COMMANDS = ("info", "qc", "features", "fit")
 
 
