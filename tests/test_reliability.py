@@ -377,3 +377,24 @@ def test_nwb1_bad_sweep_is_that_sweeps_problem(tmp_path):
     assert qc.passed_sweeps == [1]
     reasons = dict(zip(qc.sweeps.sweep_number, qc.sweeps.reasons, strict=True))
     assert "sampling rate 0" in reasons[2][0] and "1-D" in reasons[3][0]
+
+
+def test_delay_fit_of_a_long_rise_is_thinned_not_changed():
+    """A rise of 1.5 M samples (3 s at 500 kHz) is fitted on 100 k of them: tau as scipy's fit
+    of every sample gives it."""
+    from scipy.optimize import curve_fit
+
+    from glifx.features.train import DELAY_FIT_MAX_SAMPLES, delay
+
+    rate, n = 500e3, 1_500_000
+    t = np.arange(n + 10) / rate
+    v = -70.0 + 15.0 * (1 - np.exp(-t / 0.8)) + np.random.default_rng(0).normal(0, 0.3, t.size)
+    spikes = pd.DataFrame({"threshold_t": [t[n]]})
+    _, tau = delay(t, v, spikes, 0.0)
+
+    def rise(x, y_inf, amp, tau):
+        return y_inf - amp * np.exp(-x / tau)
+
+    full, _ = curve_fit(rise, t[:n], v[:n], p0=(v[n - 1], v[n - 1] - v[0], 1.0))
+    assert n > DELAY_FIT_MAX_SAMPLES
+    assert tau == pytest.approx(full[2], rel=5e-3) and tau == pytest.approx(0.8, rel=0.02)
