@@ -41,7 +41,7 @@ COMMANDS = ("info", "qc", "features", "fit")
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, request) -> dict[str, rc.Case]:
+def corpus(tmp_path_factory) -> dict[str, rc.Case]:
     """The corpus, with the ABF cases when the shared data are present."""
     from conftest import shared_data_dir
 
