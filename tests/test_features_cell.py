@@ -22,17 +22,16 @@ import json
 import math
 import warnings
 
+import ipfx.stimulus_protocol_analysis as ipfx_spa
 import numpy as np
 import pandas as pd
 import pytest
+from ipfx.feature_extractor import SpikeFeatureExtractor, SpikeTrainFeatureExtractor
+from ipfx.sweep import Sweep as IpfxSweep
+from ipfx.sweep import SweepSet
 
 import glifx
 from glifx.features import extract_features, long_square_summary, step_window
-
-ipfx_spa = pytest.importorskip("ipfx.stimulus_protocol_analysis")
-from ipfx.feature_extractor import SpikeFeatureExtractor, SpikeTrainFeatureExtractor  # noqa: E402
-from ipfx.sweep import Sweep as IpfxSweep  # noqa: E402
-from ipfx.sweep import SweepSet  # noqa: E402
 
 pytestmark = pytest.mark.shared_data
 

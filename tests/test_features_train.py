@@ -5,20 +5,19 @@ from __future__ import annotations
 import math
 import warnings
 
+import ipfx.spike_train_features as strf
 import numpy as np
 import pandas as pd
+import pyabf
 import pytest
+from ipfx.feature_extractor import SpikeFeatureExtractor, SpikeTrainFeatureExtractor
 
 from glifx.features import burst, delay, detect_spikes, pause, spike_train_features
 from glifx.features.synthetic import spike_train_sweep
 from glifx.features.train import adaptation_index, detect_bursts, detect_pauses
 
-strf = pytest.importorskip("ipfx.spike_train_features")
-from ipfx.feature_extractor import SpikeFeatureExtractor, SpikeTrainFeatureExtractor  # noqa: E402
-
 
 def _fsi_sweeps(shared_data, numbers):
-    pyabf = pytest.importorskip("pyabf")
     abf = pyabf.ABF(str(shared_data / "real" / "pyabf" / "2019_07_24_0055_fsi.abf"))
     for k in numbers:
         abf.setSweep(k)

@@ -52,8 +52,8 @@ def test_ramp_file_uses_ramp_exceptions(shared_data):
     from glifx.qc import run_qc
 
     cell = load_cell(shared_data / "real" / "pyabf" / "171116sh_0016.abf")
-    if not any(r.stimulus_name == "Ramp" for r in cell.records):
-        pytest.skip("the ABF reader does not name this protocol a ramp")
+    # PROVENANCE.md: protocol "0111 continuous ramp", 10 pA per 1 s sweep from sweep 1 on
+    assert [r.stimulus_name for r in cell.records] == ["Ramp"] * 11
     qc = run_qc(cell, require_full_windows=False)
     ramps = qc.sweeps[qc.sweeps["is_ramp"]]
     assert len(ramps) >= 10

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from glifx import _synth_kernels as K
-from glifx import synth
+from glifx import glif, synth
 from glifx.sweep import Cell
 
 RATE = 20e3
@@ -229,7 +229,6 @@ def test_synthetic_experiment_protocol_set():
 
 
 def test_glif_neuron():
-    glif = pytest.importorskip("glifx.glif")
     from glifx import protocols
 
     model = glif.GlifModel(level=1, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_length=40,
@@ -247,7 +246,6 @@ def test_glif_neuron():
 
 
 def test_glif_experiment_thresholds():
-    glif = pytest.importorskip("glifx.glif")
     model = glif.GlifModel(level=1, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_length=40,
                            El_reference=-0.07)
     cell, plan = synth.synthetic_experiment(
