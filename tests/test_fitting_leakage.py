@@ -28,7 +28,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
 TEST_STIMULUS = "Noise 2"
 METHODS = ("select", "ev", "reference")
 
-pytestmark = pytest.mark.slow  # 9 fits of five levels: about 90 s on one core
+pytestmark = pytest.mark.slow  # 9 fits of five levels: about 75 s
 
 
 def _copy_sweep(sweep: Sweep, v: np.ndarray, i: np.ndarray | None) -> Sweep:
