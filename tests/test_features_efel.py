@@ -29,6 +29,7 @@ def traces(shared_data: Path) -> dict:
 
 
 @pytest.mark.shared_data
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:efel.*")  # eFEL's old names, kept on purpose
 @pytest.mark.parametrize("name", [t[0] for t in TRACES])
 def test_every_feature_agrees_with_efel_within_1_percent(traces: dict, name: str) -> None:
     efel = pytest.importorskip("efel")

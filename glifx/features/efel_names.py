@@ -58,9 +58,11 @@ class EfelName:
 #: eFEL name -> glifx counterpart and the difference in definition (the README's table).
 EFEL_MAPPING: tuple[EfelName, ...] = (
     EfelName("Spikecount", "spike_count", "1",
-             "peaks above -20 mV anywhere in the trace, not dV/dt-detected spikes in the window"),
+             "peaks above -20 mV anywhere in the trace, not dV/dt-detected spikes in the window "
+             "(eFEL 5.7 also calls it spike_count)"),
     EfelName("Spikecount_stimint", "spike_count", "1",
-             "peaks above -20 mV with peak time in [stim_start, stim_end]"),
+             "peaks above -20 mV with peak time in [stim_start, stim_end] (eFEL 5.7: "
+             "spike_count_stimint)"),
     EfelName("peak_time", "peak_t", "ms",
              "peak on the 0.1 ms interpolated trace; ms, not s"),
     EfelName("peak_voltage", "peak_v", "mV",
