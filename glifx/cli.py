@@ -427,3 +427,65 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")
+
+
+# --------------------------------------------------------------------------------------- export
+_EXPORT_TARGETS = ("nest", "bmtk")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--to", "target", default=None, metavar="nest|bmtk",
+              help="nest: {'model', 'params'} for nest.Create; bmtk: the dynamics_params JSON of a "
+                   "PointNet node type (its model_template is printed).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the JSON here (default: print it).")
+@click.option("--synapses", default="psc", metavar="psc|cond", show_default=True,
+              help="psc: glif_psc (current synapses); cond: glif_cond (conductance synapses, NEST's "
+                   "default tau_syn 0.2/2 ms and E_rev 0/-85 mV).")
+@handles_errors
+def export(config: str, target: str | None, out_file: str | None, synapses: str) -> None:
+    """Convert the Allen GLIF neuron_config CONFIG for NEST or BMTK (NEST units: mV, pA, pF, nS, ms).
+
+    The spike cut becomes NEST's t_ref = spike_cut_length * config dt; see README "Export to NEST
+    and BMTK" for the conversion and how NEST's integration differs.
+
+    \b
+    Examples:
+      glifx export GLIF5_neuron_config.json --to nest --out glif5_nest.json
+      glifx export GLIF3_neuron_config.json --to bmtk --out 593618144_glif_psc.json
+    """
+    import json
+
+    from glifx._files import atomic_open
+    from glifx.errors import ConfigError
+    from glifx.export import to_bmtk, to_nest
+    from glifx.glif import load_allen_config
+
+    if target not in _EXPORT_TARGETS:
+        got = "nothing" if target is None else repr(target)
+        raise ConfigError(f"--to: expected 'nest' or 'bmtk', got {got}")
+    if synapses not in ("psc", "cond"):
+        raise ConfigError(f"--synapses: expected 'psc' or 'cond', got {synapses!r}")
+    model = load_allen_config(config)
+    try:
+        if target == "nest":
+            neuron = to_nest(model, synapses=synapses)  # type: ignore[arg-type]
+            payload: dict[str, Any] = {"model": neuron.model, "params": neuron.params}
+            template = f"nest:{neuron.model}"
+        else:
+            cell = to_bmtk(model, synapses=synapses)  # type: ignore[arg-type]
+            payload = cell["dynamics_params"]
+            template = cell["model_template"]
+    except ConfigError as exc:
+        raise ConfigError(f"{config}: cannot export to {target}: {exc}") from None
+    text = json.dumps(payload, indent=2) + "\n"
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    with atomic_open(out_file, "w") as fh:
+        fh.write(text)
+    level = model.standard_level
+    hint = (f" (BMTK node type: model_type point_neuron, model_template {template}, "
+            f"dynamics_params {out_file})" if target == "bmtk" else "")
+    click.echo(f"GLIF{level} -> {template}: wrote {out_file}{hint}")
