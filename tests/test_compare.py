@@ -130,7 +130,7 @@ def test_one_qc_verdict_flipped(actual):
     assert "expected True" in lines[0] and "actual False" in lines[0]
 
 
-@pytest.mark.parametrize("case", ["empty", "missing", "file", "bad-json", "no-levels"])
+@pytest.mark.parametrize("case", ["empty", "missing", "file", "bad-json", "no-levels", "bad-csv"])
 @pytest.mark.parametrize("side", ["expected", "actual"])
 def test_not_a_result_exits_2_with_one_line(tmp_path, case, side):
     bad = tmp_path / "bad"
@@ -141,11 +141,16 @@ def test_not_a_result_exits_2_with_one_line(tmp_path, case, side):
     elif case in ("bad-json", "no-levels"):
         shutil.copytree(RS, bad)
         (bad / "fit_summary.json").write_text("{" if case == "bad-json" else '{"cell_id": "x"}')
+    elif case == "bad-csv":
+        shutil.copytree(RS, bad)
+        (bad / "qc.csv").write_text("sweep,passed\nfirst,True\n")
     result = run(*((bad, RS) if side == "expected" else (RS, bad)))
     assert result.exit_code == 2
     assert result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith("glifx: error: ") and str(bad) in line
+    if case == "bad-csv":
+        assert "qc.csv" in line and "sweep_number" in line
 
 
 def test_cells_present_on_one_side_only_are_differences(tmp_path):

@@ -50,7 +50,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,8 +338,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise FileFormatError(path, f"not a readable CSV table ({exc})") from None
-    if len(table) and "sweep_number" not in table.columns:
-        raise FileFormatError(path, "no sweep_number column")
+    if len(table) and ("sweep_number" not in table.columns
+                       or not pd.api.types.is_integer_dtype(table["sweep_number"])):
+        raise FileFormatError(path, "expected a sweep_number column of whole numbers")
     return table
 
 
@@ -409,6 +410,19 @@ class _Rows:
         self.rows.append((self.cell, where, quantity, kind, expected, actual, difference, relative,
                           str(tol), bool(equal), bool(within)))
 
+    def sweeps(self, prefix: str, expected: pd.DataFrame, actual: pd.DataFrame
+               ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """The rows of two per-sweep tables paired by sweep number, as ``(where, expected row,
+        actual row)``; a sweep in one table only is one ``<prefix>.sweep`` difference."""
+        e, a = _by_sweep(expected), _by_sweep(actual)
+        for sweep in sorted(set(e) | set(a)):
+            where = f"sweep {sweep}"
+            if sweep in e and sweep in a:
+                yield where, e[sweep], a[sweep]
+            else:
+                self.add(where, f"{prefix}.sweep", "verdict", _presence(sweep in e),
+                         _presence(sweep in a))
+
     def walk(self, where: str, path: str, kind: str, expected: Any, actual: Any) -> None:
         """Compare two JSON-like values leaf by leaf (lists of unequal length by their length)."""
         if isinstance(expected, dict) and isinstance(actual, dict):
@@ -423,6 +437,10 @@ class _Rows:
                     self.walk(where, f"{path}[{k}]", kind, e, a)
         else:
             self.add(where, path, kind, expected, actual)
+
+
+def _presence(have: bool) -> str:
+    return "present" if have else "absent"
 
 
 def _is_number(x: Any) -> bool:
@@ -456,13 +474,9 @@ def _same(expected: Any, actual: Any) -> bool:
 def _compare_cell(cell: str, expected: CellOutputs, actual: CellOutputs,
                   tolerances: Tolerances) -> list[tuple[Any, ...]]:
     rows = _Rows(cell, tolerances)
-
-    def presence(have: bool) -> str:
-        return "present" if have else "absent"
-
     for name in sorted(expected.files | actual.files):
-        rows.add("cell", f"files.{name}", "verdict", presence(name in expected.files),
-                 presence(name in actual.files))
+        rows.add("cell", f"files.{name}", "verdict", _presence(name in expected.files),
+                 _presence(name in actual.files))
     _compare_qc(rows, expected, actual)
     _compare_spike_counts(rows, expected, actual)
     _compare_sweep_features(rows, expected, actual)
@@ -497,16 +511,10 @@ def _compare_qc(rows: _Rows, expected: CellOutputs, actual: CellOutputs) -> None
                  a_cell.get("reasons", _MISSING))
     if "qc.csv" not in expected.tables or "qc.csv" not in actual.tables:
         return
-    e, a = _by_sweep(expected.tables["qc.csv"]), _by_sweep(actual.tables["qc.csv"])
-    for sweep in sorted(set(e) | set(a)):
-        where = f"sweep {sweep}"
-        if sweep not in e or sweep not in a:
-            rows.add(where, "qc.sweep", "verdict", "present" if sweep in e else "absent",
-                     "present" if sweep in a else "absent")
-            continue
+    for where, e, a in rows.sweeps("qc", expected.tables["qc.csv"], actual.tables["qc.csv"]):
         for column in ("passed", "status", "reasons"):
-            rows.add(where, f"qc.{column}", "verdict", _qc_value(e[sweep].get(column, _MISSING)),
-                     _qc_value(a[sweep].get(column, _MISSING)))
+            rows.add(where, f"qc.{column}", "verdict", _qc_value(e.get(column, _MISSING)),
+                     _qc_value(a.get(column, _MISSING)))
 
 
 def _summary_qc(summary: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -558,16 +566,10 @@ def _compare_sweep_features(rows: _Rows, expected: CellOutputs, actual: CellOutp
     e_table, a_table = expected.tables[name], actual.tables[name]
     columns = [c for c in [*e_table.columns, *(c for c in a_table.columns if c not in e_table.columns)]
                if c not in ("sweep_number", "spike_count")]
-    e, a = _by_sweep(e_table), _by_sweep(a_table)
-    for sweep in sorted(set(e) | set(a)):
-        where = f"sweep {sweep}"
-        if sweep not in e or sweep not in a:
-            rows.add(where, "features.sweep", "verdict", "present" if sweep in e else "absent",
-                     "present" if sweep in a else "absent")
-            continue
+    for where, e, a in rows.sweeps("features", e_table, a_table):
         for column in columns:
-            rows.add(where, f"features.{column}", "feature", e[sweep].get(column, _MISSING),
-                     a[sweep].get(column, _MISSING))
+            rows.add(where, f"features.{column}", "feature", e.get(column, _MISSING),
+                     a.get(column, _MISSING))
 
 
 def _level_status(result: CellOutputs, name: str) -> str:
@@ -688,8 +690,8 @@ def compare_results(
     for name, e, a in pairs:
         if e is None or a is None:
             cell_rows = _Rows(name, tol)
-            cell_rows.add("cell", "cell", "verdict", "present" if e is not None else "absent",
-                          "present" if a is not None else "absent")
+            cell_rows.add("cell", "cell", "verdict", _presence(e is not None),
+                          _presence(a is not None))
             rows += cell_rows.rows
             continue
         e_out = e if isinstance(e, CellOutputs) else CellOutputs.load(e)
