@@ -163,3 +163,14 @@ def test_plugin_from_a_fresh_virtual_environment(tmp_path):
     assert sorted(words[2] for words in moved) == ["config.th_inf", "th_inf"]
     assert all("(-4.76" in words for words in moved)  # the refit against 1.05 x its θ∞
     assert "HTML diff: " in out
+
+
+def test_a_folder_that_is_not_a_reference_folder_is_a_usage_error(tmp_path):
+    env = {**_clean_env(), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "glifx.testing.pytest_plugin", "-p",
+         "no:cacheprovider", "--glifx-reference", str(tmp_path / "none")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.strip() == f"ERROR: --glifx-reference {tmp_path / 'none'}: " \
+                                    f"{tmp_path / 'none'}: no such folder"

@@ -76,6 +76,10 @@ def _reference_cells(config: pytest.Config) -> list[ReferenceCell]:
     return cells
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    _reference_cells(config)  # a folder that is not a reference folder is a usage error, at once
+
+
 class ReferenceFolder(pytest.Collector):
     """The reference cells of ``--glifx-reference DIR``, one test each."""
 
