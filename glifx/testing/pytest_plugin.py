@@ -66,12 +66,15 @@ def _reference_cells(config: pytest.Config) -> list[ReferenceCell]:
             path = Path(config.invocation_params.dir) / path
         try:
             cells = reference_cells(path)
-            tolerances_file = config.getoption("glifx_tolerances")
-            if tolerances_file:
-                tolerances = Tolerances.load(Path(config.invocation_params.dir) / tolerances_file)
-                cells = [dataclasses.replace(c, tolerances=tolerances) for c in cells]
         except GlifxError as exc:
             raise pytest.UsageError(f"--glifx-reference {directory}: {exc}") from None
+        tolerances_file = config.getoption("glifx_tolerances")
+        if tolerances_file:
+            try:
+                tolerances = Tolerances.load(Path(config.invocation_params.dir) / tolerances_file)
+            except GlifxError as exc:
+                raise pytest.UsageError(f"--glifx-tolerances {tolerances_file}: {exc}") from None
+            cells = [dataclasses.replace(c, tolerances=tolerances) for c in cells]
     config.stash[_CELLS] = cells
     return cells
 
