@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from glifx.features import detect_spikes, long_square_summary, spike_train_features, step_window
-from glifx.features.synthetic import spike_train_sweep
+from glifx.testing.sweeps import spike_train_sweep
 
 fe = pytest.importorskip("ipfx.feature_extractor")
 

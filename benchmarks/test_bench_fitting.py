@@ -1,6 +1,6 @@
 """Speed and memory of a whole GLIF fit (issue 7 target).
 
-A ground-truth cell (:func:`glifx.fitting.validation.ground_truth_cell`: a published GLIF5 config
+A ground-truth cell (:func:`glifx.testing.validation.ground_truth_cell`: a published GLIF5 config
 from ``../shared/data/allen_glif/configs``, or a typical synthetic GLIF5 when those are absent)
 recorded through the full protocol set at 200 kHz with 3 Noise 1 + 3 Noise 2 sweeps of 25 s, is
 written to NWB; a fresh process then loads it and runs data preparation, preprocessing, all five
@@ -80,7 +80,7 @@ def _worker(nwb: str, out: str, most_work: bool = False) -> None:
     t2 = time.perf_counter()
     fit = fit_cell(cell, data=data)
     t3 = time.perf_counter()
-    pre = fit.preprocessing["wall_time_s"]
+    pre = fit.preprocessing.times
     figures = {
         "load_s": t1 - t0,
         "prepare_s": t2 - t1,
@@ -96,7 +96,7 @@ def _worker(nwb: str, out: str, most_work: bool = False) -> None:
         "cross_validated": [lf.level for lf in fit if lf.selection is not None],
     }
     # the EV evaluation alone: score every fitted model on training and test sweeps once more
-    from glifx.fitting.optimize import SpikeTrainData
+    from glifx.fitting.scoring import SpikeTrainData
 
     t4 = time.perf_counter()
     tr, te = SpikeTrainData.from_sweeps(data.train), SpikeTrainData.from_sweeps(data.test)
@@ -109,8 +109,8 @@ def _worker(nwb: str, out: str, most_work: bool = False) -> None:
 
 def _make_cell(shared: Path | None, path: Path, kwargs: dict) -> None:
     """Synthesise the ground-truth cell in a separate process (its memory is not the fit's)."""
-    from glifx.fitting.validation import ground_truth_cell
     from glifx.io import write_nwb
+    from glifx.testing.validation import ground_truth_cell
 
     cell, _ = ground_truth_cell(_config(shared), seed=0, cell_id="bench_gt", **kwargs)
     write_nwb(cell, path)

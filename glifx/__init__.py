@@ -6,6 +6,7 @@ The public face (imported lazily, so ``import glifx`` stays fast)::
     qc = glifx.run_qc(cell)                       # QCResult
     feats = glifx.extract_features(cell, qc=qc)   # CellFeatures
     fit = glifx.fit_cell(cell, levels=(1, 2, 3, 4, 5))
+    result = glifx.process_cell("cell.nwb", "results/")   # all of the above + the output folder
     model = glifx.GlifModel.from_allen_config(config_dict)
     out = glifx.simulate(model, stimulus_A, dt=5e-6)
 """
@@ -27,6 +28,8 @@ _LAZY = {
     "run_qc": "glifx.qc",
     "extract_features": "glifx.features",
     "fit_cell": "glifx.fitting",
+    "process_cell": "glifx.process",
+    "CellResult": "glifx.process",
     "GlifModel": "glifx.glif",
     "simulate": "glifx.glif",
     "simulate_many": "glifx.glif",

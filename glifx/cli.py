@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -308,47 +308,15 @@ def _parse_levels(ctx: click.Context, param: click.Parameter, value: str) -> tup
     return tuple(levels)
 
 
-class _Progress:
-    """Stage-by-stage progress on stderr: ``[k/n] what ... 1.2 s``."""
+class _StageProgress:
+    """Progress of :func:`glifx.process_cell` on stderr: a numbered header when a stage starts
+    (``[k/n] title ...``; the stage of a message is the last of ``stages`` whose prefix it starts
+    with), its messages indented below it, and the stage's time when the next one starts;
+    ``warning:`` messages unindented."""
 
-    def __init__(self, n: int) -> None:
-        self.n, self.k = n, 0
-
-    def __call__(self, what: str) -> Any:
-        import contextlib
-
-        self.k += 1
-
-        @contextlib.contextmanager
-        def stage() -> Any:
-            click.echo(f"[{self.k}/{self.n}] {what} ...", nl=False, err=True)
-            t0 = time.perf_counter()
-            try:
-                yield
-            except BaseException:
-                click.echo(" failed", err=True)
-                raise
-            click.echo(f" {time.perf_counter() - t0:.1f} s", err=True)
-
-        return stage()
-
-
-class _FitProgress:
-    """Progress of :func:`glifx.fit_cell` on stderr: its messages (``"<stage>: <what>"``) as
-    indented lines under numbered stage headers; a message whose text starts with a stage's
-    prefix (``"GLIF"``: the levels) opens that stage, each stage once and in order."""
-
-    def __init__(self, stage: _Progress, stages: list[tuple[str, str]]) -> None:
-        self.stage, self.stages, self.open = stage, stages, -1
+    def __init__(self, stages: Sequence[tuple[str, str]]) -> None:
+        self.stages, self.open = list(stages), -1
         self.t0 = time.perf_counter()
-
-    def _header(self, k: int) -> None:
-        while self.open < k:
-            self._footer()
-            self.open += 1
-            self.stage.k += 1
-            self.t0 = time.perf_counter()
-            click.echo(f"[{self.stage.k}/{self.stage.n}] {self.stages[self.open][0]} ...", err=True)
 
     def _footer(self, failed: bool = False) -> None:
         if self.open >= 0:
@@ -356,18 +324,23 @@ class _FitProgress:
                                    f"{time.perf_counter() - self.t0:.1f} s"), err=True)
 
     def __call__(self, message: str) -> None:
-        k = max(j for j, (_, prefix) in enumerate(self.stages) if message.startswith(prefix))
-        self._header(max(k, self.open, 0))
+        if message.startswith("warning:"):
+            click.echo(message, err=True)
+            return
+        k = max((j for j, (prefix, _) in enumerate(self.stages) if message.startswith(prefix)),
+                default=max(self.open, 0))
+        while self.open < k:
+            self._footer()
+            self.open += 1
+            self.t0 = time.perf_counter()
+            title = self.stages[self.open][1]
+            click.echo(f"[{self.open + 1}/{len(self.stages)}] {title} ...", err=True)
         click.echo(f"      {message}", err=True)
 
     def close(self, failed: bool = False) -> None:
-        """Open any stage not reached yet and finish the last one."""
-        if failed:
-            self._footer(failed=True)
-            self.open = len(self.stages)
-            return
-        self._header(len(self.stages) - 1)
-        self._footer()
+        """Finish the last stage reached."""
+        self._footer(failed)
+        self.open = len(self.stages)
 
 
 def _fit_table(fit_result: Any) -> str:
@@ -436,43 +409,22 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
       glifx fit data_samples/rs_cell.nwb --out results/
       glifx fit cell.nwb --out results/ --levels 1,3 --criteria lab_qc.json
     """
-    from glifx.errors import FileFormatError
-    from glifx.features import extract_features
-    from glifx.fitting import fit_cell
-    from glifx.io import load_cell
-    from glifx.qc import resolve_criteria, run_qc
-    from glifx.report.outputs import write_fit_outputs
+    from glifx.process import STAGES, process_cell
 
-    stage = _Progress(6)
-    with stage(f"loading {file}"):
-        cell = load_cell(file)
-    with stage("QC"):
-        qc_result = run_qc(cell, resolve_criteria(criteria_file))
-    if not qc_result.cell_passed:
-        click.echo(f"warning: cell {cell.cell_id} failed QC ({'; '.join(qc_result.cell_reasons)}); "
-                   f"fitting the {len(qc_result.passed_sweeps)} sweeps that passed", err=True)
-    with stage("features"):
-        feats = extract_features(cell, qc=qc_result)
-    cell.clear_cache()  # fitting reads the sweeps again one at a time; don't hold two copies
     names = ", ".join(f"GLIF{lv}" for lv in levels)
-    report = _FitProgress(stage, [("preparing sweeps and preprocessing estimates", ""),
-                                  (f"fitting {names} ({method})", "GLIF")])
+    titles = {"GLIF": f"fitting {names} ({method})"}
+    report = _StageProgress([(prefix, titles.get(prefix, title)) for prefix, title in STAGES])
     try:
-        result = fit_cell(cell, levels, qc=qc_result, method=method,  # type: ignore[arg-type]
-                          progress=report)
-    except GlifxError as exc:
+        cell_result = process_cell(file, out_dir, levels=levels, method=method,
+                                   criteria=criteria_file, progress=report)
+    except BaseException:
         report.close(failed=True)
-        raise FileFormatError(file, f"cannot fit: {exc}") from None
+        raise
     report.close()
-    if result.data is not None and not result.data.test:
-        click.echo(f"warning: no usable Noise 2 sweep in {file}: test explained variance not computed",
-                   err=True)
-    with stage("writing outputs and report"):
-        path = write_fit_outputs(out_dir, cell, qc_result, feats, result)
-    n_ok = sum(lf.ok for lf in result.levels.values())
-    click.echo(f"cell {cell.cell_id}: {n_ok} of {len(levels)} level(s) fitted in "
-               f"{result.wall_time:.1f} s (method {method}); wrote {path}")
-    click.echo(_fit_table(result))
+    path, n_ok = cell_result.out_dir, cell_result.n_fitted
+    click.echo(f"cell {cell_result.cell.cell_id}: {n_ok} of {len(levels)} level(s) fitted in "
+               f"{cell_result.fit.wall_time:.1f} s (method {method}); wrote {path}")
+    click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")
 
@@ -508,7 +460,7 @@ def compare(expected: str, actual: str, tolerances_file: str | None, html_file: 
       glifx fit data_samples/rs_cell.nwb --out results/      # after any change
       glifx compare reference/rs_cell results/rs_cell --html diff.html
     """
-    from glifx.testing.compare import (
+    from glifx.report.compare import (
         compare_results,
         difference_lines,
         summary_line,

@@ -2,7 +2,15 @@
 
 Every error glifx raises on purpose derives from :class:`GlifxError`, so a pipeline can catch
 one type, and the CLI turns it into a single line on stderr with exit code 2.  Messages name the
-file, the sweep and the reason wherever those are known.
+file, the sweep and the reason wherever those are known.  One kind of mistake, one class:
+
+- :class:`FileFormatError`: a file cannot be read or used (names the file);
+- :class:`SweepError`: one sweep is unusable (names the sweep, and the file when known);
+- :class:`ConfigError`: an argument, option, criteria file or model configuration is invalid
+  (names the field and what was expected);
+- :class:`EstimationError`: the data do not allow an estimate or a fit.
+
+Anything else escaping glifx is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -55,3 +63,8 @@ class SweepError(GlifxError):
 
 class ConfigError(GlifxError, ValueError):
     """Invalid parameters, criteria or model configuration (names the offending field)."""
+
+
+class EstimationError(GlifxError):
+    """The data do not allow an estimate or a fit (too few spikes, no sweep of a protocol, a
+    regression that gives no passive membrane ...); the message says which and why."""

@@ -34,6 +34,7 @@ from types import MappingProxyType
 import numpy as np
 
 from glifx.errors import ConfigError
+from glifx.stimulus import LONG_SQUARE, NOISE_1, NOISE_2, RAMP, SHORT_SQUARE, SHORT_SQUARE_TRIPLE
 
 __all__ = [
     "ALLEN_CODES",
@@ -56,18 +57,18 @@ DEFAULT_SAMPLING_RATE = 200e3
 #: Allen stimulus name -> stimulus code written into files.
 ALLEN_CODES: Mapping[str, str] = MappingProxyType(
     {
-        "Long Square": "C1LSCOARSE150216",
-        "Short Square": "C1SSFINEST150112",
-        "Short Square - Triple": "C1SSTRIPLE171103",
-        "Ramp": "C1RP25PR1S",
-        "Noise 1": "C1NSSEED_1",
-        "Noise 2": "C1NSSEED_2",
+        LONG_SQUARE: "C1LSCOARSE150216",
+        SHORT_SQUARE: "C1SSFINEST150112",
+        SHORT_SQUARE_TRIPLE: "C1SSTRIPLE171103",
+        RAMP: "C1RP25PR1S",
+        NOISE_1: "C1NSSEED_1",
+        NOISE_2: "C1NSSEED_2",
         "Test": "TESTPULSE",
     }
 )
 
 #: Fixed pink-noise seeds of the two noise stimuli (every repeat of a stimulus is identical).
-NOISE_SEEDS: Mapping[str, int] = MappingProxyType({"Noise 1": 1, "Noise 2": 2})
+NOISE_SEEDS: Mapping[str, int] = MappingProxyType({NOISE_1: 1, NOISE_2: 2})
 
 #: Default test pulse: amplitude (pA), start (s), duration (s).
 TEST_PULSE_PA = -20.0
@@ -238,7 +239,7 @@ def long_square(
     rate = _check_rate(sampling_rate)
     i, epochs = _base(start + width + post, rate, test_pulse_pa)
     epochs["stimulus"] = _set(i, rate, start, start + width, amplitude_pa)
-    return _wave("Long Square", amplitude_pa, i, rate, epochs)
+    return _wave(LONG_SQUARE, amplitude_pa, i, rate, epochs)
 
 
 def short_square(
@@ -257,7 +258,7 @@ def short_square(
     rate = _check_rate(sampling_rate)
     i, epochs = _base(start + width + post, rate, test_pulse_pa)
     epochs["stimulus"] = epochs["pulse_1"] = _set(i, rate, start, start + width, amplitude_pa)
-    return _wave("Short Square", amplitude_pa, i, rate, epochs)
+    return _wave(SHORT_SQUARE, amplitude_pa, i, rate, epochs)
 
 
 def short_square_triple(
@@ -289,7 +290,7 @@ def short_square_triple(
         t0 = start + k * interval
         epochs[f"pulse_{k + 1}"] = _set(i, rate, t0, t0 + width, amplitude_pa)
     epochs["stimulus"] = (epochs["pulse_1"][0], epochs["pulse_3"][1])
-    return _wave("Short Square - Triple", amplitude_pa, i, rate, epochs, interval=interval)
+    return _wave(SHORT_SQUARE_TRIPLE, amplitude_pa, i, rate, epochs, interval=interval)
 
 
 def ramp(
@@ -325,7 +326,7 @@ def ramp(
     a, b = _idx(start, rate), _idx(start + width, rate)
     i[a:b] = slope_pa_per_s * (np.arange(b - a) + 1) / rate
     epochs["stimulus"] = (a / rate, b / rate)
-    return _wave("Ramp", final_pa, i, rate, epochs, slope_pa_per_s=slope_pa_per_s)
+    return _wave(RAMP, final_pa, i, rate, epochs, slope_pa_per_s=slope_pa_per_s)
 
 
 def pink_noise(

@@ -18,26 +18,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glifx.errors import GlifxError, SweepError
+from glifx.errors import ConfigError, GlifxError, SweepError
+from glifx.stimulus import (
+    NAME_FROM_FILE,
+    NAME_SOURCES,
+    NAME_UNKNOWN,
+    TEST_PULSE_MAX_DURATION_S,
+    TEST_PULSE_MAX_START_S,
+    TEST_PULSE_MIN_GAP_S,
+    classify_sweeps,
+)
 
 CURRENT_CLAMP = "CurrentClamp"
 VOLTAGE_CLAMP = "VoltageClamp"
 CLAMP_MODES = (CURRENT_CLAMP, VOLTAGE_CLAMP)
 
-#: How a sweep's stimulus name was obtained.
-NAME_FROM_FILE = "file"
-NAME_INFERRED = "inferred"
-NAME_UNKNOWN = "unknown"
-NAME_SOURCES = (NAME_FROM_FILE, NAME_INFERRED, NAME_UNKNOWN)
 
 #: Allen IVSCC epoch lengths (s), as in ipfx: stability windows around the stimulus.
 STABILITY_WINDOW_S = 0.5
-#: A first pulse is taken for a test pulse only if it starts before this time (s) ...
-TEST_PULSE_MAX_START_S = 0.4
-#: ... lasts at most this long (s) ...
-TEST_PULSE_MAX_DURATION_S = 0.05
-#: ... and is followed by at least this much unchanged command (s) before the stimulus.
-TEST_PULSE_MIN_GAP_S = 0.1
 
 #: Largest relative deviation of a sample interval from the median interval that is accepted
 #: as a fixed time base (covers float round-off and the jitter of acquisition clocks).
@@ -450,7 +448,7 @@ class Cell:
     ) -> None:
         self._records = {r.sweep_number: r for r in records}
         if len(self._records) != len(records):
-            raise GlifxError(f"{source or cell_id}: duplicate sweep numbers")
+            raise ConfigError(f"{source or cell_id}: duplicate sweep numbers")
         self._store = _SweepStore(loader, source)
         self.cell_id = str(cell_id)
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -508,7 +506,7 @@ class Cell:
         """
         n = len(v)
         if len(i) != n:
-            raise GlifxError(f"from_arrays: {n} voltage arrays but {len(i)} current arrays")
+            raise ConfigError(f"from_arrays: {n} voltage arrays but {len(i)} current arrays")
         rates = (
             [float(sampling_rate)] * n
             if np.isscalar(sampling_rate)
@@ -520,12 +518,10 @@ class Cell:
         for what, seq in (("sampling rates", rates), ("stimulus_names", names),
                           ("stimulus_amplitudes", amps), ("sweep_numbers", numbers)):
             if len(seq) != n:
-                raise GlifxError(f"from_arrays: {n} sweeps but {len(seq)} {what}")
+                raise ConfigError(f"from_arrays: {n} sweeps but {len(seq)} {what}")
         sources: list[str | None] = [None] * n
         if stimulus_names is None and clamp_mode == CURRENT_CLAMP:
             # no names given: infer them (and missing amplitudes) from the command waveforms
-            from glifx.io.stimulus import classify_sweeps
-
             guesses = classify_sweeps(list(i), rates)
             names, sources = [g.name for g in guesses], [g.name_source for g in guesses]
             if stimulus_amplitudes is None:

@@ -12,7 +12,7 @@ from scipy import signal
 
 from glifx.features import _kernels as K
 from glifx.features.spikes import _bessel
-from glifx.features.synthetic import spike_train_sweep
+from glifx.testing.sweeps import spike_train_sweep
 
 RATE = 50e3
 

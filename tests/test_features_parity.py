@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from glifx.features import detect_spikes
-from glifx.features.synthetic import spike_train_sweep
+from glifx.testing.sweeps import spike_train_sweep
 
 ipfx_fe = pytest.importorskip("ipfx.feature_extractor")
 

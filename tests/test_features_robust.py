@@ -18,7 +18,7 @@ from glifx.features import (
     noise_summary,
 )
 from glifx.features.spikes import effective_cutoff
-from glifx.features.synthetic import spike_train_sweep
+from glifx.testing.sweeps import spike_train_sweep
 
 SPIKES = [0.2, 0.35, 0.5, 0.62, 0.8]
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from glifx.features import burst, delay, detect_spikes, pause, spike_train_features
-from glifx.features.synthetic import spike_train_sweep
 from glifx.features.train import adaptation_index, detect_bursts, detect_pauses
+from glifx.testing.sweeps import spike_train_sweep
 
 strf = pytest.importorskip("ipfx.spike_train_features")
 from ipfx.feature_extractor import SpikeFeatureExtractor, SpikeTrainFeatureExtractor  # noqa: E402

@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 import glifx
+import glifx.process
 from glifx.cli import main
+from glifx.fitting.preprocess import Preprocessing
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
 RS_CELL = SAMPLES / "rs_cell.nwb"
@@ -93,10 +95,10 @@ def test_no_level_fitted_writes_reasons_and_exits_2(tmp_path, monkeypatch):
 
         data = data if data is not None else prepare(cell, qc=qc)
         fits = {lv: LevelFit(lv, reason="θ∞ (Short Square): not estimated") for lv in levels}
-        return FitResult(cell.cell_id, fits, {}, data.el_reference, {"train": [28]}, 0.0, method,
-                         data=data)
+        return FitResult(cell.cell_id, fits, Preprocessing(), data.el_reference, {"train": [28]},
+                         0.0, method, data=data)
 
-    monkeypatch.setattr(glifx.fitting, "fit_cell", fit_nothing)
+    monkeypatch.setattr(glifx.process, "fit_cell", fit_nothing)
     result = run(str(RS_CELL), "--out", str(tmp_path), "--levels", "1,3")
     assert result.exit_code == 2
     assert "GLIF3" in result.stdout and "failed: θ∞ (Short Square): not estimated" in result.stdout
@@ -116,7 +118,7 @@ def test_note_on_a_fitted_level_follows_the_table(tmp_path, monkeypatch):
         fit[1].reason = "multiplier at a bound of its search interval: th_inf × 2 (interval 0.5–2)"
         return fit
 
-    monkeypatch.setattr(glifx.fitting, "fit_cell", fit_with_note)
+    monkeypatch.setattr(glifx.process, "fit_cell", fit_with_note)
     result = run(str(RS_CELL), "--out", str(tmp_path), "--levels", "1")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()

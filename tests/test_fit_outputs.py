@@ -15,7 +15,8 @@ from glifx.errors import ConfigError
 from glifx.features import extract_features
 from glifx.fitting import FitResult, LevelFit
 from glifx.fitting.data import prepare
-from glifx.fitting.pipeline import SELECT_LEVELS
+from glifx.fitting.preprocess import Preprocessing
+from glifx.fitting.selection import SELECT_LEVELS
 from glifx.report import CellReport
 from glifx.report import outputs as outputs_mod
 from glifx.report.from_fit import build_cell_report
@@ -194,7 +195,7 @@ def test_report_without_long_square_features_or_fitted_level(pipeline, tmp_path)
     assert all(lv.fi_model is None for lv in rep.levels)
     assert any("Long Square" in n for n in rep.notes)
 
-    failed = FitResult(cell.cell_id, {1: LevelFit(1, reason="no θ∞")}, {}, fit.el_reference,
+    failed = FitResult(cell.cell_id, {1: LevelFit(1, reason="no θ∞")}, Preprocessing(), fit.el_reference,
                        fit.sweeps, 0.1, "ev")
     rep = build_cell_report(cell, qc, None, failed, data=dataclasses.replace(data, test=[]))
     assert rep.overlay is None and rep.levels[0].status == "failed"

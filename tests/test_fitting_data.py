@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from glifx.errors import GlifxError
-from glifx.fitting.data import SISweep, prepare, rest_window, to_si
+from glifx.fitting import estimators as est
+from glifx.fitting.data import prepare, rest_window, to_si
 from glifx.sweep import Cell, Sweep
 
 RATE = 10e3
@@ -93,14 +94,13 @@ def test_to_si_requires_current():
         to_si(sw, -0.07, detector)
 
 
-def test_block_averaged():
+def test_block_averaging_for_the_regressions():
+    """One block-averaging path (glifx.fitting.estimators): means over whole blocks, a block
+    valid only if all its samples are, the factor that brings a rate to about 20 kHz."""
     v = np.arange(25, dtype=float)
-    s = SISweep(1, "Noise 1", 1e-4, v, 2 * v, np.array([3, 12, 24]), (2, 21))
-    b = s.block_averaged(5)
-    np.testing.assert_allclose(b.v, [2, 7, 12, 17, 22])
-    np.testing.assert_allclose(b.i, 2 * b.v)
-    assert b.dt == pytest.approx(5e-4)
-    np.testing.assert_array_equal(b.spikes, [0, 2, 4])
-    assert b.stimulus == (0, 4)
-    assert s.for_regression(2e3).dt == pytest.approx(5e-4)
-    assert s.for_regression(None) is s
+    np.testing.assert_allclose(est.block_mean(v, 5), [2, 7, 12, 17, 22])
+    mask = np.ones(25, dtype=bool)
+    mask[6] = False
+    np.testing.assert_array_equal(est.block_mask(mask, 5), [True, False, True, True, True])
+    assert est.regression_block(5e-6) == 10 and est.regression_block(1e-4) == 1
+    assert est.regression_block(1e-4, rate=2e3) == 5

@@ -1,4 +1,4 @@
-"""Held-out Noise stimuli for synthetic neurons (glifx.fitting.validation.held_out_noise_sets)."""
+"""Held-out Noise stimuli for synthetic neurons (glifx.testing.validation.held_out_noise_sets)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from glifx.errors import ConfigError
-from glifx.fitting.validation import glif_threshold_current, held_out_ev, held_out_noise_sets
 from glifx.glif import GlifModel
 from glifx.protocols import noise
 from glifx.synth import GlifNeuron
+from glifx.testing.validation import glif_threshold_current, held_out_ev, held_out_noise_sets
 
 RATE = 20e3
 SHORT = dict(epoch_duration=2.0, gap=1.0)

@@ -12,18 +12,16 @@ from scipy.signal import lfilter
 
 from glifx.errors import ConfigError
 from glifx.fitting.data import SISweep
-from glifx.fitting.estimators import block_mean
+from glifx.fitting.estimators import block_mean, laplace_scale_from_long_square
 from glifx.fitting.optimize import (
     Multiplier,
-    SpikeTrainData,
-    forced_spike_margin,
-    laplace_scale_from_long_square,
     optimize_ev,
     optimize_reference,
     reference_bins,
 )
 from glifx.fitting.pipeline import bound_note
-from glifx.glif import GlifModel, OUNoise, simulate
+from glifx.fitting.scoring import SpikeTrainData
+from glifx.glif import GlifModel, OUNoise, forced_spike_run, simulate
 
 DT = 5e-5
 
@@ -79,7 +77,7 @@ def test_forced_run_reproduces_simulator_traces():
     stim = stimulus(1, 60_000)
     r = simulate(model, stim, DT, record=True)
     assert r.n_spikes > 20
-    margin, valid = forced_spike_margin(model, stim, DT, r.spike_steps)
+    margin, valid = forced_spike_run(model, stim, DT, r.spike_steps)
     finite = np.isfinite(r.voltage)
     # on every sample the simulator reports, the forced run follows it exactly
     both = finite & valid
@@ -201,5 +199,7 @@ def test_laplace_scale_from_long_square():
     rng = np.random.default_rng(0)
     scale = 0.3e-3
     v = np.concatenate([np.zeros(1000), 5e-3 + rng.laplace(0, scale, 20_000)])
-    got = laplace_scale_from_long_square([(v, (1000, 20_999), 1e-4)], window_s=1.5)
+    sweep = SISweep(1, "Long Square", 1e-4, v, np.zeros_like(v), np.empty(0, dtype=np.int64),
+                    (1000, 20_999))
+    got = laplace_scale_from_long_square([sweep], window_s=1.5)
     assert got == pytest.approx(scale, rel=0.05)

@@ -12,10 +12,11 @@ import pytest
 from glifx.errors import ConfigError, GlifxError
 from glifx.fitting import FitResult, fit_cell
 from glifx.fitting.data import prepare
-from glifx.fitting.optimize import Multiplier, SpikeTrainData
+from glifx.fitting.optimize import Multiplier
 from glifx.fitting.pipeline import bound_note
-from glifx.fitting.validation import ground_truth_cell, recovery
+from glifx.fitting.scoring import SpikeTrainData
 from glifx.glif import GlifModel
+from glifx.testing.validation import ground_truth_cell, recovery
 
 SMALL_PROTOCOL = dict(noise_kwargs=dict(epoch_duration=2.0, gap=1.0), long_square_start_pa=-50,
                       long_square_step_pa=40)
@@ -55,7 +56,7 @@ def test_every_level_is_fitted_and_reported(small_fit):
             assert lf.train_ev >= lf.train_ev_initial
     rows = small_fit.summary()
     assert rows[4]["level"] == 5 and rows[4]["fitted"]
-    json.dumps(small_fit.preprocessing)  # serialisable for fit_summary.json
+    json.dumps(small_fit.preprocessing.as_dict())  # serialisable for fit_summary.json
 
 
 def test_recovery_of_the_generating_model(small_cell, small_fit):
@@ -104,19 +105,18 @@ def test_reference_method(small_cell):
 
     cell, _ = small_cell
     fit = fit_cell(cell, levels=(1, 2, 5), method="reference")
-    theta = fit.preprocessing["theta_inf"]
+    theta = fit.preprocessing.theta_inf
     for lf in fit:
         assert lf.ok and lf.optimization.method == "reference", lf.reason
         assert set(lf.optimization.multipliers) == {"th_inf"}
         assert lf.model.coeff_th_inf == lf.optimization.multipliers["th_inf"]
         assert lf.initial_model.th_inf == theta
     assert fit.method == "reference"
-    cut = fit.preprocessing["reset"]["cut"]
-    triples = [(s.v, s.spikes, s.dt) for s in fit.data.triple]
-    spike = est.spike_threshold_component(triples, cut)
+    cut = fit.preprocessing.reset.cut
+    spike = est.spike_threshold_component(fit.data.triple, cut)
     assert (fit[2].model.a_spike, fit[2].model.b_spike) == (spike.a_spike, spike.b_spike)
-    volt = est.voltage_threshold_component([(s.v, s.spikes, s.dt) for s in fit.data.train], cut,
-                                           theta, spike.a_spike, spike.b_spike)
+    volt = est.voltage_threshold_component(fit.data.train, cut, theta, spike.a_spike,
+                                           spike.b_spike)
     assert (fit[5].model.a_voltage, fit[5].model.b_voltage) == (volt.a_voltage, volt.b_voltage)
 
 
@@ -180,10 +180,9 @@ def test_glif3_choice_gates_glif4_and_5(small_cell, small_fit, gate_forced, choi
     if choice == "reference":
         ref = fit_cell(cell, levels=(4, 5), method="reference", **kw)
         assert fit[4].model == ref[4].model and fit[5].model == ref[5].model
-        assert fit.preprocessing["reference_threshold_full"] == ref.preprocessing[
-            "reference_threshold_full"]
+        assert fit.preprocessing.reference_threshold_full == ref.preprocessing.reference_threshold_full
     else:
-        assert "reference_threshold_spike" not in fit.preprocessing
+        assert fit.preprocessing.reference_threshold_spike is None
 
 
 def test_glif3_cross_validation_runs_for_glif4_when_glif3_is_not_requested(

@@ -20,9 +20,9 @@ import json
 import pytest
 
 from glifx.fitting import fit_cell
-from glifx.fitting.optimize import SpikeTrainData
-from glifx.fitting.validation import ground_truth_cell
+from glifx.fitting.scoring import SpikeTrainData
 from glifx.testing import CellOutputs, assert_results_match, compare_results
+from glifx.testing.validation import ground_truth_cell
 
 CELLS = ("324025297", "325853048", "510106222", "565778331", "567399060", "579611597")
 NOISY_CELL = pytest.param("482764620", marks=pytest.mark.xfail(

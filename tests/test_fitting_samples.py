@@ -14,7 +14,7 @@ import glifx
 from glifx.features import extract_features
 from glifx.fitting import fit_cell
 from glifx.fitting.data import DETECTION_FILTER_KHZ, prepare
-from glifx.fitting.validation import held_out_ev, held_out_noise_sets
+from glifx.testing.validation import held_out_ev, held_out_noise_sets
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
 #: Noise-free 3 ms pulse threshold of the RS cell (data_samples/README.md), pA.

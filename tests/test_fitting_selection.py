@@ -13,10 +13,18 @@ from test_fitting_held_out import RATE, SHORT, glif3  # the same short GLIF3 set
 from glifx.errors import ConfigError
 from glifx.fitting.data import prepare
 from glifx.fitting.estimators import EstimationError
-from glifx.fitting.selection import GAP_S, cross_validate, split_halves, stimulus_runs
-from glifx.fitting.validation import glif_threshold_current
+from glifx.fitting.selection import (
+    GAP_S,
+    choose,
+    cross_validate,
+    needs_gate,
+    optimisers,
+    split_halves,
+    stimulus_runs,
+)
 from glifx.protocols import noise
 from glifx.synth import GlifNeuron, synthetic_cell
+from glifx.testing.validation import glif_threshold_current
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +123,57 @@ def test_ties_go_to_the_first_candidate(recorded):
     assert cross_validate({"b": lambda d: model, "a": lambda d: model}, folds).choice == "b"
     with pytest.raises(ConfigError):
         cross_validate({}, folds)
+
+
+# ------------------------------------------------------------------ the policy, with fake scores
+@pytest.mark.parametrize(("method", "gate", "expected"), [
+    # "ev" / "reference": that optimiser alone, at every level, whatever a gate would say
+    ("ev", None, {lv: ("ev",) for lv in range(1, 6)}),
+    ("reference", "ev", {lv: ("reference",) for lv in range(1, 6)}),
+    # "select": both at GLIF3; at GLIF4/5 both only when GLIF3 chose the reference
+    ("select", "reference", {1: ("ev",), 2: ("ev",), 3: ("ev", "reference"),
+                             4: ("ev", "reference"), 5: ("ev", "reference")}),
+    ("select", "ev", {1: ("ev",), 2: ("ev",), 3: ("ev", "reference"), 4: ("ev",), 5: ("ev",)}),
+    ("select", None, {1: ("ev",), 2: ("ev",), 3: ("ev", "reference"), 4: ("ev",), 5: ("ev",)}),
+])
+def test_which_optimisers_each_level_fits(method, gate, expected):
+    assert {lv: optimisers(lv, method, gate) for lv in range(1, 6)} == expected
+
+
+def test_only_glif4_and_5_of_select_need_the_gate():
+    assert [lv for lv in range(1, 6) if needs_gate(lv, "select")] == [4, 5]
+    assert not any(needs_gate(lv, m) for lv in range(1, 6) for m in ("ev", "reference"))
+
+
+def test_choose_keeps_the_best_held_out_score():
+    assert choose({"ev": 0.51, "reference": 0.57}) == "reference"
+    assert choose({"ev": 0.60, "reference": 0.57}) == "ev"
+    assert choose({"ev": -1.0, "reference": -1.0}) == "ev"  # both failed: the first
+    assert choose({"reference": 0.5, "ev": 0.5}) == "reference"  # ties: the first
+    with pytest.raises(ConfigError):
+        choose({})
+
+
+def test_cross_validate_scores_each_fit_on_the_other_half():
+    """Fake folds and fitters: a fitter returns a label naming the fold it was fitted on, and
+    each fold scores a label from a table; the choice is the best mean of the two held-out
+    scores, and a fitter that fails scores -1 on both."""
+    table = {("a", "A"): 0.2, ("a", "B"): 0.9, ("b", "A"): 0.6, ("b", "B"): 0.6}
+
+    def fold(name):
+        scores = {other: {k: v for (k, f), v in table.items() if f == other}
+                  for other in "AB"}
+        return SimpleNamespace(
+            name=name,
+            score_many=lambda models: [SimpleNamespace(ratio=scores[name][m]) for m in models])
+
+    folds = (fold("A"), fold("B"))
+
+    def fails(_data):
+        raise EstimationError("no estimate")
+
+    # fitted on A, a model is scored on B and the other way round
+    sel = cross_validate({"a": lambda d: "a", "b": lambda d: "b", "c": fails}, folds)
+    assert sel.fold_scores == {"a": (0.9, 0.2), "b": (0.6, 0.6), "c": (-1.0, -1.0)}
+    assert sel.scores == pytest.approx({"a": 0.55, "b": 0.6, "c": -1.0})
+    assert sel.choice == "b"

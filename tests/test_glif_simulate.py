@@ -9,10 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from glif_reference import slow_glif
 
 import glifx
 from glifx.errors import ConfigError
-from glifx.glif import GlifModel, OUNoise, SimulationResult, simulate, simulate_many
+from glifx.glif import (
+    GlifModel,
+    OUNoise,
+    SimulationResult,
+    forced_spike_run,
+    simulate,
+    simulate_many,
+)
 
 DT = 5e-6
 CV = 0.2
@@ -97,64 +105,9 @@ def test_traces_equal_reference(allen: dict, level: int) -> None:
 # ---------------------------------------------------------------- slow, obviously-correct reference
 def _slow(model: GlifModel, stim: np.ndarray, dt: float) -> tuple[list[int], np.ndarray, np.ndarray,
                                                                    np.ndarray, int | None]:
-    """GLIF_SPEC.md section 2, one step at a time in plain Python."""
-    m = model.methods
-    n_cut = model.cut_steps(dt)
-    C = model.coeff_C * model.C
-    g = model.coeff_G / model.R_input
-    El = model.El
-    th_inf = model.coeff_th_inf * model.th_inf
-    exact = m["threshold_dynamics_method"] == "three_components_exact"
-    spike_th = m["threshold_dynamics_method"] in ("spike_component", "three_components_exact")
-    asc_on = m["AScurrent_dynamics_method"] == "exp"
-    if model.asc_tau_array is not None:
-        k = [1.0 / tau for tau in model.asc_tau_array]
-    N = len(stim)
-    V_out = np.full(N, np.nan)
-    th_out = np.full(N, np.nan)
-    I_out = np.full((N, 2), np.nan)
-    V = model.init_voltage
-    I = list(model.init_AScurrents) if asc_on else [0.0, 0.0]
-    th_s = th_v = 0.0
-    spikes: list[int] = []
-    t = 0
-    while t < N:
-        Ie = stim[t]
-        I_prev = list(I)
-        I = [I[j] * math.exp(-k[j] * dt) for j in range(2)] if asc_on else [0.0, 0.0]
-        V_new = V + (Ie + sum(I_prev) - g * (V - El)) * (dt / C)
-        if spike_th:
-            th_s = th_s * math.exp(-model.b_spike * dt)
-        if exact:
-            a_v = model.coeff_a * model.a_voltage
-            b_v = model.coeff_b * model.b_voltage
-            beta = (Ie + sum(I_prev) + g * El) / g
-            phi = a_v / (b_v - g / C)
-            th_v = (phi * (V - beta) * math.exp(-g * dt / C)
-                    + math.exp(-b_v * dt) * (th_v - phi * (V - beta) - (a_v / b_v) * (beta - El))
-                    + (a_v / b_v) * (beta - El))
-        theta = th_inf + (th_s if spike_th else 0.0) + (th_v if exact else 0.0)
-        if V_new > theta:
-            spikes.append(t)
-            V = 0.0 if m["voltage_reset_method"] == "zero" else model.a * V_new + model.b
-            if m["AScurrent_reset_method"] == "sum":
-                I = [model.coeff_asc_amp[j] * model.asc_amp_array[j]
-                     + model.asc_r[j] * I[j] * math.exp(-k[j] * n_cut * dt) for j in range(2)]
-            else:
-                I = [0.0, 0.0]
-            if m["threshold_reset_method"] == "three_components":
-                th_s = th_s * math.exp(-model.b_spike * n_cut * dt) + model.a_spike
-            theta = th_inf + (th_s if spike_th else 0.0) + (th_v if exact else 0.0)
-            if t + n_cut < N:
-                if V > theta:
-                    return spikes, V_out, th_out, I_out, t + n_cut
-                V_out[t + n_cut], th_out[t + n_cut], I_out[t + n_cut] = V, theta, I
-            t += n_cut + 1
-        else:
-            V = V_new
-            V_out[t], th_out[t], I_out[t] = V, theta, I
-            t += 1
-    return spikes, V_out, th_out, I_out, None
+    """GLIF_SPEC.md section 2, one step at a time in plain Python (tests/glif_reference.py)."""
+    run = slow_glif(model, stim, dt)
+    return run.spikes, run.voltage, run.threshold, run.asc, run.truncated_at
 
 
 def _random_model(rng: np.random.Generator, level: int | None) -> GlifModel:
@@ -201,6 +154,23 @@ def test_kernel_equals_slow_reference_on_random_models(level: int | None) -> Non
         np.testing.assert_array_equal(simulate(model, stim, DT).spike_steps, spikes)
         spikes_seen += len(spikes)
     assert spikes_seen >= 10
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 4, 5, None])
+def test_forced_run_equals_slow_reference(level: int | None) -> None:
+    """The forced-spike run (reset at given steps, no threshold test) against the slow step
+    forced the same way, at spikes that include some inside earlier cuts (skipped by both)."""
+    rng = np.random.default_rng(41 + (level or 0))
+    n = 20_000
+    for _ in range(3):
+        model = _random_model(rng, level)
+        stim = 1.5 * model.th_inf / model.R_input * (1 + 0.3 * rng.standard_normal(n))
+        forced = np.sort(rng.choice(n, size=40, replace=False))
+        ref = slow_glif(model, stim, DT, forced_spikes=forced)
+        margin, valid = forced_spike_run(model, stim, DT, forced)
+        np.testing.assert_array_equal(valid, ref.valid)
+        np.testing.assert_allclose(margin, ref.margin, rtol=0, atol=1e-15)
+        assert 0 < len(ref.spikes) <= forced.size
 
 
 # ---------------------------------------------------------------- semantics

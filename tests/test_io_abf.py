@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import glifx
-from glifx.sweep import CURRENT_CLAMP, NAME_INFERRED
+from glifx.stimulus import NAME_INFERRED
+from glifx.sweep import CURRENT_CLAMP
 
 # (file, sweeps, sampling rate Hz, sweep length s, step amplitudes pA) as stated in PROVENANCE.md
 ABF_FACTS = [

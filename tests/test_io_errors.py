@@ -13,7 +13,8 @@ from click.testing import CliRunner
 import glifx
 from glifx import Cell, FileFormatError, Sweep, SweepError
 from glifx.cli import main
-from glifx.sweep import NAME_UNKNOWN, VOLTAGE_CLAMP
+from glifx.stimulus import NAME_UNKNOWN
+from glifx.sweep import VOLTAGE_CLAMP
 
 sys.path.insert(0, str(Path(__file__).parent))
 from nwb1_writer import Nwb1Sweep, write_allen_nwb1  # noqa: E402

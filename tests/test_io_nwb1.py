@@ -11,7 +11,8 @@ import pytest
 import glifx
 import glifx.io.nwb1 as nwb1
 from glifx.io import sniff_format
-from glifx.sweep import CURRENT_CLAMP, NAME_FROM_FILE, NAME_INFERRED, VOLTAGE_CLAMP
+from glifx.stimulus import NAME_FROM_FILE, NAME_INFERRED
+from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP
 
 sys.path.insert(0, str(Path(__file__).parent))
 from nwb1_writer import Nwb1Sweep, write_allen_nwb1  # noqa: E402

@@ -8,7 +8,8 @@ import pytest
 import glifx
 import glifx.io.nwb2 as nwb2
 from glifx import Cell, Sweep
-from glifx.sweep import CURRENT_CLAMP, NAME_FROM_FILE, NAME_INFERRED, NAME_UNKNOWN, VOLTAGE_CLAMP
+from glifx.stimulus import NAME_FROM_FILE, NAME_INFERRED, NAME_UNKNOWN
+from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP
 
 HIPPO = ("real", "bluepyefe", "hippocampus-portal", "99111002.nwb")
 

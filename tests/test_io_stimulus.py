@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from glifx import Cell
-from glifx.io.stimulus import classify_command, classify_sweeps, name_from_code
-from glifx.sweep import NAME_INFERRED, NAME_UNKNOWN
+from glifx.stimulus import NAME_INFERRED, NAME_UNKNOWN, classify_command, classify_sweeps, name_from_code
 
 RATE = 50_000.0
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glifx.errors import ConfigError
 from glifx.features import subthreshold as sub
 from glifx.features.spikes import detect_spikes, recorded_arrays
 from glifx.features.train import all_train_features
@@ -188,7 +189,7 @@ def long_square_summary(
     if start is None or end is None:
         win = step_window(sweeps)
         if win is None:
-            raise ValueError("no step found in the commands: pass start and end")
+            raise ConfigError("no step found in the commands: pass start and end")
         start, end = win
     rows, spk = [], {}
     for s in sweeps:

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import curve_fit
 
+from glifx.errors import ConfigError
+
 TRAIN_KEYS = ("avg_rate", "latency", "first_isi", "mean_isi", "median_isi", "isi_cv", "adapt")
 
 
@@ -87,7 +89,7 @@ def detect_pauses(isis: np.ndarray, isi_types: np.ndarray, cost_weight: float = 
     isis = np.asarray(isis, dtype=float)
     types = np.asarray(isi_types, dtype=object)
     if isis.size != types.size:
-        raise ValueError(f"{isis.size} ISIs but {types.size} ISI types")
+        raise ConfigError(f"{isis.size} ISIs but {types.size} ISI types")
     direct = types == "direct"
     if not direct.any():
         return np.empty(0, dtype=int)

@@ -1,22 +1,40 @@
 """GLIF fitting: preprocessing estimators, optimisation, explained variance, the fit_cell pipeline.
 
-Modules: :mod:`~glifx.fitting.data` (the one place where Sweep units become SI),
-:mod:`~glifx.fitting.estimators` (GLIF_SPEC §3 steps 2–8), :mod:`~glifx.fitting.optimize`
-(training-EV and reference objectives), :mod:`~glifx.fitting.selection` (choosing between
-them by cross-validation inside the training set), :mod:`~glifx.fitting.explained_variance`
-(§4), :mod:`~glifx.fitting.pipeline` (:func:`fit_cell`), :mod:`~glifx.fitting.validation`
-(ground-truth cells, held-out stimuli).
+Modules, in the order of the data flow: :mod:`~glifx.fitting.data` (the one place where Sweep
+units become SI), :mod:`~glifx.fitting.estimators` (GLIF_SPEC §3 steps 2–8, on
+:class:`~glifx.fitting.data.SISweep` sequences), :mod:`~glifx.fitting.preprocess` (the
+estimates every level starts from, typed, each made or failed with its reason),
+:mod:`~glifx.fitting.scoring` (a model scored against recorded spike trains) and
+:mod:`~glifx.fitting.explained_variance` (§4), :mod:`~glifx.fitting.optimize` (training-EV and
+reference objectives), :mod:`~glifx.fitting.selection` (which optimisers a level fits, and the
+cross-validation that chooses between them), :mod:`~glifx.fitting.pipeline` (:func:`fit_cell`,
+one level at a time), :mod:`~glifx.fitting.evaluate` (what a fitted model does on the cell's
+protocols: plain arrays for reports).  Ground-truth cells and held-out
+stimuli for validating fits are in :mod:`glifx.testing.validation`.
 """
 
+from glifx.fitting.data import FitData, SISweep
+from glifx.fitting.evaluate import FitEvaluation, evaluate_fit
 from glifx.fitting.explained_variance import (
     ExplainedVariance,
     ExplainedVarianceScorer,
     explained_variance_ratio,
 )
 from glifx.fitting.pipeline import FitResult, LevelFit, fit_cell
+from glifx.fitting.preprocess import Failed, Preprocessing
+from glifx.fitting.scoring import SpikeTrainData
+from glifx.fitting.selection import Selection
 
 __all__ = [
     "ExplainedVariance",
+    "Failed",
+    "FitData",
+    "FitEvaluation",
+    "Preprocessing",
+    "SISweep",
+    "Selection",
+    "SpikeTrainData",
+    "evaluate_fit",
     "ExplainedVarianceScorer",
     "FitResult",
     "LevelFit",

@@ -36,11 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from glifx.errors import GlifxError
+from glifx.errors import EstimationError, GlifxError, SweepError
+from glifx.stimulus import LONG_SQUARE, NOISE_1, NOISE_2, SHORT_SQUARE, SHORT_SQUARE_TRIPLE
 from glifx.sweep import Cell, Sweep
 
-#: Rate (Hz) the regression estimators block-average to, as the reference did.
-REGRESSION_RATE = 20e3
 #: Length (s) of the pre-stimulus window used for the resting potential (its end is the stimulus).
 REST_WINDOW_S = 0.5
 #: Time (s) skipped after the test pulse before the rest window may begin.
@@ -51,9 +50,6 @@ DETECTION_FILTER_KHZ = 40.0
 
 MV, PA = 1e-3, 1e-12
 
-SHORT_SQUARE = "Short Square"
-TRIPLE = "Short Square - Triple"
-LONG_SQUARE = "Long Square"
 
 SpikeDetector = Callable[[Sweep], np.ndarray]
 
@@ -102,31 +98,6 @@ class SISweep:
     def spike_v(self) -> np.ndarray:
         """Voltage at each spike threshold, V relative to rest."""
         return self.v[self.spikes]
-
-    def block_averaged(self, factor: int) -> SISweep:
-        """Voltage and current averaged over blocks of ``factor`` samples (``dt * factor``).
-
-        Spike and stimulus indices are mapped to the block that holds them; an incomplete last
-        block is dropped.
-        """
-        factor = int(factor)
-        if factor <= 1:
-            return self
-        m = self.n_samples // factor
-        v = self.v[: m * factor].reshape(m, factor).mean(axis=1)
-        i = self.i[: m * factor].reshape(m, factor).mean(axis=1)
-        spikes = self.spikes[self.spikes < m * factor] // factor
-        stim = None
-        if self.stimulus is not None:
-            stim = (self.stimulus[0] // factor, min(self.stimulus[1] // factor, m - 1))
-        return replace(self, dt=self.dt * factor, v=v, i=i, spikes=spikes, stimulus=stim)
-
-    def for_regression(self, rate: float | None = REGRESSION_RATE) -> SISweep:
-        """This sweep block-averaged to about ``rate`` Hz (unchanged when ``rate`` is ``None``
-        or not below the recorded rate)."""
-        if rate is None:
-            return self
-        return self.block_averaged(max(1, int(round(1.0 / (self.dt * rate)))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,19 +188,19 @@ def rest_window(sweep: Sweep) -> tuple[int, int]:
 
     Raises
     ------
-    GlifxError
+    SweepError
         When the sweep has no stimulus epoch or no baseline before it.
     """
     ep = sweep.epochs
     if ep.stimulus is None:
-        raise GlifxError(f"sweep {sweep.sweep_number}: no stimulus epoch, cannot measure rest")
+        raise SweepError(sweep.sweep_number, "no stimulus epoch, cannot measure rest")
     rate = sweep.sampling_rate
     b = ep.stimulus[0]
     a = max(0, b - int(round(REST_WINDOW_S * rate)))
     if ep.test is not None:
         a = max(a, ep.test[1] + 1 + int(round(TEST_PULSE_SETTLE_S * rate)))
     if b - a < 2:
-        raise GlifxError(f"sweep {sweep.sweep_number}: no baseline before the stimulus")
+        raise SweepError(sweep.sweep_number, "no baseline before the stimulus")
     return a, b
 
 
@@ -262,19 +233,19 @@ def to_si(
 
     Raises
     ------
-    GlifxError
+    SweepError
         When the sweep has no current.
     """
     if sweep.i is None:
-        raise GlifxError(f"sweep {sweep.sweep_number}: the stimulus current is unknown")
+        raise SweepError(sweep.sweep_number, "the stimulus current is unknown")
     rec = sweep.epochs.recording
     if rec is None:
-        raise GlifxError(f"sweep {sweep.sweep_number}: no finite voltage")
+        raise SweepError(sweep.sweep_number, "no finite voltage")
     n = rec[1] + 1
     v = np.asarray(sweep.v[:n], dtype=np.float64) * MV - el_reference
     i = np.asarray(sweep.i[:n], dtype=np.float64) * PA
     if not np.all(np.isfinite(v)):
-        raise GlifxError(f"sweep {sweep.sweep_number}: NaN inside the recording")
+        raise SweepError(sweep.sweep_number, "NaN inside the recording")
     if spikes is None:
         detector = spike_detector or default_spike_detector
         spikes = detector(sweep)
@@ -317,8 +288,8 @@ def prepare(
     cell: Cell,
     *,
     qc: Any | None = None,
-    train: str | Sequence[str] = "Noise 1",
-    test: str | Sequence[str] = "Noise 2",
+    train: str | Sequence[str] = NOISE_1,
+    test: str | Sequence[str] = NOISE_2,
     spike_detector: SpikeDetector | None = None,
     long_square: bool = True,
 ) -> FitData:
@@ -346,7 +317,7 @@ def prepare(
 
     Raises
     ------
-    GlifxError
+    EstimationError
         When no training sweep passed QC or none has a usable baseline.
     """
     passed = _passed(qc)
@@ -383,9 +354,9 @@ def prepare(
         except GlifxError as exc:
             excluded[s.sweep_number] = str(exc)
     if not n_loaded:
-        raise GlifxError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
+        raise EstimationError(f"{cell.cell_id}: no usable {train!r} sweeps to fit")
     if not rests:
-        raise GlifxError(f"{cell.cell_id}: no {train!r} sweep has a pre-stimulus baseline")
+        raise EstimationError(f"{cell.cell_id}: no {train!r} sweep has a pre-stimulus baseline")
     el_reference = float(np.mean(rests)) * MV
 
     currents: list[np.ndarray] = []
@@ -421,7 +392,7 @@ def prepare(
         train=convert(train_numbers),
         test=convert(usable(test)),
         short_square=convert(usable(SHORT_SQUARE), pulses=True),
-        triple=convert(usable(TRIPLE), pulses=True),
+        triple=convert(usable(SHORT_SQUARE_TRIPLE), pulses=True),
         long_square=convert(usable(LONG_SQUARE)) if long_square else [],
         excluded=excluded,
     )

@@ -24,14 +24,21 @@ Differences from the reference method, all deliberate:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize
 
-from glifx.errors import GlifxError
+from glifx.errors import ConfigError, EstimationError, GlifxError
 from glifx.fitting import _kernels
+
+if TYPE_CHECKING:  # pragma: no cover
+    from glifx.fitting.data import SISweep
+
+#: Rate (Hz) the regression estimators block-average to, as the reference did.
+REGRESSION_RATE = 20e3
 
 #: Rate constants (1/s) tried for the two after-spike currents, as the reference.
 ASC_RATES = (3.0, 10.0, 30.0, 100.0, 300.0)
@@ -45,8 +52,14 @@ SPIKE_SUPPORT_LEVEL = 0.05
 PRE_SPIKE_GUARD_S = 5e-3
 
 
-class EstimationError(GlifxError):
-    """A parameter cannot be estimated from the data given (the message says why)."""
+def _common_dt(sweeps: Sequence[SISweep]) -> float:
+    """The sample interval (s) all ``sweeps`` share."""
+    dts = {s.dt for s in sweeps}
+    if len(dts) > 1:
+        raise ConfigError(f"the sweeps have different sample intervals: {sorted(dts)} s")
+    if not dts:
+        raise EstimationError("no sweeps")
+    return dts.pop()
 
 
 # --------------------------------------------------------------------------- masks and derivatives
@@ -74,6 +87,11 @@ def block_mean(x: np.ndarray, factor: int) -> np.ndarray:
         return np.asarray(x, dtype=np.float64)
     m = x.size // factor
     return x[: m * factor].reshape(m, factor).mean(axis=1)
+
+
+def regression_block(dt: float, rate: float = REGRESSION_RATE) -> int:
+    """Block-averaging factor that brings samples ``dt`` (s) to about ``rate`` Hz (at least 1)."""
+    return max(1, int(round(1.0 / (dt * rate))))
 
 
 def centred_rows(mask: np.ndarray) -> np.ndarray:
@@ -170,8 +188,10 @@ def subthreshold_mask(
 
 
 def resistance_capacitance(
-    sweeps: Sequence[tuple[np.ndarray, np.ndarray, float, np.ndarray]],
+    sweeps: Sequence[SISweep],
     *,
+    masks: Sequence[np.ndarray] | None = None,
+    block: int = 1,
     min_samples: int = 200,
     method: str = "iv",
     iterations: int = 2,
@@ -188,10 +208,15 @@ def resistance_capacitance(
     Parameters
     ----------
     sweeps
-        ``(v, i, dt, mask)`` per sweep: voltage relative to rest (V), current (A), sample
-        interval (s), and a boolean mask of the samples to use (e.g. :func:`subthreshold_mask`).
-        ``v`` and ``i`` are whole sweeps starting at rest (the instrument is simulated from
-        sample 0).  Use block-averaged arrays (about 20 kHz) for real recordings.
+        Whole sweeps starting at rest (the instrument is simulated from sample 0): ``v``
+        relative to rest (V), ``i`` (A), ``dt`` (s).
+    masks
+        Per sweep, a boolean mask of the samples to use, at the recorded rate (default:
+        :func:`subthreshold_mask` of the sweep's spikes and stimulus window).
+    block
+        Block-averaging factor applied to V, I and the masks first (a block is used only if
+        all its samples are); :func:`regression_block` gives the one for about 20 kHz, the rate
+        to use for real recordings.
     min_samples
         Fewest usable samples for a sweep to count.
     method
@@ -212,10 +237,13 @@ def resistance_capacitance(
     from scipy.signal import lfilter
 
     if method not in ("iv", "ols"):
-        raise EstimationError(f"method must be 'iv' or 'ols', got {method!r}")
+        raise ConfigError(f"method must be 'iv' or 'ols', got {method!r}")
+    if masks is None:
+        masks = [subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus) for s in sweeps]
     Rs, Cs = [], []
-    for v, i, dt, mask in sweeps:
-        rows = centred_rows(np.asarray(mask, dtype=bool))
+    for s, mask in zip(sweeps, masks, strict=True):
+        v, i, dt = block_mean(s.v, block), block_mean(s.i, block), s.dt * block
+        rows = centred_rows(block_mask(np.asarray(mask, dtype=bool), block))
         if rows.size < min_samples:
             continue
         y = centred_derivative(v, dt, rows)
@@ -279,8 +307,7 @@ class SpikeReset:
 
 
 def spike_cut_and_reset(
-    sweeps: Sequence[tuple[np.ndarray, np.ndarray]],
-    dt: float,
+    sweeps: Sequence[SISweep],
     *,
     min_cut: float = MIN_CUT_S,
     max_cut: float = MAX_CUT_S,
@@ -305,9 +332,8 @@ def spike_cut_and_reset(
     Parameters
     ----------
     sweeps
-        ``(v, spikes)`` per sweep: voltage relative to rest (V), threshold sample indices.
-    dt
-        Sample interval of every sweep, s.
+        Sweeps with spikes (``v`` relative to rest, V; ``spikes`` threshold sample indices), all
+        at one sample interval.
     min_cut, max_cut
         Search range, s.
     criterion
@@ -321,20 +347,21 @@ def spike_cut_and_reset(
         With fewer than 3 spikes or no admissible cut.
     """
     if criterion not in ("kink", "last", "min"):
-        raise EstimationError(f"criterion must be 'kink', 'last' or 'min', got {criterion!r}")
+        raise ConfigError(f"criterion must be 'kink', 'last' or 'min', got {criterion!r}")
+    dt = _common_dt(sweeps)
     lo = max(1, int(round(min_cut / dt)))
     hi = int(round(max_cut / dt))
     min_isi = np.inf
-    for _v, sp in sweeps:
-        sp = np.asarray(sp, dtype=np.int64)
+    for s in sweeps:
+        sp = np.asarray(s.spikes, dtype=np.int64)
         if sp.size > 1:
             min_isi = min(min_isi, int(np.diff(sp).min()))
     if np.isfinite(min_isi):
         hi = min(hi, int(min_isi) - 1)
     # usable spikes: the longest cut stays inside the sweep
     xs, ys = [], []
-    for v, sp in sweeps:
-        sp = np.asarray(sp, dtype=np.int64)
+    for s in sweeps:
+        v, sp = s.v, np.asarray(s.spikes, dtype=np.int64)
         sp = sp[sp + hi < v.size]
         if sp.size:
             xs.append(v[sp])
@@ -358,12 +385,26 @@ def spike_cut_and_reset(
                       int(x.size))
 
 
-def _asc_iv(pieces: list, coef: np.ndarray, ks: tuple[float, float], C: float | None,
+@dataclass(frozen=True)
+class _AscPiece:
+    """One sweep's rows of the after-spike-current regression (block-averaged where named so)."""
+
+    y: np.ndarray          # dV/dt (minus I/C when C is known) at the rows, V/s
+    v: np.ndarray          # block-averaged V at the rows
+    bases: dict            # rate -> block-averaged unit ASC basis at the rows
+    i: np.ndarray          # block-averaged I at the rows
+    rows: np.ndarray       # row indices into the block-averaged sweep
+    i_full: np.ndarray     # I at the recorded rate (drives the instrument)
+    dt: float              # recorded sample interval, s
+    spikes: np.ndarray     # spike threshold indices at the recorded rate
+
+
+def _asc_iv(pieces: list[_AscPiece], coef: np.ndarray, ks: tuple[float, float], C: float | None,
             cut: float, reset: tuple[float, float], block: int, n_lead: int,
             iterations: int) -> np.ndarray:
     """Instrumental-variable refinement of the after-spike-current regression (see
     :func:`after_spike_currents`); returns the coefficients, unchanged if a step fails."""
-    from glifx.glif import GlifModel
+    from glifx.glif import GlifModel, forced_spike_run
 
     n_off = len(pieces)
     for _ in range(iterations):
@@ -379,11 +420,9 @@ def _asc_iv(pieces: list, coef: np.ndarray, ks: tuple[float, float], C: float | 
         n_col = n_lead + 2 + n_off
         ZX, Zy = np.zeros((n_col, n_col)), np.zeros(n_col)
         xx, zz = np.zeros(n_col), np.zeros(n_col)
-        for j, (y, vrows, bases, irows, rows, _v, i, dt, spikes, _nc) in enumerate(pieces):
-            p, f = model.kernel_arrays(dt)
-            keep = _kernels.model_spikes(spikes, int(f[5]))
-            v_hat, valid = _kernels.forced_run(np.ascontiguousarray(i, dtype=np.float64), p, f,
-                                               spikes[keep])
+        for j, pc in enumerate(pieces):
+            y, vrows, bases, irows, rows = pc.y, pc.v, pc.bases, pc.i, pc.rows
+            v_hat, valid = forced_spike_run(model, pc.i_full, pc.dt, pc.spikes)
             v_hat = block_mean(np.where(valid, v_hat, 0.0), block)[rows]
             off = np.zeros((rows.size, n_off))
             off[:, j] = 1.0
@@ -455,7 +494,7 @@ class AfterSpikeCurrents:
 
 
 def after_spike_currents(
-    sweeps: Sequence[tuple[np.ndarray, np.ndarray, float, np.ndarray]],
+    sweeps: Sequence[SISweep],
     C: float | None,
     cut: float,
     *,
@@ -474,8 +513,8 @@ def after_spike_currents(
     Parameters
     ----------
     sweeps
-        ``(v, i, dt, spikes)`` per sweep at the **recorded** rate: voltage relative to rest (V),
-        current (A), sample interval (s), spike threshold indices.
+        Sweeps at the **recorded** rate: ``v`` relative to rest (V), ``i`` (A), ``dt`` (s),
+        ``spikes`` (threshold indices).
     C
         Capacitance, F (from :func:`resistance_capacitance`), or ``None`` to fit it too (the
         current becomes a regressor; used when a cell has too little subthreshold data).
@@ -501,8 +540,8 @@ def after_spike_currents(
     rates = tuple(sorted(float(r) for r in rates))
     pieces = []
     n_spikes = 0
-    for v, i, dt, spikes in sweeps:
-        spikes = np.asarray(spikes, dtype=np.int64)
+    for s in sweeps:
+        v, i, dt, spikes = s.v, s.i, s.dt, np.asarray(s.spikes, dtype=np.int64)
         n_spikes += spikes.size
         n_cut = int(round(cut / dt))
         mask = block_mask(cut_mask(v.size, spikes, n_cut), block)
@@ -515,7 +554,7 @@ def after_spike_currents(
         y = centred_derivative(vb, dt * block, rows)
         if C is not None:
             y = y - ib[rows] / C
-        pieces.append((y, vb[rows], bases, ib[rows], rows, v, i, dt, spikes, n_cut))
+        pieces.append(_AscPiece(y, vb[rows], bases, ib[rows], rows, i, dt, spikes))
     if n_spikes == 0:
         raise EstimationError("no spikes: after-spike currents cannot be estimated")
     if not pieces:
@@ -530,21 +569,21 @@ def after_spike_currents(
     Xy_raw = np.zeros(n_col)
     yy = 0.0
     for j, p in enumerate(pieces):
-        Xp = np.zeros((p[0].size, n_col))
-        Xp[:, 0] = p[1]
+        Xp = np.zeros((p.y.size, n_col))
+        Xp[:, 0] = p.v
         if C is None:  # capacitance fitted too: the current is a regressor
-            Xp[:, 1] = p[3]
+            Xp[:, 1] = p.i
         for k, r in enumerate(rates):
-            Xp[:, n_lead + k] = p[2][r]
+            Xp[:, n_lead + k] = p.bases[r]
         Xp[:, n_lead + len(rates) + j] = 1.0
         G_raw += Xp.T @ Xp
-        Xy_raw += Xp.T @ p[0]
-        yy += float(p[0] @ p[0])
+        Xy_raw += Xp.T @ p.y
+        yy += float(p.y @ p.y)
     scale = np.sqrt(np.diag(G_raw)).copy()
     scale[scale == 0] = 1.0
     G = G_raw / np.outer(scale, scale)
     Xy = Xy_raw / scale
-    n_samples = int(sum(p[0].size for p in pieces))
+    n_samples = int(sum(p.y.size for p in pieces))
     off = list(range(n_lead + len(rates), n_lead + len(rates) + n_off))
     best = None
     for (j1, k1), (j2, k2) in itertools.combinations(enumerate(rates), 2):
@@ -569,17 +608,15 @@ def after_spike_currents(
 
 
 # --------------------------------------------------------------------------- thresholds
-def threshold_from_short_square(
-    sweeps: Sequence[tuple[float, np.ndarray, np.ndarray]],
-) -> float:
+def threshold_from_short_square(sweeps: Sequence[SISweep]) -> float:
     """θ∞: threshold of the first spike at the smallest suprathreshold Short Square amplitude.
 
     Parameters
     ----------
     sweeps
-        ``(amplitude, v, spikes)`` per Short Square sweep: amplitude (A), voltage relative to rest
-        (V), threshold indices.  When several sweeps share the smallest suprathreshold amplitude
-        their first-spike thresholds are averaged.
+        Short Square sweeps: ``amplitude`` (A; when unknown, the largest current), ``v``
+        relative to rest (V), ``spikes`` (threshold indices).  When several sweeps share the
+        smallest suprathreshold amplitude their first-spike thresholds are averaged.
 
     Returns
     -------
@@ -591,7 +628,8 @@ def threshold_from_short_square(
     EstimationError
         When no Short Square sweep spikes.
     """
-    spiking = [(a, v[int(sp[0])]) for a, v, sp in sweeps if len(sp)]
+    spiking = [(s.amplitude if np.isfinite(s.amplitude) else float(np.max(s.i)), s.v[int(s.spikes[0])])
+               for s in sweeps if len(s.spikes)]
     if not spiking:
         raise EstimationError("no Short Square sweep with a spike: θ∞ cannot be estimated")
     amin = min(a for a, _ in spiking)
@@ -622,7 +660,7 @@ class SpikeThreshold:
 
 
 def spike_threshold_component(
-    sweeps: Sequence[tuple[np.ndarray, np.ndarray, float]],
+    sweeps: Sequence[SISweep],
     cut: float,
     *,
     baseline: float | None = None,
@@ -639,7 +677,7 @@ def spike_threshold_component(
     Parameters
     ----------
     sweeps
-        ``(v, spikes, dt)`` per triple sweep (voltage relative to rest, V).
+        Triple sweeps (``v`` relative to rest, V; ``spikes``; ``dt``, s).
     cut
         Spike cut, s (the jump is referred to its end: the "advanced through the cut" fix).
     baseline
@@ -655,8 +693,8 @@ def spike_threshold_component(
         With no sweep having two spikes.
     """
     rows_t, rows_y = [], []
-    for j, (v, spikes, dt) in enumerate(sweeps):
-        spikes = np.asarray(spikes, dtype=np.int64)
+    for j, s in enumerate(sweeps):
+        v, spikes, dt = s.v, np.asarray(s.spikes, dtype=np.int64), s.dt
         if spikes.size < 2:
             continue
         th = v[spikes].astype(np.float64)
@@ -722,7 +760,7 @@ class VoltageThreshold:
 
 
 def voltage_threshold_component(
-    sweeps: Sequence[tuple[np.ndarray, np.ndarray, float]],
+    sweeps: Sequence[SISweep],
     cut: float,
     theta_inf: float | None,
     a_spike: float,
@@ -740,7 +778,7 @@ def voltage_threshold_component(
     Parameters
     ----------
     sweeps
-        ``(v, spikes, dt)`` per training sweep (voltage relative to rest, V).
+        Training sweeps (``v`` relative to rest, V; ``spikes``; ``dt``, s).
     cut
         Spike cut, s.
     theta_inf
@@ -756,11 +794,7 @@ def voltage_threshold_component(
         With fewer than 3 spikes.
     """
     data = []
-    for v, spikes, dt in sweeps:
-        spikes = np.asarray(spikes, dtype=np.int64)
-        if spikes.size == 0:
-            continue
-        n_cut = int(round(cut / dt))
+    for v, spikes, dt, n_cut in _spiking(sweeps, cut):
         ths = spike_threshold_trace(v.size, spikes, n_cut, dt, a_spike, b_spike)[spikes]
         data.append((np.ascontiguousarray(v, dtype=np.float64), spikes, dt, n_cut,
                      v[spikes] - ths))
@@ -792,6 +826,15 @@ def voltage_threshold_component(
 
 
 # --------------------------------------------------------------------------- helpers
+def _spiking(sweeps: Sequence[SISweep], cut: float
+             ) -> Iterator[tuple[np.ndarray, np.ndarray, float, int]]:
+    """``(v, spikes, dt, cut in steps)`` of each sweep that has spikes."""
+    for s in sweeps:
+        spikes = np.asarray(s.spikes, dtype=np.int64)
+        if spikes.size:
+            yield s.v, spikes, s.dt, int(round(cut / s.dt))
+
+
 def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least squares with column scaling (the columns span many orders of magnitude in SI)."""
     scale = np.sqrt(np.sum(X**2, axis=0))
@@ -830,7 +873,7 @@ class ThresholdComponents:
 
 
 def threshold_components(
-    sweeps: Sequence[tuple[np.ndarray, np.ndarray, float]],
+    sweeps: Sequence[SISweep],
     cut: float,
     *,
     spike_component: bool = True,
@@ -858,7 +901,8 @@ def threshold_components(
     Parameters
     ----------
     sweeps
-        ``(v, spikes, dt)`` per sweep: voltage relative to rest (V), threshold indices, s.
+        Sweeps with spikes: ``v`` relative to rest (V), ``spikes`` (threshold indices),
+        ``dt`` (s).
     cut
         Spike cut, s.
     spike_component, voltage_component
@@ -885,11 +929,7 @@ def threshold_components(
         With fewer spikes than parameters + 2.
     """
     prepared = []
-    for v, spikes, dt in sweeps:
-        spikes = np.asarray(spikes, dtype=np.int64)
-        if spikes.size == 0:
-            continue
-        n_cut = int(round(cut / dt))
+    for v, spikes, dt, n_cut in _spiking(sweeps, cut):
         keep = _kernels.model_spikes(spikes, n_cut)
         sp = spikes[keep]
         w = 0 if slope_window is None else max(1, int(round(slope_window / dt)))
@@ -974,3 +1014,39 @@ def threshold_components(
         a_v = float(coef[j])
     return ThresholdComponents(float(th), a_s, b_s, a_v, b_v, float(np.sqrt(mse)), int(y.size))
 
+
+# --------------------------------------------------------------------------- threshold noise
+def laplace_scale_from_long_square(sweeps: Sequence[SISweep], window_s: float = 0.5) -> float:
+    """Laplace scale (V) of the subthreshold voltage noise of Long Square sweeps.
+
+    The last ``window_s`` of each spike-free stimulus epoch (steady state) is detrended linearly;
+    the Laplace scale is the mean absolute deviation of the residual, averaged over sweeps.
+
+    Parameters
+    ----------
+    sweeps
+        Long Square sweeps (``v`` relative to rest, V); those with spikes or without a stimulus
+        epoch are skipped.
+    window_s
+        Steady-state window, s.
+
+    Raises
+    ------
+    EstimationError
+        When no sweep is spike-free with a steady-state window of at least 10 samples.
+    """
+    scales = []
+    for s in sweeps:
+        if s.stimulus is None or s.spikes.size:
+            continue
+        b = s.stimulus[1]
+        a = max(s.stimulus[0], b - int(round(window_s / s.dt)))
+        seg = np.asarray(s.v[a:b], dtype=np.float64)
+        if seg.size < 10:
+            continue
+        t = np.arange(seg.size)
+        resid = seg - np.polyval(np.polyfit(t, seg, 1), t)
+        scales.append(float(np.mean(np.abs(resid))))
+    if not scales:
+        raise EstimationError("no spike-free Long Square sweep to measure the voltage noise")
+    return float(np.mean(scales))

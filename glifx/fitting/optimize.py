@@ -25,103 +25,7 @@ from scipy import optimize as sopt
 from glifx.errors import ConfigError
 from glifx.fitting import _kernels
 from glifx.fitting.estimators import block_mean, refine_on_grid
-from glifx.fitting.explained_variance import ExplainedVariance, ExplainedVarianceScorer
-
-
-@dataclass(frozen=True, eq=False)
-class SpikeTrainData:
-    """Stimuli and recorded spikes of repeated sweeps on one grid: what a model is scored on.
-
-    Attributes
-    ----------
-    stimuli
-        Injected current per sweep, A.
-    spikes
-        Recorded spike sample indices per sweep.
-    dt
-        Sample interval, s (the model is simulated at this step).
-    n_samples
-        Common grid length (the shortest sweep).
-    """
-
-    stimuli: list[np.ndarray]
-    spikes: list[np.ndarray]
-    dt: float
-    n_samples: int
-    _unique: list[int] = field(default_factory=list, repr=False)
-    _scorer: ExplainedVarianceScorer | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_sweeps(cls, sweeps: Sequence[Any]) -> SpikeTrainData:
-        """From :class:`glifx.fitting.data.SISweep` objects (same ``dt``)."""
-        if not sweeps:
-            raise ConfigError("no sweeps to score a model on")
-        dts = {round(s.dt, 15) for s in sweeps}
-        if len(dts) != 1:
-            raise ConfigError(f"sweeps have different sample intervals: {sorted(dts)}")
-        return cls.from_arrays([s.i for s in sweeps], [s.spikes for s in sweeps],
-                               float(sweeps[0].dt))
-
-    @classmethod
-    def from_arrays(cls, stimuli: Sequence[np.ndarray], spikes: Sequence[np.ndarray],
-                    dt: float) -> SpikeTrainData:
-        """From injected currents (A) and spike sample indices per sweep, sampled every ``dt``
-        s; cut to the shortest sweep."""
-        if not stimuli:
-            raise ConfigError("no sweeps to score a model on")
-        n = min(st.size for st in stimuli)
-        stimuli = [np.ascontiguousarray(st[:n]) for st in stimuli]
-        spikes = [sp[sp < n] for sp in map(np.asarray, spikes)]
-        # identical stimuli (repeats of one protocol) are simulated once
-        unique: list[int] = []
-        firsts: list[np.ndarray] = []
-        for st in stimuli:
-            for k, f in enumerate(firsts):
-                if np.array_equal(st, f):
-                    unique.append(k)
-                    break
-            else:
-                unique.append(len(firsts))
-                firsts.append(st)
-        scorer = ExplainedVarianceScorer(spikes, n, dt)
-        return cls(stimuli, spikes, float(dt), n, unique, scorer)
-
-    def simulate(self, model: Any) -> list[np.ndarray]:
-        """The model's spike steps for each sweep (one run per distinct stimulus)."""
-        return self.simulate_checked(model)[0]
-
-    def _distinct_stimuli(self) -> list[np.ndarray]:
-        """One stimulus per distinct protocol, in the order of the indices in ``_unique``."""
-        return [self.stimuli[self._unique.index(k)] for k in range(max(self._unique) + 1)]
-
-    def simulate_checked(self, model: Any) -> tuple[list[np.ndarray], bool]:
-        """Spike steps per sweep and whether any run stopped at a bad reset (reset state above
-        threshold: the model would fire without end)."""
-        from glifx.glif import simulate_many
-
-        runs, trunc = simulate_many(model, self._distinct_stimuli(), self.dt,
-                                    return_truncated=True)
-        return [runs[k] for k in self._unique], bool(np.any(trunc >= 0))
-
-    def score(self, model: Any) -> ExplainedVariance:
-        """Explained variance of ``model`` against these sweeps."""
-        return self.score_many([model])[0]
-
-    def score_many(self, models: Sequence[Any]) -> list[ExplainedVariance]:
-        """Explained variance of each of ``models`` (all runs in one parallel batch)."""
-        from glifx.glif import simulate_many
-
-        assert self._scorer is not None
-        stims = self._distinct_stimuli()
-        runs = simulate_many(list(models), stims, self.dt)
-        out = []
-        for j in range(len(models)):
-            mine = runs[j * len(stims) : (j + 1) * len(stims)]
-            if len(stims) == 1:
-                out.append(self._scorer.score(mine[0]))
-            else:
-                out.append(self._scorer.score([mine[k] for k in self._unique]))
-        return out
+from glifx.fitting.scoring import SpikeTrainData
 
 
 # --------------------------------------------------------------------------- parameters
@@ -437,25 +341,6 @@ REFERENCE_RATE = 20e3
 REFERENCE_SPIKE_BIN_S = 5e-3
 
 
-def forced_spike_margin(model: Any, stimulus: np.ndarray, dt: float,
-                        spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``V(t) - θ_s(t) - θ_v(t)`` of a forced-spike run and the mask of its valid samples.
-
-    The model is simulated (GLIF_SPEC §2) without a threshold test; instead it is reset at the
-    recorded ``spikes`` (cut and resets exactly as after a model spike).  θ∞ is left out so that
-    the likelihood of any θ∞ is a cheap function of this margin.
-
-    Returns
-    -------
-    (margin, valid)
-        Margin at every step (V; meaningless where ``valid`` is false, i.e. inside cuts).
-    """
-    p, f = model.kernel_arrays(dt)
-    steps = np.asarray(spikes, dtype=np.int64)
-    keep = _kernels.model_spikes(steps, int(f[5]))
-    return _kernels.forced_run(np.ascontiguousarray(stimulus, dtype=np.float64), p, f, steps[keep])
-
-
 def reference_bins(margin: np.ndarray, valid: np.ndarray, spikes: np.ndarray, cut: int,
                    spike_bin: int, quiet_bin: int) -> tuple[np.ndarray, np.ndarray]:
     """Largest margin ``V - θ`` in each bin of the reference likelihood (GLIF_SPEC §3.9).
@@ -468,7 +353,7 @@ def reference_bins(margin: np.ndarray, valid: np.ndarray, spikes: np.ndarray, cu
     Parameters
     ----------
     margin, valid
-        :func:`forced_spike_margin` output (V).
+        :func:`glifx.glif.forced_spike_run` margin (V).
     spikes
         Sorted spike indices the forced run was reset at (model spikes only).
     cut
@@ -523,7 +408,7 @@ def optimize_reference(
 ) -> OptimizationResult:
     """The reference optimisation: the θ∞ multiplier maximising the forced-spike likelihood.
 
-    The model is run with its resets forced at the recorded spikes (:func:`forced_spike_margin`)
+    The model is run with its resets forced at the recorded spikes (:func:`glifx.glif.forced_spike_run`)
     on the stimulus block-averaged to ``rate``, as in the reference.  Its threshold is noisy:
     a bin holds a spike with probability ``F(max(V - θ))``, ``F`` the Laplace distribution
     function of scale ``noise_scale``.  The log-likelihood sums ``log F`` over spike bins (the
@@ -550,6 +435,8 @@ def optimize_reference(
     """
     from scipy import stats
 
+    from glifx.glif import forced_spike_run
+
     if not noise_scale > 0:
         raise ConfigError(f"noise_scale must be positive, got {noise_scale}")
     factor = max(1, int(round(1.0 / (data.dt * rate))))
@@ -564,7 +451,7 @@ def optimize_reference(
         sp = np.asarray(sp, dtype=np.int64)
         sp = sp[(sp >= 0) & (sp < stim.size)]
         sp = sp[_kernels.model_spikes(sp, cut)]
-        margin, valid = forced_spike_margin(model, stim, dt, sp)
+        margin, valid = forced_spike_run(model, stim, dt, sp)
         a, b = reference_bins(margin, valid, sp, cut, spike_bin, quiet_bin)
         spike_max.append(a)
         quiet_max.append(b)
@@ -579,35 +466,3 @@ def optimize_reference(
     c, _ = refine_on_grid(nll, np.linspace(bounds[0], bounds[1], n_grid), xatol=1e-5)
     return OptimizationResult(replace(model, coeff_th_inf=c), {"th_inf": c}, -nll(c), n_grid + 1,
                               "reference", bounds={"th_inf": (float(bounds[0]), float(bounds[1]))})
-
-
-def laplace_scale_from_long_square(sweeps: Sequence[tuple[np.ndarray, tuple[int, int] | None, float]],
-                                   window_s: float = 0.5) -> float:
-    """Laplace scale (V) of the subthreshold voltage noise of Long Square sweeps.
-
-    The last ``window_s`` of each spike-free stimulus epoch (steady state) is detrended linearly;
-    the Laplace scale is the mean absolute deviation of the residual, averaged over sweeps.
-
-    Parameters
-    ----------
-    sweeps
-        ``(v, stimulus range, dt)`` per spike-free Long Square sweep (V relative to rest).
-    window_s
-        Steady-state window, s.
-    """
-    scales = []
-    for v, stim, dt in sweeps:
-        if stim is None:
-            continue
-        b = stim[1]
-        a = max(stim[0], b - int(round(window_s / dt)))
-        seg = np.asarray(v[a:b], dtype=np.float64)
-        if seg.size < 10:
-            continue
-        t = np.arange(seg.size)
-        resid = seg - np.polyval(np.polyfit(t, seg, 1), t)
-        scales.append(float(np.mean(np.abs(resid))))
-    if not scales:
-        raise ConfigError("no spike-free Long Square sweep to measure the voltage noise")
-    return float(np.mean(scales))
-

@@ -3,23 +3,13 @@
 Order of work (GLIF_SPEC §3, with the fixes documented in :mod:`glifx.fitting.estimators`):
 
 1. :func:`glifx.fitting.data.prepare` — QC-passed sweeps, SI units, rest, spikes.
-2. Preprocessing on training (Noise 1), Short Square and Short Square - Triple sweeps only:
-   spike cut and voltage reset; R and C (subthreshold, instrumental variables; fitted with the
-   after-spike currents when there is under 1 s of spike-free data); after-spike currents with
-   R (GLIF3–5); θ∞ (Short Square, GLIF1/3); threshold components fitted jointly on Short
-   Square, Triple and training spikes (GLIF2/4: θ∞ and the spike component; GLIF5: θ∞, spike
-   and voltage components).
-3. Per level: the initial model from those estimates (cut in **seconds**), optimised on the
-   training spike trains (:func:`glifx.fitting.optimize.optimize_ev`, or the reference
-   objective), then scored on training and test sweeps with the same model at the data's ``dt``.
-
-``method="reference"`` replaces the joint threshold fit by the reference's separate estimates
-(θ∞ from Short Square at every level; spike component from the triples; voltage component from
-the training spikes) and the objective by the reference one.  ``method="select"`` (the default)
-is ``"ev"``, except that at GLIF3 (:data:`GATE_LEVEL`) both optimisers are fitted and the one
-that better predicts held-out halves of the training set is kept
-(:func:`glifx.fitting.selection.cross_validate`); only if that is the reference is the same
-choice made again at GLIF4 and GLIF5, each by its own cross-validation.
+2. :func:`glifx.fitting.preprocess.preprocess` — the estimates every level starts from, on the
+   training, Short Square, Triple and Long Square sweeps only.
+3. Per level (:func:`fit_level`): the initial model from those estimates (:func:`initial_model`,
+   cut in **seconds**), optimised on the training spike trains by each optimiser the policy
+   :func:`glifx.fitting.selection.optimisers` names (with two, the cross-validation
+   :func:`glifx.fitting.selection.cross_validate` chooses), then scored on training and test
+   sweeps with the same model at the data's ``dt``.
 
 A level that cannot be fitted (e.g. no triple sweeps for GLIF2/4/5) gets a reason; the others
 still complete.  The test sweeps (Noise 2) enter only the final scoring.
@@ -28,49 +18,36 @@ still complete.  The test sweeps (Noise 2) enter only the final scoring.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
-import numpy as np
-
 from glifx.errors import ConfigError, GlifxError
-from glifx.fitting import estimators as est
 from glifx.fitting.data import FitData, SpikeDetector, prepare
-from glifx.fitting.optimize import (
-    OptimizationResult,
-    SpikeTrainData,
-    laplace_scale_from_long_square,
-    optimize_ev,
-    optimize_reference,
+from glifx.fitting.optimize import OptimizationResult, optimize_ev, optimize_reference
+from glifx.fitting.preprocess import Preprocessing, Progress, add_reference_thresholds, preprocess
+from glifx.fitting.scoring import SpikeTrainData
+from glifx.fitting.selection import (
+    EV,
+    GATE_LEVEL,
+    METHODS,
+    REFERENCE,
+    SELECT_LEVELS,
+    Selection,
+    cross_validate,
+    needs_gate,
+    optimisers,
+    split_halves,
 )
-from glifx.fitting.selection import Selection, cross_validate, split_halves
+from glifx.stimulus import NOISE_1, NOISE_2
 from glifx.sweep import Cell
 
 #: Fits a model to a training set (one optimiser with its initial model bound).
 Fitter = Callable[[SpikeTrainData], OptimizationResult]
 
 LEVELS = (1, 2, 3, 4, 5)
-#: Values of ``fit_cell``'s ``method``.
-METHODS = ("select", "ev", "reference")
-#: Levels at which ``method="select"`` may choose the reference optimiser instead of the EV
-#: optimiser, by cross-validation on the training set (:mod:`glifx.fitting.selection`).  At
-#: :data:`GATE_LEVEL` the cross-validation always runs; at the others only when it chose the
-#: reference at :data:`GATE_LEVEL` too.  GLIF1/2 always use the EV optimiser.
-SELECT_LEVELS = (3, 4, 5)
-#: The level whose cross-validation decides whether the reference is considered at all.  Why
-#: the gate (measured: mean EV on held-out Noise stimuli, 16 ground-truth GLIF cells and 18
-#: conductance-based ones; README, "Why the choice"): at GLIF3 both optimisers share the
-#: preprocessing and the EV optimiser's fits to half the data are stable, so the comparison
-#: tells whether maximising the training EV over θ∞ overfits this cell (it does on
-#: conductance-based cells, not on GLIF cells).  At GLIF4/5 the half-data EV fits are unstable
-#: on GLIF cells and a cross-validation there alone wrongly preferred the reference (a cell lost
-#: 0.25 at GLIF4, another 0.37 at GLIF5); behind the gate it never ran on a GLIF cell, and on
-#: the conductance-based cells it raised the mean at GLIF4 0.531 -> 0.541 and at GLIF5
-#: 0.525 -> 0.537 (worst cell -0.018).
-GATE_LEVEL = 3
-#: Least spike-free training time (s) for the passive R, C regression (else fitted with ASCs).
-MIN_SUBTHRESHOLD_S = 1.0
+
 
 
 @dataclass
@@ -99,8 +76,8 @@ class LevelFit:
     selection
         With ``method="select"``, at the levels where the EV and the reference optimiser were
         cross-validated (GLIF3; GLIF4/5 when GLIF3 chose the reference,
-        :data:`SELECT_LEVELS`): the cross-validation that chose between them
-        (:class:`glifx.fitting.selection.Selection`); else ``None``.
+        :func:`glifx.fitting.selection.optimisers`): the cross-validation that chose between
+        them (:class:`glifx.fitting.selection.Selection`); else ``None``.
     """
 
     level: int
@@ -131,7 +108,8 @@ class FitResult:
     levels
         Level -> :class:`LevelFit`.
     preprocessing
-        Named preprocessing estimates (SI) or the reason each failed.
+        The preprocessing estimates (SI) or the reason each failed
+        (:class:`glifx.fitting.preprocess.Preprocessing`; ``.as_dict()`` for JSON).
     el_reference
         Absolute resting potential, V.
     sweeps
@@ -155,7 +133,7 @@ class FitResult:
 
     cell_id: str
     levels: dict[int, LevelFit]
-    preprocessing: dict[str, Any]
+    preprocessing: Preprocessing
     el_reference: float
     sweeps: dict[str, Any]
     wall_time: float
@@ -177,231 +155,8 @@ class FitResult:
         ]
 
 
-# --------------------------------------------------------------------------- preprocessing
-@dataclass
-class Preprocessing:
-    """Estimates shared by the levels; each entry is a result object or the error it raised."""
-
-    membrane: est.Membrane | Exception | None = None
-    reset: est.SpikeReset | Exception | None = None
-    asc: est.AfterSpikeCurrents | Exception | None = None
-    theta_inf: float | Exception | None = None
-    threshold_spike: est.ThresholdComponents | Exception | None = None
-    threshold_full: est.ThresholdComponents | Exception | None = None
-    reference_threshold_spike: est.ThresholdComponents | Exception | None = None
-    reference_threshold_full: est.ThresholdComponents | Exception | None = None
-    noise_scale: float | Exception | None = None
-    times: dict[str, float] = field(default_factory=dict)
-
-    def thresholds(self, method: str) -> tuple[Any, Any]:
-        """``(spike, full)`` threshold components for ``method``: the joint fit (``"ev"``) or
-        the reference's separate estimates (``"reference"``)."""
-        if method == "reference":
-            return self.reference_threshold_spike, self.reference_threshold_full
-        return self.threshold_spike, self.threshold_full
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in ("membrane", "reset", "asc", "theta_inf", "threshold_spike", "threshold_full",
-                     "reference_threshold_spike", "reference_threshold_full", "noise_scale"):
-            value = getattr(self, name)
-            if isinstance(value, Exception):
-                out[name] = {"error": str(value)}
-            elif value is None:
-                continue
-            elif isinstance(value, float):
-                out[name] = value
-            else:
-                out[name] = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                             for k, v in vars(value).items()}
-        out["wall_time_s"] = dict(self.times)
-        return out
-
-
-Progress = Callable[[str], None]
-
-#: Human names of the preprocessing estimates, for progress messages.
-ESTIMATES = {
-    "reset": "spike cut and reset", "membrane": "R and C", "asc": "after-spike currents",
-    "theta_inf": "θ∞ (Short Square)", "threshold_spike": "threshold: θ∞ and spike component",
-    "threshold_full": "threshold: θ∞, spike and voltage components",
-    "reference_threshold_spike": "reference threshold: spike component (Triple)",
-    "reference_threshold_full": "reference threshold: voltage component",
-    "noise_scale": "threshold noise (Long Square)",
-}
-
-
-def _attempt(pre: Preprocessing, name: str, fn: Any, progress: Progress | None = None) -> None:
-    t0 = time.perf_counter()
-    try:
-        setattr(pre, name, fn())
-    except (GlifxError, np.linalg.LinAlgError, ValueError) as exc:
-        setattr(pre, name, exc if isinstance(exc, GlifxError) else est.EstimationError(str(exc)))
-    pre.times[name] = time.perf_counter() - t0
-    if progress is not None:
-        value = getattr(pre, name)
-        status = f"failed: {value}" if isinstance(value, Exception) else "done"
-        progress(f"preprocessing: {ESTIMATES.get(name, name)} {status} ({pre.times[name]:.2f} s)")
-
-
-def preprocess(data: FitData, levels: Iterable[int], *, regression_rate: float = 20e3,
-               method: str = "select",
-               min_subthreshold_s: float = MIN_SUBTHRESHOLD_S,
-               progress: Progress | None = None) -> Preprocessing:
-    """Run the preprocessing estimators needed by ``levels`` on training / SS / triple sweeps.
-
-    Parameters
-    ----------
-    data
-        Prepared sweeps.
-    levels
-        Levels to be fitted.
-    regression_rate
-        Rate the regressions block-average to, Hz.
-    method
-        Whose threshold estimates to make: ``"ev"`` the joint fit (``threshold_spike``,
-        ``threshold_full``); ``"reference"`` the reference's separate estimates (GLIF_SPEC
-        §3.6–3.8, :func:`add_reference_thresholds`; ``reference_threshold_*``) and the Laplace
-        threshold-noise scale (Long Square) its objective needs; ``"select"`` the joint fit,
-        and the noise scale when ``levels`` include any of :data:`SELECT_LEVELS` (the
-        reference's spike and voltage components are added by :func:`fit_cell`, through
-        :func:`add_reference_thresholds`, only if the cross-validation asks for them).
-    min_subthreshold_s
-        Spike-free training time (s, all sweeps) below which R and C are fitted together with
-        the after-spike currents instead of on the subthreshold part alone.
-    progress
-        Called with one line (``"preprocessing: <estimate> done (0.37 s)"`` or ``... failed:
-        <reason>``) after each estimate.
-    """
-    levels = set(levels)
-    pre = Preprocessing()
-    train = data.train
-    dt = train[0].dt
-    factor = max(1, int(round(1.0 / (dt * regression_rate))))
-
-    _attempt(pre, "reset", lambda: est.spike_cut_and_reset([(s.v, s.spikes) for s in train], dt),
-             progress)
-    cut = pre.reset.cut if isinstance(pre.reset, est.SpikeReset) else None
-    reset_rule = (pre.reset.a_r, pre.reset.b_r) if isinstance(pre.reset, est.SpikeReset) else None
-
-    def membrane() -> est.Membrane:
-        rows = []
-        quiet = 0.0
-        for s in train:
-            mask = est.subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus)
-            quiet += mask.sum() * s.dt
-            rows.append((est.block_mean(s.v, factor), est.block_mean(s.i, factor), s.dt * factor,
-                         est.block_mask(mask, factor)))
-        if quiet >= min_subthreshold_s or cut is None:
-            return est.resistance_capacitance(rows)
-        # too little spike-free data (a cell that fires in the "subthreshold" epoch): fit R and
-        # C together with the after-spike currents on everything outside the cuts
-        asc = est.after_spike_currents([(s.v, s.i, s.dt, s.spikes) for s in train], None, cut,
-                                       block=factor, reset=reset_rule)
-        return est.Membrane(asc.R, asc.C, np.array([asc.R]), np.array([asc.C]), "spiking")
-
-    _attempt(pre, "membrane", membrane, progress)
-    if levels & {3, 4, 5}:
-        if isinstance(pre.membrane, est.Membrane) and cut is not None:
-            _attempt(pre, "asc", lambda: est.after_spike_currents(
-                [(s.v, s.i, s.dt, s.spikes) for s in train], pre.membrane.C, cut, block=factor,
-                reset=reset_rule), progress)
-        else:
-            pre.asc = est.EstimationError("needs R, C and the spike cut")
-    _attempt(pre, "theta_inf", lambda: est.threshold_from_short_square(
-        [(s.amplitude if np.isfinite(s.amplitude) else float(np.max(s.i)), s.v, s.spikes)
-         for s in data.short_square]), progress)
-    if method == "reference":
-        add_reference_thresholds(pre, data, levels, progress)
-    elif levels & {2, 4, 5}:  # "ev", "select": the joint fit
-        err = _triple_error(data, cut)
-        if err is not None:
-            pre.threshold_spike = pre.threshold_full = err
-        else:
-            sweeps = [(s.v, s.spikes, s.dt) for s in data.short_square + data.triple + train]
-            if levels & {2, 4}:
-                # θ∞ is fitted with the spike component, not fixed to the Short Square value: in
-                # a real cell a 3 ms pulse crosses threshold higher than noise does (RS sample
-                # cell: 33.0 vs 31.2 mV above rest), and with θ∞ fixed the spike component
-                # absorbed the difference as a negative jump that never decays (a_spike -0.7 mV,
-                # b_spike at its 1/s bound; free: +2.4 mV, 33 1/s; GLIF2 test EV 0.31 -> 0.47)
-                _attempt(pre, "threshold_spike", lambda: est.threshold_components(
-                    sweeps, cut, spike_component=True, voltage_component=False), progress)
-            if 5 in levels:
-                _attempt(pre, "threshold_full", lambda: est.threshold_components(
-                    sweeps, cut, spike_component=True, voltage_component=True), progress)
-    if method == "reference" or (method == "select" and levels & set(SELECT_LEVELS)):
-        quiet = [(s.v, s.stimulus, s.dt) for s in data.long_square
-                 if s.spikes.size == 0 and s.stimulus is not None]
-        _attempt(pre, "noise_scale", lambda: laplace_scale_from_long_square(quiet), progress)
-    return pre
-
-
-def _triple_error(data: FitData, cut: float | None) -> est.EstimationError | None:
-    """Why the threshold components cannot be estimated (no usable triple, no cut), or None."""
-    if not any(s.spikes.size >= 2 for s in data.triple):
-        return est.EstimationError("no Short Square - Triple sweep with two spikes")
-    if cut is None:
-        return est.EstimationError("needs the spike cut")
-    return None
-
-
-def add_reference_thresholds(pre: Preprocessing, data: FitData, levels: Iterable[int],
-                             progress: Progress | None = None) -> None:
-    """Add the reference's threshold estimates that ``levels`` need to ``pre`` (in place), each
-    from its own protocol (GLIF_SPEC §3.6–3.8).
-
-    θ∞ is the Short Square value for every level; GLIF2/4 need the spike component
-    (``reference_threshold_spike``: from the Short Square - Triple sweeps alone, the rise of each
-    later spike's threshold over the sweep's first), GLIF5 also the voltage component
-    (``reference_threshold_full``: from the training spikes with θ∞ and the spike component
-    fixed); GLIF1/3 none.  Run by :func:`preprocess` for ``method="reference"``, and by
-    :func:`fit_cell` for ``"select"`` only once the cross-validation at :data:`GATE_LEVEL` has
-    chosen the reference optimiser.
-    """
-    levels = set(levels)
-    if not levels & {2, 4, 5}:
-        return
-    cut = pre.reset.cut if isinstance(pre.reset, est.SpikeReset) else None
-    theta = pre.theta_inf
-    err = (_triple_error(data, cut) if isinstance(theta, float) else
-           est.EstimationError("needs θ∞ from Short Square"))
-    if err is not None:
-        pre.reference_threshold_spike = pre.reference_threshold_full = err
-        return
-    triples = [(s.v, s.spikes, s.dt) for s in data.triple]
-
-    def spike() -> est.ThresholdComponents:
-        sc = est.spike_threshold_component(triples, cut)
-        return est.ThresholdComponents(theta, sc.a_spike, sc.b_spike, None, None, sc.rms,
-                                       sc.n_spikes)
-
-    _attempt(pre, "reference_threshold_spike", spike, progress)
-    if 5 not in levels:
-        return
-    sc = pre.reference_threshold_spike
-
-    def full() -> est.ThresholdComponents:
-        if isinstance(sc, Exception):
-            raise est.EstimationError(f"needs the spike component: {sc}")
-        vc = est.voltage_threshold_component([(s.v, s.spikes, s.dt) for s in data.train], cut,
-                                             theta, sc.a_spike, sc.b_spike)
-        return est.ThresholdComponents(theta, sc.a_spike, sc.b_spike, vc.a_voltage,
-                                       vc.b_voltage, vc.rms, vc.n_spikes)
-
-    _attempt(pre, "reference_threshold_full", full, progress)
-
-
-def _need(value: Any, what: str) -> Any:
-    if isinstance(value, Exception):
-        raise est.EstimationError(f"{what}: {value}")
-    if value is None:
-        raise est.EstimationError(f"{what}: not estimated")
-    return value
-
-
 def initial_model(level: int, pre: Preprocessing, el_reference: float, dt: float,
-                  thresholds: str = "ev") -> Any:
+                  thresholds: str = EV) -> Any:
     """The level's model from the preprocessing estimates (cut in seconds, ``dt`` = data step).
 
     ``thresholds`` picks the threshold components of GLIF2/4/5 (:meth:`Preprocessing.thresholds`):
@@ -414,27 +169,28 @@ def initial_model(level: int, pre: Preprocessing, el_reference: float, dt: float
     """
     from glifx.glif import GlifModel
 
-    mem = _need(pre.membrane, "R and C")
-    reset = _need(pre.reset, "spike cut")
+    mem = pre.require("membrane")
+    reset = pre.require("reset")
     kw: dict[str, Any] = dict(
         level=level, C=mem.C, R_input=mem.R, El_reference=el_reference, spike_cut_s=reset.cut,
         spike_cut_length=max(int(round(reset.cut / dt)), 0), dt=dt,
     )
     if level in (3, 4, 5):
-        asc = _need(pre.asc, "after-spike currents")
+        asc = pre.require("asc")
         kw.update(R_input=asc.R, asc_amp_array=asc.amp,
                   asc_tau_array=(1.0 / asc.k[0], 1.0 / asc.k[1]))
     else:
         kw.update(asc_amp_array=(0.0, 0.0), asc_tau_array=(0.01, 0.1))  # unused, as published
     if level in (2, 4, 5):
         kw.update(a=reset.a_r, b=reset.b_r)
+    spike, full = pre.thresholds(thresholds)
     if level in (1, 3):
-        kw.update(th_inf=_need(pre.theta_inf, "θ∞ (Short Square)"))
+        kw.update(th_inf=pre.require("theta_inf"))
     elif level in (2, 4):
-        tc = _need(pre.thresholds(thresholds)[0], "spike threshold component")
+        tc = pre.require(spike)
         kw.update(th_inf=tc.theta_inf, a_spike=tc.a_spike, b_spike=tc.b_spike)
     else:
-        tc = _need(pre.thresholds(thresholds)[1], "threshold components")
+        tc = pre.require(full)
         kw.update(th_inf=tc.theta_inf, a_spike=tc.a_spike, b_spike=tc.b_spike,
                   a_voltage=tc.a_voltage, b_voltage=tc.b_voltage)
     kw["init_threshold"] = kw["th_inf"]
@@ -465,11 +221,178 @@ def bound_note(opt: OptimizationResult) -> str | None:
 
 
 # --------------------------------------------------------------------------- the pipeline
+
+
+# --------------------------------------------------------------------------- one level
+@dataclass
+class FitContext:
+    """What every level's fit reads, made once per cell by :func:`fit_cell`.
+
+    Attributes
+    ----------
+    data
+        The prepared sweeps.
+    pre
+        The preprocessing estimates (the reference's threshold estimates are added to it when a
+        cross-validation first needs them).
+    train_set, test_set
+        Training and test sweeps as scoring objects (``test_set`` ``None`` without test sweeps).
+    folds
+        The two halves of the training set for cross-validation
+        (:func:`glifx.fitting.selection.split_halves`), or why there are none.
+    optimize_kwargs
+        Extra arguments of :func:`glifx.fitting.optimize.optimize_ev`.
+    select_levels
+        The requested levels at which a cross-validation may run (their reference threshold
+        estimates are made together).
+    progress
+        :func:`fit_cell`'s progress callback (for estimates made during a level's fit).
+    """
+
+    data: FitData
+    pre: Preprocessing
+    train_set: SpikeTrainData
+    test_set: SpikeTrainData | None
+    folds: tuple[SpikeTrainData, SpikeTrainData] | str
+    optimize_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    select_levels: frozenset[int] = frozenset()
+    progress: Progress | None = None
+
+    @property
+    def dt(self) -> float:
+        """Sample interval of the training sweeps (the model's step), s."""
+        return self.data.train[0].dt
+
+
+def _candidates(level: int, names: Sequence[str], ctx: FitContext
+                ) -> tuple[dict[str, tuple[Any, Fitter]], list[str]]:
+    """Optimiser name -> (initial model, fitter) at ``level``, and why any is missing.
+
+    Raises
+    ------
+    GlifxError
+        When no optimiser can run (the first one's reason).
+    """
+    out: dict[str, tuple[Any, Fitter]] = {}
+    missing: list[str] = []
+    first_error: GlifxError | None = None
+    for name in names:
+        try:
+            m0 = initial_model(level, ctx.pre, ctx.data.el_reference, ctx.dt, thresholds=name)
+            if name == EV:
+                out[name] = (m0, partial(optimize_ev, m0, **ctx.optimize_kwargs))
+            else:
+                scale = ctx.pre.require("noise_scale")
+                out[name] = (m0, partial(optimize_reference, m0, noise_scale=scale))
+        except GlifxError as exc:
+            first_error = first_error or exc
+            missing.append(f"{name} optimiser unavailable ({exc})")
+    if not out:
+        assert first_error is not None
+        raise first_error
+    return out, missing
+
+
+def _model_of(fit: Fitter, data: SpikeTrainData) -> Any:
+    return fit(data).model
+
+
+def _cross_validated(cands: Mapping[str, tuple[Any, Fitter]], ctx: FitContext
+                     ) -> tuple[Selection | None, str | None]:
+    """Cross-validate the candidates on the training halves; or why that is impossible."""
+    if len(cands) < 2:
+        return None, None
+    if isinstance(ctx.folds, str):
+        return None, f"no cross-validation ({ctx.folds}): EV optimiser kept"
+    return cross_validate({name: partial(_model_of, fit) for name, (_, fit) in cands.items()},
+                          ctx.folds), None
+
+
+def gate_choice(ctx: FitContext, say: Progress) -> str:
+    """Run the cross-validation of :data:`~glifx.fitting.selection.GATE_LEVEL` for the levels
+    above it when that level itself is not fitted; the optimiser it chose (``"ev"`` if it could
+    not run)."""
+    try:
+        sel, _ = _cross_validated(_candidates(GATE_LEVEL, (EV, REFERENCE), ctx)[0], ctx)
+    except GlifxError:
+        sel = None
+    if sel is None:
+        return EV
+    say(f"GLIF{GATE_LEVEL} cross-validation (for the levels above it): {sel.describe()}")
+    return sel.choice
+
+
+def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
+    """Fit ``level`` with each optimiser in ``names`` (two: keep the cross-validation's choice),
+    and score the result on the training and test sets.  A level the data do not allow gets
+    its reason instead of a model."""
+    lf = LevelFit(level)
+    try:
+        if REFERENCE in names and level != GATE_LEVEL and ctx.pre.reference_threshold_spike is None:
+            add_reference_thresholds(ctx.pre, ctx.data, ctx.select_levels, ctx.progress)
+        cands, notes = _candidates(level, names, ctx)
+        opts = {name: fit(ctx.train_set) for name, (_, fit) in cands.items()}
+        lf.selection, why_not = _cross_validated(cands, ctx)
+        chosen = next(iter(cands)) if lf.selection is None else lf.selection.choice
+        opt = lf.optimization = opts[chosen]
+        lf.initial_model = cands[chosen][0]
+        lf.train_ev_initial = float(ctx.train_set.score(lf.initial_model).ratio)
+        lf.reason = "; ".join(n for n in [*notes, why_not, bound_note(opt)] if n) or None
+        # init_threshold is config metadata (unused by the simulator): keep it = th_inf
+        lf.model = replace(opt.model, init_threshold=opt.model.th_inf)
+        lf.train_ev = float(ctx.train_set.score(opt.model).ratio)
+        if ctx.test_set is not None:
+            lf.test_ev = float(ctx.test_set.score(opt.model).ratio)
+    except GlifxError as exc:  # an estimate is missing or gives an invalid model
+        lf.reason, lf.model = str(exc), None
+    return lf
+
+
+def _context(data: FitData, pre: Preprocessing, levels: Sequence[int], method: str,
+             optimize_kwargs: Mapping[str, Any] | None, progress: Progress | None) -> FitContext:
+    select = frozenset(levels) & frozenset(SELECT_LEVELS) if method == "select" else frozenset()
+    folds: tuple[SpikeTrainData, SpikeTrainData] | str = "not needed"
+    if select:
+        try:
+            folds = split_halves(data.train)
+        except GlifxError as exc:
+            folds = str(exc)
+    return FitContext(data, pre, SpikeTrainData.from_sweeps(data.train),
+                      SpikeTrainData.from_sweeps(data.test) if data.test else None, folds,
+                      dict(optimize_kwargs or {}), select, progress)
+
+
+def _prepared(cell: Cell, qc: Any, train: Any, test: Any, spike_detector: SpikeDetector | None,
+              say: Progress) -> FitData:
+    say("preparing sweeps: SI units, rest, spikes")
+    t0 = time.perf_counter()
+    data = prepare(cell, qc=qc, train=train, test=test, spike_detector=spike_detector,
+                   long_square=True)
+    say(f"preparing sweeps: {len(data.train)} training, {len(data.test)} test, "
+        f"{len(data.short_square)} Short Square, {len(data.triple)} Triple, "
+        f"{len(data.long_square)} Long Square ({time.perf_counter() - t0:.2f} s)")
+    return data
+
+
+def _report(lf: LevelFit, say: Progress) -> None:
+    if lf.ok:
+        chose = "" if lf.selection is None else f"; {lf.selection.describe()}"
+        say(f"GLIF{lf.level}: train EV {lf.train_ev:.3f}, test EV {lf.test_ev:.3f} "
+            f"({lf.wall_time:.1f} s{chose})")
+    else:
+        say(f"GLIF{lf.level}: failed: {lf.reason} ({lf.wall_time:.1f} s)")
+
+
+def _ignore(_message: str) -> None:
+    """A progress callback that reports nothing."""
+
+
+# --------------------------------------------------------------------------- the pipeline
 def fit_cell(
     cell: Cell,
     levels: Sequence[int] = LEVELS,
-    train: str | Sequence[str] = "Noise 1",
-    test: str | Sequence[str] = "Noise 2",
+    train: str | Sequence[str] = NOISE_1,
+    test: str | Sequence[str] = NOISE_2,
     qc: Any | None = None,
     *,
     method: Literal["select", "ev", "reference"] = "select",
@@ -494,12 +417,13 @@ def fit_cell(
     method
         ``"ev"`` (maximise training explained variance over θ∞ and level-dependent
         multipliers, from the joint threshold fit), ``"reference"`` (the published method:
-        the reference's threshold estimates, :func:`add_reference_thresholds`, and only the θ∞
+        the reference's threshold estimates,
+        :func:`~glifx.fitting.preprocess.add_reference_thresholds`, and only the θ∞
         multiplier on the forced-spike noisy-threshold likelihood at 20 kHz) or ``"select"``
         (default: ``"ev"``, but at GLIF3 both, keeping the one whose refits to one half of the
         training stimulus predict the other half better, :mod:`glifx.fitting.selection`; if
         that is the reference, GLIF4 and GLIF5 choose the same way, else they use ``"ev"``;
-        see :data:`SELECT_LEVELS`, :data:`GATE_LEVEL`; the choice is in
+        see :func:`glifx.fitting.selection.optimisers`; the choice is in
         :attr:`LevelFit.selection`).  All use the same membrane, reset and
         after-spike-current estimates.
     spike_detector
@@ -527,139 +451,41 @@ def fit_cell(
 
     Raises
     ------
+    ConfigError
+        For levels outside 1–5 or an unknown method.
     GlifxError
         When the cell has no usable training sweeps.
     """
     t_start = time.perf_counter()
-    levels = tuple(sorted(set(int(lv) for lv in levels)))
-    bad = [lv for lv in levels if lv not in LEVELS]
-    if bad or not levels:
+    levels = tuple(sorted({int(lv) for lv in levels}))
+    if not levels or any(lv not in LEVELS for lv in levels):
         raise ConfigError(f"levels must be among {LEVELS}, got {levels}")
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
-    say = progress or (lambda _msg: None)
-    if data is None:
-        say("preparing sweeps: SI units, rest, spikes")
-        t0 = time.perf_counter()
-        data = prepare(cell, qc=qc, train=train, test=test, spike_detector=spike_detector,
-                       long_square=True)
-        say(f"preparing sweeps: {len(data.train)} training, {len(data.test)} test, "
-            f"{len(data.short_square)} Short Square, {len(data.triple)} Triple, "
-            f"{len(data.long_square)} Long Square ({time.perf_counter() - t0:.2f} s)")
+    say = progress or _ignore
+    data = data if data is not None else _prepared(cell, qc, train, test, spike_detector, say)
     pre = preprocess(data, levels, method=method, progress=progress)
-    train_set = SpikeTrainData.from_sweeps(data.train)
-    test_set = SpikeTrainData.from_sweeps(data.test) if data.test else None
-    dt = data.train[0].dt
-    folds: tuple[SpikeTrainData, SpikeTrainData] | GlifxError | None = None
-    if method == "select" and set(levels) & set(SELECT_LEVELS):
-        try:
-            folds = split_halves(data.train)
-        except GlifxError as exc:
-            folds = exc
-
-    def candidates(level: int, names: Sequence[str]
-                   ) -> tuple[dict[str, tuple[Any, Fitter]], list[str]]:
-        """Optimiser name -> (initial model, fitter) for this level; and why any is missing."""
-        out: dict[str, tuple[Any, Fitter]] = {}
-        missing: list[str] = []
-        first_error: GlifxError | None = None
-        for name in names:
-            try:
-                m0 = initial_model(level, pre, data.el_reference, dt, thresholds=name)
-                if name == "ev":
-                    kw = dict(optimize_kwargs or {})
-                    out[name] = (m0, lambda d, m0=m0, kw=kw: optimize_ev(m0, d, **kw))
-                else:
-                    scale = _need(pre.noise_scale, "threshold noise (Long Square)")
-                    out[name] = (m0, lambda d, m0=m0, sc=scale: optimize_reference(m0, d, sc))
-            except GlifxError as exc:
-                first_error = first_error or exc
-                missing.append(f"{name} optimiser unavailable ({exc})")
-        if not out:
-            assert first_error is not None
-            raise first_error
-        return out, missing
-
-    def choose(cands: Mapping[str, tuple[Any, Fitter]]) -> tuple[Selection | None, str | None]:
-        """Cross-validate the candidates on the training halves; or why that is impossible."""
-        if len(cands) < 2:
-            return None, None
-        if not isinstance(folds, tuple):
-            return None, f"no cross-validation ({folds}): EV optimiser kept"
-        return cross_validate({name: lambda d, fit=fit: fit(d).model
-                               for name, (_, fit) in cands.items()}, folds), None
-
+    ctx = _context(data, pre, levels, method, optimize_kwargs, progress)
     gate: str | None = None  # the optimiser the cross-validation at GATE_LEVEL chose
-
-    def gate_choice() -> str:
-        """The optimiser the cross-validation at GATE_LEVEL chose ("ev" if it could not run)."""
-        nonlocal gate
-        if gate is None:  # GATE_LEVEL itself was not requested (or failed)
-            try:
-                sel, _ = choose(candidates(GATE_LEVEL, ("ev", "reference"))[0])
-            except GlifxError:
-                sel = None
-            gate = "ev" if sel is None else sel.choice
-            if sel is not None:
-                say(f"GLIF{GATE_LEVEL} cross-validation (for the levels above it): "
-                    f"{sel.describe()}")
-        return gate
-
-    def optimisers(level: int) -> tuple[str, ...]:
-        """The optimisers to fit at this level (two: choose between them)."""
-        if method != "select":
-            return (method,)
-        if level == GATE_LEVEL:
-            return ("ev", "reference")
-        if level in SELECT_LEVELS and gate_choice() == "reference":
-            if pre.reference_threshold_spike is None:  # its own threshold components
-                add_reference_thresholds(pre, data, set(levels) & set(SELECT_LEVELS), progress)
-            return ("ev", "reference")
-        return ("ev",)
-
     fits: dict[int, LevelFit] = {}
     for level in levels:
         t0 = time.perf_counter()
-        lf = LevelFit(level)
         say(f"GLIF{level}: started")
-        try:
-            cands, notes = candidates(level, optimisers(level))
-            opts = {name: fit(train_set) for name, (_, fit) in cands.items()}
-            lf.selection, why_not = choose(cands)
-            notes += [why_not] if why_not else []
-            chosen = next(iter(cands)) if lf.selection is None else lf.selection.choice
-            if method == "select" and level == GATE_LEVEL:
-                gate = chosen
-            opt = opts[chosen]
-            lf.initial_model = cands[chosen][0]
-            lf.train_ev_initial = float(train_set.score(lf.initial_model).ratio)
-            lf.optimization = opt
-            note = bound_note(opt)
-            lf.reason = "; ".join([*notes, *([note] if note else [])]) or None
-            # init_threshold is config metadata (unused by the simulator): keep it = th_inf
-            lf.model = replace(opt.model, init_threshold=opt.model.th_inf)
-            lf.train_ev = float(train_set.score(opt.model).ratio)
-            if test_set is not None:
-                lf.test_ev = float(test_set.score(opt.model).ratio)
-        except GlifxError as exc:  # an estimate is missing or gives an invalid model
-            lf.reason = str(exc)
-            lf.model = None
+        if gate is None and needs_gate(level, method):
+            gate = gate_choice(ctx, say)
+        lf = fit_level(level, optimisers(level, method, gate), ctx)
+        if level == GATE_LEVEL and method == "select":
+            gate = lf.optimization.method if lf.ok else None
         lf.wall_time = time.perf_counter() - t0
+        _report(lf, say)
         fits[level] = lf
-        if lf.ok:
-            chose = "" if lf.selection is None else f"; {lf.selection.describe()}"
-            say(f"GLIF{level}: train EV {lf.train_ev:.3f}, test EV {lf.test_ev:.3f} "
-                f"({lf.wall_time:.1f} s{chose})")
-        else:
-            say(f"GLIF{level}: failed: {lf.reason} ({lf.wall_time:.1f} s)")
-
-    sweeps = {
-        "train": [s.sweep_number for s in data.train],
-        "test": [s.sweep_number for s in data.test],
-        "short_square": [s.sweep_number for s in data.short_square],
-        "triple": [s.sweep_number for s in data.triple],
-        "long_square": [s.sweep_number for s in data.long_square],
-        "excluded": dict(data.excluded),
-    }
-    return FitResult(cell.cell_id, fits, pre.as_dict(), data.el_reference, sweeps,
+    return FitResult(cell.cell_id, fits, pre, data.el_reference, _sweep_roles(data),
                      time.perf_counter() - t_start, method, data=data)
+
+
+def _sweep_roles(data: FitData) -> dict[str, Any]:
+    """Sweep numbers per role, and the excluded sweeps with their reasons."""
+    roles: dict[str, Any] = {role: [s.sweep_number for s in getattr(data, role)]
+                             for role in ("train", "test", "short_square", "triple", "long_square")}
+    roles["excluded"] = dict(data.excluded)
+    return roles

@@ -1,9 +1,17 @@
 """GLIF1-5 models: parameters, Allen neuron_config I/O and the compiled simulator."""
 
 from glifx.glif.model import LEVEL_METHODS, METHOD_NAMES, GlifModel, load_allen_config
-from glifx.glif.simulator import OUNoise, SimulationResult, default_n_jobs, simulate, simulate_many
+from glifx.glif.simulator import (
+    OUNoise,
+    SimulationResult,
+    default_n_jobs,
+    forced_spike_run,
+    simulate,
+    simulate_many,
+)
 
 __all__ = [
+    "forced_spike_run",
     "LEVEL_METHODS",
     "METHOD_NAMES",
     "GlifModel",

@@ -25,8 +25,8 @@ Flags ``f`` (int64), read by the generic kernels (the per-level ones fix 0-4): 0
 2 threshold reset (0 inf, 1 three_components); 3 ASC dynamics (0 none, 1 exp);
 4 ASC reset (0 none, 1 sum); 5 spike cut n (steps).
 
-This layout is a contract: :func:`glifx.fitting._kernels.forced_run` reads it too (append, never
-reorder).
+The names of the entries are the ``P_*`` constants below (use them, not bare indices, outside
+this kernel); append, never reorder.
 """
 
 from __future__ import annotations
@@ -36,6 +36,15 @@ from numba import njit
 
 N_PARAMS = 22
 N_FLAGS = 6
+# Names of the packed parameters (indices into ``p``; see the table above).
+P_DT_OVER_C, P_G, P_EL, P_TH_INF, P_A_RESET, P_B_RESET = 0, 1, 2, 3, 4, 5
+P_A_SPIKE, P_SPIKE_DECAY, P_SPIKE_DECAY_CUT = 6, 7, 8
+P_PHI, P_LEAK_DECAY, P_BV_DECAY, P_AV_OVER_BV = 9, 10, 11, 12
+P_ASC_AMP_1, P_ASC_AMP_2, P_ASC_DECAY_1, P_ASC_DECAY_2 = 13, 14, 15, 16
+P_ASC_KEEP_CUT_1, P_ASC_KEEP_CUT_2 = 17, 18
+P_V_INIT, P_ASC_INIT_1, P_ASC_INIT_2 = 19, 20, 21
+# Names of the flags (indices into ``f``).
+F_V_RESET, F_TH_DYNAMICS, F_TH_RESET, F_ASC_DYNAMICS, F_ASC_RESET, F_CUT_STEPS = 0, 1, 2, 3, 4, 5
 
 #: Decaying state variables whose magnitude falls below this are set to 0 (every
 #: ``FLUSH_EVERY`` steps; the kernels of :mod:`glifx.fitting._kernels` do the same).  Left
@@ -68,40 +77,48 @@ def first_nonfinite(x):  # pragma: no cover - compiled
 
 @njit(inline="always")
 def _run(  # pragma: no cover - compiled
-    stim, p, v_reset_kind, th_dyn, th_reset, asc_dyn, asc_reset, n_cut, record, v_out, th_out, asc_out
+    stim, p, v_reset_kind, th_dyn, th_reset, asc_dyn, asc_reset, n_cut, record, v_out, th_out, asc_out,
+    forced, forced_spikes, margin_out, valid_out
 ):
     """Simulate one GLIF run (see GLIF_SPEC.md section 2); inlined into the specialised kernels.
 
-    The method flags and ``record`` are compile-time constants in the specialised kernels below, so
-    each compiles to a branch-light loop.  Returns ``(spike_steps, truncated_at)``;
-    ``truncated_at`` is -1 unless a bad reset stopped the run.  When ``record`` is true,
-    ``v_out``, ``th_out`` (N,) and ``asc_out`` (N, 2) are filled completely (NaN in spike cuts and
-    after a truncation); otherwise they are not touched.
+    This is the one GLIF step of the library.  The method flags, ``record`` and ``forced`` are
+    compile-time constants in the specialised kernels below, so each compiles to a branch-light
+    loop.  Returns ``(spike_steps, truncated_at)``; ``truncated_at`` is -1 unless a bad reset
+    stopped the run.  When ``record`` is true, ``v_out``, ``th_out`` (N,) and ``asc_out`` (N, 2)
+    are filled completely (NaN in spike cuts and after a truncation); otherwise they are not
+    touched.
+
+    ``forced``: the model spikes at the sorted steps ``forced_spikes`` (those inside the cut of an
+    earlier one are skipped) instead of at threshold crossings, and never truncates; at every step
+    where the simulator tests for a spike, ``margin_out`` gets ``V - θ_s - θ_v`` (θ∞ left out) and
+    ``valid_out`` true (both (N,), zero / false elsewhere: in cuts and on reset samples).  This is
+    the forced-spike run of the threshold estimators and the reference objective.
     """
     n_steps = stim.shape[0]
-    dt_c = p[0]
-    g = p[1]
-    el = p[2]
-    th_inf = p[3]
-    a_r = p[4]
-    b_r = p[5]
-    a_spike = p[6]
-    e_s = p[7]
-    e_s_cut = p[8]
-    phi = p[9]
-    e_g = p[10]
-    e_bv = p[11]
-    a_over_b = p[12]
-    amp1 = p[13]
-    amp2 = p[14]
-    e1 = p[15]
-    e2 = p[16]
-    r1_cut = p[17]
-    r2_cut = p[18]
+    dt_c = p[P_DT_OVER_C]
+    g = p[P_G]
+    el = p[P_EL]
+    th_inf = p[P_TH_INF]
+    a_r = p[P_A_RESET]
+    b_r = p[P_B_RESET]
+    a_spike = p[P_A_SPIKE]
+    e_s = p[P_SPIKE_DECAY]
+    e_s_cut = p[P_SPIKE_DECAY_CUT]
+    phi = p[P_PHI]
+    e_g = p[P_LEAK_DECAY]
+    e_bv = p[P_BV_DECAY]
+    a_over_b = p[P_AV_OVER_BV]
+    amp1 = p[P_ASC_AMP_1]
+    amp2 = p[P_ASC_AMP_2]
+    e1 = p[P_ASC_DECAY_1]
+    e2 = p[P_ASC_DECAY_2]
+    r1_cut = p[P_ASC_KEEP_CUT_1]
+    r2_cut = p[P_ASC_KEEP_CUT_2]
 
-    v = p[19]
-    i1 = p[20]
-    i2 = p[21]
+    v = p[P_V_INIT]
+    i1 = p[P_ASC_INIT_1]
+    i2 = p[P_ASC_INIT_2]
     if asc_dyn == 0:
         i1 = 0.0
         i2 = 0.0
@@ -114,6 +131,9 @@ def _run(  # pragma: no cover - compiled
     spikes = np.empty(n_steps // (n_cut + 1) + 1, dtype=np.int64)
     n_spikes = 0
     truncated_at = -1
+
+    j_forced = 0
+    n_forced = forced_spikes.shape[0]
 
     t = 0
     while t < n_steps:
@@ -150,7 +170,15 @@ def _run(  # pragma: no cover - compiled
                 th_v = d0 * e_g + e_bv * (th_v - d0 - c) + c
                 th = th_s + th_v + th_inf
             # 4. spike?
-            if v_new > th:
+            if forced:
+                margin_out[t] = v_new - th_s - th_v
+                valid_out[t] = True
+                while j_forced < n_forced and forced_spikes[j_forced] < t:
+                    j_forced += 1
+                spike = j_forced < n_forced and forced_spikes[j_forced] == t
+            else:
+                spike = v_new > th
+            if spike:
                 spikes[n_spikes] = t
                 n_spikes += 1
                 # 5. reset
@@ -175,7 +203,7 @@ def _run(  # pragma: no cover - compiled
                 # 6. spike cut: NaN for t .. t+n-1, reset state output at t+n
                 t_r = t + n_cut
                 stop = t_r if t_r < n_steps else n_steps
-                bad = t_r < n_steps and v > th_r
+                bad = not forced and t_r < n_steps and v > th_r
                 if bad:
                     truncated_at = t_r
                     stop = n_steps
@@ -207,68 +235,108 @@ def _run(  # pragma: no cover - compiled
     return spikes[:n_spikes].copy(), truncated_at
 
 
+# Empty stand-ins for the arrays a kernel neither reads nor fills (made in the kernel: global
+# arrays are read-only constants to numba, and the unused branches that write them are still typed).
+@njit(inline="always")
+def _none_int():  # pragma: no cover - compiled
+    return np.empty(0, dtype=np.int64)
+
+
+@njit(inline="always")
+def _none_float():  # pragma: no cover - compiled
+    return np.empty(0)
+
+
+@njit(inline="always")
+def _none_bool():  # pragma: no cover - compiled
+    return np.empty(0, dtype=np.bool_)
+
+
 # --- specialised kernels: (stim, p, f, v_out, th_out, asc_out) -> (spike_steps, truncated_at)
 # Flags of standard levels are constants; "generic" reads them from f (any method combination).
 
 
 @njit(cache=True, nogil=True)
 def spikes_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 0, 0, 0, 0, 0, f[5], False, v_out, th_out, asc_out)
+    return _run(stim, p, 0, 0, 0, 0, 0, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def spikes_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 1, 1, 1, 0, 0, f[5], False, v_out, th_out, asc_out)
+    return _run(stim, p, 1, 1, 1, 0, 0, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def spikes_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 0, 0, 0, 1, 1, f[5], False, v_out, th_out, asc_out)
+    return _run(stim, p, 0, 0, 0, 1, 1, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def spikes_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 1, 1, 1, 1, 1, f[5], False, v_out, th_out, asc_out)
+    return _run(stim, p, 1, 1, 1, 1, 1, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def spikes_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 1, 2, 1, 1, 1, f[5], False, v_out, th_out, asc_out)
+    return _run(stim, p, 1, 2, 1, 1, 1, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def spikes_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, f[0], f[1], f[2], f[3], f[4], f[5], False, v_out, th_out, asc_out)
+    return _run(stim, p, f[F_V_RESET], f[F_TH_DYNAMICS], f[F_TH_RESET], f[F_ASC_DYNAMICS],
+               f[F_ASC_RESET], f[F_CUT_STEPS], False, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def trace_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 0, 0, 0, 0, 0, f[5], True, v_out, th_out, asc_out)
+    return _run(stim, p, 0, 0, 0, 0, 0, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def trace_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 1, 1, 1, 0, 0, f[5], True, v_out, th_out, asc_out)
+    return _run(stim, p, 1, 1, 1, 0, 0, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def trace_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 0, 0, 0, 1, 1, f[5], True, v_out, th_out, asc_out)
+    return _run(stim, p, 0, 0, 0, 1, 1, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def trace_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 1, 1, 1, 1, 1, f[5], True, v_out, th_out, asc_out)
+    return _run(stim, p, 1, 1, 1, 1, 1, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def trace_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, 1, 2, 1, 1, 1, f[5], True, v_out, th_out, asc_out)
+    return _run(stim, p, 1, 2, 1, 1, 1, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
 
 
 @njit(cache=True, nogil=True)
 def trace_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
-    return _run(stim, p, f[0], f[1], f[2], f[3], f[4], f[5], True, v_out, th_out, asc_out)
+    return _run(stim, p, f[F_V_RESET], f[F_TH_DYNAMICS], f[F_TH_RESET], f[F_ASC_DYNAMICS],
+               f[F_ASC_RESET], f[F_CUT_STEPS], True, v_out, th_out, asc_out,
+               False, _none_int(), _none_float(), _none_bool())
+
+
+@njit(cache=True, nogil=True)
+def forced_margin(stim, p, f, spikes, margin, valid):  # pragma: no cover - compiled
+    """Forced-spike run (any flag combination, read from ``f``): fills ``margin`` and ``valid``
+    (see :func:`_run`, ``forced``) and returns the spike steps it reset at."""
+    return _run(stim, p, f[F_V_RESET], f[F_TH_DYNAMICS], f[F_TH_RESET], f[F_ASC_DYNAMICS],
+               f[F_ASC_RESET], f[F_CUT_STEPS], False, _none_float(), _none_float(),
+                np.empty((0, 2)), True, spikes, margin, valid)[0]
 
 
 #: (standard level or None, record) -> kernel

@@ -422,42 +422,42 @@ class GlifModel:
         return hit
 
     def _pack(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        from glifx.glif import _kernels
+        from glifx.glif import _kernels as K
 
         m = self.methods
         n = self.cut_steps(dt)
         c = self.coeff_C * self.C
         g = self.coeff_G / self.R_input
-        p = np.zeros(_kernels.N_PARAMS, dtype=np.float64)
-        p[0] = dt / c
-        p[1] = g
-        p[2] = self.El
-        p[3] = self.coeff_th_inf * self.th_inf
-        p[4] = self.a if self.a is not None else 0.0
-        p[5] = self.b if self.b is not None else 0.0
-        p[6] = self.a_spike if self.a_spike is not None else 0.0
+        p = np.zeros(K.N_PARAMS, dtype=np.float64)
+        p[K.P_DT_OVER_C] = dt / c
+        p[K.P_G] = g
+        p[K.P_EL] = self.El
+        p[K.P_TH_INF] = self.coeff_th_inf * self.th_inf
+        p[K.P_A_RESET] = self.a if self.a is not None else 0.0
+        p[K.P_B_RESET] = self.b if self.b is not None else 0.0
+        p[K.P_A_SPIKE] = self.a_spike if self.a_spike is not None else 0.0
         if self.b_spike is not None:
-            p[7] = math.exp(-self.b_spike * dt)
-            p[8] = math.exp(-self.b_spike * n * dt)
+            p[K.P_SPIKE_DECAY] = math.exp(-self.b_spike * dt)
+            p[K.P_SPIKE_DECAY_CUT] = math.exp(-self.b_spike * n * dt)
         if m["threshold_dynamics_method"] == "three_components_exact":
             a_v = self.coeff_a * self.a_voltage  # type: ignore[operator]
             b_v = self.coeff_b * self.b_voltage  # type: ignore[operator]
-            p[9] = a_v / (b_v - g / c)
-            p[10] = math.exp(-g * dt / c)
-            p[11] = math.exp(-b_v * dt)
-            p[12] = a_v / b_v
+            p[K.P_PHI] = a_v / (b_v - g / c)
+            p[K.P_LEAK_DECAY] = math.exp(-g * dt / c)
+            p[K.P_BV_DECAY] = math.exp(-b_v * dt)
+            p[K.P_AV_OVER_BV] = a_v / b_v
         if self.asc_amp_array is not None:
-            p[13] = self.coeff_asc_amp[0] * self.asc_amp_array[0]
-            p[14] = self.coeff_asc_amp[1] * self.asc_amp_array[1]
+            p[K.P_ASC_AMP_1] = self.coeff_asc_amp[0] * self.asc_amp_array[0]
+            p[K.P_ASC_AMP_2] = self.coeff_asc_amp[1] * self.asc_amp_array[1]
         if self.asc_tau_array is not None:
             k1, k2 = 1.0 / self.asc_tau_array[0], 1.0 / self.asc_tau_array[1]
-            p[15] = math.exp(-k1 * dt)
-            p[16] = math.exp(-k2 * dt)
-            p[17] = self.asc_r[0] * math.exp(-k1 * n * dt)
-            p[18] = self.asc_r[1] * math.exp(-k2 * n * dt)
-        p[19] = self.init_voltage
-        p[20] = self.init_AScurrents[0]
-        p[21] = self.init_AScurrents[1]
+            p[K.P_ASC_DECAY_1] = math.exp(-k1 * dt)
+            p[K.P_ASC_DECAY_2] = math.exp(-k2 * dt)
+            p[K.P_ASC_KEEP_CUT_1] = self.asc_r[0] * math.exp(-k1 * n * dt)
+            p[K.P_ASC_KEEP_CUT_2] = self.asc_r[1] * math.exp(-k2 * n * dt)
+        p[K.P_V_INIT] = self.init_voltage
+        p[K.P_ASC_INIT_1] = self.init_AScurrents[0]
+        p[K.P_ASC_INIT_2] = self.init_AScurrents[1]
         f = np.array(
             [
                 METHOD_NAMES["voltage_reset_method"].index(m["voltage_reset_method"]),

@@ -274,13 +274,51 @@ def simulate(
         spike_times=spikes * dt,
         dt=dt,
         n_steps=n,
-        spike_cut_steps=int(f[5]),
+        spike_cut_steps=int(f[_kernels.F_CUT_STEPS]),
         truncated=trunc >= 0,
         truncated_at=int(trunc) if trunc >= 0 else None,
         voltage=v,
         threshold=th,
         asc=asc,
     )
+
+
+def forced_spike_run(model: GlifModel, stimulus_A: np.ndarray, dt: float,
+                     spike_steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` reset at the given spikes instead of at its threshold crossings.
+
+    The same step as :func:`simulate` (GLIF_SPEC §2), without the threshold test: at each of the
+    sorted ``spike_steps`` the model is reset and cut exactly as after a model spike; a step
+    inside the cut of an earlier one is skipped (a model cannot spike there).  Used by the
+    threshold estimators and the reference objective of :mod:`glifx.fitting`.
+
+    Parameters
+    ----------
+    model
+        The GLIF model (SI, relative to rest).
+    stimulus_A
+        Injected current, A, one value per step.
+    dt
+        Step, s.
+    spike_steps
+        Steps at which the model spikes (int).
+
+    Returns
+    -------
+    (margin, valid)
+        ``margin``: ``V - θ_s - θ_v`` (V) at every step where the simulator tests for a spike
+        (θ∞ left out, so that any θ∞ can be tried against it); ``valid``: where that is (false
+        inside cuts and on reset samples, where ``margin`` is 0).
+    """
+    model = _check_model(model)
+    dt = _check_dt(dt)
+    stim = np.ascontiguousarray(stimulus_A, dtype=np.float64)
+    steps = np.ascontiguousarray(spike_steps, dtype=np.int64)
+    p, f = model._kernel_arrays(dt)
+    margin = np.zeros(stim.shape[0])
+    valid = np.zeros(stim.shape[0], dtype=np.bool_)
+    _kernels.forced_margin(stim, p, f, steps, margin, valid)
+    return margin, valid
 
 
 #: Below this many steps in total, simulate_many runs serially (thread hand-offs cost ~10 us).

@@ -4,7 +4,7 @@
   ABF 1/2 → :mod:`glifx.io.abf` (pyabf); NWB 2 → :mod:`glifx.io.nwb2` (h5py; MIES files through
   ipfx); Allen NWB 1 → :mod:`glifx.io.nwb1` (h5py).
 * Every reader lists sweeps from metadata and reads a sweep's data on first access.  Files without
-  stimulus names get names inferred from the command waveform (:mod:`glifx.io.stimulus`), marked
+  stimulus names get names inferred from the command waveform (:mod:`glifx.stimulus`), marked
   ``name_source = "inferred"``.
 * A file without a single current-clamp sweep is an error by default (glifx analyses current
   clamp); ``load_cell(path, require_current_clamp=False)`` lists it anyway.

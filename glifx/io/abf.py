@@ -7,7 +7,7 @@
   returns NaN, e.g. the protocol's external stimulus file is missing) the voltage is kept and
   ``i = None``, name ``None``, ``name_source = "unknown"``.
 * Sweep numbers are 0 … n-1; the cell id is the file stem; stimulus names and amplitudes are inferred
-  from the commands (:mod:`glifx.io.stimulus`); the protocol name goes to ``cell.metadata``.
+  from the commands (:mod:`glifx.stimulus`); the protocol name goes to ``cell.metadata``.
 * pyabf reads the whole file into memory when it opens it (ABF files are small); each
   :class:`~glifx.sweep.Sweep` is built from it on first access.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from glifx.errors import FileFormatError
-from glifx.io.stimulus import classify_sweeps
+from glifx.stimulus import classify_sweeps
 from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
 
 # multiply a value in these units to get mV / pA

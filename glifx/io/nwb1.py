@@ -36,16 +36,8 @@ import numpy as np
 
 from glifx.errors import FileFormatError
 from glifx.io.nwb2 import _AMP_UNITS, _VOLT_UNITS, _clean, _text
-from glifx.io.stimulus import classify_sweeps, name_from_code
-from glifx.sweep import (
-    CURRENT_CLAMP,
-    NAME_FROM_FILE,
-    NAME_UNKNOWN,
-    VOLTAGE_CLAMP,
-    Cell,
-    Sweep,
-    SweepRecord,
-)
+from glifx.stimulus import NAME_FROM_FILE, NAME_UNKNOWN, classify_sweeps, name_from_code
+from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
 
 _SWEEP_EPOCH = re.compile(r"^Sweep_(\d+)$")
 #: per-sweep fields of stimulus/presentation/Sweep_N copied into sweep.metadata

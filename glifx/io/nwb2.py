@@ -12,7 +12,7 @@ Generic icephys files are read with h5py, following the NWB 2 schema, so extensi
 * Values are ``data * conversion + offset`` in the stated unit, converted to mV and pA.
 * Names: the glifx columns of the recordings table when present (files written by
   :func:`glifx.io.write_nwb`), else ``stimulus_description`` looked up as an Allen code or name,
-  else inferred from the command (:mod:`glifx.io.stimulus`); a description that is neither is kept as
+  else inferred from the command (:mod:`glifx.stimulus`); a description that is neither is kept as
   the stimulus code.  Inference reads the *stimulus* series when the sweeps are listed; responses
   are read only when a sweep is first accessed, each time with a freshly opened (and closed) file.
 
@@ -32,18 +32,22 @@ from typing import Any
 import numpy as np
 
 from glifx.errors import FileFormatError
-from glifx.io.stimulus import classify_sweeps, name_from_code
-from glifx.sweep import (
-    CURRENT_CLAMP,
+from glifx.stimulus import (
+    LONG_SQUARE,
     NAME_FROM_FILE,
     NAME_INFERRED,
     NAME_SOURCES,
     NAME_UNKNOWN,
-    VOLTAGE_CLAMP,
-    Cell,
-    Sweep,
-    SweepRecord,
+    NOISE_1,
+    NOISE_2,
+    RAMP,
+    SHORT_SQUARE,
+    SHORT_SQUARE_TRIPLE,
+    TEST,
+    classify_sweeps,
+    name_from_code,
 )
+from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
 
 RECORDINGS_TABLE = "general/intracellular_ephys/intracellular_recordings"
 CC_TYPES = {"CurrentClampSeries", "IZeroClampSeries"}
@@ -56,7 +60,7 @@ _AMP_UNITS = {
 #: stimulus descriptions that say nothing
 _EMPTY_DESCRIPTIONS = {"", "n/a", "na", "none", "no description", "unknown"}
 ALLEN_NAMES = {
-    "Long Square", "Short Square", "Short Square - Triple", "Ramp", "Noise 1", "Noise 2", "Test",
+    LONG_SQUARE, SHORT_SQUARE, SHORT_SQUARE_TRIPLE, RAMP, NOISE_1, NOISE_2, TEST,
     "Ramp to Rheobase", "Square - 0.5ms Subthreshold", "Square - 2s Suprathreshold", "Search",
 }
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from glifx.errors import ConfigError
+from glifx.stimulus import RAMP
 
 ALLEN_QC_CRITERIA_NAME = "Allen Ephys QC Criteria v1.1"
 
@@ -103,7 +104,7 @@ class QCCriteria:
     require_full_windows: bool = True
     not_measured_fails: bool = False
     excluded_stimuli: tuple[str, ...] = ("Test", "Search")
-    ramp_stimuli: tuple[str, ...] = ("Ramp",)
+    ramp_stimuli: tuple[str, ...] = (RAMP,)
     bath_stimuli: tuple[str, ...] = ("EXTPINBATH",)
     blowout_stimuli: tuple[str, ...] = ("EXTPBLWOUT",)
     seal_stimuli: tuple[str, ...] = ("EXTPCllATT",)

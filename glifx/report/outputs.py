@@ -37,8 +37,7 @@ from glifx.report.render import REPORT_NAME, write_report
 
 if TYPE_CHECKING:  # pragma: no cover
     from glifx.features import CellFeatures
-    from glifx.fitting import FitResult
-    from glifx.fitting.data import FitData
+    from glifx.fitting import FitData, FitResult
     from glifx.qc import QCResult
     from glifx.sweep import Cell
 
@@ -180,7 +179,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         "wall_time_s": fit.wall_time,
         "qc": qc_part,
         "levels": levels,
-        "preprocessing": fit.preprocessing,
+        "preprocessing": fit.preprocessing.as_dict(),
         "units": {"el_reference": "V", "wall_time_s": "s", "ev": "explained-variance ratio",
                   "parameters": "SI (V, Ω, F, s, A, 1/s) or steps",
                   "neuron_config": "Allen neuron_config, SI; spike_cut_length in steps of dt",
@@ -212,7 +211,7 @@ def write_fit_outputs(
         The report to render; default :func:`glifx.report.from_fit.build_cell_report` of the
         results (``data`` is passed on to it).
     data
-        The SI sweeps of the fit (:func:`glifx.fitting.data.prepare`) for the report; default
+        The SI sweeps of the fit (``FitResult.data``) for the report; default
         the ones the fit kept (``fit.data``), so nothing is prepared twice.
     with_report
         Write ``report.html`` (False: everything else only, e.g. for a regression run that

@@ -1,15 +1,21 @@
-"""Public testing helpers: regression comparison of result folders against reference cells.
+"""Public testing and validation helpers (no pipeline stage imports this package).
 
-- :func:`compare_results` / :func:`assert_results_match` (:mod:`glifx.testing.compare`): compare a
+- :mod:`glifx.testing.validation`: ground-truth cells recorded from any GLIF config through the
+  standard protocol set (:func:`~glifx.testing.validation.ground_truth_cell`), parameter recovery
+  (:func:`~glifx.testing.validation.recovery`) and held-out Noise stimuli
+  (:func:`~glifx.testing.validation.held_out_noise_sets`, :func:`~glifx.testing.validation.held_out_ev`).
+- :mod:`glifx.testing.sweeps`: synthetic current-clamp sweeps with spike-shaped events
+  (:func:`~glifx.testing.sweeps.spike_train_sweep`), for detector tests and benchmarks.
+- :mod:`glifx.testing.compare`: :func:`compare_results` / :func:`assert_results_match` compare a
   ``glifx fit`` result folder (or a cohort of them) with an expected one, quantity by quantity,
-  within per-class tolerances; ``glifx compare`` on the command line.
-- :func:`reference_cells` (:mod:`glifx.testing.reference`): recordings beside their expected
-  result folders, refitted and compared.
+  within per-class tolerances (``glifx compare`` on the command line).
+- :mod:`glifx.testing.reference`: reference cells (:func:`reference_cells`), recordings beside
+  their expected result folders, refitted and compared.
 - :mod:`glifx.testing.pytest_plugin`: ``pytest --glifx-reference DIR`` refits every reference cell
-  in DIR and compares; fixtures ``glifx_reference`` and ``glifx_reference_cell``.
+  of DIR and compares; fixtures ``glifx_reference`` and ``glifx_reference_cell``.
 
-Names are imported on first use, so loading the pytest plugin (which imports this package) stays
-light for test sessions that do not use it.
+The names listed here are imported on first use, so that loading the pytest plugin (which
+imports this package, in every pytest session where glifx is installed) stays light.
 """
 
 from __future__ import annotations
@@ -21,10 +27,10 @@ _LAZY = {
     "compare_results": "glifx.testing.compare",
     "assert_results_match": "glifx.testing.compare",
     "CellOutputs": "glifx.testing.compare",
-    "ReferenceCell": "glifx.testing.reference",
     "Tolerance": "glifx.testing.compare",
     "Tolerances": "glifx.testing.compare",
     "DEFAULT_TOLERANCES": "glifx.testing.compare",
+    "ReferenceCell": "glifx.testing.reference",
     "reference_cells": "glifx.testing.reference",
 }
 

@@ -30,15 +30,15 @@ from typing import Any
 import pandas as pd
 
 from glifx.errors import ConfigError, FileFormatError
-from glifx.testing.compare import (
+from glifx.report.compare import (
     SUMMARY_FILE,
     CellOutputs,
     Tolerances,
-    assert_results_match,
     cell_folders,
     compare_results,
     read_json_or_yaml,
 )
+from glifx.testing.compare import assert_results_match
 
 #: Names of the optional manifest of a reference folder, in the order they are looked for.
 MANIFEST_NAMES = ("glifx-reference.yaml", "glifx-reference.yml", "glifx-reference.json")
@@ -173,25 +173,20 @@ def reference_cells(directory: str | os.PathLike[str]) -> list[ReferenceCell]:
 def fit_to_folder(recording: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                   levels: tuple[int, ...] = (1, 2, 3, 4, 5), method: str = "select",
                   criteria: str | os.PathLike[str] | None = None) -> Path:
-    """Load, QC, features, fit and write, as ``glifx fit`` does (without ``report.html``).
+    """:func:`glifx.process_cell` (what ``glifx fit`` runs) writing every output but
+    ``report.html``, which a comparison does not read.
 
     Returns
     -------
     pathlib.Path
         ``out_dir/<cell-id>/``.
     """
-    from glifx.features import extract_features
-    from glifx.fitting import fit_cell
-    from glifx.io import load_cell
-    from glifx.qc import resolve_criteria, run_qc
+    from glifx.process import process_cell
     from glifx.report.outputs import write_fit_outputs
 
-    cell = load_cell(recording)
-    qc = run_qc(cell, resolve_criteria(str(criteria) if criteria else None))
-    feats = extract_features(cell, qc=qc)
-    cell.clear_cache()  # fitting reads the sweeps again one at a time, as in glifx fit
-    fit = fit_cell(cell, levels, qc=qc, method=method)  # type: ignore[arg-type]
-    return write_fit_outputs(out_dir, cell, qc, feats, fit, with_report=False)
+    result = process_cell(recording, levels=levels, method=method, criteria=criteria)
+    return write_fit_outputs(out_dir, result.cell, result.qc, result.features, result.fit,
+                             with_report=False)
 
 
 __all__ = ["MANIFEST_NAMES", "ReferenceCell", "fit_to_folder", "read_manifest", "reference_cells"]

@@ -1,4 +1,5 @@
-"""Stimulus names: Allen codes through ipfx's ontology, and classes inferred from the command waveform.
+"""The stimulus vocabulary (below every module that uses it): names, name sources, the test-pulse
+rule, Allen codes through ipfx's ontology, and classes inferred from the command waveform.
 
 Files that carry stimulus codes (Allen NWB1, MIES NWB2) are named with ipfx's default stimulus
 ontology (:func:`name_from_code`).  Files that carry none (ABF, generic NWB2) are classified from
@@ -41,13 +42,18 @@ from typing import Any
 
 import numpy as np
 
-from glifx.sweep import (
-    NAME_INFERRED,
-    NAME_UNKNOWN,
-    TEST_PULSE_MAX_DURATION_S,
-    TEST_PULSE_MAX_START_S,
-    TEST_PULSE_MIN_GAP_S,
-)
+#: How a sweep's stimulus name was obtained.
+NAME_FROM_FILE = "file"
+NAME_INFERRED = "inferred"
+NAME_UNKNOWN = "unknown"
+NAME_SOURCES = (NAME_FROM_FILE, NAME_INFERRED, NAME_UNKNOWN)
+
+#: A first pulse is taken for a test pulse only if it starts before this time (s) ...
+TEST_PULSE_MAX_START_S = 0.4
+#: ... lasts at most this long (s) ...
+TEST_PULSE_MAX_DURATION_S = 0.05
+#: ... and is followed by at least this much unchanged command (s) before the stimulus.
+TEST_PULSE_MIN_GAP_S = 0.1
 
 LONG_SQUARE = "Long Square"
 SHORT_SQUARE = "Short Square"
@@ -55,6 +61,9 @@ SHORT_SQUARE_TRIPLE = "Short Square - Triple"
 RAMP = "Ramp"
 NOISE = "Noise"
 TEST = "Test"
+#: The Allen protocol set's two frozen noise stimuli: training (Noise 1) and test (Noise 2).
+NOISE_1 = "Noise 1"
+NOISE_2 = "Noise 2"
 
 #: A flat step at least this long (s) makes a Long Square.
 LONG_STEP_MIN_S = 0.1

@@ -22,7 +22,7 @@ from glifx.sweep import Cell
 if TYPE_CHECKING:
     import pandas as pd
 
-    from glifx.fitting.optimize import SpikeTrainData
+    from glifx.fitting.scoring import SpikeTrainData
 
 
 def _spikes(model: Any, amp_a: float, width_s: float | None, dt: float, total_s: float) -> bool:
@@ -173,8 +173,8 @@ def recovery(
     import time
 
     from glifx.fitting.data import prepare
-    from glifx.fitting.optimize import SpikeTrainData
     from glifx.fitting.pipeline import fit_cell
+    from glifx.fitting.scoring import SpikeTrainData
 
     cell, true = ground_truth_cell(config, seed=seed, **dict(cell_kwargs or {}))
     t0 = time.perf_counter()
@@ -248,11 +248,11 @@ def held_out_noise_sets(
 
     Returns
     -------
-    list of :class:`glifx.fitting.optimize.SpikeTrainData`
+    list of :class:`glifx.fitting.scoring.SpikeTrainData`
         One per seed, in the order of ``seeds``.
     """
     from glifx.fitting.data import prepare
-    from glifx.fitting.optimize import SpikeTrainData
+    from glifx.fitting.scoring import SpikeTrainData
     from glifx.protocols import NOISE_SEEDS, noise
     from glifx.synth import synthetic_cell
 

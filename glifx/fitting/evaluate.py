@@ -1,0 +1,254 @@
+"""What the fitted models do on the cell's own protocols, as plain arrays (for reports and users).
+
+:func:`evaluate_fit` simulates each fitted level of a :class:`~glifx.fitting.FitResult` on the
+sweeps the fit used (``FitResult.data``, SI, relative to rest) and returns
+:class:`FitEvaluation`: per level the recorded and model spike trains on the test sweeps (scored
+exactly as the test EV is), the model's f-I curve on the Long Square sweeps, and each model's
+voltage on one training epoch beside the recording.  Units of the results: times s from sweep
+start, voltages mV (absolute: ``1e3 * (v + El_reference)``), currents pA, rates Hz.
+
+Each part is built on its own: when its data are missing (no Long Square or test sweep, a sweep
+without a stimulus epoch) it is left out and :attr:`FitEvaluation.notes` says why.  Only
+:class:`glifx.GlifxError` is turned into a note; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from glifx.errors import GlifxError, SweepError
+from glifx.fitting.data import FitData, SISweep
+from glifx.fitting.scoring import SpikeTrainData
+
+if TYPE_CHECKING:  # pragma: no cover
+    from glifx.fitting.pipeline import FitResult
+
+MV_PER_V = 1e3
+PA_PER_A = 1e12
+#: Current change (A) from the pre-stimulus level that marks a sample as inside a stimulus epoch.
+EPOCH_CURRENT_A = 1e-12
+#: Gaps shorter than this (s) do not split an epoch; epochs shorter than the minimum are ignored.
+EPOCH_MERGE_S = 0.05
+EPOCH_MIN_S = 0.2
+#: Time (s) shown on either side of the overlaid training epoch.
+OVERLAY_MARGIN_S = 0.2
+
+
+@dataclass
+class SpikeTrainComparison:
+    """Spike trains on the test stimulus.
+
+    Attributes
+    ----------
+    data_times
+        Recorded spike times per test repeat, s from sweep start.
+    model_times
+        The model's spike times, one train per distinct test stimulus, s.
+    t_range
+        ``(start, end)`` of the stimulus, s, or ``None``.
+    """
+
+    data_times: list[np.ndarray]
+    model_times: list[np.ndarray]
+    t_range: tuple[float, float] | None
+
+
+@dataclass
+class ModelFI:
+    """A model's f-I curve: firing rate (Hz) in the stimulus window of each Long Square sweep
+    against its amplitude (pA)."""
+
+    amplitude_pa: np.ndarray
+    rate_hz: np.ndarray
+
+
+@dataclass
+class EpochOverlay:
+    """One training epoch, recorded and simulated.
+
+    Attributes
+    ----------
+    t
+        Time, s from sweep start.
+    v_data
+        Recorded voltage, mV.
+    stimulus_pa
+        Injected current, pA.
+    label
+        Which sweep and epoch.
+    model_v
+        Level -> the model's voltage, mV (NaN in spike cuts).
+    """
+
+    t: np.ndarray
+    v_data: np.ndarray
+    stimulus_pa: np.ndarray
+    label: str
+    model_v: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class FitEvaluation:
+    """:func:`evaluate_fit`'s result: ``test_trains`` and ``fi`` map each fitted level to its
+    result (levels whose part could not be made are absent), ``overlay`` is the training-epoch
+    comparison or ``None``, ``notes`` say what was left out and why."""
+
+    test_trains: dict[int, SpikeTrainComparison] = field(default_factory=dict)
+    fi: dict[int, ModelFI] = field(default_factory=dict)
+    overlay: EpochOverlay | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def evaluate_fit(fit: FitResult, data: FitData | None = None, *,
+                 long_square_amplitudes_pa: Mapping[int, float] | None = None) -> FitEvaluation:
+    """Simulate every fitted level of ``fit`` on the cell's test, Long Square and training sweeps.
+
+    Parameters
+    ----------
+    fit
+        The fit (:func:`glifx.fit_cell`).
+    data
+        The SI sweeps to use; default ``fit.data`` (the ones the fit used, Long Square included).
+    long_square_amplitudes_pa
+        Sweep number -> amplitude (pA) to plot each Long Square sweep at (e.g. the features'
+        ``stim_amp``, so that model and recorded f-I curves share an axis); default each sweep's
+        own amplitude.
+
+    Returns
+    -------
+    FitEvaluation
+    """
+    out = FitEvaluation()
+    data = data if data is not None else fit.data
+    models = {lf.level: lf.model for lf in fit.levels.values() if lf.ok}
+    if data is None:
+        out.notes.append("Test spike trains, f-I curves and voltage overlay not shown: the fit "
+                         "kept no prepared sweeps.")
+        return out
+    if not models:
+        return out
+    long_square = [s for s in data.long_square if s.stimulus is not None]
+    amps = [(long_square_amplitudes_pa or {}).get(s.sweep_number, s.amplitude * PA_PER_A)
+            for s in long_square]
+    for level, model in models.items():
+        if data.test:
+            trains = _part(out, f"GLIF{level} test spike trains",
+                           lambda m=model: test_spike_trains(m, data.test))
+            if trains is not None:
+                out.test_trains[level] = trains
+        else:
+            out.notes.append(f"GLIF{level}: no test sweep, no test spike trains.")
+        fi = _part(out, f"GLIF{level} f-I curve",
+                   lambda m=model: model_fi(m, long_square, amps)) if long_square else None
+        if fi is not None:
+            out.fi[level] = fi
+    if not long_square:
+        out.notes.append("No model f-I curve: no Long Square sweep passed QC.")
+    if data.train:
+        out.overlay = _part(out, "voltage overlay", lambda: epoch_overlay(data, models))
+    return out
+
+
+def _part(out: FitEvaluation, what: str, build: Callable[[], Any]) -> Any:
+    """``build()``, or ``None`` with a note that ``what`` is not shown when its data are missing
+    or unusable."""
+    try:
+        return build()
+    except GlifxError as exc:
+        out.notes.append(f"{what} not shown: {exc}")
+        return None
+
+
+def test_spike_trains(model: Any, test: Sequence[SISweep]) -> SpikeTrainComparison:
+    """Recorded spike times per test repeat and the model's on the test stimuli (s from sweep
+    start), simulated exactly as the test EV is scored (common grid, data ``dt``)."""
+    tsd = SpikeTrainData.from_sweeps(list(test))
+    dt = tsd.dt
+    data_times = [np.asarray(sp, dtype=np.float64) * dt for sp in tsd.spikes]
+    model_times: list[np.ndarray] = []
+    seen: list[np.ndarray] = []
+    for steps in tsd.simulate(model):  # identical repeats give identical runs: show each once
+        if not any(np.array_equal(steps, s) for s in seen):
+            seen.append(steps)
+            model_times.append(np.asarray(steps, dtype=np.float64) * dt)
+    windows = [s.stimulus for s in test if s.stimulus is not None]
+    t_range = None
+    if windows:
+        a = min(w[0] for w in windows) * dt
+        b = min(max(w[1] for w in windows), tsd.n_samples - 1) * dt
+        t_range = (a, b) if b > a else None
+    return SpikeTrainComparison(data_times, model_times, t_range)
+
+
+def model_fi(model: Any, sweeps: Sequence[SISweep], amplitudes_pa: Sequence[float]
+             ) -> ModelFI | None:
+    """The model's firing rate (Hz) in the stimulus window of each Long Square sweep, simulated on
+    that sweep's recorded current (A) at its ``dt``; ``None`` when no amplitude is finite."""
+    from glifx.glif import simulate, simulate_many
+
+    keep = [(s, a) for s, a in zip(sweeps, amplitudes_pa, strict=True) if np.isfinite(a)]
+    if not keep:
+        return None
+    if len({s.dt for s, _ in keep}) == 1:
+        runs = simulate_many(model, [s.i for s, _ in keep], keep[0][0].dt)
+    else:
+        runs = [simulate(model, s.i, s.dt).spike_steps for s, _ in keep]
+    rates = []
+    for (s, _), steps in zip(keep, runs, strict=True):
+        a, b = s.stimulus  # inclusive; the window lasts (b - a) * dt s, as ipfx's avg_rate counts
+        n = np.count_nonzero((steps >= a) & (steps <= b))
+        rates.append(n / (max(b - a, 1) * s.dt))
+    return ModelFI(np.array([a for _, a in keep]), np.array(rates))
+
+
+def stimulus_epochs(s: SISweep) -> list[tuple[int, int]]:
+    """Half-open sample ranges of the stimulus epochs of a sweep (current away from its
+    pre-stimulus level), gaps under :data:`EPOCH_MERGE_S` merged, short ones dropped."""
+    if s.stimulus is None:
+        return []
+    a, b = s.stimulus
+    base = float(np.median(s.i[max(0, a - int(0.1 / s.dt)):a])) if a > 0 else 0.0
+    active = np.abs(s.i[a:b + 1] - base) > EPOCH_CURRENT_A
+    if not active.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], active.astype(np.int8), [0]))))
+    runs = [[int(x) + a, int(y) + a] for x, y in zip(edges[::2], edges[1::2], strict=True)]
+    merged = [runs[0]]
+    for x, y in runs[1:]:
+        if (x - merged[-1][1]) * s.dt < EPOCH_MERGE_S:
+            merged[-1][1] = y
+        else:
+            merged.append([x, y])
+    return [(x, y) for x, y in merged if (y - x) * s.dt >= EPOCH_MIN_S]
+
+
+def epoch_overlay(data: FitData, models: Mapping[int, Any]) -> EpochOverlay:
+    """The epoch of the first training sweep with the most recorded spikes, and each model's
+    voltage on it (mV, NaN in spike cuts), simulated on the whole sweep so the state is right."""
+    from glifx.glif import simulate
+
+    s = data.train[0]
+    epochs = stimulus_epochs(s)
+    if not epochs:
+        if s.stimulus is None:
+            raise SweepError(s.sweep_number, "no stimulus epoch")
+        epochs = [(s.stimulus[0], s.stimulus[1] + 1)]
+    counts = [np.count_nonzero((s.spikes >= x) & (s.spikes < y)) for x, y in epochs]
+    k = int(np.argmax(counts))
+    x, y = epochs[k]
+    margin = int(round(OVERLAY_MARGIN_S / s.dt))
+    lo, hi = max(0, x - margin), min(s.n_samples, y + margin)
+    el_mv = data.el_reference * MV_PER_V
+    overlay = EpochOverlay(
+        t=np.arange(lo, hi) * s.dt, v_data=s.v[lo:hi] * MV_PER_V + el_mv,
+        stimulus_pa=s.i[lo:hi] * PA_PER_A,
+        label=f"{s.stimulus_name}, sweep {s.sweep_number}, epoch {k + 1} of {len(epochs)}",
+    )
+    for level, model in models.items():
+        v = simulate(model, s.i, s.dt, record=("voltage",)).voltage
+        overlay.model_v[level] = v[lo:hi] * MV_PER_V + el_mv
+    return overlay

@@ -1,0 +1,114 @@
+"""Scoring a model against recorded spike trains: :class:`SpikeTrainData`.
+
+The stimuli and recorded spikes of repeated sweeps on one grid, with the explained-variance
+scorer (GLIF_SPEC §4, :mod:`glifx.fitting.explained_variance`) built once; a model is simulated
+with the compiled simulator (one run per distinct stimulus) and scored.  The optimisers, the
+cross-validation and the evaluation of fitted models all score through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from glifx.errors import ConfigError
+from glifx.fitting.explained_variance import ExplainedVariance, ExplainedVarianceScorer
+
+
+@dataclass(frozen=True, eq=False)
+class SpikeTrainData:
+    """Stimuli and recorded spikes of repeated sweeps on one grid: what a model is scored on.
+
+    Attributes
+    ----------
+    stimuli
+        Injected current per sweep, A.
+    spikes
+        Recorded spike sample indices per sweep.
+    dt
+        Sample interval, s (the model is simulated at this step).
+    n_samples
+        Common grid length (the shortest sweep).
+    """
+
+    stimuli: list[np.ndarray]
+    spikes: list[np.ndarray]
+    dt: float
+    n_samples: int
+    _unique: list[int] = field(default_factory=list, repr=False)
+    _scorer: ExplainedVarianceScorer | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_sweeps(cls, sweeps: Sequence[Any]) -> SpikeTrainData:
+        """From :class:`glifx.fitting.data.SISweep` objects (same ``dt``)."""
+        if not sweeps:
+            raise ConfigError("no sweeps to score a model on")
+        dts = {round(s.dt, 15) for s in sweeps}
+        if len(dts) != 1:
+            raise ConfigError(f"sweeps have different sample intervals: {sorted(dts)}")
+        return cls.from_arrays([s.i for s in sweeps], [s.spikes for s in sweeps],
+                               float(sweeps[0].dt))
+
+    @classmethod
+    def from_arrays(cls, stimuli: Sequence[np.ndarray], spikes: Sequence[np.ndarray],
+                    dt: float) -> SpikeTrainData:
+        """From injected currents (A) and spike sample indices per sweep, sampled every ``dt``
+        s; cut to the shortest sweep."""
+        if not stimuli:
+            raise ConfigError("no sweeps to score a model on")
+        n = min(st.size for st in stimuli)
+        stimuli = [np.ascontiguousarray(st[:n]) for st in stimuli]
+        spikes = [sp[sp < n] for sp in map(np.asarray, spikes)]
+        # identical stimuli (repeats of one protocol) are simulated once
+        unique: list[int] = []
+        firsts: list[np.ndarray] = []
+        for st in stimuli:
+            for k, f in enumerate(firsts):
+                if np.array_equal(st, f):
+                    unique.append(k)
+                    break
+            else:
+                unique.append(len(firsts))
+                firsts.append(st)
+        scorer = ExplainedVarianceScorer(spikes, n, dt)
+        return cls(stimuli, spikes, float(dt), n, unique, scorer)
+
+    def simulate(self, model: Any) -> list[np.ndarray]:
+        """The model's spike steps for each sweep (one run per distinct stimulus)."""
+        return self.simulate_checked(model)[0]
+
+    def _distinct_stimuli(self) -> list[np.ndarray]:
+        """One stimulus per distinct protocol, in the order of the indices in ``_unique``."""
+        return [self.stimuli[self._unique.index(k)] for k in range(max(self._unique) + 1)]
+
+    def simulate_checked(self, model: Any) -> tuple[list[np.ndarray], bool]:
+        """Spike steps per sweep and whether any run stopped at a bad reset (reset state above
+        threshold: the model would fire without end)."""
+        from glifx.glif import simulate_many
+
+        runs, trunc = simulate_many(model, self._distinct_stimuli(), self.dt,
+                                    return_truncated=True)
+        return [runs[k] for k in self._unique], bool(np.any(trunc >= 0))
+
+    def score(self, model: Any) -> ExplainedVariance:
+        """Explained variance of ``model`` against these sweeps."""
+        return self.score_many([model])[0]
+
+    def score_many(self, models: Sequence[Any]) -> list[ExplainedVariance]:
+        """Explained variance of each of ``models`` (all runs in one parallel batch)."""
+        from glifx.glif import simulate_many
+
+        assert self._scorer is not None
+        stims = self._distinct_stimuli()
+        runs = simulate_many(list(models), stims, self.dt)
+        out = []
+        for j in range(len(models)):
+            mine = runs[j * len(stims) : (j + 1) * len(stims)]
+            if len(stims) == 1:
+                out.append(self._scorer.score(mine[0]))
+            else:
+                out.append(self._scorer.score([mine[k] for k in self._unique]))
+        return out
