@@ -433,8 +433,7 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
 @main.command()
 @click.argument("expected", type=click.Path(path_type=str))
 @click.argument("actual", type=click.Path(path_type=str))
-@click.option("--tolerances", "tolerances_file", type=click.Path(dir_okay=False, path_type=str),
-              default=None,
+@click.option("--tolerances", "tolerances_file", type=click.Path(path_type=str), default=None,
               help="JSON or YAML mapping of quantity name patterns (or classes: verdict, count, "
                    "text, feature, parameter, ev) to {rel: r}, {abs: a}, \"exact\" or \"ignore\".")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=str), default=None,

@@ -320,7 +320,7 @@ def read_json_or_yaml(path: str | os.PathLike[str], what: str = "file") -> Any:
     p = Path(path)
     if p.suffix.lower() not in (".yaml", ".yml"):
         if not p.is_file():
-            raise FileFormatError(p, f"no such {what}")
+            raise FileFormatError(p, f"no such {what}" if not p.exists() else "not a file")
         return _read_json(p)
     import yaml
 
