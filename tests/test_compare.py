@@ -398,3 +398,23 @@ def test_two_fits_of_a_sample_cell_compare_equal(tmp_path):
     assert result.exit_code == 0, result.output
     assert "all within tolerance (0 changed within tolerance)" in result.stdout
     assert compare_results(*runs)["equal"].all()
+
+
+def test_readme_states_the_defaults_and_a_valid_tolerances_file():
+    """The README's tolerance table gives the defaults of the code, and its example file loads."""
+    import re
+
+    import yaml
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Regression tests against reference cells"):]
+    section = section[:section.index("\n## ", 10)]
+    words = {"exact": Tolerance(), "relative 0.1 %": Tolerance(rel=1e-3),
+             "absolute 0.001": Tolerance(abs=1e-3)}
+    table = dict(re.findall(r"^\| (\w+) \|.*\| ([^|]+) \|$", section, flags=re.M))
+    table.pop("class")
+    assert {k: words[v.strip()] for k, v in table.items()} == DEFAULT_TOLERANCES
+    example = re.search(r"```yaml\n(.*?)```", section, flags=re.S).group(1)
+    tolerances = Tolerances.from_mapping(yaml.safe_load(example))
+    assert tolerances.resolve("c", "GLIF3", "th_inf", "parameter") == Tolerance(rel=0.02)
+    assert tolerances.classes["feature"] == Tolerance(rel=0.01)
