@@ -489,3 +489,49 @@ def export(config: str, target: str | None, out_file: str | None, synapses: str)
     hint = (f" (BMTK node type: model_type point_neuron, model_template {template}, "
             f"dynamics_params {out_file})" if target == "bmtk" else "")
     click.echo(f"GLIF{level} -> {template}: wrote {out_file}{hint}")
+
+
+# -------------------------------------------------------------------------------------- compare
+@main.command()
+@click.argument("expected", type=click.Path(path_type=str))
+@click.argument("actual", type=click.Path(path_type=str))
+@click.option("--tolerances", "tolerances_file", type=click.Path(path_type=str), default=None,
+              help="JSON or YAML mapping of quantity name patterns (or classes: verdict, count, "
+                   "text, feature, parameter, ev) to {rel: r}, {abs: a}, \"exact\" or \"ignore\".")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Also write a self-contained HTML diff report to this file.")
+@handles_errors
+def compare(expected: str, actual: str, tolerances_file: str | None, html_file: str | None) -> None:
+    """Compare the glifx result ACTUAL with the reference EXPECTED (regression check).
+
+    EXPECTED and ACTUAL are output folders of `glifx fit`: one cell folder, or a folder holding
+    many.  Compared: per-sweep QC verdicts and reasons, spike counts, sweep and cell features,
+    every level's fitted parameters (neuron config and fit_summary.json), train/test explained
+    variance and which levels were fitted.  Default tolerances: relative 0.1 % for parameters
+    and features, absolute 0.001 for explained variance, exact for verdicts, counts and text.
+
+    Prints one line per quantity beyond tolerance (cell, level or sweep, quantity, expected,
+    actual, change, tolerance) and a summary line.  Exits 0 when everything is within
+    tolerance, 1 when something moved beyond it, 2 with one line when a folder is not a glifx
+    result.
+
+    \b
+    Example:
+      glifx fit data_samples/rs_cell.nwb --out reference/    # freeze once, checked by a person
+      glifx fit data_samples/rs_cell.nwb --out results/      # after any change
+      glifx compare reference/rs_cell results/rs_cell --html diff.html
+    """
+    from glifx.report.compare import (
+        compare_results,
+        difference_lines,
+        summary_line,
+        write_html_report,
+    )
+
+    table = compare_results(expected, actual, tolerances_file)
+    for line in difference_lines(table):
+        click.echo(line)
+    click.echo(summary_line(table))
+    if html_file is not None:
+        click.echo(f"wrote {write_html_report(html_file, table, expected, actual)}")
+    sys.exit(0 if bool(table["within_tolerance"].all()) else 1)
