@@ -83,9 +83,6 @@ def test_nan_inside_a_noise_sweep_excludes_it(number):
         assert np.all(np.isfinite(s.v)) and np.all(np.isfinite(s.i))
 
 
-@pytest.mark.xfail(strict=True, reason="bug in prepare: measured el_reference -72.0 mV, the mean "
-                   "of sweeps 1, 3 and the excluded sweep 2 (-75 mV); expected -70.5 mV: the rest "
-                   "is averaged before the NaN check of to_si excludes the sweep")
 def test_nan_training_sweep_does_not_set_the_resting_potential():
     """el_reference is the mean pre-stimulus potential of the training sweeps (FitData): a Noise 1
     sweep excluded for NaN inside its recording must not count, although its baseline is finite."""
