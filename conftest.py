@@ -42,3 +42,12 @@ def make_samples() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that reads the reference data (through the :func:`shared_data` fixture) carries
+    the ``shared_data`` marker, so ``-m "not shared_data"`` selects exactly the self-contained
+    tests, whether or not the test file remembered the marker."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_data)

@@ -17,13 +17,12 @@ from __future__ import annotations
 import time
 import warnings
 
+import ipfx.feature_extractor as fe
 import numpy as np
 import pytest
 
 from glifx.features import detect_spikes, long_square_summary, spike_train_features, step_window
 from glifx.testing.sweeps import spike_train_sweep
-
-fe = pytest.importorskip("ipfx.feature_extractor")
 
 
 def _best_of(fn, repeat):

@@ -555,3 +555,111 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")
+
+
+# --------------------------------------------------------------------------------------- export
+_EXPORT_TARGETS = ("nest", "bmtk")
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--to", "target", default=None, metavar="nest|bmtk",
+              help="nest: {'model', 'params'} for nest.Create; bmtk: the dynamics_params JSON of a "
+                   "PointNet node type (its model_template is printed).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the JSON here (default: print it).")
+@click.option("--synapses", default="psc", metavar="psc|cond", show_default=True,
+              help="psc: glif_psc (current synapses); cond: glif_cond (conductance synapses, NEST's "
+                   "default tau_syn 0.2/2 ms and E_rev 0/-85 mV).")
+@handles_errors
+def export(config: str, target: str | None, out_file: str | None, synapses: str) -> None:
+    """Convert the Allen GLIF neuron_config CONFIG for NEST or BMTK (NEST units: mV, pA, pF, nS, ms).
+
+    The spike cut becomes NEST's t_ref = spike_cut_length * config dt; see README "Export to NEST
+    and BMTK" for the conversion and how NEST's integration differs.
+
+    \b
+    Examples:
+      glifx export GLIF5_neuron_config.json --to nest --out glif5_nest.json
+      glifx export GLIF3_neuron_config.json --to bmtk --out 593618144_glif_psc.json
+    """
+    import json
+
+    from glifx._files import atomic_open
+    from glifx.errors import ConfigError
+    from glifx.export import to_bmtk, to_nest
+    from glifx.glif import load_allen_config
+
+    if target not in _EXPORT_TARGETS:
+        got = "nothing" if target is None else repr(target)
+        raise ConfigError(f"--to: expected 'nest' or 'bmtk', got {got}")
+    if synapses not in ("psc", "cond"):
+        raise ConfigError(f"--synapses: expected 'psc' or 'cond', got {synapses!r}")
+    model = load_allen_config(config)
+    try:
+        if target == "nest":
+            neuron = to_nest(model, synapses=synapses)  # type: ignore[arg-type]
+            payload: dict[str, Any] = {"model": neuron.model, "params": neuron.params}
+            template = f"nest:{neuron.model}"
+        else:
+            cell = to_bmtk(model, synapses=synapses)  # type: ignore[arg-type]
+            payload = cell["dynamics_params"]
+            template = cell["model_template"]
+    except ConfigError as exc:
+        raise ConfigError(f"{config}: cannot export to {target}: {exc}") from None
+    text = json.dumps(payload, indent=2) + "\n"
+    if out_file is None:
+        click.echo(text, nl=False)
+        return
+    with atomic_open(out_file, "w") as fh:
+        fh.write(text)
+    level = model.standard_level
+    hint = (f" (BMTK node type: model_type point_neuron, model_template {template}, "
+            f"dynamics_params {out_file})" if target == "bmtk" else "")
+    click.echo(f"GLIF{level} -> {template}: wrote {out_file}{hint}")
+
+
+# -------------------------------------------------------------------------------------- compare
+@main.command()
+@click.argument("expected", type=click.Path(path_type=str))
+@click.argument("actual", type=click.Path(path_type=str))
+@click.option("--tolerances", "tolerances_file", type=click.Path(path_type=str), default=None,
+              help="JSON or YAML mapping of quantity name patterns (or classes: verdict, count, "
+                   "text, feature, parameter, ev) to {rel: r}, {abs: a}, \"exact\" or \"ignore\".")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Also write a self-contained HTML diff report to this file.")
+@handles_errors
+def compare(expected: str, actual: str, tolerances_file: str | None, html_file: str | None) -> None:
+    """Compare the glifx result ACTUAL with the reference EXPECTED (regression check).
+
+    EXPECTED and ACTUAL are output folders of `glifx fit`: one cell folder, or a folder holding
+    many.  Compared: per-sweep QC verdicts and reasons, spike counts, sweep and cell features,
+    every level's fitted parameters (neuron config and fit_summary.json), train/test explained
+    variance and which levels were fitted.  Default tolerances: relative 0.1 % for parameters
+    and features, absolute 0.001 for explained variance, exact for verdicts, counts and text.
+
+    Prints one line per quantity beyond tolerance (cell, level or sweep, quantity, expected,
+    actual, change, tolerance) and a summary line.  Exits 0 when everything is within
+    tolerance, 1 when something moved beyond it, 2 with one line when a folder is not a glifx
+    result.
+
+    \b
+    Example:
+      glifx fit data_samples/rs_cell.nwb --out reference/    # freeze once, checked by a person
+      glifx fit data_samples/rs_cell.nwb --out results/      # after any change
+      glifx compare reference/rs_cell results/rs_cell --html diff.html
+    """
+    from glifx.report.compare import (
+        compare_results,
+        difference_lines,
+        summary_line,
+        write_html_report,
+    )
+
+    table = compare_results(expected, actual, tolerances_file)
+    for line in difference_lines(table):
+        click.echo(line)
+    click.echo(summary_line(table))
+    if html_file is not None:
+        click.echo(f"wrote {write_html_report(html_file, table, expected, actual)}")
+    sys.exit(0 if bool(table["within_tolerance"].all()) else 1)

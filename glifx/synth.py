@@ -19,13 +19,15 @@ conductance noise is proportional to the distance from its reversal potential, s
 rest and grows with depolarisation, as channel noise does: a cell can be quiet at rest (passing the
 Allen baseline-noise QC) yet jitter its spikes.  It is seeded: the same seed gives the same sweep.
 
-Validation (``tests/test_synth.py``): the kernel's derivatives equal an independent numpy
-transcription of the equations; every spike time over 2 s agrees with ``solve_ivp`` (LSODA,
-rtol = atol = 1e-9) within 0.1 ms (measured: < 0.001 ms at the 10 µs step); for the RS model the
-onset of sustained firing lies within 10 % of the saddle-node current of its steady-state I–V
-curve (:func:`steady_state_rheobase`, 74.3 pA), the f–I slope between 100 and 300 pA (1 s steps)
-is 0.195 Hz/pA both with ``solve_ivp`` and with the kernel, and the 1 s long-square rheobase is
-55.0 pA (lower than the sustained one because the slow M-current has not yet activated).
+Validation (``tests/test_synth.py`` against ``tests/pospischil_paper.py``, the paper's equations
+and parameters typed again in the paper's units and integrated by ``solve_ivp``, sharing no code
+with this module): the kernel's derivatives equal the paper's; every spike time over 2 s agrees
+within 1 µs (measured: 0.1 µs at the 10 µs step); for the RS model the onset of sustained firing
+lies within 10 % of the saddle-node current of its steady-state I–V curve
+(:func:`steady_state_rheobase`, 74.3 pA), the 1 s spike counts at 100 and 300 pA are the oracle's
+(9 and 48: 0.195 Hz/pA), and the 1 s long-square rheobase lies in (55.0, 55.1] pA (lower than the
+sustained one because the slow M-current has not yet activated).  :func:`simulate_reference`
+remains as a convenience; it is not the tests' oracle.
 
 :class:`GlifNeuron` wraps a :class:`glifx.glif.GlifModel` (intrinsic noise through the same OU
 current added to the stimulus) for experiments whose ground truth is a GLIF model.

@@ -213,7 +213,7 @@ def test_detection_chain_matches_reference(sweep):
     got = K.trough_details(t, v, dvdt, hb, ha, hzi, int(10 * RATE / 1e3) + 16, True, th2, pk2, clipped,
                            e, 0.01, 0.5, 0.5, 0.002, 0.005, 10.0, tr)
     want = ref_trough_details(t, v, dvdt, dvh, th2, pk2, clipped, e)
-    for g, w in zip(got, want, strict=False):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
     assert set(got[3]) <= {1, 2} and 2 in set(got[3])
     np.testing.assert_array_equal(K.widths(t, v, th2, pk2, got[0], got[4]),

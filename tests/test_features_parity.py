@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import warnings
 
+import ipfx.feature_extractor as ipfx_fe
 import numpy as np
+import pyabf
 import pytest
 
 from glifx.features import detect_spikes
 from glifx.testing.sweeps import spike_train_sweep
-
-ipfx_fe = pytest.importorskip("ipfx.feature_extractor")
 
 INDEX_COLS = ["threshold_index", "peak_index", "trough_index", "fast_trough_index",
               "upstroke_index", "downstroke_index", "adp_index", "slow_trough_index"]
@@ -60,7 +60,6 @@ def _compare(a, b, where):
 @pytest.mark.shared_data
 @pytest.mark.parametrize("name", ABFS)
 def test_parity_real_abf_every_sweep(shared_data, name):
-    pyabf = pytest.importorskip("pyabf")
     abf = pyabf.ABF(str(shared_data / "real" / "pyabf" / f"{name}.abf"))
     total = matched = 0
     for k in abf.sweepList:
@@ -80,7 +79,6 @@ def test_parity_real_abf_every_sweep(shared_data, name):
 @pytest.mark.shared_data
 def test_parity_real_abf_windowed(shared_data):
     """With a stimulus window (the step), as ipfx's LongSquareAnalysis runs it."""
-    pyabf = pytest.importorskip("pyabf")
     abf = pyabf.ABF(str(shared_data / "real" / "pyabf" / "2019_07_24_0055_fsi.abf"))
     for k in (3, 10, 16):
         abf.setSweep(k)

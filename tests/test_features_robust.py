@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import warnings
 
+import ipfx.feature_extractor as fe
+import ipfx.spike_features as spkf
 import numpy as np
 import pytest
 
@@ -35,7 +37,6 @@ def test_default_filter_at_low_rates(rate):
 
 
 def test_ipfx_raises_where_glifx_clips():
-    fe = pytest.importorskip("ipfx.feature_extractor")
     t, v, i = spike_train_sweep(1.0, 20e3, SPIKES)
     with pytest.raises(ValueError):
         fe.SpikeFeatureExtractor().process(t, v, i)
@@ -64,7 +65,6 @@ def test_no_spikes_anywhere():
 
 
 def test_clipped_last_spike_vs_ipfx():
-    fe = pytest.importorskip("ipfx.feature_extractor")
     t, v, i = spike_train_sweep(1.0, 200e3, [0.3, 0.6, 0.8999])  # last peak 0.1 ms before the end
     a = fe.SpikeFeatureExtractor(start=0.1, end=0.9).process(t, v, i)
     b = detect_spikes(t, v, i, 0.1, 0.9)
@@ -165,7 +165,6 @@ def test_recording_stopped_early():
 
 
 def test_short_square_adjusted_parameters_vs_ipfx():
-    spkf = pytest.importorskip("ipfx.spike_features")
     from glifx.features.spikes import adjusted_detection_params
 
     sweeps = []

@@ -74,18 +74,6 @@ def test_recovery_of_the_generating_model(small_cell, small_fit):
     assert small_fit.el_reference == pytest.approx(true.El_reference, abs=1e-3)
 
 
-def test_test_sweeps_are_not_used_for_training(small_cell):
-    """Replacing every Noise 2 sweep's voltage by garbage changes nothing but the test EV."""
-    cell, _ = small_cell
-    data = prepare(cell)
-    scrambled = replace(data, test=[replace(s, spikes=s.spikes[:0]) for s in data.test])
-    a = fit_cell(cell, levels=(1,), data=data)
-    b = fit_cell(cell, levels=(1,), data=scrambled)
-    assert a[1].model == b[1].model
-    assert a[1].train_ev == b[1].train_ev
-    assert np.isnan(b[1].test_ev) or b[1].test_ev != a[1].test_ev
-
-
 def test_levels_without_triples_report_a_reason():
     cell, _ = ground_truth_cell(true_glif5(), sampling_rate=50e3, noise_repeats=2, seed=2,
                                 protocol_kwargs=dict(SMALL_PROTOCOL, triple_intervals=()))

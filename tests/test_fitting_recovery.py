@@ -19,12 +19,20 @@ import json
 
 import pytest
 
-from glifx.testing.validation import recovery
+from glifx.fitting import fit_cell
+from glifx.fitting.scoring import SpikeTrainData
+from glifx.testing import CellOutputs, assert_results_match, compare_results
+from glifx.testing.validation import ground_truth_cell
 
 CELLS = ("324025297", "325853048", "510106222", "565778331", "567399060", "579611597")
 NOISY_CELL = pytest.param("482764620", marks=pytest.mark.xfail(
-    reason="θ∞ 1.15 mV low: the best deterministic predictor of this noisy cell fires more",
-    strict=False))
+    reason="measured θ∞ error -1.15 mV (limit 1 mV): the best deterministic predictor of this "
+           "noisy cell fires more", strict=True))
+#: The acceptance bounds as comparison tolerances of the fitted GLIF5 against the generating
+#: model (effective values, SI): R and C within 5 %, θ∞ within 1 mV; GLIF5 must be fitted; the
+#: other parameters are free.
+RECOVERY_TOLERANCES = {"GLIF5.status": "exact", "GLIF5.R_input": {"rel": 0.05},
+                       "GLIF5.C": {"rel": 0.05}, "GLIF5.th_inf": {"abs": 1e-3}, "*": "ignore"}
 
 
 @pytest.mark.slow
@@ -32,15 +40,17 @@ NOISY_CELL = pytest.param("482764620", marks=pytest.mark.xfail(
 def test_glif5_recovery(shared_data, cell_id):
     found = sorted((shared_data / "allen_glif" / "configs").glob(
         f"{cell_id}_*/*_GLIF5_neuron_config.json"))
-    if not found:
-        pytest.skip(f"no GLIF5 config of cell {cell_id} in the shared data")
-    r = recovery(json.loads(found[0].read_text()), seed=0, levels=(5,))
-    print(f"\n{cell_id}: R {r['R_rel_error']:+.2%}, C {r['C_rel_error']:+.2%}, "
-          f"θ∞ {r['th_inf_error_V'] * 1e3:+.2f} mV, test EV {r['levels'][5]['test_ev']:.3f} "
-          f"(true model {r['true_test_ev']:.3f}), fit {r['fit_wall_time_s']:.0f} s")
-    assert r["level"] == 5, r["levels"]
-    assert abs(r["R_rel_error"]) <= 0.05
-    assert abs(r["C_rel_error"]) <= 0.05
-    assert abs(r["th_inf_error_V"]) <= 1e-3
-    assert r["test_ev_fraction"] >= 0.95
-
+    assert found, f"no GLIF5 config of cell {cell_id} in the shared data"
+    cell, true = ground_truth_cell(json.loads(found[0].read_text()), seed=0)
+    fit = fit_cell(cell, levels=(5,))
+    expected = CellOutputs.from_models({5: true}, cell_id)
+    actual = CellOutputs.from_models([lf.model for lf in fit if lf.ok], cell_id)
+    true_test_ev = float(SpikeTrainData.from_sweeps(fit.data.test).score(true).ratio)
+    table = compare_results(expected, actual, RECOVERY_TOLERANCES).set_index("quantity")
+    if "R_input" in table.index:
+        print(f"\n{cell_id}: R {table.relative_difference['R_input']:+.2%}, "
+              f"C {table.relative_difference['C']:+.2%}, "
+              f"θ∞ {table.difference['th_inf'] * 1e3:+.2f} mV, test EV {fit[5].test_ev:.3f} "
+              f"(true model {true_test_ev:.3f}), fit {fit.wall_time:.0f} s")
+    assert_results_match(expected, actual, RECOVERY_TOLERANCES)
+    assert fit[5].test_ev >= 0.95 * true_test_ev

@@ -64,7 +64,7 @@ def test_sweep_measurements_equal_ipfx_on_abf_files(shared_data):
                 if np.isnan(ours[key]):  # not measured by glifx (ramps: post windows)
                     assert key in ("post_noise_rms_mv", "post_vm_mv", "vm_delta_mv"), (name, key)
                     continue
-                assert ours[key] == pytest.approx(expected, rel=0.01), (name, sweep.sweep_number, key)
+                assert ours[key] == pytest.approx(expected, rel=1e-9), (name, sweep.sweep_number, key)
                 compared[key] += 1
     # every measurement was checked on a good number of real sweeps
     assert compared["pre_noise_rms_mv"] >= 10, compared

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
+from nwb1_writer import Nwb1Sweep, write_allen_nwb1
+
+from glifx.io import load_cell
+from glifx.qc import run_qc
 
 RATE = 50_000.0
 
@@ -20,13 +23,6 @@ def _sweep_arrays(amp: float, ramp: bool = False, seed: int = 0) -> tuple[np.nda
 
 
 def test_qc_on_allen_nwb1(tmp_path):
-    try:
-        from nwb1_writer import Nwb1Sweep, write_allen_nwb1
-    except ImportError:  # pragma: no cover - the I/O tests' writer is not there
-        pytest.skip("tests/nwb1_writer.py not available")
-    from glifx.io import load_cell
-    from glifx.qc import run_qc
-
     n = int(3.03 * RATE)
     early = (0, int(2.2 * RATE))  # experiment epoch ends 0.17 s after the stimulus
     sweeps = []

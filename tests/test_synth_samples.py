@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pospischil_paper as paper
 import pytest
 
 import glifx
@@ -82,3 +83,26 @@ def test_sample_passes_sweep_qc(sample):
     qc = glifx.run_qc(cell)
     assert qc.cell_passed
     assert bool(qc.sweeps.passed.all()), qc.sweeps.loc[~qc.sweeps.passed, "sweep_number"].tolist()
+
+
+@pytest.mark.parametrize(("name", "cell"), [("rs_cell.nwb", paper.RS), ("fs_cell.nwb", paper.FS)])
+def test_sample_thresholds_are_the_paper_neurons(name, cell):
+    """The stimuli of each file were scaled to the noise-free neuron's 1 s rheobase (rounded up to
+    0.1 pA: the Noise amplitude) and 3 ms pulse threshold (rounded up to 1 pA: the middle Short
+    Square, factor 1.00); the paper's neuron (tests/pospischil_paper.py) fires at each and not
+    0.1 pA / 1 pA below."""
+    recorded = glifx.load_cell(SAMPLES / name)
+    rheobase = {r.stimulus_amplitude for r in recorded.records if r.stimulus_name == "Noise 1"}
+    pulses = sorted(r.stimulus_amplitude for r in recorded.records
+                    if r.stimulus_name == "Short Square")
+    assert len(rheobase) == 1 and len(pulses) == 7
+    (rheobase,), threshold = rheobase, pulses[3]
+    rate, rest = 20e3, paper.resting_state(cell)
+
+    def fires(amp: float, duration: float, width: float) -> bool:
+        i = np.zeros(int(round(duration * rate)))
+        i[:int(round(width * rate))] = amp
+        return paper.simulate(cell, i, rate, y0=rest, tol=1e-9).spike_times.size > 0
+
+    assert fires(rheobase, 1.0, 1.0) and not fires(rheobase - 0.1, 1.0, 1.0)
+    assert fires(threshold, 0.1, 0.003) and not fires(threshold - 1.0, 0.1, 0.003)

@@ -15,6 +15,7 @@ from glifx.features.cell import (
     short_square_summary,
     step_window,
 )
+from glifx.features.efel_names import EFEL_MAPPING, efel_features
 from glifx.features.extract import CellFeatures, extract_features
 from glifx.features.spikes import (
     SPIKE_COLUMNS,
@@ -29,6 +30,7 @@ from glifx.features.train import burst, delay, pause, spike_train_features
 __all__ = [
     "SPIKE_COLUMNS",
     "CellFeatures",
+    "EFEL_MAPPING",
     "SpikeParams",
     "adjusted_detection_params",
     "burst",
@@ -36,6 +38,7 @@ __all__ = [
     "delay",
     "detect_spikes",
     "detect_sweep_spikes",
+    "efel_features",
     "extract_features",
     "long_square_summary",
     "noise_summary",

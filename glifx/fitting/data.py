@@ -213,6 +213,26 @@ def resting_potential(sweep: Sweep) -> float:
     return float(np.mean(sweep.v[a:b]))
 
 
+def _recorded_samples(sweep: Sweep) -> int:
+    """Number of samples up to the end of the recording (a NaN tail of a recording stopped
+    early is cut off).
+
+    Raises
+    ------
+    SweepError
+        When the sweep has no current, no finite voltage or NaN inside the recording.
+    """
+    if sweep.i is None:
+        raise SweepError(sweep.sweep_number, "the stimulus current is unknown")
+    rec = sweep.epochs.recording
+    if rec is None:
+        raise SweepError(sweep.sweep_number, "no finite voltage")
+    n = rec[1] + 1
+    if not np.all(np.isfinite(sweep.v[:n])):
+        raise SweepError(sweep.sweep_number, "NaN inside the recording")
+    return n
+
+
 def to_si(
     sweep: Sweep,
     el_reference: float,
@@ -239,16 +259,9 @@ def to_si(
     SweepError
         When the sweep has no current.
     """
-    if sweep.i is None:
-        raise SweepError(sweep.sweep_number, "the stimulus current is unknown")
-    rec = sweep.epochs.recording
-    if rec is None:
-        raise SweepError(sweep.sweep_number, "no finite voltage")
-    n = rec[1] + 1
+    n = _recorded_samples(sweep)
     v = np.asarray(sweep.v[:n], dtype=np.float64) * MV - el_reference
     i = np.asarray(sweep.i[:n], dtype=np.float64) * PA
-    if not np.all(np.isfinite(v)):
-        raise SweepError(sweep.sweep_number, "NaN inside the recording")
     if spikes is None:
         detector = spike_detector or default_spike_detector
         spikes = detector(sweep)
@@ -396,7 +409,8 @@ def prepare(
     rests, n_loaded = [], 0
     for s in load(train_numbers):
         n_loaded += 1
-        try:
+        try:  # only sweeps that will be fitted set the resting potential
+            _recorded_samples(s)
             rests.append(resting_potential(s))
         except GlifxError as exc:
             excluded[s.sweep_number] = str(exc)

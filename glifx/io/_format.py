@@ -6,6 +6,9 @@ Rules, in order:
 * The HDF5 signature ``\\x89HDF\\r\\n\\x1a\\n`` at offset 0 (the only place this package writes it) →
   HDF5, then the root attribute ``nwb_version``: ``2.x`` → NWB2, ``1.x`` (or the NWB1 layout: a
   root ``nwb_version`` *dataset*, or ``acquisition/timeseries`` plus ``epochs``) → NWB1.
+* Anything else that one of neo's intracellular-recording IOs (:data:`NEO_IOS`) claims by the
+  file's extension → ``"neo"`` (:mod:`glifx.io.neo_reader`): native formats keep their native
+  readers, and only formats glifx does not read itself are left to neo's extension-based choice.
 * Anything else is a :class:`~glifx.errors.FileFormatError` that says what the file looked like.
 """
 
@@ -19,6 +22,12 @@ ABF1 = "abf1"
 ABF2 = "abf2"
 NWB1 = "nwb1"
 NWB2 = "nwb2"
+NEO = "neo"
+
+#: neo IO classes glifx accepts (whole-cell recording formats; generic ones such as ASCII, raw
+#: binary or pickle would claim any file).
+NEO_IOS = ("IgorIO", "AxographIO", "WinWcpIO", "WinEdrIO", "StimfitIO", "Spike2IO", "CedIO",
+           "ElphyIO", "NixIO")
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -88,10 +97,41 @@ def sniff_format(path: str | Path) -> str:
     if head[:4] == b"ABF ":
         return ABF1
     if head == HDF5_SIGNATURE:
+        if neo_io_name(path) == "NixIO":
+            return NEO
         return _sniff_nwb_version(path)
+    if neo_io_name(path) is not None:
+        return NEO
     raise FileFormatError(
-        path, "not a recognised recording (expected NWB 1/2 (HDF5) or Axon ABF content)"
+        path, "not a recognised recording (expected NWB 1/2 (HDF5) or Axon ABF content, or a "
+        f"format neo reads: {', '.join(io[:-2] for io in NEO_IOS)})"
     )
+
+
+def neo_io_name(path: Path) -> str | None:
+    """The name of the neo IO of :data:`NEO_IOS` that claims ``path`` by its extension, or None."""
+    suffix = path.suffix.lower().lstrip(".")
+    if not suffix or suffix in ("nwb", "abf", "h5", "hdf5"):  # native (or NWB via HDF5) content
+        return None if suffix != "h5" else _nix_name(path)
+    try:
+        import neo
+    except ImportError:  # pragma: no cover - neo is a dependency
+        return None
+    for io in neo.io.iolist:
+        if io.__name__ in NEO_IOS and suffix in [e.lower() for e in io.extensions]:
+            return io.__name__
+    return None
+
+
+def _nix_name(path: Path) -> str | None:
+    """NIX files are HDF5 with a ``.h5``/``.nix`` name: say so only for a NIX root attribute."""
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            return "NixIO" if "nix_version" in f.attrs else None
+    except (OSError, ValueError):
+        return None
 
 
 def _sniff_nwb_version(path: Path) -> str:

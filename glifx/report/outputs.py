@@ -204,6 +204,7 @@ def write_fit_outputs(
     *,
     report: CellReport | None = None,
     data: FitData | None = None,
+    with_report: bool = True,
 ) -> Path:
     """Write the results of one cell into ``out_dir/<cell_id>/``, all or nothing.
 
@@ -219,6 +220,9 @@ def write_fit_outputs(
     data
         The SI sweeps of the fit (``FitResult.data``) for the report; default
         the ones the fit kept (``fit.data``), so nothing is prepared twice.
+    with_report
+        Write ``report.html`` (False: everything else only, e.g. for a regression run that
+        compares the results and has no use for the page).
 
     Returns
     -------
@@ -246,7 +250,7 @@ def write_fit_outputs(
     # render everything that can fail on content before touching the disk
     configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
     summary = fit_summary(cell, qc, fit)
-    if report is None:
+    if report is None and with_report:
         from glifx.report.from_fit import build_cell_report
 
         report = build_cell_report(cell, qc, features, fit,
@@ -258,7 +262,8 @@ def write_fit_outputs(
         for level, cfg in configs.items():
             write_json_atomic(tmp / config_name(level), cfg)
         write_json_atomic(tmp / SUMMARY_NAME, summary)
-        write_report(report, tmp / REPORT_NAME)
+        if with_report:
+            write_report(report, tmp / REPORT_NAME)
     return target
 
 

@@ -1,0 +1,171 @@
+"""Exported Allen GLIF configs run in the real NEST simulator as they run in glifx.
+
+Every published config of ``shared/data/allen_glif/configs`` and of the first cells of
+``more_configs`` (all five levels) is driven by the same noisy current (3 s at the config dt,
+NEST resolution = config dt) in glifx and in NEST's ``glif_psc`` (and, for ``configs``,
+``glif_cond``): spike counts agree within 3 % (or 2 spikes), first spikes within 0.5 ms.
+``python tests/test_export_nest.py [psc|cond]`` prints the same comparison for all 248 configs
+(the figures of the README).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+nest = pytest.importorskip("nest")
+
+from glifx.errors import ConfigError  # noqa: E402
+from glifx.export import simulate_nest, to_nest  # noqa: E402
+from glifx.glif import GlifModel, simulate  # noqa: E402
+
+SECONDS = 3.0
+SCALE = 1.5  # mean current = 1.5 x DC rheobase
+CV = 0.3
+N_MORE_CELLS = 6
+
+
+def _configs(root: Path, more_cells: int | None) -> list[Path]:
+    paths = sorted((root / "configs").glob("*/*_neuron_config.json"))
+    cells = sorted(p for p in (root / "more_configs").iterdir() if p.is_dir())
+    for cell in cells[:more_cells]:
+        paths += sorted(cell.glob("*_neuron_config.json"))
+    return paths
+
+
+def _rheobase(model: GlifModel) -> float:
+    g = model.coeff_G / model.R_input
+    th = model.coeff_th_inf * model.th_inf
+    if model.standard_level == 5:  # steady threshold th + (a_v/b_v) V
+        ratio = model.coeff_a * model.a_voltage / (model.coeff_b * model.b_voltage)
+        return g * th / (1.0 - ratio)
+    return g * th
+
+
+def _stimulus(model: GlifModel, x: np.ndarray) -> np.ndarray:
+    n = int(round(SECONDS / model.dt))
+    stim = SCALE * _rheobase(model) * (1.0 + CV * x[:n])
+    stim[:3] = 0.0  # NEST cannot change a current before t > 0 (glifx.export.step_current)
+    return stim
+
+
+def compare(path: Path, x: np.ndarray, synapses: str) -> dict:
+    """glifx and NEST spikes for one config; ``ok`` per the tolerances of the module doc."""
+    model = GlifModel.from_allen_config(json.loads(path.read_text()))
+    stim = _stimulus(model, x)
+    ours = simulate(model, stim, model.dt).spike_times
+    theirs = simulate_nest(to_nest(model, synapses=synapses), stim, model.dt).spike_times
+    n_ours, n_theirs = ours.size, theirs.size
+    first = abs(ours[0] - theirs[0]) if n_ours and n_theirs else (0.0 if n_ours == n_theirs else np.inf)
+    # each glifx spike against its nearest NEST spike
+    shifts = np.array([])
+    if n_ours and n_theirs:
+        nearest = np.argmin(np.abs(theirs[None, :] - ours[:, None]), axis=1)
+        shifts = theirs[nearest] - ours
+    ok = abs(n_ours - n_theirs) <= max(2, 0.03 * n_ours) and first <= 0.5e-3
+    return {"config": path.name, "level": model.standard_level, "n_glifx": n_ours, "n_nest": n_theirs,
+            "first_s": first, "shifts_s": shifts, "ok": ok}
+
+
+@pytest.fixture(scope="module")
+def noise(shared_data: Path) -> np.ndarray:
+    # the reference pink noise (1-100 Hz, unit std) at the configs' dt of 5e-5 s
+    return np.load(shared_data / "allen_glif" / "noise_x.npy")[::10].astype(np.float64)
+
+
+def _run_all(paths: list[Path], x: np.ndarray, synapses: str) -> tuple[list[dict], list[Path]]:
+    results, rejected = [], []
+    for path in paths:
+        model = GlifModel.from_allen_config(json.loads(path.read_text()))
+        a = model.a if model.standard_level in (2, 4, 5) else None
+        if a is not None and not 0.0 <= a <= 1.0:
+            rejected.append(path)
+            continue
+        results.append(compare(path, x, synapses))
+    return results, rejected
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(("synapses", "more_cells"), [("psc", N_MORE_CELLS), ("cond", 0)])
+def test_published_configs_spike_alike_in_nest(shared_data: Path, noise: np.ndarray, synapses: str,
+                                               more_cells: int) -> None:
+    paths = _configs(shared_data / "allen_glif", more_cells)
+    results, rejected = _run_all(paths, noise, synapses)
+    assert len(results) >= 20
+    assert {r["level"] for r in results} == {1, 2, 3, 4, 5}
+    assert sum(r["n_glifx"] for r in results) > 20 * len(results)  # the runs do spike
+    bad = [(r["config"], r["n_glifx"], r["n_nest"], r["first_s"]) for r in results if not r["ok"]]
+    assert not bad
+    shifts = np.concatenate([r["shifts_s"] for r in results])
+    median_ms = float(np.median(shifts)) * 1e3
+    p95_ms = np.percentile(np.abs(shifts), 95) * 1e3
+    print(f"\n{synapses}: {len(results)} configs, {shifts.size} spikes, median shift NEST - glifx "
+          f"{median_ms:.3f} ms, 95th percentile |shift| {p95_ms:.3f} ms")
+    assert abs(median_ms) <= 0.2
+    # the configs NEST cannot take (v_before reset fraction outside [0, 1]) say so
+    for path in rejected:
+        with pytest.raises(ConfigError, match=r"voltage reset fraction in \[0, 1\]"):
+            to_nest(GlifModel.from_allen_config(json.loads(path.read_text())))
+
+
+@pytest.mark.parametrize("synapses", ["psc", "cond"])
+@pytest.mark.parametrize("level", [1, 2, 3, 4, 5])
+def test_nest_takes_every_exported_parameter(level: int, synapses: str) -> None:
+    model = GlifModel(level=level, R_input=2e8, C=1e-10, th_inf=0.02, El_reference=-0.07,
+                      spike_cut_length=40, asc_amp_array=(-5e-11, -1e-11), asc_tau_array=(0.01, 0.1),
+                      a=0.3, b=0.004, a_spike=0.002, b_spike=100.0, a_voltage=20.0, b_voltage=80.0)
+    neuron = to_nest(model, synapses=synapses)
+    nest.ResetKernel()
+    cell = nest.Create(neuron.model, params=neuron.params)
+    status = cell.get()
+    for key, value in neuron.params.items():
+        np.testing.assert_allclose(status[key], value, rtol=1e-12, err_msg=key)
+
+
+def test_nest_rejects_what_to_nest_rejects() -> None:
+    nest.ResetKernel()
+    cell = nest.Create("glif_psc")
+    with pytest.raises(nest.NESTErrors.BadProperty, match="Voltage fraction"):
+        cell.set(spike_dependent_threshold=True, voltage_reset_fraction=1.2)
+
+
+def test_subthreshold_trace_differs_by_the_integration_scheme_only() -> None:
+    """Exact integration (NEST) against forward Euler (glifx): first-step gain ratio
+    (1 - exp(-dt/tau)) tau/dt ~ 1 - dt/(2 tau), traces within 0.2 %."""
+    model = GlifModel(level=1, R_input=2e8, C=1e-10, th_inf=0.02, El_reference=-0.07,
+                      spike_cut_length=40, dt=5e-5)
+    stim = np.zeros(2000)
+    stim[100:1500] = 0.5 * model.th_inf / model.R_input  # half of rheobase: no spike
+    ours = simulate(model, stim, model.dt, record=True).voltage
+    run = simulate_nest(to_nest(model), stim, model.dt, record_voltage=True)
+    assert run.spike_times.size == 0
+    tau = model.R_input * model.C
+    x = model.dt / tau
+    np.testing.assert_allclose(run.voltage[100] / ours[100], -np.expm1(-x) / x, rtol=1e-9)
+    assert np.nanmax(np.abs(run.voltage - ours)) < 2e-3 * np.nanmax(np.abs(ours))
+
+
+if __name__ == "__main__":  # the README's figures: every published config
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "allen_glif"
+    if len(sys.argv) > 2:
+        root = Path(sys.argv[2])
+    syn = sys.argv[1] if len(sys.argv) > 1 else "psc"
+    x_all = np.load(root / "noise_x.npy")[::10].astype(np.float64)
+    res, rej = _run_all(_configs(root, None), x_all, syn)
+    for lv in range(1, 6):
+        rr = [r for r in res if r["level"] == lv]
+        sh = np.concatenate([r["shifts_s"] for r in rr]) * 1e3
+        same = sum(r["n_glifx"] == r["n_nest"] for r in rr)
+        worst = max(abs(r["n_nest"] - r["n_glifx"]) / max(r["n_glifx"], 1) for r in rr)
+        print(f"GLIF{lv}: {len(rr)} configs, all ok {all(r['ok'] for r in rr)}, same count {same}, "
+              f"worst count diff {100 * worst:.1f} %, first spike max "
+              f"{max(r['first_s'] for r in rr) * 1e3:.2f} ms, median shift {np.median(sh):.3f} ms, "
+              f"95th pct |shift| {np.percentile(np.abs(sh), 95):.3f} ms, mean spikes "
+              f"{np.mean([r['n_glifx'] for r in rr]):.0f}")
+    sh = np.concatenate([r["shifts_s"] for r in res]) * 1e3
+    print(f"all: {len(res)} configs ({len(rej)} rejected), {sh.size} spikes, median shift "
+          f"{np.median(sh):.3f} ms, 95th pct |shift| {np.percentile(np.abs(sh), 95):.3f} ms")
