@@ -26,7 +26,7 @@ import numpy as np
 
 from glifx.errors import FileFormatError
 from glifx.io._format import check_readable
-from glifx.io.stimulus import classify_sweeps
+from glifx.stimulus import classify_sweeps
 from glifx.sweep import CURRENT_CLAMP, Cell, Sweep, SweepRecord
 
 
