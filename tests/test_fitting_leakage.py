@@ -83,7 +83,7 @@ def training_fingerprint(fit: FitResult) -> dict[str, Any]:
             model=lf.model, initial_model=lf.initial_model, train_ev=lf.train_ev,
             train_ev_initial=lf.train_ev_initial, reason=lf.reason,
             optimization=lf.optimization, selection=lf.selection))
-    preprocessing = {k: v for k, v in fit.preprocessing.items() if k != "wall_time_s"}
+    preprocessing = {k: v for k, v in fit.preprocessing.as_dict().items() if k != "wall_time_s"}
     return dict(levels=levels, preprocessing=_canonical(preprocessing),
                 el_reference=fit.el_reference,
                 sweeps={k: v for k, v in fit.sweeps.items() if k != "test"})
