@@ -10,18 +10,22 @@
 ``GLIF{n}_neuron_config.json`` each fitted level, Allen format (AllenSDK ``GlifNeuron.from_dict``,
                                ``glifx.GlifModel.from_allen_config``), SI units
 ``fit_summary.json``           per level: parameters, train / test EV, wall time, reason; cell id,
-                               source, El_reference, sweeps per role, method, glifx version
+                               source (and the SHA-256 of its bytes), El_reference, sweeps per
+                               role, method, glifx version
 ``report.html``                the self-contained report (:func:`glifx.report.write_report`)
 =============================  ==================================================================
 
 Atomicity: everything is written into a fresh hidden directory inside ``out_dir`` (same file
 system), which is renamed to ``<cell_id>`` only when complete.  An existing ``<cell_id>``
 directory is moved aside just before that rename and deleted after it (restored if the rename
-fails).  On any error the hidden directory is removed: no half-written result is left.
+fails).  On any error the hidden directory is removed: no half-written result is left.  A
+process killed outright (SIGKILL, out of memory) cannot clean up; :func:`remove_stale_outputs`
+removes what it left.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -55,7 +59,7 @@ ALLEN_CONFIG_KEYS = (
 )
 #: Top-level keys of ``fit_summary.json``.
 SUMMARY_KEYS = (
-    "cell_id", "source", "glifx_version", "created", "method", "el_reference", "sweeps",
+    "cell_id", "source", "source_sha256", "glifx_version", "created", "method", "el_reference", "sweeps",
     "wall_time_s", "qc", "levels", "preprocessing", "units",
 )
 #: Keys of each entry of ``fit_summary.json["levels"]`` (keyed ``"GLIF1"`` … ``"GLIF5"``).
@@ -103,6 +107,18 @@ def allen_config(model: Any) -> dict[str, Any]:
     return cfg
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """SHA-256 (hex) of a file's bytes, or ``None`` when ``path`` is not a readable file."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, Any]:
     """The content of ``fit_summary.json`` (JSON-ready; NaN written as ``null``).
 
@@ -124,8 +140,11 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         cross-validation, method ``"select"``: ``choice`` — ``"ev"`` or ``"reference"`` —,
         ``scores`` — candidate → EV ratio on the held-out halves of the training set, mean of the
         two folds — and ``fold_scores`` — candidate → the two).
-        ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
-        ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
+        ``source_sha256`` is the SHA-256 (hex) of the source file's bytes (``None`` when the cell
+        was not read from a file); the cohort runner uses it to tell a finished cell from a
+        changed one.  ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role
+        (``train``, ``test``, ``short_square``, ``triple``, ``long_square``) and ``excluded``
+        (number → reason).
     """
     from glifx import __version__
 
@@ -172,6 +191,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
     return jsonable({
         "cell_id": cell.cell_id,
         "source": cell.source,
+        "source_sha256": file_sha256(cell.source) if cell.source else None,
         "glifx_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "method": fit.method,
@@ -198,6 +218,7 @@ def write_fit_outputs(
     *,
     report: CellReport | None = None,
     data: FitData | None = None,
+    folder: str | None = None,
 ) -> Path:
     """Write the results of one cell into ``out_dir/<cell_id>/``, all or nothing.
 
@@ -213,6 +234,9 @@ def write_fit_outputs(
     data
         The SI sweeps of the fit (:func:`glifx.fitting.data.prepare`) for the report; default
         the ones the fit kept (``fit.data``), so nothing is prepared twice.
+    folder
+        Name of the cell's folder instead of its cell id (the cohort runner's way to keep two
+        files with one cell id apart); the files inside are the same.
 
     Returns
     -------
@@ -236,7 +260,7 @@ def write_fit_outputs(
     PosixPath('results/rs_cell')
     """
     parent = Path(out_dir)
-    target = parent / safe_cell_dirname(cell.cell_id)
+    target = parent / safe_cell_dirname(cell.cell_id if folder is None else folder)
     parent.mkdir(parents=True, exist_ok=True)
     # render everything that can fail on content before touching the disk
     configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
@@ -261,6 +285,44 @@ def write_fit_outputs(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+#: What :func:`write_fit_outputs` and the atomic file writers leave behind when their process is
+#: killed before it can clean up: ``.<name>.<random>.tmp`` (a result being written) and
+#: ``.<name>.<random>.old`` (a previous result being replaced).
+_STALE = re.compile(r"^\..+\.[^.]+\.(tmp|old)$")
+
+
+def remove_stale_outputs(out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove the hidden temporary folders and files a killed run left in ``out_dir``.
+
+    Only entries directly in ``out_dir`` named like glifx's temporaries (``.<name>.<random>.tmp``
+    or ``.old``) are removed; finished results are never touched.  Call it only when no other
+    glifx run is writing into ``out_dir`` (their temporaries look the same).
+
+    Parameters
+    ----------
+    out_dir
+        A parent folder of cell results; a missing folder is fine.
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed.
+    """
+    parent = Path(out_dir)
+    if not parent.is_dir():
+        return []
+    removed = []
+    for entry in sorted(parent.iterdir()):
+        if not _STALE.match(entry.name):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -291,7 +353,9 @@ __all__ = [
     "SUMMARY_NAME",
     "allen_config",
     "config_name",
+    "file_sha256",
     "fit_summary",
+    "remove_stale_outputs",
     "safe_cell_dirname",
     "write_fit_outputs",
 ]
