@@ -142,8 +142,11 @@ def _dask_client(client: Any, workers: int | None, scheduler: str | None):
 
     n_workers = workers or os.cpu_count() or 1
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        # every listener on the loopback interface: the scheduler, the nannies, the workers and
+        # the scheduler's HTTP endpoint (no dashboard; a free port)
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+                               host="127.0.0.1", dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     own = Client(cluster, set_as_default=False)
     try:
         yield own
@@ -293,7 +296,7 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
         futures[future] = source
     tables_dirty = bool(rows)
     fresh_done, last_report = 0, 0.0
-    pending = as_completed(list(futures))
+    pending = as_completed(list(futures), loop=dask.loop)
     while not pending.is_empty():
         batch = pending.next_batch(block=False) if pending.has_ready() else []
         now = time.perf_counter()
