@@ -23,11 +23,11 @@ import pandas as pd
 
 from glifx.batch.inputs import find_recordings
 from glifx.batch.report import COHORT_REPORT_NAME, write_cohort_report
-from glifx.batch.table import cohort_frame, failed_row, write_cohort_tables
-from glifx.batch.tasks import FitOptions, fit_one, folder_names, identify
+from glifx.batch.table import cohort_frame, failed_row, row_from_summary, write_cohort_tables
+from glifx.batch.tasks import FitOptions, finished_summary, fit_one, folder_names, identify
 from glifx.errors import ConfigError
 from glifx.qc import QCCriteria, resolve_criteria
-from glifx.report.outputs import remove_stale_outputs
+from glifx.report.outputs import file_sha256, remove_stale_outputs
 
 ALL_LEVELS = (1, 2, 3, 4, 5)
 METHODS = ("select", "ev", "reference")
@@ -243,17 +243,21 @@ def fit_cohort(
     rows: dict[str, dict[str, Any]] = {}
     state = CohortProgress(total=len(sources))
     started = False
+    futures: dict[Any, str] = {}  # future → source
+    plan: dict[str, str] = {}  # source → folder
     with _interrupts_once():
         try:
             with _dask_client(client, workers, scheduler) as dask:
                 started = True
-                futures: dict[Any, str] = {}
                 try:
-                    _run(dask, sources, str(out), options, force, rows, futures, state,
+                    _run(dask, sources, str(out), options, force, rows, futures, plan, state,
                          progress or (lambda _state: None))
                 except KeyboardInterrupt:
                     dask.cancel(list(futures))
                     raise
+        except KeyboardInterrupt:
+            _record_finished_folders(plan, out, options, rows)
+            raise
         finally:
             # the embedded cluster is closed by now (its workers die mid-cell): what they were
             # writing is removed; the table lists the cells finished so far
@@ -266,9 +270,10 @@ def fit_cohort(
 
 
 def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force: bool,
-         rows: dict[str, dict[str, Any]], futures: dict[Any, str], state: CohortProgress,
-         say: Callable[[CohortProgress], None]) -> None:
-    """Identify every file, name the folders, fit; fills ``rows`` (source → row) as cells end."""
+         rows: dict[str, dict[str, Any]], futures: dict[Any, str], plan: dict[str, str],
+         state: CohortProgress, say: Callable[[CohortProgress], None]) -> None:
+    """Identify every file, name the folders, fit; fills ``plan`` (source → folder), ``futures``
+    (future → source) and ``rows`` (source → row, as cells end)."""
     from distributed import as_completed
 
     t_start = time.perf_counter()
@@ -284,6 +289,7 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
         else:
             cell_ids[source] = found["cell_id"]
     folders = folder_names(cell_ids, sources)
+    plan.update(folders)
     for source in cell_ids:
         if source not in folders:
             rows[source] = failed_row(source, f"cell id {cell_ids[source]!r} cannot name a folder",
@@ -326,6 +332,18 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
             time.sleep(0.25)
     state.running, state.eta_s, state.elapsed_s = 0, 0.0, time.perf_counter() - t_start
     say(state)
+
+
+def _record_finished_folders(plan: Mapping[str, str], out_dir: Path, options: FitOptions,
+                              rows: dict[str, dict[str, Any]]) -> None:
+    """After an interruption: add the rows of cells whose folder was written but whose row had
+    not arrived, so that the table lists every finished folder."""
+    for source, folder in plan.items():
+        if source in rows:
+            continue
+        summary = finished_summary(out_dir / folder, file_sha256(source), options)
+        if summary is not None:
+            rows[source] = row_from_summary(summary, source=source, folder=folder, resumed=False)
 
 
 def _count(state: CohortProgress, row: Mapping[str, Any]) -> None:
