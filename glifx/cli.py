@@ -486,8 +486,9 @@ def _fit_cohort(paths: Sequence[str], out_dir: str, levels: tuple[int, ...], met
                            method=method, criteria=criteria_file, force=force, progress=show)
     except KeyboardInterrupt as exc:
         out = Path(out_dir)
-        click.echo(f"\nglifx: interrupted ({exc or 'SIGINT'}); the cells finished so far are in "
-                   f"{out / 'cohort.csv'}; rerun the same command to resume", err=True)
+        click.echo(("\n" if on_tty else "") + f"glifx: interrupted ({exc or 'SIGINT'}); the cells "
+                   f"finished so far are in {out / 'cohort.csv'}; rerun the same command to resume",
+                   err=True)
         sys.exit(143 if "SIGTERM" in str(exc) else 130)
     if on_tty:
         click.echo("", err=True)

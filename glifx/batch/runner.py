@@ -296,11 +296,12 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
                                       cell_id=cell_ids[source])
     for row in rows.values():
         _count(state, row)
+    if rows:  # the files that could not be read
+        write_cohort_tables(cohort_frame(rows.values()), out_dir)
     for source, folder in folders.items():
         future = dask.submit(fit_one, source, out_dir, folder, options, force, pure=False,
                              retries=1, key=f"glifx-fit-{folder}-{time.time_ns()}")
         futures[future] = source
-    tables_dirty = bool(rows)
     fresh_done, last_report = 0, 0.0
     pending = as_completed(list(futures), loop=dask.loop)
     while not pending.is_empty():
@@ -311,22 +312,24 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
             try:
                 row = future.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker, or a bug after dask's retry
-                row = failed_row(source, _task_error(exc, "fitting"),
-                                 cell_id=cell_ids.get(source, ""), folder="")
+                row = failed_row(source, _task_error(exc, "fitting"))
+            row.setdefault("cell_id", cell_ids.get(source, ""))
             rows[source] = row
             fresh_done += not row.get("resumed")
             _count(state, row)
-            tables_dirty = True
-        if tables_dirty:
+        if batch:
             write_cohort_tables(cohort_frame(rows.values()), out_dir)
-            tables_dirty = False
         if batch or now - last_report > 2.0:
             state.running = _running(dask, futures)
             state.elapsed_s = now - t_start
             left = state.total - state.done
             state.eta_s = state.elapsed_s / fresh_done * left if fresh_done else None
-            state.last = rows[futures[batch[-1]]] if batch else None
-            say(state)
+            for future in batch:  # one call per finished cell, then the periodic one
+                state.last = rows[futures[future]]
+                say(state)
+            if not batch:
+                state.last = None
+                say(state)
             last_report = now
         if not batch:
             time.sleep(0.25)
