@@ -277,7 +277,9 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
     from distributed import as_completed
 
     t_start = time.perf_counter()
-    ids = dask.map(identify, sources, pure=False, retries=1, key=[f"glifx-id-{s}" for s in sources])
+    run = time.time_ns()  # task keys unique to this run: a long-lived client keeps old results
+    ids = dask.map(identify, sources, pure=False, retries=1,
+                   key=[f"glifx-id-{Path(s).name}-{k}-{run}" for k, s in enumerate(sources)])
     cell_ids: dict[str, str] = {}
     for future, source in zip(ids, sources, strict=True):
         try:
@@ -300,7 +302,7 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
         write_cohort_tables(cohort_frame(rows.values()), out_dir)
     for source, folder in folders.items():
         future = dask.submit(fit_one, source, out_dir, folder, options, force, pure=False,
-                             retries=1, key=f"glifx-fit-{folder}-{time.time_ns()}")
+                             retries=1, key=f"glifx-fit-{folder}-{run}")
         futures[future] = source
     fresh_done, last_report = 0, 0.0
     pending = as_completed(list(futures), loop=dask.loop)
