@@ -416,10 +416,11 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
     it cannot use (e.g. no Noise 1 sweep) or when no level could be fitted (the outputs, with the
     reasons, are still written).
 
-    Several PATHs, or folders (searched recursively for NWB and ABF recordings): a cohort on
-    dask.distributed, one task per cell, on an embedded cluster (--workers) or a running one
-    (--scheduler).  Writes OUT/<cell-id>/ per cell as above, OUT/cohort.csv and cohort.parquet
-    (one row per file, rewritten as cells finish) and OUT/cohort.html.  A cell that fails becomes
+    Several PATHs, folders (searched recursively for NWB and ABF recordings), or one FILE with
+    --workers or --scheduler: a cohort on dask.distributed, one task per cell, on an embedded
+    cluster (--workers) or a running one (--scheduler).  Writes OUT/<cell-id>/ per cell as
+    above, OUT/cohort.csv and cohort.parquet (one row per file, rewritten as cells finish) and
+    OUT/cohort.html.  A cell that fails becomes
     a failed row with its reason; the others go on.  Rerunning the same command skips finished
     cells (--force refits them); Ctrl-C or SIGTERM stops cleanly.  Exits 0 when at least one cell
     was fitted, 2 with one line on a path, folder or scheduler it cannot use (before any fit).
