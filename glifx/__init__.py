@@ -7,6 +7,7 @@ The public face (imported lazily, so ``import glifx`` stays fast)::
     feats = glifx.extract_features(cell, qc=qc)   # CellFeatures
     fit = glifx.fit_cell(cell, levels=(1, 2, 3, 4, 5))
     result = glifx.process_cell("cell.nwb", "results/")   # all of the above + the output folder
+    cohort = glifx.fit_cohort(["cells/"], "results/")     # many cells on dask.distributed
     model = glifx.GlifModel.from_allen_config(config_dict)
     out = glifx.simulate(model, stimulus_A, dt=5e-6)
 """
@@ -30,6 +31,7 @@ _LAZY = {
     "fit_cell": "glifx.fitting",
     "process_cell": "glifx.process",
     "CellResult": "glifx.process",
+    "fit_cohort": "glifx.batch",
     "GlifModel": "glifx.glif",
     "simulate": "glifx.glif",
     "simulate_many": "glifx.glif",

@@ -499,7 +499,7 @@ def _fit_table(fit_result: Any) -> str:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Parent directory; results go into OUT/<cell-id>/ (replaced as a whole).")
 @click.option("--levels", default="1,2,3,4,5", show_default=True, callback=_parse_levels,
@@ -513,24 +513,53 @@ def _fit_table(fit_result: Any) -> str:
                    "and GLIF5 too, if that was the reference at GLIF3).")
 @click.option("--criteria", "criteria_file", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="QC criteria, JSON or YAML (as for glifx qc); default Allen v1.1.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Cohort: worker processes of the embedded dask cluster (one thread each, "
+                   "loopback only). [default: number of cores]")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Cohort: address of a running dask scheduler (tcp://host:port) whose workers "
+                   "were started with `dask worker` and see the same paths.")
+@click.option("--force", is_flag=True,
+              help="Cohort: refit cells whose folder is already complete for the same file and "
+                   "options (by default they are kept, so a rerun resumes).")
 @handles_errors
-def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
-        criteria_file: str | None) -> None:
-    """Fit GLIF models to FILE: load, QC, features, GLIF fit (train Noise 1, test Noise 2), report.
+def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: str,
+        criteria_file: str | None, workers: int | None, scheduler: str | None,
+        force: bool) -> None:
+    """Fit GLIF models to each recording: load, QC, features, GLIF fit (train Noise 1, test
+    Noise 2), report.
 
-    Writes OUT/<cell-id>/: qc.csv, qc.json, sweep_features.csv, spikes.csv, cell_features.json,
-    GLIF<n>_neuron_config.json per fitted level (Allen format, AllenSDK GlifNeuron.from_dict),
-    fit_summary.json and report.html, all at once (nothing half-written on failure).  Shows the
-    progress on stderr and prints one row per level: train and test explained variance, the
-    published median test EV, wall time and status, then a note per fitted level that hit a limit
-    of its search.  Exits 0 on success, 2 with one line on a file it cannot use (e.g. no Noise 1
-    sweep) or when no level could be fitted (the outputs, with the reasons, are still written).
+    One FILE: writes OUT/<cell-id>/: qc.csv, qc.json, sweep_features.csv, spikes.csv,
+    cell_features.json, GLIF<n>_neuron_config.json per fitted level (Allen format, AllenSDK
+    GlifNeuron.from_dict), fit_summary.json and report.html, all at once (nothing half-written on
+    failure).  Shows the progress on stderr and prints one row per level: train and test
+    explained variance, the published median test EV, wall time and status, then a note per
+    fitted level that hit a limit of its search.  Exits 0 on success, 2 with one line on a file
+    it cannot use (e.g. no Noise 1 sweep) or when no level could be fitted (the outputs, with the
+    reasons, are still written).
+
+    Several PATHs, folders (searched recursively for NWB and ABF recordings), or one FILE with
+    --workers or --scheduler: a cohort on dask.distributed, one task per cell, on an embedded
+    cluster (--workers) or a running one (--scheduler).  Writes OUT/<cell-id>/ per cell as
+    above, OUT/cohort.csv and cohort.parquet (one row per file, rewritten as cells finish) and
+    OUT/cohort.html.  A cell that fails becomes
+    a failed row with its reason; the others go on.  Rerunning the same command skips finished
+    cells (--force refits them); Ctrl-C or SIGTERM stops cleanly.  Exits 0 when at least one cell
+    was fitted, 2 with one line on a path, folder or scheduler it cannot use (before any fit).
 
     \b
     Example:
       glifx fit data_samples/rs_cell.nwb --out results/
       glifx fit cell.nwb --out results/ --levels 1,3 --criteria lab_qc.json
+      glifx fit recordings/ more/cell7.nwb --out results/ --workers 4
+      glifx fit recordings/ --out results/ --scheduler tcp://10.0.0.5:8786
     """
+    from pathlib import Path
+
+    if len(paths) > 1 or Path(paths[0]).is_dir() or workers is not None or scheduler is not None:
+        _fit_cohort(paths, out_dir, levels, method, criteria_file, workers, scheduler, force)
+        return
+    file = paths[0]
     from glifx.io import load_cell
     from glifx.process import STAGES, process_cell
     from glifx.report.outputs import prepare_output_dir
@@ -663,3 +692,48 @@ def compare(expected: str, actual: str, tolerances_file: str | None, html_file: 
     if html_file is not None:
         click.echo(f"wrote {write_html_report(html_file, table, expected, actual)}")
     sys.exit(0 if bool(table["within_tolerance"].all()) else 1)
+
+
+def _fit_cohort(paths: Sequence[str], out_dir: str, levels: tuple[int, ...], method: str,
+                criteria_file: str | None, workers: int | None, scheduler: str | None,
+                force: bool) -> None:
+    """``glifx fit PATH...``: :func:`glifx.batch.fit_cohort` with a progress line on stderr."""
+    from pathlib import Path
+
+    from glifx.batch import COHORT_REPORT_NAME, CohortProgress, fit_cohort
+
+    on_tty = sys.stderr.isatty()
+
+    def show(state: CohortProgress) -> None:
+        row = state.last
+        if row is not None:  # one line per finished cell, above the progress line
+            name = row.get("folder") or row.get("cell_id") or Path(row["source"]).name
+            what = ("kept (finished earlier)" if row.get("resumed") else
+                    f"fitted in {row.get('wall_time_s') or 0:.1f} s"
+                    if row["status"] == "fitted" else f"failed: {row.get('reason')}")
+            click.echo(("\r\x1b[K" if on_tty else "") + f"{name}: {what}", err=True)
+        if on_tty:
+            click.echo("\r\x1b[K" + state.line(), err=True, nl=False)
+        elif row is not None:
+            click.echo(state.line(), err=True)
+
+    t0 = time.perf_counter()
+    try:
+        frame = fit_cohort(paths, out_dir, workers=workers, scheduler=scheduler, levels=levels,
+                           method=method, criteria=criteria_file, force=force, progress=show)
+    except KeyboardInterrupt as exc:
+        out = Path(out_dir)
+        click.echo(("\n" if on_tty else "") + f"glifx: interrupted ({exc or 'SIGINT'}); the cells "
+                   f"finished so far are in {out / 'cohort.csv'}; rerun the same command to resume",
+                   err=True)
+        sys.exit(143 if "SIGTERM" in str(exc) else 130)
+    if on_tty:
+        click.echo("", err=True)
+    out = Path(out_dir)
+    n_fitted = int((frame["status"] == "fitted").sum())
+    n_resumed = int((frame["resumed"] == True).sum())  # noqa: E712 - nullable booleans
+    click.echo(f"cohort: {len(frame)} recordings, {n_fitted} fitted ({n_resumed} kept from an "
+               f"earlier run), {len(frame) - n_fitted} failed, in {time.perf_counter() - t0:.0f} s; "
+               f"wrote {out / 'cohort.csv'}, {out / 'cohort.parquet'}, {out / COHORT_REPORT_NAME}")
+    if n_fitted == 0:
+        _fail(f"no cell could be fitted (reasons in {out / 'cohort.csv'})")

@@ -99,6 +99,7 @@ def process_cell(
     method: str = "select",
     criteria: QCCriteria | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    folder: str | None = None,
 ) -> CellResult:
     """Load, QC, extract features, fit GLIF models and (with ``out_dir``) write the outputs.
 
@@ -121,6 +122,9 @@ def process_cell(
         Called with one line per step, ``"<stage>: <what>"`` (the stage prefixes are
         :data:`STAGES`; fit_cell's messages pass through) and ``"warning: <what>"`` for each
         warning; e.g. ``progress=print``.
+    folder
+        Name of the output folder inside ``out_dir`` instead of the cell id (the cohort runner
+        uses it when two files share a cell id).
 
     Returns
     -------
@@ -166,6 +170,6 @@ def process_cell(
     result = CellResult(cell, qc, features, fit, warnings=warnings)
     if out_dir is not None:
         say(f"writing: {Path(out_dir)}")
-        result.out_dir = write_fit_outputs(out_dir, cell, qc, features, fit)
+        result.out_dir = write_fit_outputs(out_dir, cell, qc, features, fit, folder=folder)
     result.wall_time = time.perf_counter() - t_start
     return result

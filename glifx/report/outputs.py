@@ -10,7 +10,8 @@
 ``GLIF{n}_neuron_config.json`` each fitted level, Allen format (AllenSDK ``GlifNeuron.from_dict``,
                                ``glifx.GlifModel.from_allen_config``), SI units
 ``fit_summary.json``           per level: parameters, train / test EV, wall time, reason; cell id,
-                               source, El_reference, sweeps per role, method, glifx version
+                               source (and the SHA-256 of its bytes), El_reference, sweeps per
+                               role, method, glifx version
 ``report.html``                the self-contained report (:func:`glifx.report.write_report`)
 =============================  ==================================================================
 
@@ -25,6 +26,7 @@ no half-written result is left.  What a killed run (SIGKILL) leaves is removed b
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from datetime import UTC, datetime
@@ -61,7 +63,7 @@ ALLEN_CONFIG_KEYS = (
 )
 #: Top-level keys of ``fit_summary.json``.
 SUMMARY_KEYS = (
-    "cell_id", "source", "glifx_version", "created", "method", "el_reference", "sweeps",
+    "cell_id", "source", "source_sha256", "glifx_version", "created", "method", "el_reference", "sweeps",
     "wall_time_s", "qc", "levels", "preprocessing", "units",
 )
 #: Keys of each entry of ``fit_summary.json["levels"]`` (keyed ``"GLIF1"`` … ``"GLIF5"``).
@@ -109,6 +111,18 @@ def allen_config(model: Any) -> dict[str, Any]:
     return cfg
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """SHA-256 (hex) of a file's bytes, or ``None`` when ``path`` is not a readable file."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, Any]:
     """The content of ``fit_summary.json`` (JSON-ready; NaN written as ``null``).
 
@@ -130,8 +144,11 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         cross-validation, method ``"select"``: ``choice`` — ``"ev"`` or ``"reference"`` —,
         ``scores`` — candidate → EV ratio on the held-out halves of the training set, mean of the
         two folds — and ``fold_scores`` — candidate → the two).
-        ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
-        ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
+        ``source_sha256`` is the SHA-256 (hex) of the source file's bytes (``None`` when the cell
+        was not read from a file); the cohort runner uses it to tell a finished cell from a
+        changed one.  ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role
+        (``train``, ``test``, ``short_square``, ``triple``, ``long_square``) and ``excluded``
+        (number → reason).
     """
     from glifx import __version__
 
@@ -178,6 +195,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
     return jsonable({
         "cell_id": cell.cell_id,
         "source": cell.source,
+        "source_sha256": file_sha256(cell.source) if cell.source else None,
         "glifx_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "method": fit.method,
@@ -205,6 +223,7 @@ def write_fit_outputs(
     report: CellReport | None = None,
     data: FitData | None = None,
     with_report: bool = True,
+    folder: str | None = None,
 ) -> Path:
     """Write the results of one cell into ``out_dir/<cell_id>/``, all or nothing.
 
@@ -223,6 +242,9 @@ def write_fit_outputs(
     with_report
         Write ``report.html`` (False: everything else only, e.g. for a regression run that
         compares the results and has no use for the page).
+    folder
+        Name of the cell's folder instead of its cell id (the cohort runner's way to keep two
+        files with one cell id apart); the files inside are the same.
 
     Returns
     -------
@@ -246,7 +268,7 @@ def write_fit_outputs(
     PosixPath('results/rs_cell')
     """
     parent = Path(out_dir)
-    target = parent / safe_cell_dirname(cell.cell_id)
+    target = parent / safe_cell_dirname(cell.cell_id if folder is None else folder)
     # render everything that can fail on content before touching the disk
     configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
     summary = fit_summary(cell, qc, fit)
@@ -286,6 +308,7 @@ __all__ = [
     "SUMMARY_NAME",
     "allen_config",
     "config_name",
+    "file_sha256",
     "fit_summary",
     "safe_cell_dirname",
     "write_fit_outputs",

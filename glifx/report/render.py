@@ -70,6 +70,8 @@ figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: #555; font-size: 0.85em; }
 .scroll { max-height: 420px; overflow-y: auto; display: inline-block; }
 """
+#: The report's stylesheet (inline CSS), shared by the cohort report (glifx.batch).
+STYLESHEET = _CSS
 
 
 def figure_to_png(fig: Figure, dpi: int = DEFAULT_DPI, palette: bool = True) -> bytes:

@@ -1,0 +1,379 @@
+"""``fit_cohort``: many recordings, one :func:`glifx.process_cell` task per cell on dask.distributed.
+
+glifx only submits tasks and collects their rows; scheduling, retrying and reporting dead
+workers are dask's (``retries=1`` per task; a worker that dies while running a cell makes the
+scheduler run the cell again elsewhere, up to ``distributed.scheduler.allowed-failures`` times —
+1 on the embedded cluster — and then report ``KilledWorker``, which becomes the cell's reason).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from glifx.batch.inputs import find_recordings
+from glifx.batch.report import COHORT_REPORT_NAME, write_cohort_report
+from glifx.batch.table import cohort_frame, failed_row, row_from_summary, write_cohort_tables
+from glifx.batch.tasks import FitOptions, finished_summary, fit_one, folder_names, identify
+from glifx.errors import ConfigError
+from glifx.qc import QCCriteria, resolve_criteria
+from glifx.report.outputs import clean_stale_outputs, file_sha256
+
+ALL_LEVELS = (1, 2, 3, 4, 5)
+METHODS = ("select", "ev", "reference")
+#: Seconds to wait for an external scheduler before giving up.
+CONNECT_TIMEOUT_S = 10.0
+#: Times a cell may be on a worker that dies before dask reports ``KilledWorker`` (embedded
+#: cluster; an external scheduler uses its own ``distributed.scheduler.allowed-failures``).
+ALLOWED_FAILURES = 1
+
+
+@dataclass
+class CohortProgress:
+    """Where a cohort run stands; passed to the ``progress`` callback of :func:`fit_cohort`.
+
+    Attributes
+    ----------
+    total
+        Cells (input files) in the run.
+    fitted, failed
+        Cells finished so far, by status (``fitted`` includes ``resumed``).
+    resumed
+        Cells whose finished folder was kept.
+    running
+        Cells being fitted on a worker right now.
+    elapsed_s
+        Seconds since the run started.
+    eta_s
+        Estimated seconds to the end (``None`` until a cell has been fitted).
+    last
+        The row of the cell that just finished, or ``None`` for a periodic update.
+    """
+
+    total: int
+    fitted: int = 0
+    failed: int = 0
+    resumed: int = 0
+    running: int = 0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    last: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def done(self) -> int:
+        """Cells finished, fitted or failed."""
+        return self.fitted + self.failed
+
+    def line(self) -> str:
+        """One line for a terminal: ``cohort: 3/10 done (1 failed), 2 running, 1 min 5 s,
+        ETA 4 min``."""
+        eta = "ETA -" if self.eta_s is None else f"ETA {_duration(self.eta_s)}"
+        failed = f" ({self.failed} failed)" if self.failed else ""
+        return (f"cohort: {self.done}/{self.total} done{failed}, {self.running} running, "
+                f"{_duration(self.elapsed_s)}, {eta}")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _check_options(levels: Sequence[int], method: str, client: Any, workers: int | None,
+                   scheduler: str | None) -> tuple[int, ...]:
+    chosen = tuple(sorted({int(n) for n in levels}))
+    if not chosen or any(n not in ALL_LEVELS for n in chosen):
+        raise ConfigError(f"levels: expected levels among 1-5, got {list(levels)}")
+    if method not in METHODS:
+        raise ConfigError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    if sum(x is not None for x in (client, workers, scheduler)) > 1:
+        raise ConfigError("give at most one of client, workers and scheduler")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers: expected at least 1, got {workers}")
+    return chosen
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{out_dir}: output folder cannot be written "
+                          f"({exc.strerror or exc})") from None
+
+
+@contextmanager
+def _dask_client(client: Any, workers: int | None, scheduler: str | None):
+    """The client to submit to; an embedded cluster or a connection of this run's own is closed
+    on the way out."""
+    from distributed import Client, LocalCluster
+
+    if client is not None:
+        yield client
+        return
+    if scheduler is not None:
+        try:
+            own = Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot reach the dask scheduler at {scheduler} "
+                              f"within {CONNECT_TIMEOUT_S:g} s ({exc})") from None
+        try:
+            yield own
+        finally:
+            own.close()
+        return
+    import dask
+
+    n_workers = workers or os.cpu_count() or 1
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        # every listener on the loopback interface: the scheduler, the nannies, the workers and
+        # the scheduler's HTTP endpoint (no dashboard; a free port)
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+    own = Client(cluster, set_as_default=False)
+    try:
+        yield own
+    finally:
+        own.close()
+        cluster.close()
+
+
+@contextmanager
+def _interrupts_once():
+    """In the main thread: SIGINT and SIGTERM raise KeyboardInterrupt once, so that the run stops
+    cleanly; a second signal while it cleans up is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def interrupt(signum: int, frame: Any) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def fit_cohort(
+    paths: Iterable[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    client: Any = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    levels: Sequence[int] = ALL_LEVELS,
+    method: str = "select",
+    criteria: QCCriteria | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    force: bool = False,
+    progress: Callable[[CohortProgress], None] | None = None,
+) -> pd.DataFrame:
+    """Fit every recording in ``paths`` on dask.distributed, one :func:`glifx.process_cell` per cell.
+
+    Writes ``out_dir/<folder>/`` per cell exactly as ``glifx fit FILE`` does (each folder
+    appears whole), ``out_dir/cohort.csv`` and ``cohort.parquet`` (rewritten atomically as cells
+    finish) and ``out_dir/cohort.html`` (at the end).  A rerun skips cells whose folder is
+    complete for the same source bytes and options; leftovers of a killed run are removed first.
+
+    Parameters
+    ----------
+    paths
+        Recordings and folders (searched recursively, :func:`glifx.batch.find_recordings`).
+    out_dir
+        The output folder (created if needed).
+    client
+        A ``distributed.Client`` to use (its cluster, its settings; not closed).
+    workers
+        Worker processes of the embedded ``LocalCluster`` (one thread each, loopback only);
+        default the number of cores.
+    scheduler
+        Address of a running scheduler (``tcp://host:port``) whose workers were started with
+        ``dask worker``; they must see ``paths`` and ``out_dir`` under the same names.
+    levels, method, criteria
+        As for :func:`glifx.process_cell`.
+    force
+        Refit cells whose folder is finished.
+    progress
+        Called with a :class:`CohortProgress` when a cell finishes and every ~2 s.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input file, columns :data:`glifx.batch.COHORT_COLUMNS`.
+
+    Raises
+    ------
+    FileFormatError
+        A path does not exist or holds no recording (before any work).
+    ConfigError
+        Bad options, an unwritable ``out_dir`` or an unreachable scheduler (before any fit).
+    KeyboardInterrupt
+        On SIGINT or SIGTERM, after stopping the cells, removing their temporary folders (on the
+        embedded cluster) and writing the cohort tables of the cells finished so far.
+    """
+    chosen = _check_options(levels, method, client, workers, scheduler)
+    options = FitOptions(levels=chosen, method=method, criteria=resolve_criteria(criteria))
+    out = Path(out_dir).absolute()
+    sources = [str(p) for p in find_recordings(paths, exclude=out)]
+    _check_writable(out)
+    clean_stale_outputs(out)  # of a run killed outright (SIGKILL): it could not clean up
+    rows: dict[str, dict[str, Any]] = {}
+    state = CohortProgress(total=len(sources))
+    started = False
+    futures: dict[Any, str] = {}  # future → source
+    plan: dict[str, str] = {}  # source → folder
+    with _interrupts_once():
+        try:
+            with _dask_client(client, workers, scheduler) as dask:
+                started = True
+                try:
+                    _run(dask, sources, str(out), options, force, rows, futures, plan, state,
+                         progress or (lambda _state: None))
+                except KeyboardInterrupt:
+                    dask.cancel(list(futures))
+                    raise
+        except KeyboardInterrupt:
+            _record_finished_folders(plan, out, options, rows)
+            raise
+        finally:
+            # the embedded cluster is closed by now (its workers die mid-cell): what they were
+            # writing is removed; the table lists the cells finished so far
+            if started:
+                clean_stale_outputs(out)
+                frame = cohort_frame(rows.values())
+                write_cohort_tables(frame, out)
+    write_cohort_report(frame, out / COHORT_REPORT_NAME, levels=chosen)
+    return frame
+
+
+def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force: bool,
+         rows: dict[str, dict[str, Any]], futures: dict[Any, str], plan: dict[str, str],
+         state: CohortProgress, say: Callable[[CohortProgress], None]) -> None:
+    """Identify every file, name the folders, fit; fills ``plan`` (source → folder), ``futures``
+    (future → source) and ``rows`` (source → row, as cells end)."""
+    from distributed import as_completed
+
+    t_start = time.perf_counter()
+    run = time.time_ns()  # task keys unique to this run: a long-lived client keeps old results
+    ids = dask.map(identify, sources, pure=False, retries=1,
+                   key=[f"glifx-id-{Path(s).name}-{k}-{run}" for k, s in enumerate(sources)])
+    cell_ids: dict[str, str] = {}
+    for future, source in zip(ids, sources, strict=True):
+        try:
+            found = future.result()
+        except Exception as exc:  # noqa: BLE001 - a dead worker or a bug: the file's row says so
+            found = {"error": _task_error(exc, "reading")}
+        if "error" in found:
+            rows[source] = failed_row(source, found["error"])
+        else:
+            cell_ids[source] = found["cell_id"]
+    folders = folder_names(cell_ids, sources)
+    plan.update(folders)
+    for source in cell_ids:
+        if source not in folders:
+            rows[source] = failed_row(source, f"cell id {cell_ids[source]!r} cannot name a folder",
+                                      cell_id=cell_ids[source])
+    for row in rows.values():
+        _count(state, row)
+    if rows:  # the files that could not be read
+        write_cohort_tables(cohort_frame(rows.values()), out_dir)
+    for source, folder in folders.items():
+        future = dask.submit(fit_one, source, out_dir, folder, options, force, pure=False,
+                             retries=1, key=f"glifx-fit-{folder}-{run}")
+        futures[future] = source
+    fresh_done, last_report = 0, 0.0
+    pending = as_completed(list(futures), loop=dask.loop)
+    while not pending.is_empty():
+        batch = pending.next_batch(block=False) if pending.has_ready() else []
+        now = time.perf_counter()
+        for future in batch:
+            source = futures[future]
+            try:
+                row = future.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, or a bug after dask's retry
+                row = failed_row(source, _task_error(exc, "fitting"))
+            row.setdefault("cell_id", cell_ids.get(source, ""))
+            rows[source] = row
+            fresh_done += not row.get("resumed")
+            _count(state, row)
+        if batch:
+            write_cohort_tables(cohort_frame(rows.values()), out_dir)
+        if batch or now - last_report > 2.0:
+            state.running = _running(dask, futures)
+            state.elapsed_s = now - t_start
+            left = state.total - state.done
+            state.eta_s = state.elapsed_s / fresh_done * left if fresh_done else None
+            for future in batch:  # one call per finished cell, then the periodic one
+                state.last = rows[futures[future]]
+                say(state)
+            if not batch:
+                state.last = None
+                say(state)
+            last_report = now
+        if not batch:
+            time.sleep(0.25)
+    state.running, state.eta_s, state.elapsed_s = 0, 0.0, time.perf_counter() - t_start
+    say(state)
+
+
+def _record_finished_folders(plan: Mapping[str, str], out_dir: Path, options: FitOptions,
+                              rows: dict[str, dict[str, Any]]) -> None:
+    """After an interruption: add the rows of cells whose folder was written but whose row had
+    not arrived, so that the table lists every finished folder."""
+    for source, folder in plan.items():
+        if source in rows:
+            continue
+        summary = finished_summary(out_dir / folder, file_sha256(source), options)
+        if summary is not None:
+            rows[source] = row_from_summary(summary, source=source, folder=folder, resumed=False)
+
+
+def _count(state: CohortProgress, row: Mapping[str, Any]) -> None:
+    if row.get("status") == "fitted":
+        state.fitted += 1
+        state.resumed += bool(row.get("resumed"))
+    else:
+        state.failed += 1
+
+
+def _running(dask: Any, futures: Mapping[Any, str]) -> int:
+    """Cells of this run being processed on a worker now (asks the scheduler)."""
+    try:
+        processing = dask.processing()
+    except Exception:  # noqa: BLE001 - progress only; never stop a run for it
+        return 0
+    keys = {f.key for f in futures}
+    return sum(k in keys for tasks in processing.values() for k in tasks)
+
+
+def _task_error(exc: BaseException, doing: str) -> str:
+    """A cell's reason for a task that raised (after dask's retry) or whose worker died."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return (f"the worker process died while {doing} this cell, on every attempt dask "
+                f"allowed (killed or out of memory; KilledWorker: {exc})")
+    return f"{doing} raised {type(exc).__name__}: {exc}"

@@ -1,0 +1,334 @@
+"""Cohort fitting on dask.distributed (``glifx fit PATH...``, ``glifx.fit_cohort``).
+
+Real processes on the loopback interface only: the embedded ``LocalCluster``, an external
+``dask scheduler`` with two ``dask worker`` processes, a run stopped with SIGTERM and resumed, a
+worker killed while it fits a cell.  Per-cell folders are compared with single-file fits of the
+same files the way tests/test_process.py compares the CLI with ``process_cell``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import glifx
+from glifx.batch import COHORT_COLUMNS, find_recordings
+from glifx.batch.tasks import FitOptions, finished_summary, folder_names
+from glifx.cli import main
+from glifx.qc import resolve_criteria
+from glifx.report.outputs import SUMMARY_NAME
+
+PROJECT = Path(__file__).resolve().parents[1]
+SAMPLES = PROJECT / "data_samples"
+RUN_KEYS = {"created", "wall_time_s", "wall_time"}
+GLIFX = [sys.executable, "-c", "from glifx.cli import main; main()"]
+#: What dask's nanny sets in every worker process (``distributed.nanny.pre-spawn-environ``).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The environment of the subprocesses: this copy of glifx first on the path."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _without_run_keys(x):
+    if isinstance(x, dict):
+        return {k: _without_run_keys(v) for k, v in x.items() if k not in RUN_KEYS}
+    if isinstance(x, list):
+        return [_without_run_keys(v) for v in x]
+    return x
+
+
+def _assert_same_folder(a: Path, b: Path) -> None:
+    """Same files; JSON equal without run-time keys, CSVs exactly, reports present."""
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        if name.endswith(".json"):
+            assert _without_run_keys(json.loads((a / name).read_text())) == _without_run_keys(
+                json.loads((b / name).read_text())), name
+        elif name.endswith(".csv"):
+            pd.testing.assert_frame_equal(pd.read_csv(a / name), pd.read_csv(b / name),
+                                          check_exact=True)
+        else:
+            assert (b / name).stat().st_size > 0, name
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """A cohort folder: the two sample cells, one recording without Noise sweeps, one corrupt
+    recording and a text file that is no recording; plus single-file fits (``glifx fit FILE``,
+    GLIF1) of the two sample cells as they lie in that folder, run with one BLAS thread as dask
+    runs its workers (a multi-threaded BLAS sums in another order: last-bit differences)."""
+    root = tmp_path_factory.mktemp("cohort")
+    cells = root / "cells"
+    (cells / "sub").mkdir(parents=True)
+    shutil.copy(SAMPLES / "rs_cell.nwb", cells / "rs_cell.nwb")
+    shutil.copy(SAMPLES / "fs_cell.nwb", cells / "sub" / "fs_cell.nwb")
+    full = glifx.load_cell(SAMPLES / "rs_cell.nwb")
+    no_noise = full.select(sweep_numbers=[r.sweep_number for r in full.records
+                                          if not (r.stimulus_name or "").startswith("Noise")])
+    glifx.write_nwb(no_noise, cells / "no_noise.nwb")
+    (cells / "corrupt.nwb").write_bytes((SAMPLES / "fs_cell.nwb").read_bytes()[:5000])
+    (cells / "notes.txt").write_text("not a recording\n")
+    single = root / "single"
+    for path in (cells / "rs_cell.nwb", cells / "sub" / "fs_cell.nwb"):
+        run = subprocess.run([*GLIFX, "fit", str(path), "--out", str(single), "--levels", "1"],
+                             env=_env(**ONE_THREAD), capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+    return cells, single
+
+
+def _check_cohort(out: Path, cells: Path, single: Path) -> pd.DataFrame:
+    frame = pd.read_csv(out / "cohort.csv", keep_default_na=False, na_values=[""],
+                        float_precision="round_trip")
+    assert list(frame.columns) == list(COHORT_COLUMNS)
+    parquet = pd.read_parquet(out / "cohort.parquet")
+    assert list(parquet["source"]) == list(frame["source"])
+    by_name = {Path(s).name: row for s, row in zip(frame["source"], frame.to_dict("records"),
+                                                     strict=True)}
+    assert sorted(by_name) == ["corrupt.nwb", "fs_cell.nwb", "no_noise.nwb", "rs_cell.nwb"]
+    for name in ("rs_cell", "fs_cell"):
+        row = by_name[f"{name}.nwb"]
+        assert row["status"] == "fitted" and pd.isna(row["reason"]), row
+        assert row["folder"] == name and row["glif1_status"] == "fitted"
+        summary = json.loads((single / name / SUMMARY_NAME).read_text())
+        assert row["glif1_test_ev"] == summary["levels"]["GLIF1"]["test_ev"]
+        assert row["glif1_R_input"] == summary["levels"]["GLIF1"]["parameters"]["R_input"]["value"]
+        assert row["source_sha256"] == summary["source_sha256"]
+        _assert_same_folder(single / name, out / name)
+    assert by_name["no_noise.nwb"]["status"] == "failed"
+    assert "Noise 1" in by_name["no_noise.nwb"]["reason"]
+    assert by_name["corrupt.nwb"]["status"] == "failed"
+    assert "corrupt.nwb" in by_name["corrupt.nwb"]["reason"]
+    assert not (out / "no_noise").exists() and not _hidden(out)
+    html = (out / "cohort.html").read_text()
+    assert 'href="rs_cell/report.html"' in html and 'href="fs_cell/report.html"' in html
+    assert "src=\"data:image/png;base64," in html
+    return frame
+
+
+# ------------------------------------------------------------------------- fast: no cluster
+def test_find_recordings(cohort, tmp_path):
+    cells, _ = cohort
+    (cells / ".hidden.nwb").write_bytes(b"x")
+    try:
+        found = find_recordings([cells, cells / "rs_cell.nwb"], exclude=cells / "sub")
+    finally:
+        (cells / ".hidden.nwb").unlink()
+    assert [p.name for p in found] == ["corrupt.nwb", "no_noise.nwb", "rs_cell.nwb"]
+    with pytest.raises(glifx.FileFormatError, match="no such file"):
+        find_recordings([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(glifx.FileFormatError, match="holds no recording"):
+        find_recordings([tmp_path / "empty"])
+    with pytest.raises(glifx.FileFormatError, match="notes.txt"):
+        find_recordings([cells / "notes.txt"])
+
+
+def test_two_files_with_one_cell_id_get_two_folders():
+    sources = ["/a/rs_cell.nwb", "/b/rs_cell.nwb", "/c/fs_cell.nwb"]
+    ids = {"/a/rs_cell.nwb": "rs_cell", "/b/rs_cell.nwb": "rs_cell", "/c/fs_cell.nwb": "fs_cell"}
+    names = folder_names(ids, sources)
+    assert names["/c/fs_cell.nwb"] == "fs_cell"
+    a, b = names["/a/rs_cell.nwb"], names["/b/rs_cell.nwb"]
+    assert a != b and a.startswith("rs_cell-") and b.startswith("rs_cell-")
+    assert folder_names(ids, sources[::-1]) == names  # stable whatever the order
+
+
+def test_a_finished_folder_is_kept_only_for_the_same_bytes_and_options(cohort):
+    cells, single = cohort
+    folder = single / "rs_cell"
+    sha = json.loads((folder / SUMMARY_NAME).read_text())["source_sha256"]
+    same = FitOptions(levels=(1,), method="select", criteria=resolve_criteria(None))
+    assert finished_summary(folder, sha, same) is not None
+    assert finished_summary(folder, "0" * 64, same) is None
+    assert finished_summary(folder, sha, FitOptions((1, 3), "select", same.criteria)) is None
+    assert finished_summary(folder, sha, FitOptions((1,), "ev", same.criteria)) is None
+    stricter = resolve_criteria(None, min_passed_sweeps=same.criteria.min_passed_sweeps + 1)
+    assert finished_summary(folder, sha, FitOptions((1,), "select", stricter)) is None
+
+
+def test_bad_input_is_one_line_before_any_work(cohort, tmp_path):
+    cells, _ = cohort
+    out = tmp_path / "out"
+    runner = CliRunner()
+    for args, expected in (
+        ([str(cells), str(tmp_path / "missing")], "missing: no such file"),
+        ([str(cells), str(cells / "notes.txt")], "notes.txt"),
+    ):
+        result = runner.invoke(main, ["fit", *args, "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(main, ["fit", str(tmp_path / "empty"), "--out", str(out)])
+    assert result.exit_code == 2 and "holds no recording" in result.stderr
+    (tmp_path / "a_file").write_text("")
+    result = runner.invoke(main, ["fit", str(cells), "--out", str(tmp_path / "a_file" / "out")])
+    assert result.exit_code == 2 and "cannot be written" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_an_unreachable_scheduler_is_one_line_within_30_s(cohort, tmp_path):
+    cells, _ = cohort
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    t0 = time.perf_counter()
+    result = CliRunner().invoke(main, ["fit", str(cells), "--out", str(tmp_path / "out"),
+                                       "--scheduler", address])
+    assert time.perf_counter() - t0 < 30
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and address in lines[0]
+    assert not (tmp_path / "out" / "cohort.csv").exists()
+
+
+# --------------------------------------------------------------------- real clusters (slow)
+@pytest.mark.slow
+def test_embedded_cohort_and_resume(cohort, tmp_path):
+    cells, single = cohort
+    out = tmp_path / "out"
+    args = [*GLIFX, "fit", str(cells), "--out", str(out), "--levels", "1", "--workers", "2"]
+    run = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    assert "4 recordings, 2 fitted (0 kept from an earlier run), 2 failed" in run.stdout
+    assert "cohort: 4/4 done (2 failed)" in run.stderr
+    first = _check_cohort(out, cells, single)
+    assert not first["resumed"].any()
+    created = json.loads((out / "rs_cell" / SUMMARY_NAME).read_text())["created"]
+    # the same command again: nothing refitted, the same table
+    again = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert "2 fitted (2 kept from an earlier run)" in again.stdout
+    second = _check_cohort(out, cells, single)
+    assert list(second["resumed"]) == [s == "fitted" for s in second["status"]]
+    assert json.loads((out / "rs_cell" / SUMMARY_NAME).read_text())["created"] == created
+    keep = [c for c in COHORT_COLUMNS if c not in ("resumed", "wall_time_s")]
+    pd.testing.assert_frame_equal(first[keep], second[keep])
+
+
+@pytest.fixture
+def external_cluster(tmp_path):
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (killed at the end)."""
+    scheduler_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
+         str(scheduler_file)], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 120
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                 "--host", "127.0.0.1", "--no-dashboard"],
+                env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_cohort_on_an_external_scheduler(cohort, external_cluster, tmp_path):
+    cells, single = cohort
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["fit", str(cells), "--out", str(out), "--levels", "1",
+                                       "--scheduler", external_cluster])
+    assert result.exit_code == 0, result.output
+    _check_cohort(out, cells, single)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_the_rerun_completes(cohort, tmp_path):
+    cells, single = cohort
+    inputs = [str(cells / "rs_cell.nwb"), str(cells / "sub" / "fs_cell.nwb")]
+    out = tmp_path / "out"
+    args = [*GLIFX, "fit", *inputs, "--out", str(out), "--levels", "1", "--workers", "1"]
+    proc = subprocess.Popen(args, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.is_dir() and any((out / n / SUMMARY_NAME).exists() for n in ("rs_cell", "fs_cell")):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "interrupted" in stderr and "rerun the same command" in stderr
+    finished = [n for n in ("rs_cell", "fs_cell") if (out / n).exists()]
+    assert len(finished) == 1 and not _hidden(out)
+    table = pd.read_csv(out / "cohort.csv")
+    assert list(table["folder"]) == finished and list(table["status"]) == ["fitted"]
+    created = json.loads((out / finished[0] / SUMMARY_NAME).read_text())["created"]
+    rerun = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "2 fitted (1 kept from an earlier run)" in rerun.stdout
+    assert json.loads((out / finished[0] / SUMMARY_NAME).read_text())["created"] == created
+    for name in ("rs_cell", "fs_cell"):
+        _assert_same_folder(single / name, out / name)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_cell_costs_a_retry(cohort, tmp_path):
+    """SIGKILL the worker process running the RS cell: dask runs the cell again on a live worker
+    (the nanny restarts the killed one) and the run finishes with every row."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    cells, single = cohort
+    inputs = [cells / "rs_cell.nwb", cells / "sub" / "fs_cell.nwb"]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                               dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+    killed: list[int] = []
+    with cluster, Client(cluster) as client:
+        def kill_when_running() -> None:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not killed:
+                for worker, keys in client.processing().items():
+                    if any(str(k).startswith("glifx-fit-rs_cell") for k in keys):
+                        time.sleep(2.0)  # well inside the fit
+                        pid = client.run(os.getpid, workers=[worker])[worker]
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        return
+                time.sleep(0.2)
+
+        killer = threading.Thread(target=kill_when_running, daemon=True)
+        killer.start()
+        frame = glifx.fit_cohort(inputs, tmp_path / "out", client=client, levels=(1,))
+        killer.join(timeout=5)
+    assert killed, "the RS cell never ran"
+    rows = dict(zip(frame["folder"], frame["status"], strict=True))
+    assert rows == {"rs_cell": "fitted", "fs_cell": "fitted"}
+    _assert_same_folder(single / "rs_cell", tmp_path / "out" / "rs_cell")
+    assert not _hidden(tmp_path / "out")
