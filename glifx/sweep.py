@@ -257,6 +257,28 @@ class Sweep:
         return self._t_start + np.asarray(index) / self.sampling_rate
 
     @property
+    def t_start(self) -> float:
+        """Time of the first sample in the file's clock, s (0 for most files; DANDI, MIES and
+        some NWB writers keep each sweep's start time)."""
+        return float(self._t_start)
+
+    def from_zero(self) -> Sweep:
+        """This sweep with its time base restarted at 0 s (same samples, stimulus and metadata).
+
+        Analyses work on each sweep's own clock, so that windows found on one sweep mean the
+        same thing on its neighbours whatever their start times in the file.  Returns ``self``
+        when the sweep already starts at 0.
+        """
+        if self._t_start == 0.0:
+            return self
+        copy = Sweep.__new__(Sweep)
+        copy.__dict__.update(self.__dict__)  # cached epochs are sample indices: valid on both
+        copy.metadata = dict(self.metadata)
+        copy._t = None if self._t is None else _read_only(self._t - self._t[0])
+        copy._t_start = 0.0
+        return copy
+
+    @property
     def dt(self) -> float:
         """Sample interval, s."""
         return 1.0 / self.sampling_rate

@@ -198,8 +198,8 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
             dropped[n] = f"{rec.stimulus_name} sweep"
         elif passed is not None and n not in passed:
             dropped[n] = "failed QC: " + (reasons.get(n) or "not in qc.passed_sweeps")
-        else:
-            sweeps.append(cell.sweep(n))
+        else:  # each sweep on its own clock: files may keep every sweep's start time
+            sweeps.append(cell.sweep(n).from_zero())
 
     spikes_by: dict[int, pd.DataFrame] = {}
     rows = []
