@@ -113,7 +113,8 @@ def test_any_amplitude_set_defaults(shared_data, name, step):
     ls = feats.cell["long_square"]
     assert ls["rheobase_i"] > 0 and math.isfinite(ls["input_resistance"])
     assert feats.sweeps["filter_khz"].iloc[0] == pytest.approx(0.8 * cell.sweep(0).sampling_rate / 2e3)
-    assert list(feats.spikes.columns[:2]) == ["sweep_number", "threshold_index"]
+    assert list(feats.spikes.columns[:3]) == ["sweep_number", "relative_to_stimulus",
+                                              "threshold_index"]
 
 
 def test_extract_features_with_qc_and_write(shared_data, tmp_path):

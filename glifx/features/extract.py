@@ -20,6 +20,7 @@ from glifx.features.spikes import (
     SPIKE_COLUMNS,
     SpikeParams,
     adjusted_detection_params,
+    calculate_dvdt,
     detect_spikes,
     recorded_arrays,
 )
@@ -41,11 +42,15 @@ class CellFeatures:
     Attributes
     ----------
     spikes
-        One row per spike, ``sweep_number`` first, then the columns of
-        :data:`glifx.features.spikes.SPIKE_COLUMNS`.
+        Every spike of every analysed current-clamp sweep, detected on the whole sweep whatever
+        its stimulus: ``sweep_number``, ``relative_to_stimulus`` (``"before"``, ``"during"``,
+        ``"after"`` the sweep's stimulus window, by threshold time, or ``"no_stimulus"``), then
+        the columns of :data:`glifx.features.spikes.SPIKE_COLUMNS` (times s on the sweep's own
+        clock, which starts at 0).
     sweeps
         One row per analysed sweep: ``sweep_number``, ``stimulus_name``, window ``start``/``end``
-        (s), ``spike_count``, train features (``avg_rate`` Hz, ``latency`` s, ISIs s, ``isi_cv``,
+        (s), ``spike_count`` (spikes in the window), ``spike_count_whole_sweep``, train features
+        over the window (``avg_rate`` Hz, ``latency`` s, ISIs s, ``isi_cv``,
         ``adapt``, ``burst``, ``pause``, ``delay``...), and for steps ``stim_amp`` (pA),
         ``v_baseline``, ``peak_deflect`` (mV), ``sag``; plus ``filter_khz`` used.
     cell
@@ -68,6 +73,17 @@ class CellFeatures:
         write_text_atomic(paths["sweeps"], self.sweeps.to_csv(index=False))
         write_json_atomic(paths["cell"], self.cell)
         return paths
+
+
+def stimulus_relation(times: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """Where each time (s) lies relative to a stimulus window (s): ``"before"``, ``"during"``
+    (inclusive bounds), ``"after"``, or ``"no_stimulus"`` for every time when ``window`` is
+    ``None``."""
+    times = np.asarray(times, dtype=float)
+    if window is None:
+        return np.full(times.shape, "no_stimulus", dtype=object)
+    return np.where(times < window[0], "before",
+                    np.where(times > window[1], "after", "during")).astype(object)
 
 
 def _name(sweep: Any) -> str:
@@ -157,13 +173,20 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
                      **spike_params: Any) -> CellFeatures:
     """Spike, sweep and cell features of every current-clamp sweep of ``cell``.
 
+    Spikes are detected on the whole of each sweep (``CellFeatures.spikes``); the window-defined
+    features (train features, step features, the protocol summaries) use the spikes inside the
+    sweep's stimulus window, as ipfx defines them.  Every sweep is analysed on its own clock
+    (:meth:`glifx.Sweep.from_zero`).  Test and search sweeps, which QC excludes rather than fails,
+    are searched for spikes over their whole length.
+
     Parameters
     ----------
     cell
         A :class:`glifx.Cell`.
     qc
         A QC result (``qc.passed_sweeps``: list of sweep numbers); when given only those sweeps
-        are analysed and the others are listed in ``cell["dropped_sweeps"]`` with the reason.
+        (and test/search sweeps) are analysed and the others are listed in
+        ``cell["dropped_sweeps"]`` with the reason.
     extra_train
         Also compute burst, pause and delay per sweep.
     **spike_params
@@ -194,18 +217,18 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
         n = rec.sweep_number
         if rec.clamp_mode != CURRENT_CLAMP:
             dropped[n] = "voltage clamp"
-        elif (rec.stimulus_name or "").strip().casefold() in EXCLUDED_STIMULI:
-            dropped[n] = f"{rec.stimulus_name} sweep"
-        elif passed is not None and n not in passed:
+        elif passed is not None and n not in passed and _name(rec) not in EXCLUDED_STIMULI:
             dropped[n] = "failed QC: " + (reasons.get(n) or "not in qc.passed_sweeps")
         else:  # each sweep on its own clock: files may keep every sweep's start time
             sweeps.append(cell.sweep(n).from_zero())
 
-    spikes_by: dict[int, pd.DataFrame] = {}
+    filter_khz = SpikeParams.from_kwargs(**spike_params).filter
+    spikes_by: dict[int, pd.DataFrame] = {}  # spikes in each sweep's feature window
+    whole_by: dict[int, pd.DataFrame] = {}  # spikes anywhere in each sweep
     rows = []
     for s in sweeps:
-        noise = _name(s) in NOISE_STIMULI
-        start, end = (None, None) if noise else (s.stimulus_window or (None, None))
+        whole_sweep = _name(s) in NOISE_STIMULI or _name(s) in EXCLUDED_STIMULI
+        start, end = (None, None) if whole_sweep else (s.stimulus_window or (None, None))
         if _name(s) == "ramp" and start is not None:
             end = float(s.time_at(s.n_samples - 1))  # a ramp runs until the cell fires or the sweep ends
         try:
@@ -214,11 +237,18 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
                 end = min(end, float(t[-1]))
             if start is not None and start >= t[-1]:
                 raise SweepError(s.sweep_number, "recording stops before the stimulus", s.source)
-            df = detect_spikes(t, v, i, start, end, sampling_rate=s.sampling_rate, **spike_params)
+            # one filtered derivative for both detections: the window's (ipfx's window-defined
+            # features) and the whole sweep's (every spike, spontaneous ones included)
+            dvdt, _, _ = calculate_dvdt(t, v, filter_khz, s.sampling_rate)
+            whole = detect_spikes(t, v, i, sampling_rate=s.sampling_rate, dvdt=dvdt,
+                                  **spike_params)
+            df = whole if start is None and end is None else detect_spikes(
+                t, v, i, start, end, sampling_rate=s.sampling_rate, dvdt=dvdt, **spike_params)
         except GlifxError as exc:
             dropped[s.sweep_number] = f"spike detection failed: {exc}"
             continue
         spikes_by[s.sweep_number] = df
+        whole_by[s.sweep_number] = whole
         row = cf.sweep_record(s, df, start, end, extra_train=extra_train)
         row["filter_khz"] = df.attrs.get("filter_khz")
         rows.append(row)
@@ -247,13 +277,22 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
     if noise:
         record["noise"] = cf.noise_summary(noise, spikes_by)
 
+    for name in ("short square", "short square - triple"):  # their detection is whole-sweep
+        for s in groups.get(name, []):
+            whole_by[s.sweep_number] = spikes_by[s.sweep_number]
+    for row in rows:
+        row["spike_count_whole_sweep"] = len(whole_by[row["sweep_number"]])
+    by_number = {s.sweep_number: s for s in sweeps}
     parts = []
-    for n, df in spikes_by.items():
+    for n, df in whole_by.items():
         if len(df):
             d = df.copy()
             d.insert(0, "sweep_number", n)
+            d.insert(1, "relative_to_stimulus",
+                     stimulus_relation(d["threshold_t"].to_numpy(float),
+                                       by_number[n].stimulus_window))
             parts.append(d)
     spikes = (pd.concat(parts, ignore_index=True) if parts
-              else pd.DataFrame(columns=["sweep_number", *SPIKE_COLUMNS]))
+              else pd.DataFrame(columns=["sweep_number", "relative_to_stimulus", *SPIKE_COLUMNS]))
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=SWEEP_BASE_COLUMNS)
     return CellFeatures(spikes=spikes, sweeps=table, cell=record)
