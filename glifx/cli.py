@@ -287,9 +287,16 @@ def features(file: str, out_dir: str | None, filter_khz: float, use_qc: bool) ->
                      if isinstance(v, int | float) and not isinstance(v, bool)
                      and k in ("rheobase_i", "fi_fit_slope", "sag", "tau", "input_resistance",
                                "v_baseline", "stimulus_amplitude", "hero_amp")}
-            click.echo(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+            if shown:
+                click.echo(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
     for num, why in feats.cell["dropped_sweeps"].items():
         click.echo(f"dropped sweep {num}: {why}")
+    from glifx.qc.plausibility_warnings import recording_warnings
+
+    found = (qc_result.warnings if qc_result is not None
+             else recording_warnings(s for s in cell if s.clamp_mode == "CurrentClamp"))
+    for warning in [*found, *feats.cell["warnings"]]:
+        click.echo(f"warning: {warning}", err=True)
     if out_dir is not None:
         paths = feats.write(out_dir)
         for path in paths.values():

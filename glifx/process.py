@@ -62,7 +62,8 @@ class CellResult:
     out_dir
         The cell's output folder, or ``None`` when nothing was written.
     warnings
-        Things worth a look that did not stop the run (the cell failed QC, no test sweep ...).
+        Things worth a look that did not stop the run (the cell failed QC, implausible baselines
+        or spikes (``qc.warnings``), no test sweep ...).
     wall_time
         Seconds from the start of loading to the end of writing.
     """
@@ -150,6 +151,9 @@ def process_cell(
              f"fitting the {len(qc.passed_sweeps)} sweeps that passed")
     say("features: spikes, sweep features, cell record")
     features = extract_features(cell, qc=qc)
+    qc.warnings.extend(features.cell.get("warnings", []))  # qc.json holds every plausibility warning
+    for message in qc.warnings:
+        _warn(warnings, say, message)
     cell.clear_cache()  # fitting reads the sweeps again one at a time; don't hold two copies
     try:
         fit = fit_cell(cell, levels, qc=qc, method=method, progress=say)  # type: ignore[arg-type]

@@ -87,6 +87,20 @@ def _read_only(arr: np.ndarray) -> np.ndarray:
     return view
 
 
+def sweep_ranges(numbers: Iterable[int]) -> str:
+    """``"1–5, 8, 10–12"`` from sweep numbers."""
+    nums = sorted(set(int(n) for n in numbers))
+    parts: list[str] = []
+    k = 0
+    while k < len(nums):
+        j = k
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        parts.append(str(nums[k]) if j == k else f"{nums[k]}–{nums[j]}")
+        k = j + 1
+    return ", ".join(parts)
+
+
 class Sweep:
     """One current- or voltage-clamp sweep with its time base, stimulus and epochs.
 

@@ -24,12 +24,14 @@ from glifx.features.spikes import (
     detect_spikes,
     recorded_arrays,
 )
-from glifx.sweep import CURRENT_CLAMP
+from glifx.sweep import CURRENT_CLAMP, sweep_ranges
 
 EXCLUDED_STIMULI = {"test", "search"}
 #: Window after Short Square onset (s) from which detection parameters are adapted (ipfx).
 SHORT_SQUARE_EST_WINDOW = 0.001
 NOISE_STIMULI = {"noise 1", "noise 2"}
+#: Action potentials rise well above this from threshold to peak, mV; lower "spikes" are warned about.
+MIN_PLAUSIBLE_SPIKE_HEIGHT_MV = 20.0
 SWEEP_BASE_COLUMNS = ["sweep_number", "stimulus_name", "stimulus_amplitude", "start", "end",
                       "spike_count", "avg_rate", "latency", "first_isi", "mean_isi", "median_isi",
                       "isi_cv", "adapt", "filter_khz"]
@@ -55,7 +57,8 @@ class CellFeatures:
         ``v_baseline``, ``peak_deflect`` (mV), ``sag``; plus ``filter_khz`` used.
     cell
         Cell record: ``cell_id``, per-protocol summaries (``long_square``, ``short_square``,
-        ``ramp``, ``noise``), ``dropped_sweeps`` {sweep number: reason}, ``params``.
+        ``ramp``, ``noise``), ``dropped_sweeps`` {sweep number: reason}, ``params``,
+        ``warnings`` (:func:`spike_warnings`).
     """
 
     spikes: pd.DataFrame
@@ -84,6 +87,41 @@ def stimulus_relation(times: np.ndarray, window: tuple[float, float] | None) -> 
         return np.full(times.shape, "no_stimulus", dtype=object)
     return np.where(times < window[0], "before",
                     np.where(times > window[1], "after", "during")).astype(object)
+
+
+def spike_warnings(spikes: pd.DataFrame, sweeps: pd.DataFrame) -> list[str]:
+    """Plausibility warnings about detected spikes, one line per kind.
+
+    - spikes during a hyperpolarising step (``stim_amp`` below ``-ZERO_STEP_PA``): a cell does not
+      fire while it is pushed down; these are usually noise or glitches;
+    - spikes less than :data:`MIN_PLAUSIBLE_SPIKE_HEIGHT_MV` from threshold to peak (detection
+      accepts 2 mV, ipfx's ``min_height``): quantisation steps or noise rather than action potentials.
+
+    Parameters
+    ----------
+    spikes
+        ``CellFeatures.spikes`` (``sweep_number``, ``relative_to_stimulus``, ``threshold_v``,
+        ``peak_v`` mV).
+    sweeps
+        ``CellFeatures.sweeps`` (``sweep_number``, ``stim_amp`` pA where known).
+    """
+    if spikes.empty:
+        return []
+    out = []
+    if "stim_amp" in sweeps.columns:
+        hyper = set(sweeps.loc[sweeps["stim_amp"] < -cf.ZERO_STEP_PA, "sweep_number"].astype(int))
+        during = spikes[(spikes["relative_to_stimulus"] == "during")
+                        & spikes["sweep_number"].isin(hyper)]
+        if len(during):
+            out.append(f"{len(during)} spike(s) during hyperpolarising steps on sweeps "
+                       f"{sweep_ranges(during['sweep_number'])}: noise or glitches?")
+    height = spikes["peak_v"] - spikes["threshold_v"]
+    low = spikes[height < MIN_PLAUSIBLE_SPIKE_HEIGHT_MV]
+    if len(low):
+        out.append(f"{len(low)} spike(s) less than {MIN_PLAUSIBLE_SPIKE_HEIGHT_MV:g} mV from "
+                   f"threshold to peak (median {float(np.median(height[low.index])):.1f} mV) on "
+                   f"sweeps {sweep_ranges(low['sweep_number'])}: noise or quantisation steps?")
+    return out
 
 
 def _name(sweep: Any) -> str:
@@ -295,4 +333,5 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
     spikes = (pd.concat(parts, ignore_index=True) if parts
               else pd.DataFrame(columns=["sweep_number", "relative_to_stimulus", *SPIKE_COLUMNS]))
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=SWEEP_BASE_COLUMNS)
+    record["warnings"] = spike_warnings(spikes, table)
     return CellFeatures(spikes=spikes, sweeps=table, cell=record)

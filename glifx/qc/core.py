@@ -18,6 +18,7 @@ from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.qc.cell_measure import measure_protocol_sweeps
 from glifx.qc.cell_qc import CELL_MEASUREMENTS, qc_cell_metadata
 from glifx.qc.criteria import QCCriteria
+from glifx.qc.plausibility_warnings import recording_warnings
 from glifx.qc.sweep_qc import EXCLUDED, FAILED, SWEEP_MEASUREMENTS, SweepQC, exclusion_reason, qc_sweep
 from glifx.sweep import Cell, Sweep
 
@@ -72,6 +73,10 @@ class QCResult:
     cell_sources
         Where each cell value came from (``"file metadata"``, ``"sweep N (<code>)"``,
         ``"computed"``).
+    warnings
+        Plausibility warnings (:mod:`glifx.qc.plausibility_warnings`): implausible baselines,
+        volt-scaled traces, and, added by :func:`glifx.process_cell`, the feature stage's spike
+        warnings.  They never fail a sweep.
     """
 
     cell_id: str
@@ -84,6 +89,7 @@ class QCResult:
     criteria: QCCriteria
     source: str | None = None
     cell_sources: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     _by_number: dict[int, SweepQC] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -132,6 +138,7 @@ class QCResult:
             "failed_sweeps": self.failed_sweeps,
             "sweeps": sweeps,
             "criteria": self.criteria.to_dict(),
+            "warnings": list(self.warnings),
         }
 
     def sweep_table_for_csv(self) -> pd.DataFrame:
@@ -184,6 +191,7 @@ class QCResult:
             lines.append(f"cell measurements: {cm}")
         if self.cell_not_measured:
             lines.append("cell not measured: " + "; ".join(self.cell_not_measured))
+        lines.extend(f"warning: {w}" for w in self.warnings)
         verdict = "PASSED" if self.cell_passed else "FAILED: " + "; ".join(self.cell_reasons)
         lines.append(f"cell {self.cell_id}: {verdict}")
         return "\n".join(lines)
@@ -295,6 +303,8 @@ def run_qc(
             f"{c.min_passed_sweeps} needed"
         )
     return QCResult(
+        warnings=recording_warnings(_readable(cell, [r.sweep_number for r in results
+                                                     if r.status != EXCLUDED])),
         cell_id=cell.cell_id,
         sweeps=table,
         passed_sweeps=passed,
@@ -307,6 +317,17 @@ def run_qc(
         source=cell.source,
         _by_number={r.sweep_number: r for r in results},
     )
+
+
+def _readable(cell: Cell, numbers: list[int]) -> list[Sweep]:
+    """The sweeps among ``numbers`` that can be read (the others already failed QC, saying why)."""
+    out = []
+    for n in numbers:
+        try:
+            out.append(cell.sweep(n))
+        except GlifxError:
+            continue
+    return out
 
 
 def _qc_one(cell: Cell, number: int, name: str | None, code: str | None, clamp_mode: str,
