@@ -662,6 +662,21 @@ class Cell:
         """Forget loaded sweep data (it is read again on next access)."""
         self._store.cache.clear()
 
+    def _stimulus_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self._records.values():
+            key = r.stimulus_name or "unknown"
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))
+
     def __repr__(self) -> str:
         names = sorted({r.stimulus_name or "unknown" for r in self._records.values()})
         return f"Cell({self.cell_id!r}, {len(self)} sweeps: {', '.join(names)})"
+
+    def _repr_html_(self) -> str:
+        """Notebook view: source, sweep count per stimulus, and the sweep table (reads no data)."""
+        from glifx._display import html_repr
+
+        facts = [("source", self.source or "(arrays)"), ("sweeps", len(self)),
+                 *((f"{name} sweeps", n) for name, n in self._stimulus_counts().items())]
+        return html_repr(f"Cell {self.cell_id}", facts, self.sweep_table())

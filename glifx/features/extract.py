@@ -5,6 +5,7 @@ Units: s, mV, pA, V/s, Hz, MΩ (ipfx's names and units).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glifx._display import fmt, html_repr, text_repr
 from glifx._files import write_json_atomic, write_text_atomic
 from glifx.errors import GlifxError, SweepError
 from glifx.features import cell as cf
@@ -64,6 +66,36 @@ class CellFeatures:
     spikes: pd.DataFrame
     sweeps: pd.DataFrame
     cell: dict[str, Any] = field(default_factory=dict)
+
+    def key_features(self) -> dict[str, Any]:
+        """The cell-type features a physiologist looks at first (ipfx names and units): Long
+        Square ``rheobase_i`` pA, ``input_resistance`` MΩ, ``tau`` s, ``sag``, ``v_baseline`` mV,
+        ``fi_fit_slope`` Hz/pA and the rheobase sweep's first-spike ``threshold_v`` mV,
+        ``peak_v`` mV, ``width`` s, ``upstroke_downstroke_ratio``; NaN where not measured."""
+        ls = self.cell.get("long_square") or {}
+        keys = ("rheobase_i", "input_resistance", "tau", "sag", "v_baseline", "fi_fit_slope")
+        out = {k: ls.get(k, math.nan) for k in keys}
+        for k in ("threshold_v", "peak_v", "width", "upstroke_downstroke_ratio"):
+            out[f"first_spike_{k}"] = ls.get(f"rheobase_first_spike_{k}", math.nan)
+        return out
+
+    def __repr__(self) -> str:
+        n_sweeps = self.spikes["sweep_number"].nunique() if len(self.spikes) else 0
+        shown = ", ".join(f"{k}={fmt(v)}" for k, v in list(self.key_features().items())[:4])
+        lines = [f"{len(self.spikes)} spikes on {n_sweeps} of {len(self.sweeps)} sweeps",
+                 f"long square: {shown}",
+                 *(f"warning: {w}" for w in self.cell.get("warnings", []))]
+        if self.cell.get("dropped_sweeps"):
+            lines.append(f"dropped sweeps: {', '.join(self.cell['dropped_sweeps'])}")
+        return text_repr(f"CellFeatures({self.cell.get('cell_id')!r})", lines)
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the key features, warnings and the sweep-feature table."""
+        cols = [c for c in ("sweep_number", "stimulus_name", "stim_amp", "spike_count",
+                            "spike_count_whole_sweep", "avg_rate", "latency") if c in self.sweeps]
+        notes = [f"warning: {w}" for w in self.cell.get("warnings", [])]
+        return html_repr(f"Features of {self.cell.get('cell_id')}",
+                         list(self.key_features().items()), self.sweeps[cols], notes)
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``spikes.csv``, ``sweep_features.csv`` and ``cell_features.json`` into

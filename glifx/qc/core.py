@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glifx._display import html_repr, text_repr
 from glifx._files import write_text_atomic
 from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.qc.cell_measure import measure_protocol_sweeps
@@ -196,9 +197,26 @@ class QCResult:
         lines.append(f"cell {self.cell_id}: {verdict}")
         return "\n".join(lines)
 
+    def _verdict(self) -> str:
+        return "passed" if self.cell_passed else "FAILED: " + "; ".join(self.cell_reasons)
+
     def __repr__(self) -> str:
-        return (f"QCResult({self.cell_id!r}, cell_passed={self.cell_passed}, "
-                f"passed_sweeps={self.passed_sweeps}, failed_sweeps={self.failed_sweeps})")
+        excluded = len(self.sweeps) - len(self.evaluated_sweeps)
+        lines = [f"cell {self._verdict()}",
+                 f"sweeps: {len(self.passed_sweeps)} passed, {len(self.failed_sweeps)} failed, "
+                 f"{excluded} excluded"]
+        lines += [f"sweep {n} failed: {'; '.join(self.reasons(n))}" for n in self.failed_sweeps]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return text_repr(f"QCResult({self.cell_id!r})", lines)
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the verdict, what was not measured, warnings and the sweep table."""
+        facts = [("cell", self._verdict()), ("sweeps passed", len(self.passed_sweeps)),
+                 ("sweeps failed", len(self.failed_sweeps))]
+        table = self.sweep_table_for_csv()[["sweep_number", "stimulus_name", "status", "reasons"]]
+        notes = ([f"warning: {w}" for w in self.warnings]
+                 + [f"not measured: {m}" for m in self.cell_not_measured])
+        return html_repr(f"QC of {self.cell_id}", facts, table, notes)
 
 
 def _jsonable(x: Any) -> Any:
