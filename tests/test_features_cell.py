@@ -166,6 +166,7 @@ def test_cli_features(shared_data, tmp_path):
                                     "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "rheobase_i=200" in res.output
-    assert {p.name for p in out.iterdir()} == {"spikes.csv", "sweep_features.csv", "cell_features.json"}
+    assert {p.name for p in out.iterdir()} == {"spikes.csv", "sweep_features.csv", "cell_features.json",
+                                               "columns.json"}
     bad = CliRunner().invoke(main, ["features", str(tmp_path / "missing.abf")])
     assert bad.exit_code == 2

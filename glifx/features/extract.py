@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from glifx._display import fmt, html_repr, text_repr
-from glifx._files import write_json_atomic, write_text_atomic
+from glifx._files import write_columns, write_json_atomic, write_text_atomic
 from glifx.errors import GlifxError, SweepError
 from glifx.features import cell as cf
+from glifx.features.columns import FEATURE_FILES
 from glifx.features.spikes import (
     SPIKE_COLUMNS,
     SpikeParams,
@@ -32,9 +33,11 @@ EXCLUDED_STIMULI = {"test", "search"}
 #: Window after Short Square onset (s) from which detection parameters are adapted (ipfx).
 SHORT_SQUARE_EST_WINDOW = 0.001
 NOISE_STIMULI = {"noise 1", "noise 2"}
+#: Square steps: their ``stim_amp`` is measured on the command (ipfx).
+STEP_STIMULI = {"long square", "short square"}
 #: Action potentials rise well above this from threshold to peak, mV; lower "spikes" are warned about.
 MIN_PLAUSIBLE_SPIKE_HEIGHT_MV = 20.0
-SWEEP_BASE_COLUMNS = ["sweep_number", "stimulus_name", "stimulus_amplitude", "start", "end",
+SWEEP_BASE_COLUMNS = ["sweep_number", "stimulus_name", "stim_amp", "start", "end",
                       "spike_count", "avg_rate", "latency", "first_isi", "mean_isi", "median_isi",
                       "isi_cv", "adapt", "filter_khz"]
 
@@ -52,7 +55,8 @@ class CellFeatures:
         the columns of :data:`glifx.features.spikes.SPIKE_COLUMNS` (times s on the sweep's own
         clock, which starts at 0).
     sweeps
-        One row per analysed sweep: ``sweep_number``, ``stimulus_name``, window ``start``/``end``
+        One row per analysed sweep (columns in :data:`glifx.features.columns.SWEEP_FEATURES_CSV`):
+        ``sweep_number``, ``stimulus_name``, ``stim_amp`` (pA), window ``start``/``end``
         (s), ``spike_count`` (spikes in the window), ``spike_count_whole_sweep``, train features
         over the window (``avg_rate`` Hz, ``latency`` s, ISIs s, ``isi_cv``,
         ``adapt``, ``burst``, ``pause``, ``delay``...), and for steps ``stim_amp`` (pA),
@@ -99,7 +103,8 @@ class CellFeatures:
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``spikes.csv``, ``sweep_features.csv`` and ``cell_features.json`` into
-        ``out_dir`` (created if needed), each through a temporary file and a rename."""
+        ``out_dir`` (created if needed), each through a temporary file and a rename, and their
+        column descriptions into ``columns.json`` (:mod:`glifx.features.columns`)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"spikes": out / "spikes.csv", "sweeps": out / "sweep_features.csv",
@@ -107,6 +112,7 @@ class CellFeatures:
         write_text_atomic(paths["spikes"], self.spikes.to_csv(index=False))
         write_text_atomic(paths["sweeps"], self.sweeps.to_csv(index=False))
         write_json_atomic(paths["cell"], self.cell)
+        paths["columns"] = write_columns(out, FEATURE_FILES)
         return paths
 
 
@@ -154,6 +160,19 @@ def spike_warnings(spikes: pd.DataFrame, sweeps: pd.DataFrame) -> list[str]:
                    f"threshold to peak (median {float(np.median(height[low.index])):.1f} mV) on "
                    f"sweeps {sweep_ranges(low['sweep_number'])}: noise or quantisation steps?")
     return out
+
+
+def _one_amplitude(table: pd.DataFrame) -> pd.DataFrame:
+    """One amplitude column, ``stim_amp`` (pA), after ``stimulus_name``: on square steps the
+    amplitude measured on the command (ipfx), elsewhere (ramps, noise, pulse triples, test) the
+    file's amplitude, since the command one sample into those stimuli is not their amplitude."""
+    if "stimulus_amplitude" not in table.columns:
+        return table
+    amp = table.pop("stimulus_amplitude").astype(float)
+    measured = table.pop("stim_amp").astype(float) if "stim_amp" in table.columns else amp
+    steps = table["stimulus_name"].fillna("").str.strip().str.casefold().isin(STEP_STIMULI)
+    table.insert(2, "stim_amp", measured.where(steps & measured.notna(), amp))
+    return table
 
 
 def _name(sweep: Any) -> str:
@@ -364,6 +383,6 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
             parts.append(d)
     spikes = (pd.concat(parts, ignore_index=True) if parts
               else pd.DataFrame(columns=["sweep_number", "relative_to_stimulus", *SPIKE_COLUMNS]))
-    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=SWEEP_BASE_COLUMNS)
+    table = _one_amplitude(pd.DataFrame(rows) if rows else pd.DataFrame(columns=SWEEP_BASE_COLUMNS))
     record["warnings"] = spike_warnings(spikes, table)
     return CellFeatures(spikes=spikes, sweeps=table, cell=record)

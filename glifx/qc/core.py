@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from glifx._display import html_repr, text_repr
-from glifx._files import write_text_atomic
+from glifx._files import write_columns, write_text_atomic
 from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.qc.cell_measure import measure_protocol_sweeps
 from glifx.qc.cell_qc import CELL_MEASUREMENTS, qc_cell_metadata
+from glifx.qc.columns import QC_FILES
 from glifx.qc.criteria import QCCriteria
 from glifx.qc.plausibility_warnings import recording_warnings
 from glifx.qc.sweep_qc import EXCLUDED, FAILED, SWEEP_MEASUREMENTS, SweepQC, exclusion_reason, qc_sweep
@@ -150,7 +151,8 @@ class QCResult:
         return table
 
     def write(self, out_dir: str | PathLike[str]) -> dict[str, Path]:
-        """Write ``qc.csv`` (the sweep table) and ``qc.json`` (everything) into ``out_dir``.
+        """Write ``qc.csv`` (the sweep table) and ``qc.json`` (everything) into ``out_dir``, and
+        their descriptions into ``columns.json`` (:mod:`glifx.qc.columns`).
 
         Each file is written to a temporary name and renamed, so no half-written file is left.
         The directory is created if needed.
@@ -158,14 +160,14 @@ class QCResult:
         Returns
         -------
         dict
-            ``{"csv": path, "json": path}``.
+            ``{"csv": path, "json": path, "columns": path}``.
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         csv_path, json_path = out / "qc.csv", out / "qc.json"
         write_text_atomic(csv_path, self.sweep_table_for_csv().to_csv(index=False))
         write_text_atomic(json_path, json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
-        return {"csv": csv_path, "json": json_path}
+        return {"csv": csv_path, "json": json_path, "columns": write_columns(out, QC_FILES)}
 
     def format_table(self) -> str:
         """A human-readable sweep table plus the cell verdict (what ``glifx qc`` prints)."""

@@ -397,8 +397,8 @@ def parameters_from_allen_config(config: Mapping[str, Any]) -> dict[str, tuple[f
     out["dt"] = (_num(config.get("dt")), "s")
     name, p = method("voltage_reset_method")
     if name == "v_before":
-        out["a_r (voltage reset slope)"] = (_num(p.get("a")), "")
-        out["b_r (voltage reset intercept)"] = (_num(p.get("b")), "V")
+        out["a_r"] = (_num(p.get("a")), "")  # voltage reset slope
+        out["b_r"] = (_num(p.get("b")), "V")  # voltage reset intercept
     name, p = method("threshold_reset_method")
     if name == "three_components":
         out["a_spike"] = (_num(p.get("a_spike")), "V")
