@@ -482,6 +482,7 @@ def plot_voltage_overlay(
     overlay: VoltageOverlay,
     models: Mapping[int, np.ndarray] | Iterable[LevelReport],
     max_points: int = MAX_TRACE_POINTS,
+    title: str = "Training epoch: recorded voltage vs model (model NaN = spike cut)",
 ) -> Figure:
     """A training epoch: stimulus (top, if given), then one panel per level with data and model.
 
@@ -496,6 +497,8 @@ def plot_voltage_overlay(
         ``model_v`` is used when fitted and present).
     max_points
         Each trace is reduced to this many points (min/max per block) before plotting.
+    title
+        Figure title (the overlay's label is appended).
 
     Returns
     -------
@@ -539,7 +542,6 @@ def plot_voltage_overlay(
         ax.legend(loc="upper right", fontsize=7, frameon=False, ncols=3)
     axes[-1].set_xlim(t[0], t[-1])
     axes[-1].set_xlabel("time (s)")
-    title = "Training epoch: recorded voltage vs model (model NaN = spike cut)"
     if overlay.label:
         title += f" — {overlay.label}"
     axes[0].set_title(title, fontsize=10, loc="left")
