@@ -430,7 +430,8 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     report.close()
     path, n_ok = cell_result.out_dir, cell_result.n_fitted
     click.echo(f"cell {cell_result.cell.cell_id}: {n_ok} of {len(levels)} level(s) fitted in "
-               f"{cell_result.fit.wall_time:.1f} s (method {method}); wrote {path}")
+               f"{cell_result.fit.wall_time:.1f} s (method {method}; whole run "
+               f"{cell_result.wall_time:.1f} s, stage times above); wrote {path}")
     click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from glifx._display import fmt, html_repr, text_repr
 from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
+from glifx.features.spikes import kernels_ready, warm_up
 from glifx.fitting import FitResult, fit_cell
 from glifx.fitting.pipeline import LEVELS
 from glifx.io import load_cell
@@ -50,6 +51,7 @@ Progress = Callable[[str], None]
 STAGES = (
     ("loading", "loading"),
     ("QC", "QC"),
+    ("compiling", "compiling numba kernels (first run in this process only)"),
     ("features", "features"),
     ("pre", "preparing sweeps and preprocessing estimates"),
     ("GLIF", "fitting"),
@@ -222,6 +224,11 @@ def process_cell(
     if not qc.cell_passed:
         _warn(warnings, say, f"cell {cell.cell_id} failed QC ({'; '.join(qc.cell_reasons)}); "
              f"fitting the {len(qc.passed_sweeps)} sweeps that passed")
+    if kernels_ready():
+        say("compiling: nothing to compile, the kernels are ready")
+    else:
+        say("compiling: spike-detection kernels (first run; later runs load numba's cache)")
+        warm_up()
     say("features: spikes, sweep features, cell record")
     features = extract_features(cell, qc=qc)
     qc.warnings.extend(features.cell.get("warnings", []))  # qc.json holds every plausibility warning

@@ -1,9 +1,13 @@
-"""The per-cell HTML report: one self-contained file (figures embedded as base64 PNG, inline CSS).
+"""The per-cell HTML report: one self-contained file (figures embedded as base64 PNG at twice the
+screen resolution, inline CSS with print rules that keep headings with what follows them).
 
 Layout: header (cell id, source, notes) → summary table of levels (status, train/test EV, the
-published median, wall time, reason) → explained variance figure → parameter table (HTML) → one
-section per level (raster + PSTH of the test sweeps, or the reason it was not fitted) → voltage
-overlay of a training epoch → f-I curve → sweep QC (figure, cell verdict, failed sweeps with reasons).
+published median, wall time; the whole fit's time on the same clock) → cell-feature panel →
+example traces per protocol → first spike (waveform, phase plot) → explained variance figure →
+parameter table (HTML) → one section per level (raster + PSTH of the test sweeps, or the reason
+it was not fitted) → Noise 2 model-vs-data voltage with a zoom → Long Square model-vs-data →
+voltage overlay of a training epoch → f-I curve → QC (cell verdict with the criteria not
+measured, plausibility warnings, per-sweep table, failure figure when a sweep failed).
 
 Every user-supplied string is escaped with :func:`html.escape`; the file references nothing
 outside itself (links are in-page ``#anchors`` only).  It is written atomically: everything is
@@ -331,10 +335,9 @@ def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
     Returns
     -------
     str
-        The complete document.  It embeds one image for the explained variance (when there are
-        levels), one per fitted level with test spike trains, one for the voltage overlay (when
-        given), one for the f-I curve (when data or a model curve is given) and one for QC (when a
-        QC table is given).
+        The complete document.  Each section appears only when its data are in ``report``
+        (levels, cell features, example traces, spike waveform, test and Long Square overlays,
+        training overlay, f-I data, QC); each figure is one embedded image.
     """
     from glifx import __version__
 
