@@ -135,9 +135,16 @@ def _e(x: object) -> str:
     return html.escape(str(x), quote=True)
 
 
+#: CSS pixels per inch of figure: a figure is shown at this size whatever the dpi it is rendered
+#: at, so at :data:`DEFAULT_DPI` every image carries two pixels per CSS pixel.
+CSS_PX_PER_INCH = 100
+
+
 def _img(fig: Figure, alt: str, caption: str | None, dpi: int) -> str:
     cap = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{_e(alt)}" src="{figure_to_data_uri(fig, dpi)}">{cap}</figure>'
+    width = round(fig.get_size_inches()[0] * CSS_PX_PER_INCH)
+    return (f'<figure><img alt="{_e(alt)}" width="{width}" '
+            f'src="{figure_to_data_uri(fig, dpi)}">{cap}</figure>')
 
 
 def _ev(x: float | None) -> str:
