@@ -11,12 +11,12 @@ Column = tuple[str, str, str]
 _POINTS = {
     "threshold": "threshold (dV/dt crosses thresh_frac of the spike's upstroke)",
     "peak": "peak",
-    "trough": "trough (minimum between the peak and the next spike or the window end)",
+    "trough": "trough (minimum between the peak and the next threshold or the window end)",
     "upstroke": "steepest rise (largest dV/dt between threshold and peak)",
     "downstroke": "steepest fall (smallest dV/dt between peak and trough)",
-    "fast_trough": "fast trough (minimum within 5 ms of the peak)",
+    "fast_trough": "fast trough (where the 1 kHz-filtered dV/dt recovers to 1 % of the downstroke)",
     "adp": "afterdepolarisation after the fast trough (NaN if none)",
-    "slow_trough": "slow trough (minimum after the ADP or fast trough)",
+    "slow_trough": "slow trough (minimum after the fast trough; NaN if none)",
 }
 
 
@@ -52,7 +52,7 @@ SPIKES_CSV: list[Column] = [
     *_point_columns("fast_trough", True),
     *_point_columns("adp", True),
     *_point_columns("slow_trough", True),
-    ("width", "s", "full width at half height between threshold and peak"),
+    ("width", "s", "full width at half of the peak-to-fast-trough height (else of threshold-to-peak)"),
     ("upstroke_downstroke_ratio", "", "upstroke / -downstroke"),
 ]
 
@@ -71,8 +71,8 @@ SWEEP_FEATURES_CSV: list[Column] = [
     ("first_isi", "s", "first inter-spike interval"),
     ("mean_isi", "s", "mean inter-spike interval"),
     ("median_isi", "s", "median inter-spike interval"),
-    ("isi_cv", "", "coefficient of variation of the inter-spike intervals"),
-    ("adapt", "", "adaptation index: mean normalised difference of consecutive ISIs"),
+    ("isi_cv", "", "std (ddof 0) / mean of the inter-spike intervals"),
+    ("adapt", "", "adaptation index: mean of (ISI[k+1] - ISI[k]) / (ISI[k+1] + ISI[k])"),
     ("burst", "", "largest burstiness index (ipfx), 0 without bursts"),
     ("burst_count", "", "number of bursts"),
     ("pause", "", "number of pauses"),
@@ -81,7 +81,8 @@ SWEEP_FEATURES_CSV: list[Column] = [
     ("delay_tau", "s", "time constant of the pre-spike depolarisation"),
     ("v_baseline", "mV", "mean membrane potential in the 100 ms before the window"),
     ("peak_deflect", "mV", "largest voltage deflection in the window (minimum for steps down)"),
-    ("sag", "", "(peak deflection - steady state) / peak deflection; hyperpolarising steps only"),
+    ("sag", "", "(peak V, 5 ms mean - steady V, last 30 ms) / (peak V - baseline); "
+                "hyperpolarising steps only"),
     ("filter_khz", "kHz", "Bessel low-pass cutoff used before dV/dt (clipped below Nyquist)"),
 ]
 
