@@ -139,11 +139,11 @@ class CellResult:
         raise ConfigError(f"plot: what must be 'ev', 'fi', 'voltage' or 'qc', got {what!r}")
 
     def __repr__(self) -> str:
-        lines = [f"QC: cell {self.qc._verdict()}, {len(self.qc.passed_sweeps)} sweeps passed",
+        lines = [f"QC: cell {self.qc.verdict()}, {len(self.qc.passed_sweeps)} sweeps passed",
                  f"features: {len(self.features.spikes)} spikes; "
                  + ", ".join(f"{k}={fmt(v)}" for k, v in
                              list(self.features.key_features().items())[:3]),
-                 *(self.fit._level_line(lf) for lf in self.fit.levels.values()),
+                 *(self.fit.level_line(lf) for lf in self.fit.levels.values()),
                  f"output: {self.out_dir}" if self.out_dir else "output: not written",
                  *(f"warning: {w}" for w in self.warnings)]
         return text_repr(f"CellResult({self.cell.cell_id!r}, {self.wall_time:.1f} s)", lines)

@@ -163,7 +163,8 @@ class FitResult:
         return pd.DataFrame(rows, columns=["level", "fitted", "train_ev", "test_ev", "optimiser",
                                            "wall_time_s", "reason"])
 
-    def _level_line(self, lf: LevelFit) -> str:
+    def level_line(self, lf: LevelFit) -> str:
+        """One line on a level: EVs, optimiser and time, or why it was not fitted."""
         if not lf.ok:
             return f"GLIF{lf.level}: not fitted ({lf.reason})"
         how = lf.optimization.method if lf.optimization is not None else "?"
@@ -173,7 +174,7 @@ class FitResult:
     def __repr__(self) -> str:
         return text_repr(f"FitResult({self.cell_id!r}, method={self.method!r}, "
                          f"{self.wall_time:.1f} s)",
-                         [self._level_line(lf) for lf in self.levels.values()])
+                         [self.level_line(lf) for lf in self.levels.values()])
 
     def _repr_html_(self) -> str:
         """Notebook view: the per-level summary table."""

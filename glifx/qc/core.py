@@ -199,12 +199,13 @@ class QCResult:
         lines.append(f"cell {self.cell_id}: {verdict}")
         return "\n".join(lines)
 
-    def _verdict(self) -> str:
+    def verdict(self) -> str:
+        """``"passed"`` or ``"FAILED: <reasons>"``."""
         return "passed" if self.cell_passed else "FAILED: " + "; ".join(self.cell_reasons)
 
     def __repr__(self) -> str:
         excluded = len(self.sweeps) - len(self.evaluated_sweeps)
-        lines = [f"cell {self._verdict()}",
+        lines = [f"cell {self.verdict()}",
                  f"sweeps: {len(self.passed_sweeps)} passed, {len(self.failed_sweeps)} failed, "
                  f"{excluded} excluded"]
         lines += [f"sweep {n} failed: {'; '.join(self.reasons(n))}" for n in self.failed_sweeps]
@@ -213,7 +214,7 @@ class QCResult:
 
     def _repr_html_(self) -> str:
         """Notebook view: the verdict, what was not measured, warnings and the sweep table."""
-        facts = [("cell", self._verdict()), ("sweeps passed", len(self.passed_sweeps)),
+        facts = [("cell", self.verdict()), ("sweeps passed", len(self.passed_sweeps)),
                  ("sweeps failed", len(self.failed_sweeps))]
         table = self.sweep_table_for_csv()[["sweep_number", "stimulus_name", "status", "reasons"]]
         notes = ([f"warning: {w}" for w in self.warnings]
