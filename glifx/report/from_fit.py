@@ -3,8 +3,10 @@
 :func:`build_cell_report` turns ``(cell, QCResult, CellFeatures, FitResult)`` into the plain report
 dataclasses of :mod:`glifx.report.data`: per fitted level the parameters (from the model's Allen
 config), train / test explained variance, wall time, the recorded test spike trains and the
-model's spikes on the test stimulus, the model's f-I curve on the Long Square steps, and the
-model's voltage on one training epoch.
+model's spikes on the test stimulus, the model's f-I curve on the Long Square steps, the
+model's voltage on one training epoch, one Noise 2 test epoch and one Long Square step; and from
+the recording itself (``Cell``, ``CellFeatures``, ``QCResult``) the cell-feature panel, one example
+trace per protocol, the first spike at rheobase, the QC criteria not measured and the warnings.
 
 The simulations are :func:`glifx.fitting.evaluate_fit`'s, on the sweeps the fit used
 (``FitResult.data``); this module only reads public result types and converts their arrays (s, mV,
