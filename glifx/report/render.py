@@ -83,10 +83,11 @@ tr.excluded td { color: #777; }
 @media print {
   body { max-width: none; padding: 0; }
   nav { display: none; }
-  h2, h3 { break-after: avoid; page-break-after: avoid; }
+  /* a heading, its one-line remarks and the first figure or table below stay on one page */
+  h2, h3, p.meta { break-after: avoid; page-break-after: avoid; }
+  figure, table, .scroll { break-before: avoid; page-break-before: avoid; }
   figure, tr, .fail, .note, .warn { break-inside: avoid; page-break-inside: avoid; }
-  .keep { break-inside: avoid; page-break-inside: avoid; }
-  .scroll { max-height: none; overflow: visible; }
+  .scroll { display: block; max-height: none; overflow: visible; }
 }
 """
 
