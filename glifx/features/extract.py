@@ -59,8 +59,8 @@ class CellFeatures:
         ``sweep_number``, ``stimulus_name``, ``stim_amp`` (pA), window ``start``/``end``
         (s), ``spike_count`` (spikes in the window), ``spike_count_whole_sweep``, train features
         over the window (``avg_rate`` Hz, ``latency`` s, ISIs s, ``isi_cv``,
-        ``adapt``, ``burst``, ``pause``, ``delay``...), and for steps ``stim_amp`` (pA),
-        ``v_baseline``, ``peak_deflect`` (mV), ``sag``; plus ``filter_khz`` used.
+        ``adapt``, ``burst``, ``pause``, ``delay``...), and for steps ``v_baseline``,
+        ``peak_deflect`` (mV), ``sag``; plus ``filter_khz`` used.
     cell
         Cell record: ``cell_id``, per-protocol summaries (``long_square``, ``short_square``,
         ``ramp``, ``noise``), ``dropped_sweeps`` {sweep number: reason}, ``params``,
