@@ -293,3 +293,24 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON (through :func:`jsonable`) to ``path`` atomically."""
     text = json.dumps(jsonable(obj), indent=2, allow_nan=False, default=str) + "\n"
     write_text_atomic(path, text)
+
+
+#: Name of the sidecar file that documents the columns of the files beside it.
+COLUMNS_NAME = "columns.json"
+
+
+def write_columns(out_dir: str | os.PathLike[str],
+                  files: dict[str, list[tuple[str, str, str]]]) -> Path:
+    """Add ``files`` (file name -> ``(column, unit, meaning)`` rows) to ``out_dir/columns.json``
+    (atomically; descriptions of other files already there are kept)."""
+    path = Path(out_dir) / COLUMNS_NAME
+    doc: dict[str, Any] = {}
+    if path.exists():
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            doc = {}  # unreadable: rewritten whole below
+    for name, rows in files.items():
+        doc[name] = [{"name": c, "unit": u, "meaning": m} for c, u, m in rows]
+    write_json_atomic(path, dict(sorted(doc.items())))
+    return path

@@ -409,9 +409,16 @@ def features(file: str, out_dir: str | None, filter_khz: float, use_qc: bool) ->
                      if isinstance(v, int | float) and not isinstance(v, bool)
                      and k in ("rheobase_i", "fi_fit_slope", "sag", "tau", "input_resistance",
                                "v_baseline", "stimulus_amplitude", "hero_amp")}
-            click.echo(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+            if shown:
+                click.echo(f"{key}: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
     for num, why in feats.cell["dropped_sweeps"].items():
         click.echo(f"dropped sweep {num}: {why}")
+    from glifx.qc.plausibility_warnings import recording_warnings
+
+    found = (qc_result.warnings if qc_result is not None
+             else recording_warnings(s for s in cell if s.clamp_mode == "CurrentClamp"))
+    for warning in [*found, *feats.cell["warnings"]]:
+        click.echo(f"warning: {warning}", err=True)
     if out_dir is not None:
         paths = feats.write(out_dir)
         for path in paths.values():
@@ -580,7 +587,8 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
     report.close()
     path, n_ok = cell_result.out_dir, cell_result.n_fitted
     click.echo(f"cell {cell_result.cell.cell_id}: {n_ok} of {len(levels)} level(s) fitted in "
-               f"{cell_result.fit.wall_time:.1f} s (method {method}); wrote {path}")
+               f"{cell_result.fit.wall_time:.1f} s (method {method}; whole run "
+               f"{cell_result.wall_time:.1f} s, stage times above); wrote {path}")
     click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")

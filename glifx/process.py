@@ -18,18 +18,31 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from glifx.errors import FileFormatError, GlifxError
+from glifx._display import fmt, html_repr, text_repr
+from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
+from glifx.features.spikes import kernels_ready, warm_up
 from glifx.fitting import FitResult, fit_cell
 from glifx.fitting.pipeline import LEVELS
 from glifx.io import load_cell
 from glifx.qc import QCCriteria, QCResult, resolve_criteria, run_qc
-from glifx.report import write_fit_outputs
+from glifx.report import (
+    CellReport,
+    build_cell_report,
+    plot_explained_variance,
+    plot_fi_curve,
+    plot_qc_summary,
+    plot_voltage_overlay,
+    write_fit_outputs,
+)
 from glifx.report.outputs import prepare_output_dir
 from glifx.stimulus import NOISE_2
 from glifx.sweep import Cell
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 Progress = Callable[[str], None]
 
@@ -39,6 +52,7 @@ Progress = Callable[[str], None]
 STAGES = (
     ("loading", "loading"),
     ("QC", "QC"),
+    ("compiling", "compiling numba kernels (first run in this process only)"),
     ("features", "features"),
     ("pre", "preparing sweeps and preprocessing estimates"),
     ("GLIF", "fitting"),
@@ -63,7 +77,8 @@ class CellResult:
     out_dir
         The cell's output folder, or ``None`` when nothing was written.
     warnings
-        Things worth a look that did not stop the run (the cell failed QC, no test sweep ...).
+        Things worth a look that did not stop the run (the cell failed QC, implausible baselines
+        or spikes (``qc.warnings``), no test sweep ...).
     wall_time
         Seconds from the start of loading to the end of writing.
     """
@@ -75,11 +90,72 @@ class CellResult:
     out_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
     wall_time: float = 0.0
+    _report: CellReport | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_fitted(self) -> int:
         """Number of levels fitted."""
         return sum(lf.ok for lf in self.fit.levels.values())
+
+    def write(self, out_dir: str | os.PathLike[str]) -> Path:
+        """Write the output folder ``out_dir/<cell-id>/`` (as ``process_cell(..., out_dir)``
+        does: qc, features, neuron configs, fit_summary.json, report.html, columns.json), all or
+        nothing; sets and returns :attr:`out_dir`."""
+        self.out_dir = write_fit_outputs(out_dir, self.cell, self.qc, self.features, self.fit,
+                                         report=self._report)
+        return self.out_dir
+
+    def report(self) -> CellReport:
+        """The per-cell report's data (simulates the fitted models once; kept)."""
+        if self._report is None:
+            self._report = build_cell_report(self.cell, self.qc, self.features, self.fit)
+        return self._report
+
+    def plot(self, what: str = "ev") -> Figure:
+        """One of the report's figures as a matplotlib Figure.
+
+        Parameters
+        ----------
+        what
+            ``"ev"`` (explained variance per level), ``"fi"`` (f-I curves of data and models),
+            ``"voltage"`` (a training epoch: data and each level's model voltage) or ``"qc"``
+            (sweep QC summary).
+
+        Raises
+        ------
+        ConfigError
+            On another ``what``, or when the figure's data are missing.
+        """
+        rep = self.report()
+        if what == "ev":
+            return plot_explained_variance(rep.levels)
+        if what == "fi":
+            return plot_fi_curve(rep.fi_data, rep.levels)
+        if what == "voltage":
+            if rep.overlay is None:
+                raise ConfigError(f"{self.cell.cell_id}: no training epoch to overlay")
+            return plot_voltage_overlay(rep.overlay, rep.levels)
+        if what == "qc":
+            return plot_qc_summary(self.qc.sweeps)
+        raise ConfigError(f"plot: what must be 'ev', 'fi', 'voltage' or 'qc', got {what!r}")
+
+    def __repr__(self) -> str:
+        lines = [f"QC: cell {self.qc.verdict()}, {len(self.qc.passed_sweeps)} sweeps passed",
+                 f"features: {len(self.features.spikes)} spikes; "
+                 + ", ".join(f"{k}={fmt(v)}" for k, v in
+                             list(self.features.key_features().items())[:3]),
+                 *(self.fit.level_line(lf) for lf in self.fit.levels.values()),
+                 f"output: {self.out_dir}" if self.out_dir else "output: not written",
+                 *(f"warning: {w}" for w in self.warnings)]
+        return text_repr(f"CellResult({self.cell.cell_id!r}, {self.wall_time:.1f} s)", lines)
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the QC, feature and fit views one under the other."""
+        head = html_repr(f"Cell {self.cell.cell_id}",
+                         [("source", self.cell.source), ("wall time, s", self.wall_time),
+                          ("output folder", self.out_dir or "not written")],
+                         notes=[f"warning: {w}" for w in self.warnings])
+        return head + self.qc._repr_html_() + self.features._repr_html_() + self.fit._repr_html_()
 
 
 def _ignore(_message: str) -> None:
@@ -157,8 +233,16 @@ def process_cell(
     if not qc.cell_passed:
         _warn(warnings, say, f"cell {cell.cell_id} failed QC ({'; '.join(qc.cell_reasons)}); "
              f"fitting the {len(qc.passed_sweeps)} sweeps that passed")
+    if kernels_ready():
+        say("compiling: nothing to compile, the kernels are ready")
+    else:
+        say("compiling: spike-detection kernels (first run; later runs load numba's cache)")
+        warm_up()
     say("features: spikes, sweep features, cell record")
     features = extract_features(cell, qc=qc)
+    qc.warnings.extend(features.cell.get("warnings", []))  # qc.json holds every plausibility warning
+    for message in qc.warnings:
+        _warn(warnings, say, message)
     cell.clear_cache()  # fitting reads the sweeps again one at a time; don't hold two copies
     try:
         fit = fit_cell(cell, levels, qc=qc, method=method, progress=say)  # type: ignore[arg-type]

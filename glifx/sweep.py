@@ -87,6 +87,20 @@ def _read_only(arr: np.ndarray) -> np.ndarray:
     return view
 
 
+def sweep_ranges(numbers: Iterable[int]) -> str:
+    """``"1–5, 8, 10–12"`` from sweep numbers."""
+    nums = sorted(set(int(n) for n in numbers))
+    parts: list[str] = []
+    k = 0
+    while k < len(nums):
+        j = k
+        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+            j += 1
+        parts.append(str(nums[k]) if j == k else f"{nums[k]}–{nums[j]}")
+        k = j + 1
+    return ", ".join(parts)
+
+
 class Sweep:
     """One current- or voltage-clamp sweep with its time base, stimulus and epochs.
 
@@ -255,6 +269,28 @@ class Sweep:
         if self._t is not None:
             return self._t[index]
         return self._t_start + np.asarray(index) / self.sampling_rate
+
+    @property
+    def t_start(self) -> float:
+        """Time of the first sample in the file's clock, s (0 for most files; DANDI, MIES and
+        some NWB writers keep each sweep's start time)."""
+        return float(self._t_start)
+
+    def from_zero(self) -> Sweep:
+        """This sweep with its time base restarted at 0 s (same samples, stimulus and metadata).
+
+        Analyses work on each sweep's own clock, so that windows found on one sweep mean the
+        same thing on its neighbours whatever their start times in the file.  Returns ``self``
+        when the sweep already starts at 0.
+        """
+        if self._t_start == 0.0:
+            return self
+        copy = Sweep.__new__(Sweep)
+        copy.__dict__.update(self.__dict__)  # cached epochs are sample indices: valid on both
+        copy.metadata = dict(self.metadata)
+        copy._t = None if self._t is None else _read_only(self._t - self._t[0])
+        copy._t_start = 0.0
+        return copy
 
     @property
     def dt(self) -> float:
@@ -644,6 +680,21 @@ class Cell:
         """Forget loaded sweep data (it is read again on next access)."""
         self._store.cache.clear()
 
+    def _stimulus_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in self._records.values():
+            key = r.stimulus_name or "unknown"
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))
+
     def __repr__(self) -> str:
         names = sorted({r.stimulus_name or "unknown" for r in self._records.values()})
         return f"Cell({self.cell_id!r}, {len(self)} sweeps: {', '.join(names)})"
+
+    def _repr_html_(self) -> str:
+        """Notebook view: source, sweep count per stimulus, and the sweep table (reads no data)."""
+        from glifx._display import html_repr
+
+        facts = [("source", self.source or "(arrays)"), ("sweeps", len(self)),
+                 *((f"{name} sweeps", n) for name, n in self._stimulus_counts().items())]
+        return html_repr(f"Cell {self.cell_id}", facts, self.sweep_table())

@@ -117,7 +117,8 @@ def test_any_amplitude_set_defaults(shared_data, name, step, rheobase):
     assert ls["rheobase_i"] == rheobase
     assert math.isfinite(ls["input_resistance"]) and ls["input_resistance"] > 0
     assert feats.sweeps["filter_khz"].iloc[0] == pytest.approx(0.8 * cell.sweep(0).sampling_rate / 2e3)
-    assert list(feats.spikes.columns[:2]) == ["sweep_number", "threshold_index"]
+    assert list(feats.spikes.columns[:3]) == ["sweep_number", "relative_to_stimulus",
+                                              "threshold_index"]
 
 
 def test_extract_features_with_qc_and_write(shared_data, tmp_path):
@@ -169,6 +170,7 @@ def test_cli_features(shared_data, tmp_path):
                                     "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "rheobase_i=200" in res.output
-    assert {p.name for p in out.iterdir()} == {"spikes.csv", "sweep_features.csv", "cell_features.json"}
+    assert {p.name for p in out.iterdir()} == {"spikes.csv", "sweep_features.csv", "cell_features.json",
+                                               "columns.json"}
     bad = CliRunner().invoke(main, ["features", str(tmp_path / "missing.abf")])
     assert bad.exit_code == 2

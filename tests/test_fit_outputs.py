@@ -32,7 +32,7 @@ from glifx.report.outputs import (
 RS_CELL = Path(__file__).resolve().parent.parent / "data_samples" / "rs_cell.nwb"
 LEVELS = (1, 2)  # GLIF1/2 need no after-spike-current regression: a fast fit
 FILES = ("qc.csv", "qc.json", "sweep_features.csv", "spikes.csv", "cell_features.json",
-         "fit_summary.json", "report.html")
+         "fit_summary.json", "report.html", "columns.json")
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_every_level_is_fitted_and_reported(small_fit):
             assert lf.train_ev == pytest.approx(lf.optimization.objective)
             assert lf.train_ev >= lf.train_ev_initial
     rows = small_fit.summary()
-    assert rows[4]["level"] == 5 and rows[4]["fitted"]
+    assert rows["level"].iloc[4] == 5 and rows["fitted"].iloc[4]
     json.dumps(small_fit.preprocessing.as_dict())  # serialisable for fit_summary.json
 
 

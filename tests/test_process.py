@@ -83,8 +83,9 @@ def test_cell_result_holds_every_stage(both):
 def test_cli_progress_is_grouped_by_stage(both):
     _, _, _, cli = both
     headers = [ln for ln in cli.stderr.splitlines() if ln.startswith("[")]
-    assert [h.split("]")[0] + "]" for h in headers] == [f"[{k}/6]" for k in range(1, 7)]
-    assert "fitting GLIF1, GLIF3 (select)" in headers[4]
+    n = len(STAGES)
+    assert [h.split("]")[0] + "]" for h in headers] == [f"[{k}/{n}]" for k in range(1, n + 1)]
+    assert "fitting GLIF1, GLIF3 (select)" in headers[5]
 
 
 def test_a_loaded_cell_without_an_output_folder(tmp_path):

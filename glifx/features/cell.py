@@ -8,6 +8,8 @@ segment of the largest step) unless given.  Unlike ipfx it accepts any amplitude
 a missing subthreshold or suprathreshold sweep (the feature is NaN and ``notes`` says why), and, when
 no hyperpolarising step exists but every sweep carries the same hyperpolarising pre-pulse, takes
 tau, sag and input resistance from that pre-pulse (``subthreshold_window`` says which).
+A step counts as depolarising only above :data:`ZERO_STEP_PA` (ipfx: above 0), so that a 0 pA step
+stored as float32 round-off (3e-5 pA) cannot become the rheobase.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from glifx.features import subthreshold as sub
 from glifx.features.spikes import detect_spikes, recorded_arrays
 from glifx.features.train import all_train_features
 
+#: Steps at most this large, pA, are 0 pA steps (commands stored in float32 carry ~1e-5 pA).
+ZERO_STEP_PA = 0.5
 #: Amplitude offsets (pA) above rheobase where the hero sweep is looked for (ipfx).
 HERO_MIN_AMP_OFFSET = 39.0
 HERO_MAX_AMP_OFFSET = 61.0
@@ -204,7 +208,7 @@ def long_square_summary(
     v_base = float(np.nanmean(table["v_baseline"])) if len(table) else math.nan
     rec: dict[str, Any] = {"start": start, "end": end, "v_baseline": v_base}
     spiking = table[table["avg_rate"] > 0].sort_values("stim_amp", kind="stable")
-    depol = spiking[spiking["stim_amp"] > 0]
+    depol = spiking[spiking["stim_amp"] > ZERO_STEP_PA]
     rec.update(rheobase_i=math.nan, rheobase_sweep_number=None, fi_fit_slope=math.nan,
                hero_sweep_number=None, hero_amp=math.nan)
     if len(depol):

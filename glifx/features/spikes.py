@@ -405,3 +405,22 @@ def adjusted_detection_params(sweeps: Any, start: float, end: float, *, filter: 
     if thresh_frac_floor is not None:
         frac = max(thresh_frac_floor, frac)
     return cutoff, frac
+
+
+def kernels_ready() -> bool:
+    """Whether the spike-detection kernels are compiled in this process (or loaded from
+    numba's on-disk cache), so that the next detection pays no first-run cost."""
+    return bool(K.detect.signatures) and bool(K.filtered_derivative_into.signatures)
+
+
+#: The warm-up trace: this many seconds at this rate (long enough for the SIMD filter path).
+WARM_UP_S, WARM_UP_RATE = 0.2, 50e3
+
+
+def warm_up() -> None:
+    """Compile the spike-detection kernels (or load them from numba's cache) by detecting the
+    one spike of a short synthetic trace, so that callers can time that first-run cost apart
+    from the analysis (:func:`glifx.process_cell` reports it as its own stage)."""
+    t = np.arange(int(WARM_UP_S * WARM_UP_RATE)) / WARM_UP_RATE
+    spike = 100.0 * np.exp(-(((t - 0.1) / 3e-4) ** 2)) - 10.0 * np.exp(-np.abs(t - 0.101) / 5e-3)
+    detect_spikes(t, -70.0 + spike, np.zeros_like(t), filter=8.0)

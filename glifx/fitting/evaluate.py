@@ -94,12 +94,16 @@ class EpochOverlay:
 @dataclass
 class FitEvaluation:
     """:func:`evaluate_fit`'s result: ``test_trains`` and ``fi`` map each fitted level to its
-    result (levels whose part could not be made are absent), ``overlay`` is the training-epoch
-    comparison or ``None``, ``notes`` say what was left out and why."""
+    result (levels whose part could not be made are absent); ``overlay`` (a training epoch),
+    ``test_overlay`` (the busiest epoch of the first Noise 2 test sweep) and
+    ``long_square_overlay`` (the lowest-amplitude Long Square that fired, whole step) are
+    recorded-versus-model voltages or ``None``; ``notes`` say what was left out and why."""
 
     test_trains: dict[int, SpikeTrainComparison] = field(default_factory=dict)
     fi: dict[int, ModelFI] = field(default_factory=dict)
     overlay: EpochOverlay | None = None
+    test_overlay: EpochOverlay | None = None
+    long_square_overlay: EpochOverlay | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -150,6 +154,14 @@ def evaluate_fit(fit: FitResult, data: FitData | None = None, *,
         out.notes.append("No model f-I curve: no Long Square sweep passed QC.")
     if data.train:
         out.overlay = _part(out, "voltage overlay", lambda: epoch_overlay(data, models))
+    if data.test:
+        out.test_overlay = _part(out, "test voltage overlay",
+                                 lambda: epoch_overlay(data, models, data.test[0]))
+    spiking = [s for s in long_square if s.spikes.size and s.amplitude > 0]
+    if spiking:
+        lowest = min(spiking, key=lambda s: s.amplitude)
+        out.long_square_overlay = _part(out, "Long Square voltage overlay",
+                                        lambda: sweep_overlay(data, models, lowest, lowest.stimulus))
     return out
 
 
@@ -226,12 +238,11 @@ def stimulus_epochs(s: SISweep) -> list[tuple[int, int]]:
     return [(x, y) for x, y in merged if (y - x) * s.dt >= EPOCH_MIN_S]
 
 
-def epoch_overlay(data: FitData, models: Mapping[int, Any]) -> EpochOverlay:
-    """The epoch of the first training sweep with the most recorded spikes, and each model's
-    voltage on it (mV, NaN in spike cuts), simulated on the whole sweep so the state is right."""
-    from glifx.glif import simulate
-
-    s = data.train[0]
+def epoch_overlay(data: FitData, models: Mapping[int, Any], sweep: SISweep | None = None
+                  ) -> EpochOverlay:
+    """The stimulus epoch of ``sweep`` (default: the first training sweep) with the most recorded
+    spikes, and each model's voltage on it (mV, NaN in spike cuts)."""
+    s = sweep if sweep is not None else data.train[0]
     epochs = stimulus_epochs(s)
     if not epochs:
         if s.stimulus is None:
@@ -239,14 +250,26 @@ def epoch_overlay(data: FitData, models: Mapping[int, Any]) -> EpochOverlay:
         epochs = [(s.stimulus[0], s.stimulus[1] + 1)]
     counts = [np.count_nonzero((s.spikes >= x) & (s.spikes < y)) for x, y in epochs]
     k = int(np.argmax(counts))
-    x, y = epochs[k]
+    return sweep_overlay(data, models, s, (epochs[k][0], epochs[k][1] - 1),
+                         f"epoch {k + 1} of {len(epochs)}")
+
+
+def sweep_overlay(data: FitData, models: Mapping[int, Any], s: SISweep,
+                  window: tuple[int, int] | None, what: str = "stimulus") -> EpochOverlay:
+    """Recorded and model voltage (mV) on the samples ``window`` (inclusive) of ``s`` with
+    :data:`OVERLAY_MARGIN_S` either side; models simulated on the whole sweep so that their
+    state at the window is right."""
+    from glifx.glif import simulate
+
+    if window is None:
+        raise SweepError(s.sweep_number, "no stimulus epoch")
     margin = int(round(OVERLAY_MARGIN_S / s.dt))
-    lo, hi = max(0, x - margin), min(s.n_samples, y + margin)
+    lo, hi = max(0, window[0] - margin), min(s.n_samples, window[1] + 1 + margin)
     el_mv = data.el_reference * MV_PER_V
     overlay = EpochOverlay(
         t=np.arange(lo, hi) * s.dt, v_data=s.v[lo:hi] * MV_PER_V + el_mv,
         stimulus_pa=s.i[lo:hi] * PA_PER_A,
-        label=f"{s.stimulus_name}, sweep {s.sweep_number}, epoch {k + 1} of {len(epochs)}",
+        label=f"{s.stimulus_name}, sweep {s.sweep_number}, {what}",
     )
     for level, model in models.items():
         v = simulate(model, s.i, s.dt, record=("voltage",)).voltage

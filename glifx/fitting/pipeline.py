@@ -23,6 +23,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
 
+import pandas as pd
+
+from glifx._display import fmt, html_repr, text_repr
 from glifx.errors import ConfigError, GlifxError
 from glifx.fitting.data import FitData, SpikeDetector, prepare
 from glifx.fitting.optimize import OptimizationResult, optimize_ev, optimize_reference
@@ -146,13 +149,38 @@ class FitResult:
     def __iter__(self):
         return iter(self.levels.values())
 
-    def summary(self) -> list[dict[str, Any]]:
-        """One plain dict per level: level, fitted, train/test EV, wall time, reason."""
-        return [
+    def summary(self) -> pd.DataFrame:
+        """One row per level: ``level``, ``fitted`` (bool), ``train_ev`` and ``test_ev``
+        (explained-variance ratios, NaN when not computed), ``optimiser`` (``"ev"``,
+        ``"reference"`` or ``None``), ``wall_time_s`` (s) and ``reason`` (why not fitted, or a
+        caveat; ``None``)."""
+        rows = [
             {"level": lf.level, "fitted": lf.ok, "train_ev": lf.train_ev, "test_ev": lf.test_ev,
+             "optimiser": lf.optimization.method if lf.optimization is not None else None,
              "wall_time_s": lf.wall_time, "reason": lf.reason}
             for lf in self.levels.values()
         ]
+        return pd.DataFrame(rows, columns=["level", "fitted", "train_ev", "test_ev", "optimiser",
+                                           "wall_time_s", "reason"])
+
+    def level_line(self, lf: LevelFit) -> str:
+        """One line on a level: EVs, optimiser and time, or why it was not fitted."""
+        if not lf.ok:
+            return f"GLIF{lf.level}: not fitted ({lf.reason})"
+        how = lf.optimization.method if lf.optimization is not None else "?"
+        return (f"GLIF{lf.level}: train EV {fmt(lf.train_ev, 3)}, test EV {fmt(lf.test_ev, 3)} "
+                f"({how} optimiser, {lf.wall_time:.1f} s)")
+
+    def __repr__(self) -> str:
+        return text_repr(f"FitResult({self.cell_id!r}, method={self.method!r}, "
+                         f"{self.wall_time:.1f} s)",
+                         [self.level_line(lf) for lf in self.levels.values()])
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the per-level summary table."""
+        return html_repr(f"GLIF fits of {self.cell_id}",
+                         [("method", self.method), ("wall time, s", self.wall_time)],
+                         self.summary())
 
 
 def initial_model(level: int, pre: Preprocessing, el_reference: float, dt: float,

@@ -14,11 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glifx._files import updated_dir, write_text_atomic
+from glifx._display import html_repr, text_repr
+from glifx._files import updated_dir, write_columns, write_text_atomic
 from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.qc.cell_measure import measure_protocol_sweeps
 from glifx.qc.cell_qc import CELL_MEASUREMENTS, qc_cell_metadata
+from glifx.qc.columns import QC_FILES
 from glifx.qc.criteria import QCCriteria
+from glifx.qc.plausibility_warnings import recording_warnings
 from glifx.qc.sweep_qc import EXCLUDED, FAILED, SWEEP_MEASUREMENTS, SweepQC, exclusion_reason, qc_sweep
 from glifx.sweep import Cell, Sweep
 
@@ -73,6 +76,10 @@ class QCResult:
     cell_sources
         Where each cell value came from (``"file metadata"``, ``"sweep N (<code>)"``,
         ``"computed"``).
+    warnings
+        Plausibility warnings (:mod:`glifx.qc.plausibility_warnings`): implausible baselines,
+        volt-scaled traces, and, added by :func:`glifx.process_cell`, the feature stage's spike
+        warnings.  They never fail a sweep.
     """
 
     cell_id: str
@@ -85,6 +92,7 @@ class QCResult:
     criteria: QCCriteria
     source: str | None = None
     cell_sources: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     _by_number: dict[int, SweepQC] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -133,6 +141,7 @@ class QCResult:
             "failed_sweeps": self.failed_sweeps,
             "sweeps": sweeps,
             "criteria": self.criteria.to_dict(),
+            "warnings": list(self.warnings),
         }
 
     def sweep_table_for_csv(self) -> pd.DataFrame:
@@ -143,7 +152,8 @@ class QCResult:
         return table
 
     def write(self, out_dir: str | PathLike[str], *, atomic: bool = True) -> dict[str, Path]:
-        """Write ``qc.csv`` (the sweep table) and ``qc.json`` (everything) into ``out_dir``.
+        """Write ``qc.csv`` (the sweep table) and ``qc.json`` (everything) into ``out_dir``, and
+        their descriptions into ``columns.json`` (:mod:`glifx.qc.columns`).
 
         The pair appears together or not at all (:func:`glifx._files.updated_dir`: written in a
         staging folder that replaces ``out_dir``, keeping its other files); the directory is
@@ -153,7 +163,7 @@ class QCResult:
         Returns
         -------
         dict
-            ``{"csv": path, "json": path}``.
+            ``{"csv": path, "json": path, "columns": path}``.
 
         Raises
         ------
@@ -161,13 +171,14 @@ class QCResult:
             When the files cannot be written (nothing is left behind).
         """
         out = Path(out_dir)
-        paths = {"csv": out / "qc.csv", "json": out / "qc.json"}
+        paths = {"csv": out / "qc.csv", "json": out / "qc.json", "columns": out / "columns.json"}
         if not atomic:
             out.mkdir(parents=True, exist_ok=True)
         with updated_dir(out) if atomic else nullcontext(out) as stage:
             write_text_atomic(stage / "qc.csv", self.sweep_table_for_csv().to_csv(index=False))
             write_text_atomic(stage / "qc.json",
                               json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+            write_columns(stage, QC_FILES)
         return paths
 
     def format_table(self) -> str:
@@ -195,13 +206,32 @@ class QCResult:
             lines.append(f"cell measurements: {cm}")
         if self.cell_not_measured:
             lines.append("cell not measured: " + "; ".join(self.cell_not_measured))
+        lines.extend(f"warning: {w}" for w in self.warnings)
         verdict = "PASSED" if self.cell_passed else "FAILED: " + "; ".join(self.cell_reasons)
         lines.append(f"cell {self.cell_id}: {verdict}")
         return "\n".join(lines)
 
+    def verdict(self) -> str:
+        """``"passed"`` or ``"FAILED: <reasons>"``."""
+        return "passed" if self.cell_passed else "FAILED: " + "; ".join(self.cell_reasons)
+
     def __repr__(self) -> str:
-        return (f"QCResult({self.cell_id!r}, cell_passed={self.cell_passed}, "
-                f"passed_sweeps={self.passed_sweeps}, failed_sweeps={self.failed_sweeps})")
+        excluded = len(self.sweeps) - len(self.evaluated_sweeps)
+        lines = [f"cell {self.verdict()}",
+                 f"sweeps: {len(self.passed_sweeps)} passed, {len(self.failed_sweeps)} failed, "
+                 f"{excluded} excluded"]
+        lines += [f"sweep {n} failed: {'; '.join(self.reasons(n))}" for n in self.failed_sweeps]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return text_repr(f"QCResult({self.cell_id!r})", lines)
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the verdict, what was not measured, warnings and the sweep table."""
+        facts = [("cell", self.verdict()), ("sweeps passed", len(self.passed_sweeps)),
+                 ("sweeps failed", len(self.failed_sweeps))]
+        table = self.sweep_table_for_csv()[["sweep_number", "stimulus_name", "status", "reasons"]]
+        notes = ([f"warning: {w}" for w in self.warnings]
+                 + [f"not measured: {m}" for m in self.cell_not_measured])
+        return html_repr(f"QC of {self.cell_id}", facts, table, notes)
 
 
 def _jsonable(x: Any) -> Any:
@@ -306,6 +336,8 @@ def run_qc(
             f"{c.min_passed_sweeps} needed"
         )
     return QCResult(
+        warnings=recording_warnings(_readable(cell, [r.sweep_number for r in results
+                                                     if r.status != EXCLUDED])),
         cell_id=cell.cell_id,
         sweeps=table,
         passed_sweeps=passed,
@@ -318,6 +350,17 @@ def run_qc(
         source=cell.source,
         _by_number={r.sweep_number: r for r in results},
     )
+
+
+def _readable(cell: Cell, numbers: list[int]) -> list[Sweep]:
+    """The sweeps among ``numbers`` that can be read (the others already failed QC, saying why)."""
+    out = []
+    for n in numbers:
+        try:
+            out.append(cell.sweep(n))
+        except GlifxError:
+            continue
+    return out
 
 
 def _qc_one(cell: Cell, number: int, name: str | None, code: str | None, clamp_mode: str,

@@ -154,12 +154,17 @@ class VoltageOverlay:
         Injected current, pA (same length), or ``None``.
     label
         What the epoch is, e.g. ``"Noise 1, sweep 42, epoch 2"`` (shown as the figure title).
+    models
+        Level -> model membrane potential on ``t``, mV (NaN in spike cuts), for overlays that
+        carry their own models (test and Long Square); the training overlay's models are in
+        :attr:`LevelReport.model_v`.
     """
 
     t: np.ndarray
     v_data: np.ndarray
     stimulus_pa: np.ndarray | None = None
     label: str = ""
+    models: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.t = _array_1d(self.t, "VoltageOverlay.t")
@@ -174,6 +179,28 @@ class VoltageOverlay:
                                   f"t has {self.t.size}")
         if self.t.size < 2 or not np.all(np.diff(self.t) > 0):
             raise ConfigError("VoltageOverlay.t: need at least 2 strictly increasing times (s)")
+
+
+@dataclass
+class SpikeWaveform:
+    """One action potential, for the waveform and phase-plane plots.
+
+    Attributes
+    ----------
+    t_ms
+        Time from the spike's threshold, ms.
+    v_mv
+        Membrane potential, mV.
+    dvdt
+        dV/dt, V/s (= mV/ms), same length.
+    label
+        Which spike, e.g. ``"first spike at rheobase, sweep 12 (+200 pA)"``.
+    """
+
+    t_ms: np.ndarray
+    v_mv: np.ndarray
+    dvdt: np.ndarray
+    label: str = ""
 
 
 @dataclass
@@ -302,6 +329,22 @@ class CellReport:
         it), or ``None``.
     notes
         Free-text remarks shown under the header (warnings of the pipeline, settings used).
+    qc_not_measured
+        Cell QC criteria that could not be evaluated, ``"<measurement>: <why>"``.
+    warnings
+        Plausibility warnings (``QCResult.warnings``).
+    cell_features
+        ``(name, value, unit)`` rows of the cell-feature panel (Rin, τ, sag, rheobase, AP shape).
+    example_traces
+        One recorded sweep per protocol (``v_data`` mV, ``stimulus_pa`` pA).
+    spike_waveform
+        The first spike at rheobase, or ``None``.
+    test_overlay, long_square_overlay
+        Recorded voltage of a Noise 2 test epoch / a Long Square step with each level's model
+        voltage in ``models``, or ``None``.
+    fit_wall_time_s
+        Time the whole fit took (preprocessing and every level), s: the clock every timing of
+        the report and the CLI is read from.
     """
 
     cell_id: str
@@ -313,6 +356,14 @@ class CellReport:
     fi_data: FICurve | None = None
     overlay: VoltageOverlay | None = None
     notes: Sequence[str] = field(default_factory=list)
+    qc_not_measured: Sequence[str] = field(default_factory=list)
+    warnings: Sequence[str] = field(default_factory=list)
+    cell_features: Sequence[tuple[str, float, str]] = field(default_factory=list)
+    example_traces: Sequence[VoltageOverlay] = field(default_factory=list)
+    spike_waveform: SpikeWaveform | None = None
+    test_overlay: VoltageOverlay | None = None
+    long_square_overlay: VoltageOverlay | None = None
+    fit_wall_time_s: float | None = None
 
     def __post_init__(self) -> None:
         self.cell_id = str(self.cell_id)
@@ -397,8 +448,8 @@ def parameters_from_allen_config(config: Mapping[str, Any]) -> dict[str, tuple[f
     out["dt"] = (_num(config.get("dt")), "s")
     name, p = method("voltage_reset_method")
     if name == "v_before":
-        out["a_r (voltage reset slope)"] = (_num(p.get("a")), "")
-        out["b_r (voltage reset intercept)"] = (_num(p.get("b")), "V")
+        out["a_r"] = (_num(p.get("a")), "")  # voltage reset slope
+        out["b_r"] = (_num(p.get("b")), "V")  # voltage reset intercept
     name, p = method("threshold_reset_method")
     if name == "three_components":
         out["a_spike"] = (_num(p.get("a_spike")), "V")

@@ -3,8 +3,10 @@
 :func:`build_cell_report` turns ``(cell, QCResult, CellFeatures, FitResult)`` into the plain report
 dataclasses of :mod:`glifx.report.data`: per fitted level the parameters (from the model's Allen
 config), train / test explained variance, wall time, the recorded test spike trains and the
-model's spikes on the test stimulus, the model's f-I curve on the Long Square steps, and the
-model's voltage on one training epoch.
+model's spikes on the test stimulus, the model's f-I curve on the Long Square steps, the
+model's voltage on one training epoch, one Noise 2 test epoch and one Long Square step; and from
+the recording itself (``Cell``, ``CellFeatures``, ``QCResult``) the cell-feature panel, one example
+trace per protocol, the first spike at rheobase, the QC criteria not measured and the warnings.
 
 The simulations are :func:`glifx.fitting.evaluate_fit`'s, on the sweeps the fit used
 (``FitResult.data``); this module only reads public result types and converts their arrays (s, mV,
@@ -14,6 +16,7 @@ evaluation, says why.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +26,7 @@ from glifx.report.data import (
     CellReport,
     FICurve,
     LevelReport,
+    SpikeWaveform,
     VoltageOverlay,
     parameters_from_allen_config,
 )
@@ -78,10 +82,7 @@ def build_cell_report(
     evaluation = evaluate_fit(fit, data, long_square_amplitudes_pa=_long_square_amplitudes(features))
     levels = [_level_report(lf, evaluation, notes) for lf in fit.levels.values()]
     notes += evaluation.notes
-    overlay = None
-    if evaluation.overlay is not None:
-        ev = evaluation.overlay
-        overlay = VoltageOverlay(t=ev.t, v_data=ev.v_data, stimulus_pa=ev.stimulus_pa, label=ev.label)
+    overlay = _overlay(evaluation.overlay, with_models=False)
     excluded = fit.sweeps.get("excluded") or {}
     if excluded:
         shown = "; ".join(f"{n}: {why}" for n, why in list(excluded.items())[:10])
@@ -97,7 +98,104 @@ def build_cell_report(
         fi_data=fi_data,
         overlay=overlay,
         notes=notes,
+        qc_not_measured=list(qc.cell_not_measured) if qc is not None else [],
+        warnings=list(qc.warnings) if qc is not None else [],
+        cell_features=cell_feature_rows(features),
+        example_traces=example_traces(cell, features),
+        spike_waveform=first_spike_waveform(cell, features),
+        test_overlay=_overlay(evaluation.test_overlay),
+        long_square_overlay=_overlay(evaluation.long_square_overlay),
+        fit_wall_time_s=fit.wall_time,
     )
+
+
+def _overlay(ev: Any, with_models: bool = True) -> VoltageOverlay | None:
+    if ev is None:
+        return None
+    return VoltageOverlay(t=ev.t, v_data=ev.v_data, stimulus_pa=ev.stimulus_pa, label=ev.label,
+                          models=dict(ev.model_v) if with_models else {})
+
+
+# ------------------------------------------------------------------------------- cell features
+#: The cell-feature panel: (label, key of CellFeatures.key_features(), unit, factor to that unit).
+CELL_FEATURE_PANEL = (
+    ("rheobase", "rheobase_i", "pA", 1.0),
+    ("input resistance", "input_resistance", "MΩ", 1.0),
+    ("membrane time constant τ", "tau", "ms", 1e3),
+    ("sag ratio", "sag", "", 1.0),
+    ("baseline", "v_baseline", "mV", 1.0),
+    ("f-I slope", "fi_fit_slope", "Hz/pA", 1.0),
+    ("AP threshold (first spike at rheobase)", "first_spike_threshold_v", "mV", 1.0),
+    ("AP peak", "first_spike_peak_v", "mV", 1.0),
+    ("AP width (half height)", "first_spike_width", "ms", 1e3),
+    ("AP upstroke/downstroke ratio", "first_spike_upstroke_downstroke_ratio", "", 1.0),
+)
+#: Shown either side of the spike threshold in the waveform plot, ms.
+WAVEFORM_WINDOW_MS = (-2.0, 6.0)
+
+
+def cell_feature_rows(features: CellFeatures | None) -> list[tuple[str, float, str]]:
+    """The cell-feature panel's ``(label, value, unit)`` rows (NaN: not measured)."""
+    if features is None:
+        return []
+    key = features.key_features()
+    return [(label, float(key.get(k, math.nan)) * factor, unit)
+            for label, k, unit, factor in CELL_FEATURE_PANEL]
+
+
+def _pick(features: CellFeatures, name: str) -> int | None:
+    """The example sweep of one protocol: Long Square's rheobase sweep, else the analysed sweep
+    of that stimulus with the most spikes (the first on a tie)."""
+    if name == LONG_SQUARE:
+        n = (features.cell.get("long_square") or {}).get("rheobase_sweep_number")
+        if n is not None:
+            return int(n)
+    rows = features.sweeps[features.sweeps["stimulus_name"] == name]
+    if not len(rows):
+        return None
+    counts = rows.get("spike_count_whole_sweep", rows["spike_count"]).to_numpy(float)
+    return int(rows["sweep_number"].iloc[int(np.argmax(counts))])
+
+
+def example_traces(cell: Cell, features: CellFeatures | None) -> list[VoltageOverlay]:
+    """One recorded sweep per protocol among the analysed sweeps (``t`` s from sweep start)."""
+    if features is None or not len(features.sweeps):
+        return []
+    out = []
+    for name in dict.fromkeys(features.sweeps["stimulus_name"].dropna()):
+        n = _pick(features, name)
+        if n is None:
+            continue
+        s = cell.sweep(n).from_zero()
+        amp = "" if s.stimulus_amplitude is None else f", {s.stimulus_amplitude:.4g} pA"
+        out.append(VoltageOverlay(t=s.t, v_data=np.nan_to_num(s.v, nan=float(np.nanmean(s.v))),
+                                  stimulus_pa=None if s.i is None else np.nan_to_num(s.i),
+                                  label=f"{name}, sweep {n}{amp}"))
+    return out
+
+
+def first_spike_waveform(cell: Cell, features: CellFeatures | None) -> SpikeWaveform | None:
+    """The first spike of the rheobase sweep (else of the first sweep with a spike), from
+    :data:`WAVEFORM_WINDOW_MS` around its threshold; dV/dt by central differences."""
+    if features is None or not len(features.spikes):
+        return None
+    spikes = features.spikes
+    n = (features.cell.get("long_square") or {}).get("rheobase_sweep_number")
+    rows = spikes[spikes["sweep_number"] == n] if n is not None else spikes.iloc[:0]
+    what = "first spike at rheobase"
+    if not len(rows):
+        rows, what = spikes.iloc[:1], "first spike found"
+    first = rows.iloc[0]
+    s = cell.sweep(int(first["sweep_number"])).from_zero()
+    k = int(first["threshold_index"])
+    lo = max(0, k + int(WAVEFORM_WINDOW_MS[0] * 1e-3 * s.sampling_rate))
+    hi = min(s.n_samples, k + int(WAVEFORM_WINDOW_MS[1] * 1e-3 * s.sampling_rate))
+    v = np.asarray(s.v[lo:hi], dtype=float)
+    if v.size < 3 or not np.all(np.isfinite(v)):
+        return None
+    t_ms = (np.arange(lo, hi) - k) / s.sampling_rate * 1e3
+    dvdt = np.gradient(v, t_ms)  # mV/ms = V/s
+    return SpikeWaveform(t_ms, v, dvdt, f"{what}, sweep {int(first['sweep_number'])}")
 
 
 # ------------------------------------------------------------------------------------ levels

@@ -13,6 +13,7 @@
                                source (and the SHA-256 of its bytes), El_reference, sweeps per
                                role, method, glifx version
 ``report.html``                the self-contained report (:func:`glifx.report.write_report`)
+``columns.json``               name, unit and meaning of every column / key of the files above
 =============================  ==================================================================
 
 Atomicity: everything is written into a fresh hidden directory inside ``out_dir`` (same file
@@ -38,6 +39,7 @@ from glifx._files import (
     clean_stale_outputs,
     jsonable,
     staged_dir,
+    write_columns,
     write_json_atomic,
 )
 from glifx.errors import ConfigError
@@ -72,6 +74,82 @@ LEVEL_KEYS = (
     "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
     "selection",
 )
+
+
+#: ``fit_summary.json`` and the neuron configs, documented as ``(key, unit, meaning)`` in
+#: ``columns.json`` (keys of nested entries joined by ``.``; ``<n>`` = 1–5).
+FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
+    SUMMARY_NAME: [
+        ("cell_id", "", "the cell's id"),
+        ("source", "", "the file the cell was read from"),
+        ("glifx_version", "", "glifx version that wrote the file"),
+        ("created", "", "UTC time of writing, ISO 8601"),
+        ("method", "", "fit_cell method: select, ev or reference"),
+        ("el_reference", "V", "resting potential the models are relative to"),
+        ("sweeps", "", "sweep numbers per role (train, test, short_square, triple, long_square) "
+                       "and excluded (number -> reason)"),
+        ("wall_time_s", "s", "time spent fitting (all levels, preprocessing included)"),
+        ("qc", "", "cell_passed, cell_reasons, passed_sweeps, failed_sweeps, criteria"),
+        ("levels.GLIF<n>.level", "", "GLIF level"),
+        ("levels.GLIF<n>.status", "", "fitted or failed"),
+        ("levels.GLIF<n>.reason", "", "why the level failed, or a caveat"),
+        ("levels.GLIF<n>.train_ev", "", "explained-variance ratio on the training sweeps (Noise 1)"),
+        ("levels.GLIF<n>.test_ev", "", "explained-variance ratio on the test sweeps (Noise 2)"),
+        ("levels.GLIF<n>.train_ev_initial", "", "training EV ratio before optimisation"),
+        ("levels.GLIF<n>.wall_time_s", "s", "time spent on this level"),
+        ("levels.GLIF<n>.published_median_test_ev", "", "median test EV of Teeter et al. 2018"),
+        ("levels.GLIF<n>.neuron_config", "", "file name of the level's Allen neuron config"),
+        ("levels.GLIF<n>.spike_cut_s", "s", "fitted spike cut"),
+        ("levels.GLIF<n>.parameters.<name>.value", "", "effective parameter value (unit beside)"),
+        ("levels.GLIF<n>.parameters.<name>.unit", "", "its SI unit, steps or empty"),
+        ("levels.GLIF<n>.optimization", "", "method, multipliers (dimensionless) and their bounds, "
+                                            "at_bounds, count_matched, objective, n_evaluations"),
+        ("levels.GLIF<n>.selection", "", "choice (ev or reference), scores and fold_scores "
+                                         "(held-out training EV ratios)"),
+        ("preprocessing", "", "preprocessing estimates (SI) or why each failed"),
+        ("units", "", "units of the keys above, in words"),
+        ("parameters: El_reference", "V", "resting potential"),
+        ("parameters: R_input", "Ω", "input resistance"),
+        ("parameters: C", "F", "capacitance"),
+        ("parameters: tau_m", "s", "membrane time constant R_input * C"),
+        ("parameters: th_inf", "V", "instantaneous threshold, relative to rest"),
+        ("parameters: spike_cut_length", "steps", "samples of dt the voltage is held after a spike"),
+        ("parameters: dt", "s", "time step"),
+        ("parameters: a_r", "", "voltage reset slope (GLIF2, 4, 5)"),
+        ("parameters: b_r", "V", "voltage reset intercept (GLIF2, 4, 5)"),
+        ("parameters: a_spike", "V", "spike-induced threshold jump (GLIF2, 4, 5)"),
+        ("parameters: b_spike", "1/s", "its decay rate"),
+        ("parameters: a_voltage", "1/s", "voltage-dependent threshold coupling (GLIF5)"),
+        ("parameters: b_voltage", "1/s", "its decay rate (GLIF5)"),
+        ("parameters: asc_amp_<j>", "A", "after-spike current j amplitude (GLIF3–5)"),
+        ("parameters: asc_k_<j>", "1/s", "its decay rate"),
+        ("parameters: asc_r_<j>", "", "its reset factor"),
+    ],
+    "GLIF<n>_neuron_config.json": [
+        ("(all keys)", "SI", "Allen Cell Types neuron_config (AllenSDK GlifNeuron.from_dict); "
+                             "spike_cut_length in steps of dt; glifx_* keys are glifx's additions"),
+    ],
+    REPORT_NAME: [("(page)", "", "the self-contained HTML report")],
+}
+
+
+def output_columns() -> dict[str, list[tuple[str, str, str]]]:
+    """``(name, unit, meaning)`` of every column or key of every file of an output folder, by
+    file name (what ``columns.json`` holds after :func:`write_fit_outputs`)."""
+    from glifx.features.columns import FEATURE_FILES
+    from glifx.qc.columns import QC_FILES
+
+    return {**QC_FILES, **FEATURE_FILES, **FIT_FILES}
+
+
+def columns_markdown() -> str:
+    """The README's output tables: one Markdown table per file."""
+    parts = []
+    for name, rows in output_columns().items():
+        parts.append(f"**`{name}`**\n\n| column | unit | meaning |\n|---|---|---|")
+        parts.extend(f"| `{c}` | {u} | {m} |" for c, u, m in rows)
+        parts.append("")
+    return "\n".join(parts)
 
 
 def config_name(level: int) -> str:
@@ -284,6 +362,7 @@ def write_fit_outputs(
         for level, cfg in configs.items():
             write_json_atomic(tmp / config_name(level), cfg)
         write_json_atomic(tmp / SUMMARY_NAME, summary)
+        write_columns(tmp, FIT_FILES)
         if with_report:
             write_report(report, tmp / REPORT_NAME)
     return target

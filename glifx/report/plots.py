@@ -345,7 +345,7 @@ def plot_test_response(level: LevelReport, bin_s: float = 0.001, sigma_s: float 
         ax_r, ax_p = axes[2 * k], axes[2 * k + 1]
         plot_raster(level, ax=ax_r, window=window)
         plot_psth(level, ax=ax_p, bin_s=max(bin_s, sigma / 10), sigma_s=sigma, window=window)
-        ax_p.text(0.005, 0.95, f"PSTH, Gaussian σ = {sigma * 1e3:g} ms", transform=ax_p.transAxes,
+        ax_p.text(0.005, 0.95, f"PSTH, Gaussian σ = {sigma * 1e3:.3g} ms", transform=ax_p.transAxes,
                   ha="left", va="top", fontsize=8, color="#444444")
         ax_r.sharex(ax_p)
         ax_r.set_xlabel("")
@@ -403,8 +403,11 @@ def plot_explained_variance(levels: Sequence[LevelReport],
     hi = max(1.0, float(finite.max()) + 0.05) if finite.size else 1.0
     ax.set_ylim(lo, hi * 1.08)
     for xi, lv, tr, te in zip(x, levels, train, test, strict=True):
-        for dx, v in ((-w / 2, tr), (w / 2, te)):
-            if np.isfinite(v):
+        for dx, v, ink in ((-w / 2, tr, "black"), (w / 2, te, "white")):
+            if np.isfinite(v) and v > 0.12:  # inside the bar: a published-median mark can't hide it
+                ax.text(xi + dx, v - 0.015, f"{v:.2f}", ha="center", va="top", fontsize=7,
+                        color=ink, fontweight="bold")
+            elif np.isfinite(v):
                 ax.text(xi + dx, max(v, 0) + 0.015, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
         if not lv.fitted:
             ax.text(xi, 0.03, lv.status, ha="center", va="bottom", fontsize=8, color="#b00020",
@@ -482,6 +485,7 @@ def plot_voltage_overlay(
     overlay: VoltageOverlay,
     models: Mapping[int, np.ndarray] | Iterable[LevelReport],
     max_points: int = MAX_TRACE_POINTS,
+    title: str = "Training epoch: recorded voltage vs model (model NaN = spike cut)",
 ) -> Figure:
     """A training epoch: stimulus (top, if given), then one panel per level with data and model.
 
@@ -496,6 +500,8 @@ def plot_voltage_overlay(
         ``model_v`` is used when fitted and present).
     max_points
         Each trace is reduced to this many points (min/max per block) before plotting.
+    title
+        Figure title (the overlay's label is appended).
 
     Returns
     -------
@@ -539,7 +545,6 @@ def plot_voltage_overlay(
         ax.legend(loc="upper right", fontsize=7, frameon=False, ncols=3)
     axes[-1].set_xlim(t[0], t[-1])
     axes[-1].set_xlabel("time (s)")
-    title = "Training epoch: recorded voltage vs model (model NaN = spike cut)"
     if overlay.label:
         title += f" — {overlay.label}"
     axes[0].set_title(title, fontsize=10, loc="left")

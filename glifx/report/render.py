@@ -1,9 +1,13 @@
-"""The per-cell HTML report: one self-contained file (figures embedded as base64 PNG, inline CSS).
+"""The per-cell HTML report: one self-contained file (figures embedded as base64 PNG at twice the
+screen resolution, inline CSS with print rules that keep headings with what follows them).
 
 Layout: header (cell id, source, notes) → summary table of levels (status, train/test EV, the
-published median, wall time, reason) → explained variance figure → parameter table (HTML) → one
-section per level (raster + PSTH of the test sweeps, or the reason it was not fitted) → voltage
-overlay of a training epoch → f-I curve → sweep QC (figure, cell verdict, failed sweeps with reasons).
+published median, wall time; the whole fit's time on the same clock) → cell-feature panel →
+example traces per protocol → first spike (waveform, phase plot) → explained variance figure →
+parameter table (HTML) → one section per level (raster + PSTH of the test sweeps, or the reason
+it was not fitted) → Noise 2 model-vs-data voltage with a zoom → Long Square model-vs-data →
+voltage overlay of a training epoch → f-I curve → QC (cell verdict with the criteria not
+measured, plausibility warnings, per-sweep table, failure figure when a sweep failed).
 
 Every user-supplied string is escaped with :func:`html.escape`; the file references nothing
 outside itself (links are in-page ``#anchors`` only).  It is written atomically: everything is
@@ -21,11 +25,13 @@ from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from glifx._files import write_text_atomic
-from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, LevelReport
+from glifx.report.cell_plots import plot_example_traces, plot_spike_waveform
+from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, LevelReport, VoltageOverlay
 from glifx.report.plots import (
     level_color,
     parameter_matrix,
@@ -38,9 +44,11 @@ from glifx.report.plots import (
     qc_status,
 )
 
-#: Resolution of embedded figures, dots per inch (figures are 10 in wide → 1000 px, shown at
-#: the page's 950 px column, so they stay sharp on ordinary screens).
-DEFAULT_DPI = 100
+#: Resolution of embedded figures, dots per inch (figures are 10 in wide → 2000 px, shown at
+#: the page's ~950 px column: twice the screen resolution, sharp when zoomed and on HiDPI).
+DEFAULT_DPI = 200
+#: Width of the zoomed view of the Noise 2 overlay, s.
+ZOOM_S = 0.3
 #: File name used when :func:`write_report` is given a directory.
 REPORT_NAME = "report.html"
 
@@ -69,6 +77,18 @@ figure { margin: 8px 0; }
 figure img { max-width: 100%; height: auto; display: block; }
 figcaption { color: #555; font-size: 0.85em; }
 .scroll { max-height: 420px; overflow-y: auto; display: inline-block; }
+.warn { border-left: 4px solid #e65100; background: #fff3e0; padding: 6px 12px; margin: 6px 0; }
+tr.failed td { background: #fdecee; }
+tr.excluded td { color: #777; }
+@media print {
+  body { max-width: none; padding: 0; }
+  nav { display: none; }
+  /* a heading, its one-line remarks and the first figure or table below stay on one page */
+  h2, h3, p.meta { break-after: avoid; page-break-after: avoid; }
+  figure, table, .scroll { break-before: avoid; page-break-before: avoid; }
+  figure, tr, .fail, .note, .warn { break-inside: avoid; page-break-inside: avoid; }
+  .scroll { display: block; max-height: none; overflow: visible; }
+}
 """
 #: The report's stylesheet (inline CSS), shared by the cohort report (glifx.batch).
 STYLESHEET = _CSS
@@ -118,9 +138,16 @@ def _e(x: object) -> str:
     return html.escape(str(x), quote=True)
 
 
+#: CSS pixels per inch of figure: a figure is shown at this size whatever the dpi it is rendered
+#: at, so at :data:`DEFAULT_DPI` every image carries two pixels per CSS pixel.
+CSS_PX_PER_INCH = 100
+
+
 def _img(fig: Figure, alt: str, caption: str | None, dpi: int) -> str:
     cap = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{_e(alt)}" src="{figure_to_data_uri(fig, dpi)}">{cap}</figure>'
+    width = round(fig.get_size_inches()[0] * CSS_PX_PER_INCH)
+    return (f'<figure><img alt="{_e(alt)}" width="{width}" '
+            f'src="{figure_to_data_uri(fig, dpi)}">{cap}</figure>')
 
 
 def _ev(x: float | None) -> str:
@@ -164,9 +191,9 @@ def _summary(report: CellReport) -> str:
             f"<td>{_e(lv.reason) if lv.reason else ''}</td>"
             "</tr>"
         )
-    total = [lv.wall_time_s for lv in report.levels if lv.wall_time_s is not None]
-    foot = (f'<tr><td colspan="5">total</td><td class="num">{_wall(sum(total))}</td><td></td></tr>'
-            if total else "")
+    foot = (f'<tr><td colspan="5">whole fit (preprocessing and every level)</td>'
+            f'<td class="num">{_wall(report.fit_wall_time_s)}</td><td></td></tr>'
+            if report.fit_wall_time_s is not None else "")
     return (
         "<table><thead><tr><th>level</th><th>status</th><th>train EV<br>(Noise 1)</th>"
         "<th>test EV<br>(Noise 2)</th><th>published median<br>test EV</th><th>wall time</th>"
@@ -209,35 +236,100 @@ def _level_section(lv: LevelReport, dpi: int) -> str:
     return "".join(parts)
 
 
+#: Measurement columns of the per-sweep QC table: (column, header, format).
+QC_TABLE_COLUMNS = (("pre_noise_rms_mv", "pre noise (mV)", ".3f"),
+                    ("post_noise_rms_mv", "post noise (mV)", ".3f"),
+                    ("slow_noise_rms_mv", "slow noise (mV)", ".3f"),
+                    ("vm_delta_mv", "Vm drift (mV)", ".2f"),
+                    ("pre_vm_mv", "baseline (mV)", ".1f"),
+                    ("leak_pa", "leak (pA)", ".1f"))
+
+
+def _cell_qc(report: CellReport) -> str:
+    if report.qc_cell_passed is None:
+        return ""
+    verdict = ("passed" if report.qc_cell_passed
+               else "failed: " + "; ".join(report.qc_cell_reasons or ["(no reason given)"]))
+    cls = "meta" if report.qc_cell_passed else "fail"
+    out = f'<p class="{cls}"><b>Cell QC {_e(verdict)}</b>'
+    if report.qc_not_measured:
+        out += (f" — {len(report.qc_not_measured)} cell criteria not measured, so not checked:"
+                "</p><ul>" + "".join(f"<li>{_e(m)}</li>" for m in report.qc_not_measured) + "</ul>")
+    else:
+        out += " — every cell criterion measured.</p>"
+    return out
+
+
+def _sweep_qc_table(table: pd.DataFrame) -> str:
+    status = qc_status(table)
+    heads = "".join(f"<th>{_e(head)}</th>" for col, head, _ in QC_TABLE_COLUMNS
+                    if col in table.columns)
+    rows = []
+    for k, (_, row) in enumerate(table.iterrows()):
+        st = str(status.iloc[k])
+        name = row.get("stimulus_name")
+        name = "" if name is None or (isinstance(name, float) and math.isnan(name)) else name
+        cells = "".join(
+            f'<td class="num">{"n/m" if pd.isna(row[c]) else format(float(row[c]), f)}</td>'
+            for c, _, f in QC_TABLE_COLUMNS if c in table.columns)
+        why = qc_reasons(row.get("reasons")) if st == "failed" else qc_reasons(row.get("notes"))
+        rows.append(f'<tr class="{_e(st)}"><td class="num">{_e(row["sweep_number"])}</td>'
+                    f"<td>{_e(name)}</td><td>{_e(st)}</td>{cells}<td>{_e('; '.join(why))}</td></tr>")
+    return ('<div class="scroll"><table><thead><tr><th>sweep</th><th>stimulus</th><th>status</th>'
+            f"{heads}<th>reasons / notes</th></tr></thead><tbody>" + "".join(rows)
+            + '</tbody></table></div><p class="meta">n/m: not measured (see qc.json).</p>')
+
+
 def _qc(report: CellReport, dpi: int) -> str:
-    parts = []
-    if report.qc_cell_passed is not None:
-        verdict = ("passed" if report.qc_cell_passed
-                   else "failed: " + "; ".join(report.qc_cell_reasons or ["(no reason given)"]))
-        cls = "meta" if report.qc_cell_passed else "fail"
-        parts.append(f'<p class="{cls}"><b>Cell QC {_e(verdict)}</b></p>')
+    parts = [_cell_qc(report)]
+    parts.extend(f'<div class="warn"><b>Warning:</b> {_e(w)}</div>' for w in report.warnings)
     table = report.qc_table
     if table is None:
         parts.append('<p class="empty">No QC table supplied.</p>')
         return "".join(parts)
-    parts.append(_img(plot_qc_summary(table), "sweep QC summary", None, dpi))
-    status = qc_status(table)
-    failed = table[status == "failed"]
-    if failed.empty:
-        parts.append('<p class="meta">No current-clamp sweep failed QC.</p>')
-        return "".join(parts)
-    rows = []
-    blank = pd.Series(None, index=failed.index, dtype=object)
-    stim = failed["stimulus_name"] if "stimulus_name" in failed.columns else blank
-    reasons = failed["reasons"] if "reasons" in failed.columns else blank
-    for num, name, rs in zip(failed["sweep_number"], stim, reasons, strict=True):
-        name = "" if name is None or (isinstance(name, float) and math.isnan(name)) else name
-        rows.append(f'<tr><td class="num">{_e(num)}</td><td>{_e(name)}</td>'
-                    f"<td>{_e('; '.join(qc_reasons(rs)))}</td></tr>")
-    parts.append(f"<h3>Failed sweeps ({len(failed)})</h3><div class=\"scroll\"><table><thead><tr>"
-                 "<th>sweep</th><th>stimulus</th><th>reasons</th></tr></thead><tbody>"
-                 + "".join(rows) + "</tbody></table></div>")
+    failed = int((qc_status(table) == "failed").sum())
+    parts.append(f"<h3>Sweeps ({len(table)}; {failed} failed)</h3>" + _sweep_qc_table(table))
+    if failed:
+        parts.append(_img(plot_qc_summary(table), "sweep QC summary", None, dpi))
     return "".join(parts)
+
+
+def _cell_features(report: CellReport) -> str:
+    rows = "".join(
+        f'<tr><th>{_e(label)}</th><td class="num">'
+        f'{"n/m" if not math.isfinite(value) else format(value, ".4g")}</td><td>{_e(unit)}</td></tr>'
+        for label, value, unit in report.cell_features)
+    return (f"<table><thead><tr><th>feature</th><th>value</th><th>unit</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+            '<p class="meta">ipfx definitions, Long Square sweeps; n/m: not measured '
+            "(cell_features.json notes say why).</p>")
+
+
+def _zoom(overlay: VoltageOverlay) -> VoltageOverlay:
+    """:data:`ZOOM_S` of ``overlay`` around its first recorded spike (upward crossing of
+    -10 mV), or around its middle."""
+    v = overlay.v_data
+    up = np.flatnonzero((v[:-1] < -10.0) & (v[1:] >= -10.0))
+    centre = overlay.t[up[0]] if up.size else 0.5 * (overlay.t[0] + overlay.t[-1])
+    lo = max(overlay.t[0], centre - ZOOM_S / 3)
+    keep = (overlay.t >= lo) & (overlay.t <= lo + ZOOM_S)
+    return VoltageOverlay(t=overlay.t[keep], v_data=v[keep],
+                          stimulus_pa=None if overlay.stimulus_pa is None
+                          else overlay.stimulus_pa[keep],
+                          label=overlay.label + f", {ZOOM_S * 1e3:.0f} ms zoom",
+                          models={k: m[keep] for k, m in overlay.models.items()})
+
+
+def _model_overlay(overlay: VoltageOverlay, title: str, dpi: int, zoom: bool) -> str:
+    caption = ("Grey: recorded voltage; coloured: model (gaps are spike cuts, triangles the "
+               "model's spikes). Long traces are reduced to their per-block minima and maxima.")
+    out = _img(plot_voltage_overlay(overlay, overlay.models, title=title), title, caption, dpi)
+    if zoom:
+        z = _zoom(overlay)
+        if z.t.size >= 2:
+            out += _img(plot_voltage_overlay(z, z.models, title=title + " (zoom)"),
+                        title + " (zoom)", None, dpi)
+    return out
 
 
 def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
@@ -253,10 +345,9 @@ def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
     Returns
     -------
     str
-        The complete document.  It embeds one image for the explained variance (when there are
-        levels), one per fitted level with test spike trains, one for the voltage overlay (when
-        given), one for the f-I curve (when data or a model curve is given) and one for QC (when a
-        QC table is given).
+        The complete document.  Each section appears only when its data are in ``report``
+        (levels, cell features, example traces, spike waveform, test and Long Square overlays,
+        training overlay, f-I data, QC); each figure is one embedded image.
     """
     from glifx import __version__
 
@@ -266,6 +357,17 @@ def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
         raise ConfigError(f"render_html: expected a CellReport, got {type(report).__name__}")
     sections: list[tuple[str, str, str]] = []  # (id, title, body)
     sections.append(("summary", "Summary", _summary(report)))
+    if report.cell_features:
+        sections.append(("features", "Cell features", _cell_features(report)))
+    if report.example_traces:
+        sections.append(("traces", "Example traces per protocol",
+                         _img(plot_example_traces(report.example_traces), "example traces",
+                              "One recorded sweep per protocol: the rheobase sweep for Long "
+                              "Square, else the sweep with the most spikes.", dpi)))
+    if report.spike_waveform is not None:
+        sections.append(("spike", "First spike",
+                         _img(plot_spike_waveform(report.spike_waveform),
+                              "first spike waveform and phase plot", None, dpi)))
     if report.levels:
         sections.append(("ev", "Explained variance",
                          _img(plot_explained_variance(report.levels), "explained variance per level",
@@ -274,6 +376,14 @@ def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
         sections.append(("parameters", "Fitted parameters", _parameters(report)))
         sections.append(("levels", "Test sweeps per level",
                          "".join(_level_section(lv, dpi) for lv in report.levels)))
+    if report.test_overlay is not None:
+        sections.append(("test-voltage", "Noise 2 (test): model vs data voltage",
+                         _model_overlay(report.test_overlay, "Test epoch: recorded vs model", dpi,
+                                        zoom=True)))
+    if report.long_square_overlay is not None:
+        sections.append(("long-square", "Long Square: model vs data voltage",
+                         _model_overlay(report.long_square_overlay,
+                                        "Long Square step: recorded vs model", dpi, zoom=False)))
     fitted_v = [lv for lv in report.levels if lv.fitted and lv.model_v is not None]
     if report.overlay is not None:
         sections.append(("overlay", "Voltage: training epoch",

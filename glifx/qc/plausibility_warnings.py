@@ -1,0 +1,70 @@
+"""Plausibility warnings: recordings that pass QC but whose values a physiologist would question.
+
+Warnings never fail a sweep (QC's criteria do that); they say what to look at.  Two kinds come from
+the recording itself (:func:`recording_warnings`, run by :func:`glifx.run_qc`):
+
+- a baseline (median voltage before the stimulus, or of the whole sweep without one) outside
+  :data:`BASELINE_RANGE_MV`: an offset junction potential, a bad reference or a dying cell;
+- voltages whose every value lies within ±:data:`VOLT_SCALE_MAX` "mV": volts written as millivolts.
+
+Spike warnings (spikes on hyperpolarising steps, spikes only a few mV high) come from the feature
+stage (:func:`glifx.features.extract.spike_warnings`); :func:`glifx.process_cell` adds them to
+``QCResult.warnings`` so that ``qc.json`` holds every warning of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from glifx.sweep import Sweep, sweep_ranges
+
+#: Resting/holding potentials outside this range (mV) are not physiological for a healthy neuron.
+BASELINE_RANGE_MV = (-100.0, -40.0)
+#: A trace whose every finite value is within ± this (in "mV") was almost surely recorded in volts.
+VOLT_SCALE_MAX = 1.0
+
+
+def baseline_mv(sweep: Sweep) -> float:
+    """Median membrane potential before the stimulus (whole sweep without one), mV; NaN when
+    nothing was recorded there."""
+    v = sweep.v
+    stim = sweep.epochs.stimulus
+    before = v[: stim[0]] if stim is not None and stim[0] > 0 else v
+    finite = before[np.isfinite(before)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
+def recording_warnings(sweeps: Iterable[Sweep]) -> list[str]:
+    """Warnings about implausible baselines and volt-scaled traces, one line per kind.
+
+    Parameters
+    ----------
+    sweeps
+        Current-clamp sweeps (``v`` mV).
+
+    Returns
+    -------
+    list of str
+        E.g. ``"baseline outside -100…-40 mV on sweeps 1–16 (median -14.9 mV)"``.
+    """
+    off_range: dict[int, float] = {}
+    volts: list[int] = []
+    lo, hi = BASELINE_RANGE_MV
+    for s in sweeps:
+        finite = s.v[np.isfinite(s.v)]
+        if finite.size and np.max(np.abs(finite)) <= VOLT_SCALE_MAX:
+            volts.append(s.sweep_number)
+            continue
+        base = baseline_mv(s)
+        if np.isfinite(base) and not lo <= base <= hi:
+            off_range[s.sweep_number] = base
+    out = []
+    if off_range:
+        out.append(f"baseline outside {lo:g}…{hi:g} mV on sweeps {sweep_ranges(off_range)} "
+                   f"(median {np.median(list(off_range.values())):.1f} mV)")
+    if volts:
+        out.append(f"voltage within ±{VOLT_SCALE_MAX:g} mV on sweeps {sweep_ranges(volts)}: "
+                   "recorded in volts and stored as millivolts?")
+    return out

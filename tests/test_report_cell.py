@@ -1,0 +1,64 @@
+"""The report's cell sections (issue 21, item 4): feature panel, example traces, first spike."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import glifx
+from glifx.report.cell_plots import plot_example_traces, plot_spike_waveform
+from glifx.report.from_fit import cell_feature_rows, example_traces, first_spike_waveform
+from glifx.sweep import Cell, Sweep
+from glifx.testing.sweeps import spike_train_sweep
+
+RATE = 50e3
+#: (stimulus, amplitude pA, spike peak times s); the rheobase sweep is Long Square 100 pA.
+SWEEPS = [("Long Square", -50.0, []), ("Long Square", 100.0, [0.35]),
+          ("Long Square", 150.0, [0.25, 0.5]), ("Ramp", 80.0, [0.6, 0.7, 0.8])]
+
+
+@pytest.fixture(scope="module")
+def cell_and_features():
+    sweeps = []
+    for k, (name, amp, spikes) in enumerate(SWEEPS):
+        t, v, i = spike_train_sweep(1.0, RATE, spikes, step=(0.1, 0.9, amp), seed=k)
+        sweeps.append(Sweep(v, i, t=t + 3.0 * k, sweep_number=k + 1, stimulus_name=name,
+                            stimulus_amplitude=amp))
+    cell = Cell.from_sweeps(sweeps, cell_id="synthetic")
+    return cell, glifx.extract_features(cell)
+
+
+def test_feature_panel_rows_convert_units(cell_and_features) -> None:
+    _, feats = cell_and_features
+    rows = {label: (value, unit) for label, value, unit in cell_feature_rows(feats)}
+    assert rows["rheobase"] == (100.0, "pA")
+    tau_s = feats.cell["long_square"]["tau"]
+    value, unit = rows["membrane time constant τ"]
+    assert unit == "ms" and (math.isnan(tau_s) or value == pytest.approx(tau_s * 1e3))
+    width = feats.cell["long_square"]["rheobase_first_spike_width"]
+    assert rows["AP width (half height)"][0] == pytest.approx(width * 1e3)
+
+
+def test_example_traces_one_per_protocol(cell_and_features) -> None:
+    cell, feats = cell_and_features
+    traces = example_traces(cell, feats)
+    assert [tr.label.split(",")[0] for tr in traces] == ["Long Square", "Ramp"]
+    assert "sweep 2" in traces[0].label  # the rheobase sweep
+    assert traces[0].t[0] == 0.0  # each sweep on its own clock
+    assert plot_example_traces(traces).axes
+
+
+def test_first_spike_waveform(cell_and_features) -> None:
+    cell, feats = cell_and_features
+    wf = first_spike_waveform(cell, feats)
+    assert "rheobase, sweep 2" in wf.label
+    # the synthetic spike peaks at 0.35 s; the threshold (t = 0) comes before it
+    threshold_t = feats.spikes.loc[feats.spikes["sweep_number"] == 2, "threshold_t"].iloc[0]
+    peak_ms = wf.t_ms[np.argmax(wf.v_mv)]
+    assert threshold_t * 1e3 + peak_ms == pytest.approx(350.0, abs=0.05)
+    # dV/dt in V/s = mV/ms: the largest rise of the sampled trace, by plain differences
+    steepest = np.max(np.diff(wf.v_mv) / np.diff(wf.t_ms))
+    assert np.max(wf.dvdt) == pytest.approx(steepest, rel=0.3)
+    assert len(plot_spike_waveform(wf).axes) == 2
