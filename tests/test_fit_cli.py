@@ -49,8 +49,8 @@ def test_fit_writes_outputs_and_prints_table(tmp_path):
         else:
             assert "failed:" in rows[name]
     # progress, stage by stage, on stderr only
-    assert "[1/6] loading" in result.stderr and "[6/6] writing outputs" in result.stderr
-    assert "[1/6]" not in result.stdout
+    assert "[1/7] loading" in result.stderr and "[7/7] writing outputs" in result.stderr
+    assert "[1/7]" not in result.stdout
 
 
 def test_missing_file_exits_2_with_one_line(tmp_path):
