@@ -372,6 +372,18 @@ def _check_stimulus_amperes(stimulus: Any, path: str) -> None:
                                         "expected amperes (e.g. 1e-10 for 100 pA), not pA")
 
 
+def _readable_sweeps(cell: Any) -> Any:
+    """The current-clamp sweeps of ``cell`` that can be read (an unreadable one is reported by
+    the features' dropped sweeps)."""
+    for record in cell.records:
+        if record.clamp_mode != "CurrentClamp" or record.problem is not None:
+            continue
+        try:
+            yield cell.sweep(record.sweep_number)
+        except GlifxError:
+            continue
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -416,7 +428,7 @@ def features(file: str, out_dir: str | None, filter_khz: float, use_qc: bool) ->
     from glifx.qc.plausibility_warnings import recording_warnings
 
     found = (qc_result.warnings if qc_result is not None
-             else recording_warnings(s for s in cell if s.clamp_mode == "CurrentClamp"))
+             else recording_warnings(_readable_sweeps(cell)))
     for warning in [*found, *feats.cell["warnings"]]:
         click.echo(f"warning: {warning}", err=True)
     if out_dir is not None:

@@ -298,7 +298,7 @@ def test_write_outputs(tmp_path):
     data = json.loads(paths["json"].read_text())
     assert data["passed_sweeps"] == [1] and data["cell"]["passed"] is True
     assert data["criteria"]["pre_noise_rms_mv_max"] == 0.07
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["qc.csv", "qc.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["columns.json", "qc.csv", "qc.json"]
     assert "cell synthetic: PASSED" in qc.format_table()
 
 

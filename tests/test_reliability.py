@@ -140,7 +140,10 @@ def test_unusable_file_one_line_exit_2_capped(corpus, unusable_runs, name, comma
     line = lines[0]
     assert line.startswith("glifx: error:") and str(case.path) in line
     reason = line.split(str(case.path), 1)[1].strip(" :'.")
-    assert reason and case.reason.lower() in line.lower(), line
+    # a folder given to fit is a cohort: one with no recording in it is refused as such
+    expected = ("holds no recording" if (case.name, command) == ("directory", "fit")
+                else case.reason)
+    assert reason and expected.lower() in line.lower(), line
     assert "Traceback" not in stderr + stdout
     assert not out.exists()
     assert peak <= MEMORY_CAP
@@ -252,7 +255,6 @@ RS_CELL = str(PROJECT_ROOT / "data_samples" / "rs_cell.nwb")
     (["fit", RS_CELL, "--out", "OUT", "--levels", "0,6"], "--levels"),
     (["fit", RS_CELL, "--out", "OUT", "--method", "bogus"], "--method"),
     (["fit", RS_CELL], "Missing option '--out'"),
-    (["fit", str(PROJECT_ROOT / "data_samples"), "--out", "OUT"], "is a directory"),
     (["features", RS_CELL, "--filter", "-1"], "--filter"),
     (["features", RS_CELL, "--filter", "nan"], "finite"),
     (["features", RS_CELL, "--filter", "inf"], "finite"),

@@ -82,6 +82,8 @@ FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
     SUMMARY_NAME: [
         ("cell_id", "", "the cell's id"),
         ("source", "", "the file the cell was read from"),
+        ("source_sha256", "", "SHA-256 of the source file's bytes (a cohort rerun keeps a folder "
+                              "only for the same bytes)"),
         ("glifx_version", "", "glifx version that wrote the file"),
         ("created", "", "UTC time of writing, ISO 8601"),
         ("method", "", "fit_cell method: select, ev or reference"),
