@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_process import _without_run_keys  # the run-time keys two fits differ by
 
 import glifx
 from glifx.batch import COHORT_COLUMNS, find_recordings
@@ -32,7 +33,6 @@ from glifx.report.outputs import SUMMARY_NAME
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLES = PROJECT / "data_samples"
-RUN_KEYS = {"created", "wall_time_s", "wall_time"}
 GLIFX = [sys.executable, "-c", "from glifx.cli import main; main()"]
 #: What dask's nanny sets in every worker process (``distributed.nanny.pre-spawn-environ``).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -43,14 +43,6 @@ def _env(**extra: str) -> dict[str, str]:
     env = {**os.environ, **extra}
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
-
-
-def _without_run_keys(x):
-    if isinstance(x, dict):
-        return {k: _without_run_keys(v) for k, v in x.items() if k not in RUN_KEYS}
-    if isinstance(x, list):
-        return [_without_run_keys(v) for v in x]
-    return x
 
 
 def _assert_same_folder(a: Path, b: Path) -> None:
