@@ -48,6 +48,12 @@ MIN_CUT_S, MAX_CUT_S = 1e-3, 10e-3
 #: MIN_SPIKE_SUPPORT observed thresholds keep SPIKE_SUPPORT_LEVEL of an earlier spike's jump.
 MIN_SPIKE_SUPPORT = 5
 SPIKE_SUPPORT_LEVEL = 0.05
+#: Search intervals (1/s) of the spike- and voltage-threshold decay rates.  An estimate at an end
+#: of its interval is flagged (:mod:`glifx.fitting.flags`): the data did not pin it down.
+B_SPIKE_BOUNDS = (1.0, 2000.0)
+B_VOLTAGE_BOUNDS = (1.0, 300.0)
+#: The reference's b_voltage search interval (:func:`voltage_threshold_component`), 1/s.
+REFERENCE_B_VOLTAGE_BOUNDS = (1.0, 2000.0)
 #: Time (s) before a spike threshold excluded from the "subthreshold" part of a sweep.
 PRE_SPIKE_GUARD_S = 5e-3
 
@@ -665,7 +671,7 @@ def spike_threshold_component(
     *,
     baseline: float | None = None,
     theta_v: Sequence[np.ndarray] | None = None,
-    b_bounds: tuple[float, float] = (1.0, 2000.0),
+    b_bounds: tuple[float, float] = B_SPIKE_BOUNDS,
 ) -> SpikeThreshold:
     """a_spike and b_spike from the thresholds of later spikes of Short Square - Triple sweeps.
 
@@ -766,7 +772,7 @@ def voltage_threshold_component(
     a_spike: float,
     b_spike: float,
     *,
-    b_bounds: tuple[float, float] = (1.0, 2000.0),
+    b_bounds: tuple[float, float] = REFERENCE_B_VOLTAGE_BOUNDS,
 ) -> VoltageThreshold:
     """a_voltage and b_voltage from the thresholds of the training spikes (GLIF_SPEC §3.8).
 
@@ -874,8 +880,8 @@ def threshold_components(
     spike_component: bool = True,
     voltage_component: bool = True,
     theta_inf: float | None = None,
-    b_spike_bounds: tuple[float, float] = (1.0, 2000.0),
-    b_voltage_bounds: tuple[float, float] = (1.0, 300.0),
+    b_spike_bounds: tuple[float, float] = B_SPIKE_BOUNDS,
+    b_voltage_bounds: tuple[float, float] = B_VOLTAGE_BOUNDS,
     grid: int = 24,
     slope_window: float | None = None,
 ) -> ThresholdComponents:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from glifx.errors import ConfigError, GlifxError
 from glifx.fitting.data import FitData, SpikeDetector, prepare
+from glifx.fitting.flags import Flag, parameter_flags
 from glifx.fitting.optimize import OptimizationResult, optimize_ev, optimize_reference
 from glifx.fitting.preprocess import Preprocessing, Progress, add_reference_thresholds, preprocess
 from glifx.fitting.scoring import SpikeTrainData
@@ -78,6 +79,9 @@ class LevelFit:
         cross-validated (GLIF3; GLIF4/5 when GLIF3 chose the reference,
         :func:`glifx.fitting.selection.optimisers`): the cross-validation that chose between
         them (:class:`glifx.fitting.selection.Selection`); else ``None``.
+    flags
+        Fitted parameters worth distrusting (at a bound of their search, a forbidden or
+        implausible sign or relation; :func:`glifx.fitting.flags.parameter_flags`).
     """
 
     level: int
@@ -90,6 +94,7 @@ class LevelFit:
     reason: str | None = None
     optimization: OptimizationResult | None = None
     selection: Selection | None = None
+    flags: list[Flag] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -340,6 +345,7 @@ def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
         lf.reason = "; ".join(n for n in [*notes, why_not, bound_note(opt)] if n) or None
         # init_threshold is config metadata (unused by the simulator): keep it = th_inf
         lf.model = replace(opt.model, init_threshold=opt.model.th_inf)
+        lf.flags = parameter_flags(lf.model, opt)
         lf.train_ev = float(ctx.train_set.score(opt.model).ratio)
         if ctx.test_set is not None:
             lf.test_ev = float(ctx.test_set.score(opt.model).ratio)

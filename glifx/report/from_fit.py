@@ -110,6 +110,7 @@ def _level_report(lf: LevelFit, evaluation: FitEvaluation, notes: list[str]) -> 
                      train_ev=lf.train_ev, test_ev=lf.test_ev, wall_time_s=lf.wall_time)
     if lf.selection is not None:
         notes.append(f"GLIF{lf.level}: {lf.selection.describe()}.")
+    notes += [f"GLIF{lf.level} flag ({flag.rule}): {flag.message}." for flag in lf.flags]
     trains = evaluation.test_trains.get(lf.level)
     if trains is not None:
         lv.test_data_spikes, lv.test_model_spikes = trains.data_times, trains.model_times

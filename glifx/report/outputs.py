@@ -62,7 +62,7 @@ SUMMARY_KEYS = (
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
     "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
-    "selection",
+    "selection", "flags",
 )
 
 
@@ -123,7 +123,9 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         ``n_evaluations``), ``selection`` (``None`` unless the optimiser was chosen by
         cross-validation, method ``"select"``: ``choice`` — ``"ev"`` or ``"reference"`` —,
         ``scores`` — candidate → EV ratio on the held-out halves of the training set, mean of the
-        two folds — and ``fold_scores`` — candidate → the two).
+        two folds — and ``fold_scores`` — candidate → the two), ``flags`` (fitted parameters
+        worth distrusting, :func:`glifx.fitting.flags.parameter_flags`: a list of
+        ``{"parameter", "value", "rule", "message"}``, value in SI; empty when none).
         ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
         ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
     """
@@ -145,6 +147,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
             "parameters": {},
             "optimization": None,
             "selection": None,
+            "flags": [f.as_dict() for f in lf.flags],
         }
         opt = lf.optimization
         if lf.ok and opt is not None:
