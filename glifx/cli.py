@@ -429,4 +429,7 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
                f"{cell_result.fit.wall_time:.1f} s (method {method}); wrote {path}")
     click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
+        reasons = {lf.reason for lf in cell_result.fit.levels.values()}
+        if len(reasons) == 1 and (reason := reasons.pop()):  # one cause, e.g. QC left no Noise 1
+            _fail(f"{file}: {reason} (wrote {path})")
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")
