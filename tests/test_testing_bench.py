@@ -91,5 +91,6 @@ def test_one_ground_truth_cell_end_to_end(halves, tmp_path):
     assert row["status"] == "ok", row["error"]
     assert abs(row["R_rel_error"]) < 0.05 and abs(row["C_rel_error"]) < 0.05
     assert row["test_ev_ratio_GLIF1"] > 0.9
+    assert row["ci_pairs"] >= 2  # R and C of GLIF1 have intervals from the sweeps' spread
     assert (tmp_path / "cells.csv").is_file() and (tmp_path / "summary.md").is_file()
     assert summary["all"]["cells"] == 1

@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import optimize
@@ -873,6 +873,40 @@ class ThresholdComponents:
     n_spikes: int
 
 
+def threshold_observations(sweeps: Sequence[SISweep], cut: float,
+                           slope_window: float | None = None) -> list[tuple[Any, ...]]:
+    """Per sweep with spikes, what the threshold fits read: ``(v, model spikes, dt, cut steps,
+    threshold voltages, approach slopes)`` (model spikes: those outside an earlier spike's cut;
+    SI)."""
+    prepared = []
+    for s in sweeps:
+        v, spikes, dt = s.v, np.asarray(s.spikes, dtype=np.int64), s.dt
+        if spikes.size == 0:
+            continue
+        n_cut = int(round(cut / dt))
+        keep = _kernels.model_spikes(spikes, n_cut)
+        sp = spikes[keep]
+        w = 0 if slope_window is None else max(1, int(round(slope_window / dt)))
+        slope = (v[sp] - v[np.maximum(sp - w, 0)]) / (max(w, 1) * dt)
+        prepared.append((np.ascontiguousarray(v, dtype=np.float64), sp, dt, n_cut,
+                         v[sp].astype(np.float64), slope))
+    return prepared
+
+
+def spike_history_column(prepared: Sequence[tuple[Any, ...]], b_spike: float) -> np.ndarray:
+    """Spike-threshold history of unit jump at each observed threshold
+    (:func:`threshold_observations`), decaying at ``b_spike`` 1/s."""
+    return np.concatenate([_kernels.spike_history(sp, nc, b_spike * dt)
+                           for _, sp, dt, nc, _, _ in prepared])
+
+
+def voltage_feature_column(prepared: Sequence[tuple[Any, ...]], b_voltage: float) -> np.ndarray:
+    """Voltage-threshold component of unit coupling at each observed threshold
+    (:func:`threshold_observations`), decaying at ``b_voltage`` 1/s."""
+    return np.concatenate([_kernels.voltage_threshold_feature(v, sp, nc, b_voltage * dt, dt)
+                           for v, sp, dt, nc, _, _ in prepared])
+
+
 def threshold_components(
     sweeps: Sequence[SISweep],
     cut: float,
@@ -929,18 +963,7 @@ def threshold_components(
     EstimationError
         With fewer spikes than parameters + 2.
     """
-    prepared = []
-    for s in sweeps:
-        v, spikes, dt = s.v, np.asarray(s.spikes, dtype=np.int64), s.dt
-        if spikes.size == 0:
-            continue
-        n_cut = int(round(cut / dt))
-        keep = _kernels.model_spikes(spikes, n_cut)
-        sp = spikes[keep]
-        w = 0 if slope_window is None else max(1, int(round(slope_window / dt)))
-        slope = (v[sp] - v[np.maximum(sp - w, 0)]) / (max(w, 1) * dt)
-        prepared.append((np.ascontiguousarray(v, dtype=np.float64), sp, dt, n_cut,
-                         v[sp].astype(np.float64), slope))
+    prepared = threshold_observations(sweeps, cut, slope_window)
     y = np.concatenate([p[4] for p in prepared]) if prepared else np.empty(0)
     slopes = np.concatenate([p[5] for p in prepared]) if prepared else np.empty(0)
     n_par = (theta_inf is None) + spike_component + voltage_component
@@ -949,12 +972,10 @@ def threshold_components(
     y_fit = y if theta_inf is None else y - theta_inf
 
     def s_col(b: float) -> np.ndarray:
-        return np.concatenate([_kernels.spike_history(sp, nc, b * dt)
-                               for _, sp, dt, nc, _, _ in prepared])
+        return spike_history_column(prepared, b)
 
     def f_col(b: float) -> np.ndarray:
-        return np.concatenate([_kernels.voltage_threshold_feature(v, sp, nc, b * dt, dt)
-                               for v, sp, dt, nc, _, _ in prepared])
+        return voltage_feature_column(prepared, b)
 
     def solve(s: np.ndarray | None, f: np.ndarray | None) -> tuple[float, np.ndarray]:
         cols = [] if slope_window is None else [slopes]

@@ -67,6 +67,10 @@ class Preprocessing:
         (:func:`add_reference_thresholds`).
     noise_scale
         Laplace scale of the threshold noise (reference objective), V.
+    uncertainty
+        Estimate name (``reset``, ``membrane``, ``asc``, ``threshold_spike``,
+        ``threshold_full``) -> model parameter name -> its
+        :class:`~glifx.fitting.uncertainty.Uncertainty` (:func:`add_uncertainties`).
     times
         Estimate name -> seconds spent on it.
     """
@@ -80,6 +84,7 @@ class Preprocessing:
     reference_threshold_spike: est.ThresholdComponents | Failed | None = None
     reference_threshold_full: est.ThresholdComponents | Failed | None = None
     noise_scale: float | Failed | None = None
+    uncertainty: dict[str, dict[str, Any]] = field(default_factory=dict)
     times: dict[str, float] = field(default_factory=dict)
 
     def require(self, name: str) -> Any:
@@ -119,7 +124,7 @@ class Preprocessing:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "times" or value is None:
+            if f.name in ("times", "uncertainty") or value is None:
                 continue
             if isinstance(value, Failed):
                 out[f.name] = {"error": value.reason}
@@ -128,6 +133,8 @@ class Preprocessing:
             else:
                 out[f.name] = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                for k, v in vars(value).items()}
+        out["uncertainty"] = {name: {k: u.as_dict() for k, u in per.items()}
+                              for name, per in self.uncertainty.items()}
         out["wall_time_s"] = dict(self.times)
         return out
 
@@ -260,7 +267,41 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     if method == "reference" or (method == "select" and levels & set(SELECT_LEVELS)):
         _estimate(pre, "noise_scale",
                   lambda: est.laplace_scale_from_long_square(data.long_square), progress)
+    add_uncertainties(pre, data, block, progress)
     return pre
+
+
+def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
+                      progress: Progress | None = None) -> None:
+    """Standard errors of the made estimates into ``pre.uncertainty`` (in place;
+    :mod:`glifx.fitting.uncertainty`): reset and threshold components per spike (lmfit least
+    squares), R, C and the after-spike-current amplitudes from their per-sweep spread.  An
+    estimate whose uncertainty the data do not allow is left out."""
+    from glifx.fitting import uncertainty as unc
+
+    t0 = time.perf_counter()
+    spiking = data.short_square + data.triple + data.train
+    makers: dict[str, Callable[[], dict[str, Any]]] = {}
+    if pre.has("reset"):
+        makers["reset"] = lambda: unc.reset_uncertainty(data.train, pre.reset)
+    if pre.has("membrane"):
+        makers["membrane"] = lambda: unc.membrane_uncertainty(pre.membrane)
+    if pre.has("asc") and pre.has("membrane") and pre.cut is not None:
+        makers["asc"] = lambda: unc.asc_uncertainty(data.train, pre.asc, pre.membrane.C,
+                                                    pre.cut, block, _reset_rule(pre))
+    for name in ("threshold_spike", "threshold_full"):
+        if pre.has(name) and pre.cut is not None:
+            makers[name] = (lambda tc: lambda: unc.threshold_uncertainty(
+                spiking, pre.cut, tc))(getattr(pre, name))
+    for name, make in makers.items():
+        try:
+            pre.uncertainty[name] = make()
+        except GlifxError:
+            continue
+    pre.times["uncertainty"] = time.perf_counter() - t0
+    if progress is not None:
+        progress(f"preprocessing: uncertainties of {', '.join(pre.uncertainty) or 'nothing'} "
+                 f"done ({pre.times['uncertainty']:.2f} s)")
 
 
 def _reference_spike(data: FitData, pre: Preprocessing) -> est.ThresholdComponents:

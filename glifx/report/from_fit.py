@@ -111,6 +111,10 @@ def _level_report(lf: LevelFit, evaluation: FitEvaluation, notes: list[str]) -> 
     if lf.selection is not None:
         notes.append(f"GLIF{lf.level}: {lf.selection.describe()}.")
     notes += [f"GLIF{lf.level} flag ({flag.rule}): {flag.message}." for flag in lf.flags]
+    intervals = [f"{name} {lo:.4g} – {hi:.4g}" for name, u in lf.uncertainty.items()
+                 for lo, hi in [u.interval] if np.isfinite(lo)]
+    if intervals:
+        notes.append(f"GLIF{lf.level} 95 % intervals (SI): {'; '.join(intervals)}.")
     trains = evaluation.test_trains.get(lf.level)
     if trains is not None:
         lv.test_data_spikes, lv.test_model_spikes = trains.data_times, trains.model_times

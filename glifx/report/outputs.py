@@ -62,7 +62,7 @@ SUMMARY_KEYS = (
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
     "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
-    "selection", "flags",
+    "selection", "flags", "uncertainty",
 )
 
 
@@ -125,7 +125,10 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         ``scores`` — candidate → EV ratio on the held-out halves of the training set, mean of the
         two folds — and ``fold_scores`` — candidate → the two), ``flags`` (fitted parameters
         worth distrusting, :func:`glifx.fitting.flags.parameter_flags`: a list of
-        ``{"parameter", "value", "rule", "message"}``, value in SI; empty when none).
+        ``{"parameter", "value", "rule", "message"}``, value in SI; empty when none),
+        ``uncertainty`` (parameter name → ``{"value", "stderr", "ci95": [lo, hi], "dof",
+        "source"}``, SI; :mod:`glifx.fitting.uncertainty`; ``"multiplier <name>"`` entries are
+        the optimised multipliers).
         ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
         ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
     """
@@ -148,6 +151,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
             "optimization": None,
             "selection": None,
             "flags": [f.as_dict() for f in lf.flags],
+            "uncertainty": {name: u.as_dict() for name, u in lf.uncertainty.items()},
         }
         opt = lf.optimization
         if lf.ok and opt is not None:

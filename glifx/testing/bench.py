@@ -175,7 +175,7 @@ def bench_cells(
     conductance_seeds: Sequence[int] = (),
     seed: int = 0,
 ) -> list[BenchCell]:
-    """Every (config, condition) cell, plus the conductance cells.
+    """The conductance cells, then every (config, condition) cell.
 
     Parameters
     ----------
@@ -192,17 +192,18 @@ def bench_cells(
         Added to each cell's seed (its position in the list).
     """
     cells: list[BenchCell] = []
+    # conductance cells first: a run stopped early still has them
+    for s in conductance_seeds:
+        for name in CONDUCTANCE_CELLS:
+            for cond in conditions:
+                cells.append(BenchCell(f"{name.replace('pospischil_', '')}{s}", "conductance",
+                                       name, None, cond, seed + len(cells)))
     for k, folder in enumerate(folders):
         levels = truth_levels or (truth_level(k),)
         for level in levels:
             for cond in conditions:
                 cells.append(BenchCell(folder.name.split("_")[0], "glif", str(folder), level,
                                        cond, seed + len(cells)))
-    for s in conductance_seeds:
-        for name in CONDUCTANCE_CELLS:
-            for cond in conditions:
-                cells.append(BenchCell(f"{name.replace('pospischil_', '')}{s}", "conductance",
-                                       name, None, cond, seed + len(cells)))
     return cells
 
 
@@ -292,7 +293,36 @@ CELL_COLUMNS = (
     *(f"train_ev_GLIF{lv}" for lv in LEVELS), *(f"test_ev_GLIF{lv}" for lv in LEVELS),
     *(f"test_ev_ratio_GLIF{lv}" for lv in LEVELS), *(f"reason_GLIF{lv}" for lv in LEVELS),
     *(f"flags_GLIF{lv}" for lv in LEVELS), "collapse", "hierarchy_ok",
+    "ci_pairs", "ci_covered", "ci_missed",
 )
+
+
+def _truth_values(fitted: Any, truth: Any) -> dict[str, float]:
+    """Truth value of each parameter name :attr:`glifx.fitting.LevelFit.uncertainty` uses
+    (after-spike currents matched by the rank of their time constants)."""
+    t = effective(truth)
+    out = {"R_input": t["R"], "C": t["C"], "th_inf": t["th_inf"], "a": t["a"], "b": t["b"],
+           "a_spike": t["a_spike"], "b_spike": t["b_spike"], "a_voltage": t["a_voltage"],
+           "b_voltage": t["b_voltage"]}
+    if fitted.asc_tau_array is not None and math.isfinite(t["tau1"]):
+        ranks = np.argsort(np.argsort(fitted.asc_tau_array))
+        for j, rank in enumerate(ranks):
+            out[f"asc_amp_array[{j}]"] = t["amp1"] if rank == 0 else t["amp2"]
+    return out
+
+
+def interval_coverage(level_fit: Any, truth: Any) -> tuple[int, list[str], list[str]]:
+    """How many of the level's parameter intervals (95 %) could be checked, and the names of
+    those that contain the truth and of those that miss it."""
+    truths = _truth_values(level_fit.model, truth)
+    covered, missed = [], []
+    for name, u in level_fit.uncertainty.items():
+        lo, hi = u.interval
+        value = truths.get(name, float("nan"))
+        if not (math.isfinite(lo) and math.isfinite(value)):
+            continue
+        (covered if lo <= value <= hi else missed).append(name)
+    return len(covered) + len(missed), covered, missed
 
 
 def collapsed(test_ev: Mapping[int, float]) -> bool:
@@ -348,6 +378,8 @@ def run_cell(cell: BenchCell, method: str = "select",
             row[f"test_ev_ratio_GLIF{lv}"] = ev / truth_ev if truth_ev > 0 else float("nan")
     if truth is not None and fit[cell.truth_level].ok:
         row.update(parameter_errors(fit[cell.truth_level].model, truth))
+        n, covered, missed = interval_coverage(fit[cell.truth_level], truth)
+        row.update(ci_pairs=n, ci_covered=len(covered), ci_missed="; ".join(missed))
     elif truth is not None:
         row.update(status="failed", error=f"GLIF{cell.truth_level}: {fit[cell.truth_level].reason}")
     row["collapse"] = collapsed(test_ev)
@@ -378,7 +410,9 @@ def summarize(table: Any) -> dict[str, Any]:
         ``glif5_th_inf_within_1mV``, ``glif5_test_ev_within_95pct`` (share of GLIF cells whose
         fitted GLIF5 test EV ≥ 0.95 × the truth model's), ``collapse_free`` (share of all cells
         with no collapsed level), ``hierarchy_3_4_5`` (share with GLIF(n+1) ≥ GLIF(n) − 0.02),
-        ``median_abs`` (median absolute value of each error column), ``accepted`` (every share
+        ``median_abs`` (median absolute value of each error column), ``interval_coverage``
+        (share of (cell, parameter) pairs whose 95 % interval contains the truth, over
+        ``interval_pairs`` pairs), ``accepted`` (every share
         ≥ 0.9 and collapse-free on every cell); plus ``"all"`` over every cell.
     """
     out: dict[str, Any] = {}
@@ -403,6 +437,10 @@ def summarize(table: Any) -> dict[str, Any]:
             "median_test_ev_ratio": {f"GLIF{lv}": _median(glif_ok[f"test_ev_ratio_GLIF{lv}"])
                                      for lv in LEVELS},
         }
+        pairs = float(np.nansum(ok["ci_pairs"].astype(float)))
+        entry["interval_coverage"] = (float(np.nansum(ok["ci_covered"].astype(float))) / pairs
+                                      if pairs else float("nan"))
+        entry["interval_pairs"] = int(pairs)
         shares = [entry[k] for k in ("R_C_within_5pct", "glif5_th_inf_within_1mV",
                                      "glif5_test_ev_within_95pct", "hierarchy_3_4_5")]
         entry["accepted"] = bool(all(math.isfinite(s) and s >= REQUIRED_SHARE for s in shares)
@@ -416,7 +454,7 @@ def summary_markdown(summary: Mapping[str, Any], command: str) -> str:
     it."""
     keys = ("cells", "glif_cells", "failed", "R_C_within_5pct", "glif5_truths",
             "glif5_th_inf_within_1mV", "glif5_test_ev_within_95pct", "collapse_free",
-            "hierarchy_3_4_5", "accepted")
+            "hierarchy_3_4_5", "interval_coverage", "interval_pairs", "accepted")
     groups = list(summary)
     lines = [f"`{command}`", "", "| | " + " | ".join(groups) + " |",
              "|---" * (len(groups) + 1) + "|"]
