@@ -94,3 +94,22 @@ def test_one_ground_truth_cell_end_to_end(halves, tmp_path):
     assert row["ci_pairs"] >= 2  # R and C of GLIF1 have intervals from the sweeps' spread
     assert (tmp_path / "cells.csv").is_file() and (tmp_path / "summary.md").is_file()
     assert summary["all"]["cells"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_joint_membrane_fit_recovers_r_and_c(halves):
+    """preprocess(membrane="joint"): R and C fitted with the after-spike currents on a GLIF5
+    truth (first development config, noise 0.1 × rheobase, 50 kHz) are within 5 % of the
+    published config's."""
+    from glifx.fitting.data import prepare
+    from glifx.fitting.preprocess import preprocess
+
+    cell = bench.bench_cells(halves["dev"][:1], [bench.Conditions(noise=0.1)],
+                             truth_levels=(5,))[0]
+    recorded, truth = bench.record(cell)
+    pre = preprocess(prepare(recorded, long_square=False), (1,), membrane="joint")
+    eff = bench.effective(truth)
+    assert pre.membrane.source == "spiking"
+    assert abs(pre.membrane.R / eff["R"] - 1) < 0.05
+    assert abs(pre.membrane.C / eff["C"] - 1) < 0.05

@@ -26,6 +26,7 @@ from glifx.report.data import (
     VoltageOverlay,
     parameters_from_allen_config,
 )
+from glifx.report.outputs import membrane_cross_check
 from glifx.stimulus import LONG_SQUARE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,6 +77,11 @@ def build_cell_report(
     if fi_data is None:
         notes.append("No recorded f-I curve: no analysed Long Square sweep.")
     evaluation = evaluate_fit(fit, data, long_square_amplitudes_pa=_long_square_amplitudes(features))
+    check = membrane_cross_check(fit, features)
+    if check is not None and check["disagree"]:
+        notes.append(f"R and τ of the fit ({check['R_fit_mohm']:.0f} MΩ, {check['tau_fit_ms']:.1f} ms) "
+                     f"disagree with the Long Square responses ({check['R_long_square_mohm']:.0f} MΩ, "
+                     f"{check['tau_long_square_ms']:.1f} ms): {', '.join(check['disagree'])}.")
     levels = [_level_report(lf, evaluation, notes) for lf in fit.levels.values()]
     notes += evaluation.notes
     overlay = None

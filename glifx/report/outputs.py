@@ -56,8 +56,11 @@ ALLEN_CONFIG_KEYS = (
 #: Top-level keys of ``fit_summary.json``.
 SUMMARY_KEYS = (
     "cell_id", "source", "glifx_version", "created", "method", "el_reference", "sweeps",
-    "wall_time_s", "qc", "levels", "preprocessing", "units",
+    "wall_time_s", "qc", "levels", "preprocessing", "membrane_cross_check", "units",
 )
+#: Relative difference of R or τ between the fit and the Long Square responses above which
+#: ``membrane_cross_check`` reports a disagreement.
+MEMBRANE_AGREEMENT = 0.10
 #: Keys of each entry of ``fit_summary.json["levels"]`` (keyed ``"GLIF1"`` … ``"GLIF5"``).
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
@@ -103,7 +106,37 @@ def allen_config(model: Any) -> dict[str, Any]:
     return cfg
 
 
-def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, Any]:
+def membrane_cross_check(fit: FitResult, features: CellFeatures | None) -> dict[str, Any] | None:
+    """R and τ of the fit's passive estimate against the Long Square responses (ipfx's
+    ``input_resistance`` and ``tau`` of the hyperpolarising sweeps, :mod:`glifx.features`).
+
+    Returns
+    -------
+    dict or None
+        ``R_fit_mohm``, ``R_long_square_mohm``, ``tau_fit_ms``, ``tau_long_square_ms``, their
+        relative differences ``R_rel_diff`` and ``tau_rel_diff`` (fit / Long Square − 1) and
+        ``disagree`` (the names whose difference exceeds :data:`MEMBRANE_AGREEMENT`); ``None``
+        when either side is missing.
+    """
+    import math
+
+    mem = fit.preprocessing.membrane
+    ls = (features.cell.get("long_square") or {}) if features is not None else {}
+    r_ls, tau_ls = ls.get("input_resistance"), ls.get("tau")
+    if mem is None or not hasattr(mem, "R") or r_ls is None or tau_ls is None:
+        return None
+    out = {"R_fit_mohm": mem.R * 1e-6, "R_long_square_mohm": float(r_ls),
+           "tau_fit_ms": mem.R * mem.C * 1e3, "tau_long_square_ms": float(tau_ls) * 1e3}
+    out["R_rel_diff"] = out["R_fit_mohm"] / out["R_long_square_mohm"] - 1.0
+    out["tau_rel_diff"] = out["tau_fit_ms"] / out["tau_long_square_ms"] - 1.0
+    out["disagree"] = [name for name in ("R", "tau")
+                       if math.isfinite(out[f"{name}_rel_diff"])
+                       and abs(out[f"{name}_rel_diff"]) > MEMBRANE_AGREEMENT]
+    return out
+
+
+def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
+                features: CellFeatures | None = None) -> dict[str, Any]:
     """The content of ``fit_summary.json`` (JSON-ready; NaN written as ``null``).
 
     Returns
@@ -131,6 +164,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         the optimised multipliers).
         ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role (``train``, ``test``,
         ``short_square``, ``triple``, ``long_square``) and ``excluded`` (number → reason).
+        ``membrane_cross_check``: :func:`membrane_cross_check` with ``features`` (else ``None``).
     """
     from glifx import __version__
 
@@ -188,6 +222,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         "qc": qc_part,
         "levels": levels,
         "preprocessing": fit.preprocessing.as_dict(),
+        "membrane_cross_check": membrane_cross_check(fit, features),
         "units": {"el_reference": "V", "wall_time_s": "s", "ev": "explained-variance ratio",
                   "parameters": "SI (V, Ω, F, s, A, 1/s) or steps",
                   "neuron_config": "Allen neuron_config, SI; spike_cut_length in steps of dt",
@@ -247,7 +282,7 @@ def write_fit_outputs(
     parent.mkdir(parents=True, exist_ok=True)
     # render everything that can fail on content before touching the disk
     configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
-    summary = fit_summary(cell, qc, fit)
+    summary = fit_summary(cell, qc, fit, features)
     if report is None:
         from glifx.report.from_fit import build_cell_report
 
@@ -294,11 +329,13 @@ def _replace_dir(new: Path, target: Path) -> None:
 __all__ = [
     "ALLEN_CONFIG_KEYS",
     "LEVEL_KEYS",
+    "MEMBRANE_AGREEMENT",
     "SUMMARY_KEYS",
     "SUMMARY_NAME",
     "allen_config",
     "config_name",
     "fit_summary",
+    "membrane_cross_check",
     "safe_cell_dirname",
     "write_fit_outputs",
 ]

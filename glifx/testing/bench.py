@@ -515,6 +515,21 @@ def run_bench(cells: Sequence[BenchCell], out: str | os.PathLike[str], *, worker
     return table, summary
 
 
+def _summarize_only(table_path: str, out: str) -> int:
+    import pandas as pd
+
+    from glifx._files import write_json_atomic, write_text_atomic
+
+    table = pd.read_csv(table_path, keep_default_na=True)
+    summary = summarize(table)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(out) / "summary.json", summary)
+    text = summary_markdown(summary, "python -m glifx.testing.bench " + " ".join(sys.argv[1:]))
+    write_text_atomic(Path(out) / "summary.md", text)
+    print(text)
+    return 0
+
+
 def _write_table(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     import pandas as pd
 
@@ -534,8 +549,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m glifx.testing.bench``: see the module docstring."""
     p = argparse.ArgumentParser(prog="python -m glifx.testing.bench",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("--configs", nargs="+", required=True,
+    p.add_argument("--configs", nargs="+", default=None,
                    help="folders holding Allen config folders (searched recursively)")
+    p.add_argument("--from-table", default=None, metavar="CELLS_CSV",
+                   help="only summarise an existing cells.csv (e.g. of a run stopped early) "
+                        "into --out")
     p.add_argument("--out", required=True, help="output folder (cells.csv, summary.json/.md)")
     p.add_argument("--half", choices=("dev", "check", "all"), default="dev")
     p.add_argument("--limit", type=int, default=None, help="first N configs of the half only")
@@ -553,6 +571,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.from_table is not None:
+        return _summarize_only(args.from_table, args.out)
+    if not args.configs:
+        p.error("--configs is required (unless --from-table)")
     try:
         halves = split_configs(config_folders(args.configs))
         folders = halves["dev"] + halves["check"] if args.half == "all" else halves[args.half]
