@@ -457,6 +457,7 @@ def fit_cell(
     data: FitData | None = None,
     progress: Progress | None = None,
     half_refits: bool = False,
+    membrane: str = "subthreshold",
 ) -> FitResult:
     """Fit GLIF models of the requested levels to a cell.
 
@@ -494,6 +495,8 @@ def fit_cell(
         (:func:`~glifx.fitting.selection.split_halves`) so that every optimised multiplier gets
         a standard error (:attr:`LevelFit.uncertainty`); costs about one more optimisation per
         level.  Without it, only the levels the cross-validation refitted anyway get one.
+    membrane
+        How R and C are estimated, :data:`glifx.fitting.preprocess.MEMBRANE_METHODS`.
     progress
         Called with one line of text per step: ``"preparing sweeps: ..."`` (before and after
         :func:`~glifx.fitting.data.prepare`), ``"preprocessing: <estimate> done (0.37 s)"`` (or
@@ -526,7 +529,7 @@ def fit_cell(
         raise ConfigError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     say = progress or _ignore
     data = data if data is not None else _prepared(cell, qc, train, test, spike_detector, say)
-    pre = preprocess(data, levels, method=method, progress=progress)
+    pre = preprocess(data, levels, method=method, membrane=membrane, progress=progress)
     ctx = _context(data, pre, levels, method, optimize_kwargs, progress, half_refits)
     gate: str | None = None  # the optimiser the cross-validation at GATE_LEVEL chose
     fits: dict[int, LevelFit] = {}

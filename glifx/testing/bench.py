@@ -471,9 +471,11 @@ def summary_markdown(summary: Mapping[str, Any], command: str) -> str:
 
 # --------------------------------------------------------------------------- running
 def run_bench(cells: Sequence[BenchCell], out: str | os.PathLike[str], *, workers: int = 1,
-              method: str = "select", progress: Any = None) -> tuple[Any, dict[str, Any]]:
+              method: str = "select", fit_kwargs: Mapping[str, Any] | None = None,
+              progress: Any = None) -> tuple[Any, dict[str, Any]]:
     """Run ``cells`` (in parallel on a dask ``LocalCluster`` when ``workers`` > 1) and write
     ``cells.csv``, ``summary.json`` and ``summary.md`` into ``out`` (each atomically).
+    ``fit_kwargs`` go to :func:`glifx.fitting.fit_cell` (e.g. ``membrane``, ``half_refits``).
 
     Returns
     -------
@@ -497,13 +499,14 @@ def run_bench(cells: Sequence[BenchCell], out: str | os.PathLike[str], *, worker
 
     if workers <= 1:
         for cell in cells:
-            done(run_cell(cell, method))
+            done(run_cell(cell, method, fit_kwargs))
     else:
         from dask.distributed import Client, LocalCluster, as_completed
 
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            futures = [client.submit(run_cell, cell, method, pure=False) for cell in cells]
+            futures = [client.submit(run_cell, cell, method, fit_kwargs, pure=False)
+                       for cell in cells]
             for fut in as_completed(futures):
                 done(fut.result())
     table = pd.DataFrame(rows, columns=list(CELL_COLUMNS))
@@ -568,6 +571,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--conductance-seeds", type=int, default=2,
                    help="conductance cells: this many seeds x (RS, FS) x conditions")
     p.add_argument("--method", choices=("select", "ev", "reference"), default="select")
+    p.add_argument("--membrane", choices=("subthreshold", "joint"), default="subthreshold",
+                   help="how R and C are estimated (glifx.fitting.preprocess.MEMBRANE_METHODS)")
+    p.add_argument("--half-refits", action="store_true",
+                   help="refit every level on the Noise 1 halves (multiplier uncertainties)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -589,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: {len(cells)} cells ({len(folders)} configs of the {args.half} half)",
               file=sys.stderr)
         _, summary = run_bench(cells, args.out, workers=args.workers, method=args.method,
+                               fit_kwargs={"membrane": args.membrane,
+                                           "half_refits": args.half_refits},
                                progress=lambda m: print(m, file=sys.stderr, flush=True))
     except GlifxError as exc:
         print(f"glifx bench: error: {exc}", file=sys.stderr)
