@@ -120,13 +120,14 @@ def qc_left_no_training(qc: QCResult, train: str = NOISE_1, top: int = 3) -> str
                 continue
             name, op = m["name"], m["op"]
             try:
-                value = float(m["value"])
-            except ValueError:
-                value = float("nan")
+                value, limit = float(m["value"]), float(m["limit"])
+            except ValueError:  # not a number and its limit: count it with the others
+                other[name] += 1
+                continue
             counts[name] += 1
             prev = worst.get(name)
             if prev is None or (value > prev[0] if op == ">" else value < prev[0]):
-                worst[name] = (value, op, float(m["limit"]))
+                worst[name] = (value, op, limit)
     parts = [f"{name} in {n} (worst {worst[name][0]:g} {worst[name][1]} {worst[name][2]:g})"
              for name, n in counts.most_common(top)]
     parts += [f"{name} in {n}" for name, n in other.most_common(max(top - len(parts), 0))]

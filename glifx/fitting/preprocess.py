@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -203,8 +204,9 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
                 except GlifxError:
                     continue
                 per.append((one.R, one.C))
-            rs, cs = (np.array(x) for x in zip(*per, strict=True)) if per else ([asc.R], [asc.C])
-            return est.Membrane(asc.R, asc.C, np.asarray(rs), np.asarray(cs), "spiking")
+            per = per or [(asc.R, asc.C)]
+            return est.Membrane(asc.R, asc.C, np.array([r for r, _ in per]),
+                                np.array([c for _, c in per]), "spiking")
     return est.resistance_capacitance(train, masks=masks, block=block)
 
 
@@ -327,8 +329,7 @@ def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
                                                     pre.cut, block, _reset_rule(pre))
     for name in ("threshold_spike", "threshold_full"):
         if pre.has(name) and pre.cut is not None:
-            makers[name] = (lambda tc: lambda: unc.threshold_uncertainty(
-                spiking, pre.cut, tc))(getattr(pre, name))
+            makers[name] = partial(unc.threshold_uncertainty, spiking, pre.cut, getattr(pre, name))
     for name, make in makers.items():
         try:
             pre.uncertainty[name] = make()
