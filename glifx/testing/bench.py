@@ -387,6 +387,26 @@ def run_cell(cell: BenchCell, method: str = "select",
     return row
 
 
+def membrane_errors(cell: BenchCell) -> dict[str, Any]:
+    """R and C relative errors of each :data:`glifx.fitting.preprocess.MEMBRANE_METHODS` on one
+    GLIF bench cell (preprocessing only, no optimisation): a row of ``membrane.csv``."""
+    from glifx.fitting.data import prepare
+    from glifx.fitting.preprocess import MEMBRANE_METHODS, preprocess
+
+    recorded, truth = record(cell)
+    data = prepare(recorded, long_square=False)
+    t = effective(truth)
+    row: dict[str, Any] = {"cell_id": cell.cell_id, "truth_level": cell.truth_level,
+                           "noise": cell.conditions.noise}
+    for method in MEMBRANE_METHODS:
+        mem = preprocess(data, (1,), membrane=method).membrane
+        ok = hasattr(mem, "R")
+        row[f"R_rel_error_{method}"] = mem.R / t["R"] - 1.0 if ok else float("nan")
+        row[f"C_rel_error_{method}"] = mem.C / t["C"] - 1.0 if ok else float("nan")
+        row[f"source_{method}"] = mem.source if ok else str(mem)
+    return row
+
+
 # --------------------------------------------------------------------------- summary
 def _median(values: Any) -> float | None:
     x = np.asarray(values, dtype=float)
@@ -518,6 +538,28 @@ def run_bench(cells: Sequence[BenchCell], out: str | os.PathLike[str], *, worker
     return table, summary
 
 
+def _membrane_only(cells: Sequence[BenchCell], out: str) -> int:
+    import pandas as pd
+
+    from glifx._files import write_text_atomic
+
+    rows = []
+    for cell in cells:
+        rows.append(membrane_errors(cell))
+        print(rows[-1], file=sys.stderr, flush=True)
+        write_text_atomic(Path(out) / "membrane.csv", pd.DataFrame(rows).to_csv(index=False))
+    table = pd.DataFrame(rows)
+    for noise, t in table.groupby("noise"):
+        parts = []
+        for m in ("subthreshold", "joint"):
+            r, c = t[f"R_rel_error_{m}"].abs(), t[f"C_rel_error_{m}"].abs()
+            within = int(((r <= R_C_TOLERANCE) & (c <= R_C_TOLERANCE)).sum())
+            parts.append(f"{m}: R and C within 5 % {within}, mean abs R {r.mean():.3f}, "
+                         f"C {c.mean():.3f}")
+        print(f"noise {noise:g}: {len(t)} cells; " + "; ".join(parts))
+    return 0
+
+
 def _summarize_only(table_path: str, out: str) -> int:
     import pandas as pd
 
@@ -573,6 +615,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--method", choices=("select", "ev", "reference"), default="select")
     p.add_argument("--membrane", choices=("subthreshold", "joint"), default="subthreshold",
                    help="how R and C are estimated (glifx.fitting.preprocess.MEMBRANE_METHODS)")
+    p.add_argument("--membrane-only", action="store_true",
+                   help="no fits: R and C errors of each membrane method per GLIF cell "
+                        "(membrane.csv; --truth-levels 5,1 as in the README)")
     p.add_argument("--half-refits", action="store_true",
                    help="refit every level on the Noise 1 halves (multiplier uncertainties)")
     p.add_argument("--workers", type=int, default=1)
@@ -595,6 +640,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                             conductance_seeds=range(args.conductance_seeds), seed=args.seed)
         print(f"bench: {len(cells)} cells ({len(folders)} configs of the {args.half} half)",
               file=sys.stderr)
+        if args.membrane_only:
+            return _membrane_only([c for c in cells if c.kind == "glif"], args.out)
         _, summary = run_bench(cells, args.out, workers=args.workers, method=args.method,
                                fit_kwargs={"membrane": args.membrane,
                                            "half_refits": args.half_refits},
