@@ -136,7 +136,10 @@ def between_sweeps(values: Sequence[float], value: float | None = None) -> Uncer
     import lmfit
 
     x = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
-    centre = float(np.mean(x)) if value is None and x.size else float(value or np.nan)
+    if value is not None:
+        centre = float(value)
+    else:
+        centre = float(np.mean(x)) if x.size else float("nan")
     if x.size < 2:
         return _nan(centre, "between sweeps")
     model = lmfit.models.ConstantModel()
