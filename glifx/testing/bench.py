@@ -543,6 +543,7 @@ def _membrane_only(cells: Sequence[BenchCell], out: str) -> int:
 
     from glifx._files import write_text_atomic
 
+    Path(out).mkdir(parents=True, exist_ok=True)
     rows = []
     for cell in cells:
         rows.append(membrane_errors(cell))
