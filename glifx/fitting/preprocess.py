@@ -36,11 +36,12 @@ MIN_SUBTHRESHOLD_S = 1.0
 #: intrinsic noise brings the first spike forward (0.56 s per sweep at noise 0.3 × rheobase, dev
 #: cell 324466858) and ends where the noise has just pushed V up, so its R and C scatter: on the
 #: development half of the bench (first 4 configs, GLIF5 and GLIF1 truths, noise 0.1 and 0.3 ×
-#: rheobase, 50 kHz: 14 cells) ``"joint"`` cut the mean |R error| from 11.1 % to 1.9 % and the
-#: mean |C error| from 7.4 % to 3.0 %; R and C both within 5 % on 7/7 cells at noise 0.1 (was
-#: 5/7) and 3/7 at 0.3 (was 1/7).  It is not the default because on the RS sample cell
-#: (conductance-based, an M-current no after-spike current of the model matches) it lowered the
-#: test EV of GLIF1–5 from 0.452/0.466/0.505/0.604/0.466 to 0.318/0.428/0.420/0.430/0.370.
+#: rheobase, 50 kHz: 16 cells, ``python -m glifx.testing.bench --membrane-only``, README)
+#: ``"joint"`` brought R and C within 5 % on 8/8 cells at noise 0.1 (was 5/8) and 4/8 at 0.3
+#: (was 2/8); mean |R error| 6.0 % -> 0.5 % and 28.6 % -> 3.1 %.  It is not the default because
+#: on the RS sample cell (conductance-based, an M-current no after-spike current of the model
+#: matches) it lowered the test EV of GLIF1–5 from 0.452/0.466/0.505/0.604/0.466 to
+#: 0.318/0.428/0.420/0.430/0.370.
 MEMBRANE_METHODS = ("subthreshold", "joint")
 
 Progress = Callable[[str], None]
