@@ -431,5 +431,5 @@ def fit(file: str, out_dir: str, levels: tuple[int, ...], method: str,
     if n_ok == 0:
         reasons = {lf.reason for lf in cell_result.fit.levels.values()}
         if len(reasons) == 1 and (reason := reasons.pop()):  # one cause, e.g. QC left no Noise 1
-            _fail(f"{file}: {reason} (wrote {path})")
+            _fail(f"{file}: no GLIF level could be fitted: {reason} (wrote {path})")
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")
