@@ -487,7 +487,7 @@ class _StageProgress:
 def _fit_table(fit_result: Any) -> str:
     """The summary table ``glifx fit`` prints: one row per level, with the published median and
     the optimiser that gave the model, then one ``note: GLIF<n>: ...`` line per fitted level that
-    carries a caveat."""
+    carries a caveat and one ``note: GLIF<n>: flag: ...`` per flagged parameter."""
     import math
 
     from glifx.report import PUBLISHED_TEST_EV_MEDIANS
@@ -506,14 +506,17 @@ def _fit_table(fit_result: Any) -> str:
         (f"GLIF{lf.level}", num(lf.train_ev, ".3f"), num(lf.test_ev, ".3f"),
          num(PUBLISHED_TEST_EV_MEDIANS.get(lf.level), ".3f"), num(lf.wall_time, ".1f"),
          optimiser(lf),
-         ("fitted, see note" if lf.reason else "fitted") if lf.ok else f"failed: {lf.reason}")
+         ("fitted, see note" if lf.reason or lf.flags else "fitted") if lf.ok
+         else f"failed: {lf.reason}")
         for lf in fit_result.levels.values()
     ]
     widths = [max(len(r[k]) for r in rows) for k in range(len(header) - 1)]
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)), r[-1]])
              for r in rows]
-    lines += [f"note: GLIF{lf.level}: {lf.reason}" for lf in fit_result.levels.values()
-              if lf.ok and lf.reason]
+    for lf in fit_result.levels.values():
+        if lf.ok:
+            lines += [f"note: GLIF{lf.level}: {lf.reason}"] if lf.reason else []
+            lines += [f"note: GLIF{lf.level}: flag: {flag.message}" for flag in lf.flags]
     return "\n".join(lines)
 
 
@@ -603,6 +606,9 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
                f"{cell_result.wall_time:.1f} s, stage times above); wrote {path}")
     click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
+        reasons = {lf.reason for lf in cell_result.fit.levels.values()}
+        if len(reasons) == 1 and (reason := reasons.pop()):  # one cause, e.g. QC left no Noise 1
+            _fail(f"{file}: no GLIF level could be fitted: {reason} (wrote {path})")
         _fail(f"{file}: no GLIF level could be fitted (reasons in {path / 'fit_summary.json'})")
 
 

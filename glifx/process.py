@@ -14,7 +14,9 @@ their public functions and nothing else: :func:`glifx.io.load_cell`, :func:`glif
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +27,8 @@ from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
 from glifx.features.spikes import kernels_ready, warm_up
 from glifx.fitting import FitResult, fit_cell
-from glifx.fitting.pipeline import LEVELS
+from glifx.fitting.pipeline import LEVELS, LevelFit
+from glifx.fitting.preprocess import Preprocessing
 from glifx.io import load_cell
 from glifx.qc import QCCriteria, QCResult, resolve_criteria, run_qc
 from glifx.report import (
@@ -38,7 +41,7 @@ from glifx.report import (
     write_fit_outputs,
 )
 from glifx.report.outputs import prepare_output_dir
-from glifx.stimulus import NOISE_2
+from glifx.stimulus import NOISE_1, NOISE_2
 from glifx.sweep import Cell
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -167,6 +170,58 @@ def _warn(warnings: list[str], say: Progress, message: str) -> None:
     say(f"warning: {message}")
 
 
+#: A QC failure reason with its value and limit (glifx.qc: ``"pre_noise_rms_mv 0.112 > 0.07"``).
+_LIMIT_REASON = re.compile(r"^(?P<name>\w+) (?P<value>\S+) (?P<op>[<>]) (?P<limit>\S+)$")
+
+
+def qc_left_no_training(qc: QCResult, train: str = NOISE_1, top: int = 3) -> str | None:
+    """One line on why QC left no ``train`` sweep to fit, or ``None`` when one passed (or the
+    cell has none, a different problem).
+
+    Says how many ``train`` sweeps failed, the ``top`` criteria that failed most often with the
+    worst value and the limit (mV / pA, as in ``qc.csv``) and how to relax them: a criteria file
+    for ``--criteria`` (``process_cell(criteria=...)``) with the ``<measurement>_max`` /
+    ``_min`` keys of :class:`glifx.qc.QCCriteria`.
+    """
+    rows = qc.sweeps[(qc.sweeps["stimulus_name"] == train) & (qc.sweeps["status"] != "excluded")]
+    if len(rows) == 0 or rows["passed"].astype(bool).any():
+        return None
+    counts: Counter[str] = Counter()
+    worst: dict[str, tuple[float, str, float]] = {}
+    other: Counter[str] = Counter()
+    for reasons in rows["reasons"]:
+        for reason in reasons:
+            m = _LIMIT_REASON.match(str(reason))
+            if m is None:
+                other[str(reason).split(":")[0]] += 1
+                continue
+            name, op = m["name"], m["op"]
+            try:
+                value, limit = float(m["value"]), float(m["limit"])
+            except ValueError:  # not a number and its limit: count it with the others
+                other[name] += 1
+                continue
+            counts[name] += 1
+            prev = worst.get(name)
+            if prev is None or (value > prev[0] if op == ">" else value < prev[0]):
+                worst[name] = (value, op, limit)
+    parts = [f"{name} in {n} (worst {worst[name][0]:g} {worst[name][1]} {worst[name][2]:g})"
+             for name, n in counts.most_common(top)]
+    parts += [f"{name} in {n}" for name, n in other.most_common(max(top - len(parts), 0))]
+    relax = ", ".join(f'"{name}_{"max" if worst[name][1] == ">" else "min"}": {worst[name][0]:g}'
+                      for name, _ in counts.most_common(top))
+    how = (f"relax them with --criteria FILE, e.g. {{{relax}}}" if relax else
+           "see qc.csv; relax the criteria with --criteria FILE")
+    return (f"QC rejected all {len(rows)} '{train}' sweeps ({'; '.join(parts) or 'see qc.csv'}): "
+            f"nothing to fit; {how}")
+
+
+def _not_fitted(cell: Cell, levels: Sequence[int], method: str, reason: str) -> FitResult:
+    """A fit result whose every level says ``reason`` (nothing was estimated)."""
+    fits = {lv: LevelFit(lv, reason=reason) for lv in sorted(set(levels))}
+    return FitResult(cell.cell_id, fits, Preprocessing(), float("nan"), {}, 0.0, method)
+
+
 def process_cell(
     path_or_cell: str | os.PathLike[str] | Cell,
     out_dir: str | os.PathLike[str] | None = None,
@@ -212,8 +267,12 @@ def process_cell(
         When the file cannot be read (:class:`~glifx.FileFormatError`), the criteria are invalid
         (:class:`~glifx.ConfigError`), ``out_dir`` cannot be written (:class:`~glifx.OutputError`,
         found before any work; leftovers of killed runs in it are removed first) or the cell
-        cannot be fitted at all, e.g. no usable Noise 1 sweep (:class:`~glifx.FileFormatError`
-        naming the file); nothing is written then.
+        cannot be fitted at all, e.g. no Noise 1 sweep (:class:`~glifx.FileFormatError` naming
+        the file); nothing is written then.
+        When the file has Noise 1 sweeps but QC rejected them all, nothing is raised: the
+        result has no fitted level, every level's ``reason`` and ``warnings`` carry one line
+        (:func:`qc_left_no_training`: how many failed, the main criteria with values and limits,
+        how to relax them), and the folder is written whole (QC, features, fit_summary.json).
     """
     t_start = time.perf_counter()
     say = progress or _ignore
@@ -244,10 +303,16 @@ def process_cell(
     for message in qc.warnings:
         _warn(warnings, say, message)
     cell.clear_cache()  # fitting reads the sweeps again one at a time; don't hold two copies
-    try:
-        fit = fit_cell(cell, levels, qc=qc, method=method, progress=say)  # type: ignore[arg-type]
-    except GlifxError as exc:
-        raise FileFormatError(source, f"cannot fit: {exc}") from None
+    no_training = qc_left_no_training(qc)
+    if no_training is not None:  # still write QC and features: they say what to relax
+        _warn(warnings, say, f"{source}: {no_training}")
+        fit = _not_fitted(cell, levels, method, no_training)
+    else:
+        try:
+            fit = fit_cell(cell, levels, qc=qc, method=method,  # type: ignore[arg-type]
+                           progress=say)
+        except GlifxError as exc:
+            raise FileFormatError(source, f"cannot fit: {exc}") from None
     if fit.data is not None and not fit.data.test:
         _warn(warnings, say,
               f"no usable {NOISE_2} sweep in {source}: test explained variance not computed")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -75,6 +77,8 @@ def test_file_without_noise_1_exits_2(tmp_path):
 
 
 def test_criteria_file_failing_every_sweep_exits_2(tmp_path):
+    """QC rejecting every Noise 1 sweep: one line with how many failed, the criterion with its
+    worst value and limit and how to relax it; the folder is still written whole."""
     criteria = tmp_path / "strict.json"
     criteria.write_text(json.dumps({"pre_noise_rms_mv_max": 1e-9}))
     result = run(str(RS_CELL), "--out", str(tmp_path / "out"), "--criteria", str(criteria))
@@ -82,7 +86,19 @@ def test_criteria_file_failing_every_sweep_exits_2(tmp_path):
     assert "failed QC" in result.stderr  # the warning about the cell verdict
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("glifx: error:") and "rs_cell.nwb" in last and "Noise 1" in last
-    assert not (tmp_path / "out" / "rs_cell").exists()
+    qc = pd.read_csv(tmp_path / "out" / "rs_cell" / "qc.csv")
+    noise_1 = qc[(qc["stimulus_name"] == "Noise 1") & (qc["status"] != "excluded")]
+    worst = noise_1["pre_noise_rms_mv"].max()
+    assert f"QC rejected all {len(noise_1)} 'Noise 1' sweeps" in last
+    m = re.search(rf"pre_noise_rms_mv in {len(noise_1)} \(worst (\S+) > 1e-09\)", last)
+    assert m is not None and float(m[1]) == pytest.approx(worst, rel=0.01)
+    assert "--criteria" in last and '"pre_noise_rms_mv_max"' in last
+    folder = tmp_path / "out" / "rs_cell"
+    for name in ("qc.csv", "qc.json", "fit_summary.json", "report.html"):
+        assert (folder / name).is_file(), name
+    summary = json.loads((folder / "fit_summary.json").read_text())
+    for entry in summary["levels"].values():
+        assert entry["status"] == "failed" and entry["reason"].startswith("QC rejected all")
 
 
 def test_no_level_fitted_writes_reasons_and_exits_2(tmp_path, monkeypatch):

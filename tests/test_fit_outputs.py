@@ -222,3 +222,24 @@ def test_no_test_sweeps_gives_outputs_without_test_ev(pipeline, tmp_path):
     entry = json.loads((path / "fit_summary.json").read_text())["levels"]["GLIF2"]
     assert entry["status"] == "fitted" and entry["test_ev"] is None and entry["train_ev"] is not None
     assert (path / config_name(2)).exists() and (path / "report.html").exists()
+
+
+def test_summary_cross_checks_membrane_flags_and_uncertainty(pipeline, written):
+    """fit_summary.json compares the fit's R and τ with the Long Square responses (the features'
+    ipfx input resistance and tau), and lists each fitted level's flags and uncertainties."""
+    _, _, feats, fit, _ = pipeline
+    summary = json.loads((written / "fit_summary.json").read_text())
+    check = summary["membrane_cross_check"]
+    ls = feats.cell["long_square"]
+    assert check["R_long_square_mohm"] == pytest.approx(ls["input_resistance"])
+    assert check["tau_long_square_ms"] == pytest.approx(ls["tau"] * 1e3)
+    assert check["R_fit_mohm"] == pytest.approx(fit.preprocessing.membrane.R * 1e-6)
+    assert check["R_rel_diff"] == pytest.approx(check["R_fit_mohm"] / check["R_long_square_mohm"] - 1)
+    assert set(check["disagree"]) <= {"R", "tau"}
+    for lf in fit:
+        entry = summary["levels"][f"GLIF{lf.level}"]
+        assert [f["rule"] for f in entry["flags"]] == [f.rule for f in lf.flags]
+        assert set(entry["uncertainty"]) == set(lf.uncertainty)
+        if lf.ok:  # R and C from the per-sweep spread of the Noise 1 estimates
+            lo, hi = entry["uncertainty"]["C"]["ci95"]
+            assert lo < entry["parameters"]["C"]["value"] < hi

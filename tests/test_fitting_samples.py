@@ -175,3 +175,18 @@ def test_default_beats_reference_on_held_out_noise(held_out):
     _, table = held_out
     mean = table.mean()
     assert all(mean[f"ev GLIF{lv}"] >= mean[f"ref GLIF{lv}"] for lv in (1, 2, 3, 4, 5))
+
+
+@pytest.mark.slow
+def test_pathological_estimates_are_flagged(both_methods):
+    """Issue 17, flags: the RS cell's GLIF4 ``b_spike`` at 1 1/s (the lower end of its search
+    interval) and the FS cell's negative ``a_spike`` with ``--method reference`` are flagged."""
+    name, ev, ref = both_methods
+    if name == "rs_cell":
+        assert ev[4].model.b_spike == pytest.approx(1.0)
+        assert [f.rule for f in ev[4].flags if f.parameter == "b_spike"] == ["at_search_bound"]
+    else:
+        for level in (2, 4, 5):
+            assert ref[level].model.a_spike < 0
+            assert [f.rule for f in ref[level].flags if f.parameter == "a_spike"] == [
+                "implausible_sign"]

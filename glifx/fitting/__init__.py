@@ -8,9 +8,12 @@ estimates every level starts from, typed, each made or failed with its reason),
 :mod:`~glifx.fitting.explained_variance` (§4), :mod:`~glifx.fitting.optimize` (training-EV and
 reference objectives), :mod:`~glifx.fitting.selection` (which optimisers a level fits, and the
 cross-validation that chooses between them), :mod:`~glifx.fitting.pipeline` (:func:`fit_cell`,
-one level at a time), :mod:`~glifx.fitting.evaluate` (what a fitted model does on the cell's
+one level at a time), :mod:`~glifx.fitting.flags` (fitted parameters at a bound of their search
+or of a forbidden sign or relation), :mod:`~glifx.fitting.uncertainty` (standard errors and 95 %
+intervals through lmfit), :mod:`~glifx.fitting.evaluate` (what a fitted model does on the cell's
 protocols: plain arrays for reports).  Ground-truth cells and held-out
-stimuli for validating fits are in :mod:`glifx.testing.validation`.
+stimuli for validating fits are in :mod:`glifx.testing.validation`, the validation bench in
+:mod:`glifx.testing.bench`.
 """
 
 from glifx.fitting.data import FitData, SISweep

@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import optimize
@@ -48,6 +48,12 @@ MIN_CUT_S, MAX_CUT_S = 1e-3, 10e-3
 #: MIN_SPIKE_SUPPORT observed thresholds keep SPIKE_SUPPORT_LEVEL of an earlier spike's jump.
 MIN_SPIKE_SUPPORT = 5
 SPIKE_SUPPORT_LEVEL = 0.05
+#: Search intervals (1/s) of the spike- and voltage-threshold decay rates.  An estimate at an end
+#: of its interval is flagged (:mod:`glifx.fitting.flags`): the data did not pin it down.
+B_SPIKE_BOUNDS = (1.0, 2000.0)
+B_VOLTAGE_BOUNDS = (1.0, 300.0)
+#: The reference's b_voltage search interval (:func:`voltage_threshold_component`), 1/s.
+REFERENCE_B_VOLTAGE_BOUNDS = (1.0, 2000.0)
 #: Time (s) before a spike threshold excluded from the "subthreshold" part of a sweep.
 PRE_SPIKE_GUARD_S = 5e-3
 
@@ -665,7 +671,7 @@ def spike_threshold_component(
     *,
     baseline: float | None = None,
     theta_v: Sequence[np.ndarray] | None = None,
-    b_bounds: tuple[float, float] = (1.0, 2000.0),
+    b_bounds: tuple[float, float] = B_SPIKE_BOUNDS,
 ) -> SpikeThreshold:
     """a_spike and b_spike from the thresholds of later spikes of Short Square - Triple sweeps.
 
@@ -766,7 +772,7 @@ def voltage_threshold_component(
     a_spike: float,
     b_spike: float,
     *,
-    b_bounds: tuple[float, float] = (1.0, 2000.0),
+    b_bounds: tuple[float, float] = REFERENCE_B_VOLTAGE_BOUNDS,
 ) -> VoltageThreshold:
     """a_voltage and b_voltage from the thresholds of the training spikes (GLIF_SPEC §3.8).
 
@@ -872,6 +878,40 @@ class ThresholdComponents:
     n_spikes: int
 
 
+def threshold_observations(sweeps: Sequence[SISweep], cut: float,
+                           slope_window: float | None = None) -> list[tuple[Any, ...]]:
+    """Per sweep with spikes, what the threshold fits read: ``(v, model spikes, dt, cut steps,
+    threshold voltages, approach slopes)`` (model spikes: those outside an earlier spike's cut;
+    SI)."""
+    prepared = []
+    for s in sweeps:
+        v, spikes, dt = s.v, np.asarray(s.spikes, dtype=np.int64), s.dt
+        if spikes.size == 0:
+            continue
+        n_cut = int(round(cut / dt))
+        keep = _kernels.model_spikes(spikes, n_cut)
+        sp = spikes[keep]
+        w = 0 if slope_window is None else max(1, int(round(slope_window / dt)))
+        slope = (v[sp] - v[np.maximum(sp - w, 0)]) / (max(w, 1) * dt)
+        prepared.append((np.ascontiguousarray(v, dtype=np.float64), sp, dt, n_cut,
+                         v[sp].astype(np.float64), slope))
+    return prepared
+
+
+def spike_history_column(prepared: Sequence[tuple[Any, ...]], b_spike: float) -> np.ndarray:
+    """Spike-threshold history of unit jump at each observed threshold
+    (:func:`threshold_observations`), decaying at ``b_spike`` 1/s."""
+    return np.concatenate([_kernels.spike_history(sp, nc, b_spike * dt)
+                           for _, sp, dt, nc, _, _ in prepared])
+
+
+def voltage_feature_column(prepared: Sequence[tuple[Any, ...]], b_voltage: float) -> np.ndarray:
+    """Voltage-threshold component of unit coupling at each observed threshold
+    (:func:`threshold_observations`), decaying at ``b_voltage`` 1/s."""
+    return np.concatenate([_kernels.voltage_threshold_feature(v, sp, nc, b_voltage * dt, dt)
+                           for v, sp, dt, nc, _, _ in prepared])
+
+
 def threshold_components(
     sweeps: Sequence[SISweep],
     cut: float,
@@ -879,8 +919,8 @@ def threshold_components(
     spike_component: bool = True,
     voltage_component: bool = True,
     theta_inf: float | None = None,
-    b_spike_bounds: tuple[float, float] = (1.0, 2000.0),
-    b_voltage_bounds: tuple[float, float] = (1.0, 300.0),
+    b_spike_bounds: tuple[float, float] = B_SPIKE_BOUNDS,
+    b_voltage_bounds: tuple[float, float] = B_VOLTAGE_BOUNDS,
     grid: int = 24,
     slope_window: float | None = None,
 ) -> ThresholdComponents:
@@ -928,14 +968,7 @@ def threshold_components(
     EstimationError
         With fewer spikes than parameters + 2.
     """
-    prepared = []
-    for v, spikes, dt, n_cut in _spiking(sweeps, cut):
-        keep = _kernels.model_spikes(spikes, n_cut)
-        sp = spikes[keep]
-        w = 0 if slope_window is None else max(1, int(round(slope_window / dt)))
-        slope = (v[sp] - v[np.maximum(sp - w, 0)]) / (max(w, 1) * dt)
-        prepared.append((np.ascontiguousarray(v, dtype=np.float64), sp, dt, n_cut,
-                         v[sp].astype(np.float64), slope))
+    prepared = threshold_observations(sweeps, cut, slope_window)
     y = np.concatenate([p[4] for p in prepared]) if prepared else np.empty(0)
     slopes = np.concatenate([p[5] for p in prepared]) if prepared else np.empty(0)
     n_par = (theta_inf is None) + spike_component + voltage_component
@@ -944,12 +977,10 @@ def threshold_components(
     y_fit = y if theta_inf is None else y - theta_inf
 
     def s_col(b: float) -> np.ndarray:
-        return np.concatenate([_kernels.spike_history(sp, nc, b * dt)
-                               for _, sp, dt, nc, _, _ in prepared])
+        return spike_history_column(prepared, b)
 
     def f_col(b: float) -> np.ndarray:
-        return np.concatenate([_kernels.voltage_threshold_feature(v, sp, nc, b * dt, dt)
-                               for v, sp, dt, nc, _, _ in prepared])
+        return voltage_feature_column(prepared, b)
 
     def solve(s: np.ndarray | None, f: np.ndarray | None) -> tuple[float, np.ndarray]:
         cols = [] if slope_window is None else [slopes]

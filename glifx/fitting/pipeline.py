@@ -28,6 +28,7 @@ import pandas as pd
 from glifx._display import fmt, html_repr, text_repr
 from glifx.errors import ConfigError, GlifxError
 from glifx.fitting.data import FitData, SpikeDetector, prepare
+from glifx.fitting.flags import Flag, parameter_flags
 from glifx.fitting.optimize import OptimizationResult, optimize_ev, optimize_reference
 from glifx.fitting.preprocess import Preprocessing, Progress, add_reference_thresholds, preprocess
 from glifx.fitting.scoring import SpikeTrainData
@@ -43,6 +44,7 @@ from glifx.fitting.selection import (
     optimisers,
     split_halves,
 )
+from glifx.fitting.uncertainty import Uncertainty, level_uncertainty
 from glifx.stimulus import NOISE_1, NOISE_2
 from glifx.sweep import Cell
 
@@ -81,6 +83,14 @@ class LevelFit:
         cross-validated (GLIF3; GLIF4/5 when GLIF3 chose the reference,
         :func:`glifx.fitting.selection.optimisers`): the cross-validation that chose between
         them (:class:`glifx.fitting.selection.Selection`); else ``None``.
+    flags
+        Fitted parameters worth distrusting (at a bound of their search, a forbidden or
+        implausible sign or relation; :func:`glifx.fitting.flags.parameter_flags`).
+    uncertainty
+        Parameter name -> standard error and 95 % interval
+        (:func:`glifx.fitting.uncertainty.level_uncertainty`): least-squares and per-sweep
+        estimates, and the optimised multipliers where they were refitted on the halves of
+        Noise 1 (by the cross-validation, or by ``fit_cell(half_refits=True)``).
     """
 
     level: int
@@ -93,6 +103,8 @@ class LevelFit:
     reason: str | None = None
     optimization: OptimizationResult | None = None
     selection: Selection | None = None
+    flags: list[Flag] = field(default_factory=list)
+    uncertainty: dict[str, Uncertainty] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -275,6 +287,9 @@ class FitContext:
         estimates are made together).
     progress
         :func:`fit_cell`'s progress callback (for estimates made during a level's fit).
+    half_refits
+        Refit every level's chosen optimiser on the two halves of Noise 1 for the uncertainty
+        of its multipliers (else only where the cross-validation refitted them anyway).
     """
 
     data: FitData
@@ -285,6 +300,7 @@ class FitContext:
     optimize_kwargs: Mapping[str, Any] = field(default_factory=dict)
     select_levels: frozenset[int] = frozenset()
     progress: Progress | None = None
+    half_refits: bool = False
 
     @property
     def dt(self) -> float:
@@ -319,6 +335,37 @@ def _candidates(level: int, names: Sequence[str], ctx: FitContext
         assert first_error is not None
         raise first_error
     return out, missing
+
+
+def _recording(fit: Fitter, name: str, ctx: FitContext,
+               refits: dict[tuple[str, int], OptimizationResult]) -> Fitter:
+    """``fit`` that also keeps its results on the halves of Noise 1 in ``refits``."""
+    def run(data: SpikeTrainData) -> OptimizationResult:
+        result = fit(data)
+        if not isinstance(ctx.folds, str):
+            for k, fold in enumerate(ctx.folds):
+                if data is fold:
+                    refits[(name, k)] = result
+        return result
+    return run
+
+
+def _half_multipliers(name: str, fit: Fitter, ctx: FitContext,
+                      refits: dict[tuple[str, int], OptimizationResult]
+                      ) -> list[dict[str, float]] | None:
+    """The chosen optimiser's multipliers on the two halves: from the cross-validation, else
+    refitted when ``ctx.half_refits``; ``None`` without halves."""
+    if isinstance(ctx.folds, str):
+        return None
+    if not all((name, k) in refits for k in (0, 1)):
+        if not ctx.half_refits:
+            return None
+        for fold in ctx.folds:
+            try:
+                fit(fold)
+            except GlifxError:
+                return None
+    return [dict(refits[(name, k)].multipliers) for k in (0, 1)]
 
 
 def _model_of(fit: Fitter, data: SpikeTrainData) -> Any:
@@ -359,15 +406,23 @@ def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
         if REFERENCE in names and level != GATE_LEVEL and ctx.pre.reference_threshold_spike is None:
             add_reference_thresholds(ctx.pre, ctx.data, ctx.select_levels, ctx.progress)
         cands, notes = _candidates(level, names, ctx)
+        refits: dict[tuple[str, int], OptimizationResult] = {}  # (optimiser, fold) -> result
+        cands = {name: (m0, _recording(fit, name, ctx, refits)) for name, (m0, fit) in cands.items()}
         opts = {name: fit(ctx.train_set) for name, (_, fit) in cands.items()}
         lf.selection, why_not = _cross_validated(cands, ctx)
         chosen = next(iter(cands)) if lf.selection is None else lf.selection.choice
         opt = lf.optimization = opts[chosen]
+        halves = _half_multipliers(chosen, cands[chosen][1], ctx, refits)
+        spike, full = ctx.pre.thresholds(chosen)
+        lf.uncertainty = level_uncertainty(
+            level, ctx.pre.uncertainty, {2: spike, 4: spike, 5: full}.get(level),
+            opt.multipliers, halves)
         lf.initial_model = cands[chosen][0]
         lf.train_ev_initial = float(ctx.train_set.score(lf.initial_model).ratio)
         lf.reason = "; ".join(n for n in [*notes, why_not, bound_note(opt)] if n) or None
         # init_threshold is config metadata (unused by the simulator): keep it = th_inf
         lf.model = replace(opt.model, init_threshold=opt.model.th_inf)
+        lf.flags = parameter_flags(lf.model, opt)
         lf.train_ev = float(ctx.train_set.score(opt.model).ratio)
         if ctx.test_set is not None:
             lf.test_ev = float(ctx.test_set.score(opt.model).ratio)
@@ -377,17 +432,18 @@ def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
 
 
 def _context(data: FitData, pre: Preprocessing, levels: Sequence[int], method: str,
-             optimize_kwargs: Mapping[str, Any] | None, progress: Progress | None) -> FitContext:
+             optimize_kwargs: Mapping[str, Any] | None, progress: Progress | None,
+             half_refits: bool = False) -> FitContext:
     select = frozenset(levels) & frozenset(SELECT_LEVELS) if method == "select" else frozenset()
     folds: tuple[SpikeTrainData, SpikeTrainData] | str = "not needed"
-    if select:
+    if select or half_refits:
         try:
             folds = split_halves(data.train)
         except GlifxError as exc:
             folds = str(exc)
     return FitContext(data, pre, SpikeTrainData.from_sweeps(data.train),
                       SpikeTrainData.from_sweeps(data.test) if data.test else None, folds,
-                      dict(optimize_kwargs or {}), select, progress)
+                      dict(optimize_kwargs or {}), select, progress, half_refits)
 
 
 def _prepared(cell: Cell, qc: Any, train: Any, test: Any, spike_detector: SpikeDetector | None,
@@ -428,6 +484,8 @@ def fit_cell(
     optimize_kwargs: Mapping[str, Any] | None = None,
     data: FitData | None = None,
     progress: Progress | None = None,
+    half_refits: bool = False,
+    membrane: str = "subthreshold",
 ) -> FitResult:
     """Fit GLIF models of the requested levels to a cell.
 
@@ -460,6 +518,13 @@ def fit_cell(
         Extra arguments of :func:`glifx.fitting.optimize.optimize_ev`.
     data
         Already prepared sweeps (skips :func:`glifx.fitting.data.prepare`).
+    half_refits
+        Refit each level's optimiser on the two halves of Noise 1
+        (:func:`~glifx.fitting.selection.split_halves`) so that every optimised multiplier gets
+        a standard error (:attr:`LevelFit.uncertainty`); costs about one more optimisation per
+        level.  Without it, only the levels the cross-validation refitted anyway get one.
+    membrane
+        How R and C are estimated, :data:`glifx.fitting.preprocess.MEMBRANE_METHODS`.
     progress
         Called with one line of text per step: ``"preparing sweeps: ..."`` (before and after
         :func:`~glifx.fitting.data.prepare`), ``"preprocessing: <estimate> done (0.37 s)"`` (or
@@ -492,8 +557,8 @@ def fit_cell(
         raise ConfigError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     say = progress or _ignore
     data = data if data is not None else _prepared(cell, qc, train, test, spike_detector, say)
-    pre = preprocess(data, levels, method=method, progress=progress)
-    ctx = _context(data, pre, levels, method, optimize_kwargs, progress)
+    pre = preprocess(data, levels, method=method, membrane=membrane, progress=progress)
+    ctx = _context(data, pre, levels, method, optimize_kwargs, progress, half_refits)
     gate: str | None = None  # the optimiser the cross-validation at GATE_LEVEL chose
     fits: dict[int, LevelFit] = {}
     for level in levels:

@@ -30,6 +30,7 @@ from glifx.report.data import (
     VoltageOverlay,
     parameters_from_allen_config,
 )
+from glifx.report.outputs import membrane_cross_check
 from glifx.stimulus import LONG_SQUARE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,6 +81,11 @@ def build_cell_report(
     if fi_data is None:
         notes.append("No recorded f-I curve: no analysed Long Square sweep.")
     evaluation = evaluate_fit(fit, data, long_square_amplitudes_pa=_long_square_amplitudes(features))
+    check = membrane_cross_check(fit, features)
+    if check is not None and check["disagree"]:
+        notes.append(f"R and τ of the fit ({check['R_fit_mohm']:.0f} MΩ, {check['tau_fit_ms']:.1f} ms) "
+                     f"disagree with the Long Square responses ({check['R_long_square_mohm']:.0f} MΩ, "
+                     f"{check['tau_long_square_ms']:.1f} ms): {', '.join(check['disagree'])}.")
     levels = [_level_report(lf, evaluation, notes) for lf in fit.levels.values()]
     notes += evaluation.notes
     overlay = _overlay(evaluation.overlay, with_models=False)
@@ -208,6 +214,11 @@ def _level_report(lf: LevelFit, evaluation: FitEvaluation, notes: list[str]) -> 
                      train_ev=lf.train_ev, test_ev=lf.test_ev, wall_time_s=lf.wall_time)
     if lf.selection is not None:
         notes.append(f"GLIF{lf.level}: {lf.selection.describe()}.")
+    notes += [f"GLIF{lf.level} flag ({flag.rule}): {flag.message}." for flag in lf.flags]
+    intervals = [f"{name} {lo:.4g} – {hi:.4g}" for name, u in lf.uncertainty.items()
+                 for lo, hi in [u.interval] if np.isfinite(lo)]
+    if intervals:
+        notes.append(f"GLIF{lf.level} 95 % intervals (SI): {'; '.join(intervals)}.")
     trains = evaluation.test_trains.get(lf.level)
     if trains is not None:
         lv.test_data_spikes, lv.test_model_spikes = trains.data_times, trains.model_times

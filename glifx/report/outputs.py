@@ -65,14 +65,17 @@ ALLEN_CONFIG_KEYS = (
 )
 #: Top-level keys of ``fit_summary.json``.
 SUMMARY_KEYS = (
-    "cell_id", "source", "source_sha256", "glifx_version", "created", "method", "el_reference", "sweeps",
-    "wall_time_s", "qc", "levels", "preprocessing", "units",
+    "cell_id", "source", "source_sha256", "glifx_version", "created", "method", "el_reference",
+    "sweeps", "wall_time_s", "qc", "levels", "preprocessing", "membrane_cross_check", "units",
 )
+#: Relative difference of R or τ between the fit and the Long Square responses above which
+#: ``membrane_cross_check`` reports a disagreement.
+MEMBRANE_AGREEMENT = 0.10
 #: Keys of each entry of ``fit_summary.json["levels"]`` (keyed ``"GLIF1"`` … ``"GLIF5"``).
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
     "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
-    "selection",
+    "selection", "flags", "uncertainty",
 )
 
 
@@ -203,7 +206,37 @@ def file_sha256(path: str | os.PathLike[str]) -> str | None:
     return digest.hexdigest()
 
 
-def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, Any]:
+def membrane_cross_check(fit: FitResult, features: CellFeatures | None) -> dict[str, Any] | None:
+    """R and τ of the fit's passive estimate against the Long Square responses (ipfx's
+    ``input_resistance`` and ``tau`` of the hyperpolarising sweeps, :mod:`glifx.features`).
+
+    Returns
+    -------
+    dict or None
+        ``R_fit_mohm``, ``R_long_square_mohm``, ``tau_fit_ms``, ``tau_long_square_ms``, their
+        relative differences ``R_rel_diff`` and ``tau_rel_diff`` (fit / Long Square − 1) and
+        ``disagree`` (the names whose difference exceeds :data:`MEMBRANE_AGREEMENT`); ``None``
+        when either side is missing.
+    """
+    import math
+
+    mem = fit.preprocessing.membrane
+    ls = (features.cell.get("long_square") or {}) if features is not None else {}
+    r_ls, tau_ls = ls.get("input_resistance"), ls.get("tau")
+    if mem is None or not hasattr(mem, "R") or r_ls is None or tau_ls is None:
+        return None
+    out = {"R_fit_mohm": mem.R * 1e-6, "R_long_square_mohm": float(r_ls),
+           "tau_fit_ms": mem.R * mem.C * 1e3, "tau_long_square_ms": float(tau_ls) * 1e3}
+    out["R_rel_diff"] = out["R_fit_mohm"] / out["R_long_square_mohm"] - 1.0
+    out["tau_rel_diff"] = out["tau_fit_ms"] / out["tau_long_square_ms"] - 1.0
+    out["disagree"] = [name for name in ("R", "tau")
+                       if math.isfinite(out[f"{name}_rel_diff"])
+                       and abs(out[f"{name}_rel_diff"]) > MEMBRANE_AGREEMENT]
+    return out
+
+
+def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
+                features: CellFeatures | None = None) -> dict[str, Any]:
     """The content of ``fit_summary.json`` (JSON-ready; NaN written as ``null``).
 
     Returns
@@ -223,12 +256,18 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         ``n_evaluations``), ``selection`` (``None`` unless the optimiser was chosen by
         cross-validation, method ``"select"``: ``choice`` — ``"ev"`` or ``"reference"`` —,
         ``scores`` — candidate → EV ratio on the held-out halves of the training set, mean of the
-        two folds — and ``fold_scores`` — candidate → the two).
+        two folds — and ``fold_scores`` — candidate → the two), ``flags`` (fitted parameters
+        worth distrusting, :func:`glifx.fitting.flags.parameter_flags`: a list of
+        ``{"parameter", "value", "rule", "message"}``, value in SI; empty when none),
+        ``uncertainty`` (parameter name → ``{"value", "stderr", "ci95": [lo, hi], "dof",
+        "source"}``, SI; :mod:`glifx.fitting.uncertainty`; ``"multiplier <name>"`` entries are
+        the optimised multipliers).
         ``source_sha256`` is the SHA-256 (hex) of the source file's bytes (``None`` when the cell
         was not read from a file); the cohort runner uses it to tell a finished cell from a
         changed one.  ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role
         (``train``, ``test``, ``short_square``, ``triple``, ``long_square``) and ``excluded``
         (number → reason).
+        ``membrane_cross_check``: :func:`membrane_cross_check` with ``features`` (else ``None``).
     """
     from glifx import __version__
 
@@ -248,6 +287,8 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
             "parameters": {},
             "optimization": None,
             "selection": None,
+            "flags": [f.as_dict() for f in lf.flags],
+            "uncertainty": {name: u.as_dict() for name, u in lf.uncertainty.items()},
         }
         opt = lf.optimization
         if lf.ok and opt is not None:
@@ -285,6 +326,7 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult) -> dict[str, An
         "qc": qc_part,
         "levels": levels,
         "preprocessing": fit.preprocessing.as_dict(),
+        "membrane_cross_check": membrane_cross_check(fit, features),
         "units": {"el_reference": "V", "wall_time_s": "s", "ev": "explained-variance ratio",
                   "parameters": "SI (V, Ω, F, s, A, 1/s) or steps",
                   "neuron_config": "Allen neuron_config, SI; spike_cut_length in steps of dt",
@@ -351,7 +393,7 @@ def write_fit_outputs(
     target = parent / safe_cell_dirname(cell.cell_id if folder is None else folder)
     # render everything that can fail on content before touching the disk
     configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
-    summary = fit_summary(cell, qc, fit)
+    summary = fit_summary(cell, qc, fit, features)
     if report is None and with_report:
         from glifx.report.from_fit import build_cell_report
 
@@ -385,12 +427,14 @@ __all__ = [
     "clean_stale_outputs",
     "prepare_output_dir",
     "LEVEL_KEYS",
+    "MEMBRANE_AGREEMENT",
     "SUMMARY_KEYS",
     "SUMMARY_NAME",
     "allen_config",
     "config_name",
     "file_sha256",
     "fit_summary",
+    "membrane_cross_check",
     "safe_cell_dirname",
     "write_fit_outputs",
 ]

@@ -85,6 +85,7 @@ def ground_truth_cell(
     seed: int = 0,
     cell_id: str = "ground_truth",
     protocol_kwargs: Mapping[str, Any] | None = None,
+    noise_sigma_rheobase: float | None = None,
 ) -> tuple[Cell, Any]:
     """A synthetic cell whose neuron is the GLIF model of an Allen ``neuron_config``.
 
@@ -102,7 +103,11 @@ def ground_truth_cell(
     noise_repeats
         Repeats of Noise 1 and of Noise 2.
     noise_sigma_pa, noise_tau_ms
-        Intrinsic (Ornstein–Uhlenbeck current) noise of the neuron, pA and ms.
+        Intrinsic (Ornstein–Uhlenbeck current) noise of the neuron, pA and ms; present
+        throughout every sweep, at rest too.
+    noise_sigma_rheobase
+        If given, the noise std as a fraction of the noise-free long-square rheobase (replaces
+        ``noise_sigma_pa``; the issue's bench uses 0–0.3).
     recording
         :class:`glifx.synth.RecordingModel` (default: its defaults, 0.1 mV white + 0.1 mV 1/f).
     seed
@@ -131,10 +136,13 @@ def ground_truth_cell(
     kw: dict[str, Any] = {"short_square_threshold_pa": ss * 1e12, "noise_repeats": noise_repeats}
     kw.update(protocol_kwargs or {})
     waves = protocol_set(rheo * 1e12, sampling_rate, **kw)
+    if noise_sigma_rheobase is not None:
+        noise_sigma_pa = float(noise_sigma_rheobase) * rheo * 1e12
     neuron = GlifNeuron(model, noise_sigma_pa=noise_sigma_pa, noise_tau_ms=noise_tau_ms)
     cell = synthetic_cell(neuron, waves, recording=recording, seed=seed, cell_id=cell_id,
                           metadata={"rheobase_pa": rheo * 1e12,
-                                    "short_square_threshold_pa": ss * 1e12})
+                                    "short_square_threshold_pa": ss * 1e12,
+                                    "noise_sigma_pa": noise_sigma_pa})
     return cell, replace(model)
 
 
