@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import reliability_corpus as rc  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-FIT_FILES = {"qc.csv", "qc.json", "sweep_features.csv", "spikes.csv", "cell_features.json",
-             "fit_summary.json", "report.html", "GLIF1_neuron_config.json"}
+FIT_FILES = {"qc.csv", "qc.json", "columns.json", "sweep_features.csv", "spikes.csv",
+             "cell_features.json", "fit_summary.json", "report.html", "GLIF1_neuron_config.json"}
 
 
 @pytest.fixture(scope="module")

@@ -111,7 +111,15 @@ FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
                                             "at_bounds, count_matched, objective, n_evaluations"),
         ("levels.GLIF<n>.selection", "", "choice (ev or reference), scores and fold_scores "
                                          "(held-out training EV ratios)"),
+        ("levels.GLIF<n>.flags", "", "fitted parameters worth distrusting: parameter, value "
+                                     "(SI), rule and message each (at a search bound, a "
+                                     "forbidden sign or relation)"),
+        ("levels.GLIF<n>.uncertainty", "", "per parameter: value, stderr, ci95 [lo, hi], dof and "
+                                           "source (SI; multipliers dimensionless)"),
         ("preprocessing", "", "preprocessing estimates (SI) or why each failed"),
+        ("membrane_cross_check", "", "the fit's R (MΩ) and τ (ms) against the Long Square "
+                                     "responses, their relative differences and which disagree "
+                                     "(null when either is missing)"),
         ("units", "", "units of the keys above, in words"),
         ("parameters: El_reference", "V", "resting potential"),
         ("parameters: R_input", "Ω", "input resistance"),
