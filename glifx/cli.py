@@ -62,11 +62,25 @@ class _OneLineErrors(click.Group):
             click.echo(f"glifx: error: {' '.join(exc.format_message().split())}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:  # Ctrl-C or SIGTERM
-            click.echo("glifx: interrupted", err=True)
-            sys.exit(130)
+            _interrupted()
+        except Exception:
+            # a signal that lands inside a C extension (e.g. numba loading a cached kernel)
+            # surfaces as that extension's SystemError, not as KeyboardInterrupt
+            if _SIGTERM_RECEIVED:
+                _interrupted()
+            raise
         finally:
             _restore_terminate(previous)
         sys.exit(code if isinstance(code, int) else 0)  # an int is the code of a ctx.exit()
+
+
+def _interrupted() -> None:
+    click.echo("glifx: interrupted", err=True)
+    sys.exit(130)
+
+
+#: set once SIGTERM arrived, so an exception it turned into (see ``main``) still reads as a stop
+_SIGTERM_RECEIVED = False
 
 
 def _terminate_like_interrupt() -> Any:
@@ -74,10 +88,14 @@ def _terminate_like_interrupt() -> Any:
     import signal
     import threading
 
+    global _SIGTERM_RECEIVED
+    _SIGTERM_RECEIVED = False
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def interrupt(signum: int, frame: Any) -> None:
+        global _SIGTERM_RECEIVED
+        _SIGTERM_RECEIVED = True
         raise KeyboardInterrupt
 
     return signal.signal(signal.SIGTERM, interrupt)

@@ -143,6 +143,28 @@ def test_kills_then_normal_run_leave_one_complete_folder(mini, tmp_path):
     assert _complete(cell_dir)
 
 
+def test_sigterm_inside_an_extension_reads_as_interrupted(tmp_path):
+    """A SIGTERM that lands inside a C extension surfaces as that extension's exception (numba
+    loading a cached kernel raises ``SystemError ... returned a result with an exception set``);
+    the command still stops as interrupted, with no traceback."""
+    script = tmp_path / "term.py"
+    script.write_text(
+        "import os, signal, time, click\n"
+        "from glifx.cli import main\n"
+        "@main.command('term-test')\n"
+        "def term_test():\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(5)\n"
+        "    except KeyboardInterrupt as exc:\n"
+        "        raise SystemError('kernel returned a result with an exception set') from exc\n"
+        "main(['term-test'], prog_name='glifx')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=PROJECT_ROOT, timeout=60)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and "glifx: interrupted" in done.stderr, done.stderr
+
+
 # ------------------------------------------------------------------------ full disk
 @pytest.fixture
 def small_disk(tmp_path):
