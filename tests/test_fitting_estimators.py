@@ -288,3 +288,29 @@ def test_spike_cut_criteria_on_a_ramp_spike():
     kink = est.spike_cut_and_reset(sweeps)
     assert abs(kink.cut_steps - n_cut) <= 6
     assert kink.a_r == pytest.approx(a_r, rel=0.1)
+
+
+@pytest.mark.parametrize("rate", [50e3, 200e3])
+def test_voltage_noise_separates_recording_noise_from_membrane_fluctuations(rate):
+    """White recording noise of known std on top of a membrane driven by a 5 ms OU current
+    (2 mV fluctuations, 20 ms time constant): the estimate is the recording noise alone."""
+    rng = np.random.default_rng(3)
+    dt, n, sigma = 1.0 / rate, int(0.5 * rate), 0.1e-3
+    a_ou, a_m = math.exp(-dt / 5e-3), math.exp(-dt / 20e-3)
+    ou = lfilter([1.0], [1.0, -a_ou], rng.standard_normal(n))
+    membrane = lfilter([1.0 - a_m], [1.0, -a_m], ou)
+    membrane *= 2e-3 / membrane.std()
+    v = membrane + sigma * rng.standard_normal(n)
+    sweep = SISweep(1, "Noise 1", dt, v, np.zeros(n), np.empty(0, dtype=np.int64), (n - 10, n - 1))
+    assert est.voltage_noise([sweep]) == pytest.approx(sigma, rel=0.08)
+    quiet = SISweep(1, "Noise 1", dt, membrane, np.zeros(n), np.empty(0, dtype=np.int64), None)
+    assert est.voltage_noise([quiet]) < 0.1 * sigma
+
+
+def test_threshold_fit_explains_thresholds_only_within_the_noise():
+    tc = est.ThresholdComponents(0.02, None, None, None, None, rms=0.2e-3, n_spikes=50,
+                                 voltage_noise=0.1e-3)
+    assert tc.explains_thresholds
+    assert not est.ThresholdComponents(0.02, None, None, None, None, 0.5e-3, 50,
+                                       0.1e-3).explains_thresholds
+    assert not est.ThresholdComponents(0.02, None, None, None, None, 0.2e-3, 50).explains_thresholds

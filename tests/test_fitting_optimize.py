@@ -15,6 +15,7 @@ from glifx.fitting.data import SISweep
 from glifx.fitting.estimators import block_mean, laplace_scale_from_long_square
 from glifx.fitting.optimize import (
     Multiplier,
+    default_parameters,
     optimize_ev,
     optimize_reference,
     reference_bins,
@@ -148,6 +149,21 @@ def test_optimize_ev_several_parameters():
     m = res.multipliers
     assert res.model.asc_amp_array[1] == pytest.approx(-65e-12 * m["asc_amp"])
     assert res.model.a_voltage == pytest.approx(19.0 * m["a_voltage"])
+
+
+def test_glif5_can_keep_its_measured_threshold():
+    """``keep_th_inf``: GLIF5's θ∞ (measured with both threshold components) is not optimised.
+    Under strong intrinsic noise the training EV of a deterministic model peaks at a lower θ∞ (it
+    must fire as often as the noisy cell), so optimising it moves θ∞ off the truth."""
+    true = glif5()
+    data = SpikeTrainData.from_sweeps(recorded(true, stimulus(4), sigma=60e-12))
+    start = replace(true, asc_amp_array=(-7e-12, -65e-12))
+    kept = optimize_ev(start, data, default_parameters(5, keep_th_inf=True), max_evaluations=30)
+    assert "th_inf" not in kept.multipliers and kept.model.th_inf == true.th_inf
+    assert kept.objective >= data.score(start).ratio
+    assert [p.name for p in default_parameters(4, keep_th_inf=True)][0] == "th_inf"
+    free = optimize_ev(true, data, max_evaluations=30)
+    assert free.model.th_inf < 0.98 * true.th_inf
 
 
 def test_optimize_ev_multi_start_keeps_the_plain_objective():

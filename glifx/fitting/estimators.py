@@ -850,6 +850,42 @@ def _lstsq(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- joint threshold fit
+#: A threshold fit whose residual rms is at most this many times the recording noise of one
+#: voltage sample explains the thresholds (:attr:`ThresholdComponents.explains_thresholds`).  On
+#: the development half of the bench (50 kHz, 0.1 mV white + 0.1 mV 1/f recording noise, measured
+#: noise 0.113 mV) the GLIF5 model's fit left 0.12-0.16 mV (1.1-1.4 × the noise) on all 32 GLIF
+#: truths and 0.48-0.62 mV (4.4-5.5 ×) on all 8 conductance-based cells.
+THRESHOLD_FIT_NOISE_FACTOR = 2.5
+#: Width (s) of the moving average that :func:`voltage_noise` subtracts: shorter than any
+#: membrane time constant, so what is left is recording noise.
+NOISE_SMOOTHING_S = 0.5e-3
+
+
+def voltage_noise(sweeps: Sequence[SISweep]) -> float:
+    """Recording noise of one voltage sample, V: median over ``sweeps`` of the robust standard
+    deviation (1.4826 × MAD) of ``v`` minus its :data:`NOISE_SMOOTHING_S` moving average before
+    the stimulus, corrected for the average's own share of the noise.
+
+    The membrane low-passes any current (stimulus or intrinsic noise) at its time constant, so a
+    sub-millisecond residual is the amplifier's and digitiser's noise.  A recording filtered
+    below ~2 kHz has little left: the estimate is then low, never high.  ``nan`` when no sweep
+    has a pre-stimulus part of 10 smoothing widths.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    values = []
+    for s in sweeps:
+        w = max(3, int(round(NOISE_SMOOTHING_S / s.dt)))
+        end = s.stimulus[0] if s.stimulus is not None else s.n_samples
+        if end < 10 * w:
+            continue
+        v = np.asarray(s.v[:end], dtype=np.float64)
+        e = v - uniform_filter1d(v, w, mode="nearest")
+        mad = np.median(np.abs(e - np.median(e)))
+        values.append(1.4826 * mad / np.sqrt(1.0 - 1.0 / w))
+    return float(np.median(values)) if values else float("nan")
+
+
 @dataclass(frozen=True)
 class ThresholdComponents:
     """Threshold parameters fitted jointly to every observed spike threshold.
@@ -867,6 +903,9 @@ class ThresholdComponents:
         Root-mean-square residual, V.
     n_spikes
         Spikes in the fit.
+    voltage_noise
+        Recording noise of one voltage sample of these sweeps (:func:`voltage_noise`), V;
+        ``nan`` when it could not be measured.
     """
 
     theta_inf: float
@@ -876,6 +915,14 @@ class ThresholdComponents:
     b_voltage: float | None
     rms: float
     n_spikes: int
+    voltage_noise: float = float("nan")
+
+    @property
+    def explains_thresholds(self) -> bool:
+        """Whether the model accounts for every observed threshold to within the recording
+        noise (``rms`` ≤ :data:`THRESHOLD_FIT_NOISE_FACTOR` × ``voltage_noise``): θ∞ is then a
+        measurement, not a summary of thresholds the model cannot describe."""
+        return bool(self.rms <= THRESHOLD_FIT_NOISE_FACTOR * self.voltage_noise)
 
 
 def threshold_observations(sweeps: Sequence[SISweep], cut: float,
@@ -1043,7 +1090,8 @@ def threshold_components(
         j += 1
     if voltage_component:
         a_v = float(coef[j])
-    return ThresholdComponents(float(th), a_s, b_s, a_v, b_v, float(np.sqrt(mse)), int(y.size))
+    return ThresholdComponents(float(th), a_s, b_s, a_v, b_v, float(np.sqrt(mse)), int(y.size),
+                               voltage_noise(sweeps))
 
 
 # --------------------------------------------------------------------------- threshold noise

@@ -28,8 +28,16 @@ import pandas as pd
 from glifx._display import fmt, html_repr, text_repr
 from glifx.errors import ConfigError, GlifxError
 from glifx.fitting.data import FitData, SpikeDetector, prepare
+from glifx.fitting.estimators import ThresholdComponents
 from glifx.fitting.flags import Flag, parameter_flags
-from glifx.fitting.optimize import OptimizationResult, optimize_ev, optimize_reference
+from glifx.fitting.optimize import (
+    TH_INF_FROM_THRESHOLDS,
+    Multiplier,
+    OptimizationResult,
+    default_parameters,
+    optimize_ev,
+    optimize_reference,
+)
 from glifx.fitting.preprocess import Preprocessing, Progress, add_reference_thresholds, preprocess
 from glifx.fitting.scoring import SpikeTrainData
 from glifx.fitting.selection import (
@@ -308,6 +316,16 @@ class FitContext:
         return self.data.train[0].dt
 
 
+def _ev_parameters(level: int, ctx: FitContext) -> list[Multiplier]:
+    """The EV optimiser's multipliers at ``level``: θ∞ kept where the level's threshold fit
+    explains the observed thresholds (:data:`glifx.fitting.optimize.TH_INF_FROM_THRESHOLDS`)."""
+    keep = False
+    if level in TH_INF_FROM_THRESHOLDS:
+        full = ctx.pre.threshold_full
+        keep = isinstance(full, ThresholdComponents) and full.explains_thresholds
+    return default_parameters(level, keep_th_inf=keep)
+
+
 def _candidates(level: int, names: Sequence[str], ctx: FitContext
                 ) -> tuple[dict[str, tuple[Any, Fitter]], list[str]]:
     """Optimiser name -> (initial model, fitter) at ``level``, and why any is missing.
@@ -324,7 +342,8 @@ def _candidates(level: int, names: Sequence[str], ctx: FitContext
         try:
             m0 = initial_model(level, ctx.pre, ctx.data.el_reference, ctx.dt, thresholds=name)
             if name == EV:
-                out[name] = (m0, partial(optimize_ev, m0, **ctx.optimize_kwargs))
+                kwargs = {"parameters": _ev_parameters(level, ctx), **ctx.optimize_kwargs}
+                out[name] = (m0, partial(optimize_ev, m0, **kwargs))
             else:
                 scale = ctx.pre.require("noise_scale")
                 out[name] = (m0, partial(optimize_reference, m0, noise_scale=scale))
