@@ -161,7 +161,7 @@ def test_glif5_can_keep_its_measured_threshold():
     kept = optimize_ev(start, data, default_parameters(5, keep_th_inf=True), max_evaluations=30)
     assert "th_inf" not in kept.multipliers and kept.model.th_inf == true.th_inf
     assert kept.objective >= data.score(start).ratio
-    assert [p.name for p in default_parameters(4, keep_th_inf=True)][0] == "th_inf"
+    assert [p.name for p in default_parameters(3, keep_th_inf=True)][0] == "th_inf"
     free = optimize_ev(true, data, max_evaluations=30)
     assert free.model.th_inf < 0.98 * true.th_inf
 

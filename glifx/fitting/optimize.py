@@ -64,21 +64,21 @@ TH_INF_BOUNDS = (0.5, 2.0)
 
 
 #: Levels whose θ∞ the EV optimiser may keep at its preprocessing estimate (``keep_th_inf`` of
-#: :func:`default_parameters`; the pipeline keeps it when the threshold fit explains every
-#: observed threshold, :attr:`glifx.fitting.estimators.ThresholdComponents.explains_thresholds`).
-#: At GLIF5 θ∞ is fitted with both threshold components (spike and voltage) to every observed
-#: spike threshold (Short Square, triples, the Noise 1 spikes), a direct measurement of the
-#: model's own parameter.  Maximising the training EV over it instead lowers θ∞ so that a
-#: deterministic model fires as often as a noisy cell: on the development half of the bench
-#: (8 GLIF5 truths, intrinsic noise 0.3 × rheobase, 50 kHz) the optimised θ∞ missed the truth by
-#: -0.6 to -4.1 mV (6 of 8 beyond 1 mV) where the estimate was within 1 mV on all 8, and the test
-#: EV relative to the truth's was no better (mean 0.980 optimised, 0.995 kept, the other
-#: multipliers optimised).  Where the threshold model does not explain the thresholds
-#: (conductance-based cells: kept, GLIF5 fell to a test EV of 0.08 on RS cells) θ∞ is only a
-#: summary and is optimised.  GLIF2/4 lack the voltage component, so their θ∞ absorbs the mean
-#: voltage-driven rise of the threshold (kept, GLIF2 lost up to 0.9 of its test EV on GLIF
-#: truths with threshold adaptation); GLIF1/3 take θ∞ from one Short Square pulse.
-TH_INF_FROM_THRESHOLDS = (5,)
+#: :func:`default_parameters`): their θ∞ is fitted with the level's threshold components (spike;
+#: spike and voltage at GLIF5) to every observed spike threshold (Short Square, triples, the
+#: Noise 1 spikes).  The pipeline keeps it when that fit explains every observed threshold
+#: (:attr:`glifx.fitting.estimators.ThresholdComponents.explains_thresholds`): θ∞ is then a
+#: measurement of the model's own parameter.  Maximising the training EV over it instead lowers
+#: θ∞ so that a deterministic model fires as often as a noisy cell: on the development half of
+#: the bench (8 GLIF5 truths, intrinsic noise 0.3 × rheobase, 50 kHz) the optimised θ∞ missed
+#: the truth by -0.6 to -4.1 mV (6 of 8 beyond 1 mV) where the estimate was within 1 mV on all
+#: 8, and the test EV relative to the truth's was no better (mean 0.980 optimised, 0.995 kept,
+#: the other multipliers optimised).  Where the level's threshold model does not explain the
+#: thresholds (a spike-only fit of a cell with a voltage-dependent threshold, conductance-based
+#: cells, real neurons) θ∞ is only a summary and is optimised: kept regardless, GLIF2 lost up to
+#: 0.9 and GLIF5 on conductance-based RS cells 0.3 of their test EV.  GLIF1/3 take θ∞ from one
+#: Short Square pulse and always optimise it.
+TH_INF_FROM_THRESHOLDS = (2, 4, 5)
 
 
 def default_parameters(level: int, keep_th_inf: bool = False) -> list[Multiplier]:

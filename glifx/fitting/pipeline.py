@@ -39,6 +39,7 @@ from glifx.fitting.optimize import (
     optimize_reference,
 )
 from glifx.fitting.preprocess import Preprocessing, Progress, add_reference_thresholds, preprocess
+from glifx.fitting.protocol_checks import FI_ERROR_LIMIT, ProtocolCheck, check_protocols
 from glifx.fitting.scoring import SpikeTrainData
 from glifx.fitting.selection import (
     EV,
@@ -83,7 +84,9 @@ class LevelFit:
         Seconds spent on this level (optimisation and scoring; shared preprocessing excluded).
     reason
         Why the level could not be fitted; for a fitted level, a caveat worth reading (the
-        optimisation hit a limit of its search interval, :func:`bound_note`); else ``None``.
+        optimisation hit a limit of its search interval, :func:`bound_note`; the model fails the
+        collapse guard's check, or the guard rejected an optimum: :func:`_guarded`); else
+        ``None``.
     optimization
         Details of the optimisation that gave ``model``.
     selection
@@ -99,6 +102,10 @@ class LevelFit:
         (:func:`glifx.fitting.uncertainty.level_uncertainty`): least-squares and per-sweep
         estimates, and the optimised multipliers where they were refitted on the halves of
         Noise 1 (by the cross-validation, or by ``fit_cell(half_refits=True)``).
+    protocol_check
+        The model against the cell on the Long Square and Short Square sweeps
+        (:class:`glifx.fitting.protocol_checks.ProtocolCheck`); a model failing it was kept only
+        when the other optimiser's failed too (``reason`` says so).
     """
 
     level: int
@@ -113,6 +120,7 @@ class LevelFit:
     selection: Selection | None = None
     flags: list[Flag] = field(default_factory=list)
     uncertainty: dict[str, Uncertainty] = field(default_factory=dict)
+    protocol_check: ProtocolCheck | None = None
 
     @property
     def ok(self) -> bool:
@@ -321,8 +329,8 @@ def _ev_parameters(level: int, ctx: FitContext) -> list[Multiplier]:
     explains the observed thresholds (:data:`glifx.fitting.optimize.TH_INF_FROM_THRESHOLDS`)."""
     keep = False
     if level in TH_INF_FROM_THRESHOLDS:
-        full = ctx.pre.threshold_full
-        keep = isinstance(full, ThresholdComponents) and full.explains_thresholds
+        fit = ctx.pre.threshold_full if level == 5 else ctx.pre.threshold_spike
+        keep = isinstance(fit, ThresholdComponents) and fit.explains_thresholds
     return default_parameters(level, keep_th_inf=keep)
 
 
@@ -402,6 +410,25 @@ def _cross_validated(cands: Mapping[str, tuple[Any, Fitter]], ctx: FitContext
                           ctx.folds), None
 
 
+def _guarded(level: int, opts: Mapping[str, OptimizationResult], chosen: str,
+             ctx: FitContext) -> tuple[OptimizationResult, str, ProtocolCheck, str | None]:
+    """The collapse guard: ``opts[chosen]`` unless its model fails the Long Square check
+    (:func:`glifx.fitting.protocol_checks.check_protocols`) while the other optimiser's result
+    passes it.  Returns the result kept, its optimiser, its check and a note for the level's
+    ``reason`` (``None`` when the choice stands and passes)."""
+    check = check_protocols(opts[chosen].model, ctx.data)
+    if check.ok:
+        return opts[chosen], chosen, check, None
+    for name, res in opts.items():
+        if name != chosen and (alternative := check_protocols(res.model, ctx.data)).ok:
+            return res, name, alternative, (
+                f"the {chosen} optimum of GLIF{level} was rejected: {check.describe()} (limit "
+                f"{FI_ERROR_LIMIT:g}); kept the {name} optimum ({alternative.describe()})")
+    return opts[chosen], chosen, check, (
+        f"GLIF{level} fails the Long Square check: {check.describe()} (limit "
+        f"{FI_ERROR_LIMIT:g}){' and so does the other optimiser' if len(opts) > 1 else ''}")
+
+
 def gate_choice(ctx: FitContext, say: Progress) -> str:
     """Run the cross-validation of :data:`~glifx.fitting.selection.GATE_LEVEL` for the levels
     above it when that level itself is not fitted; the optimiser it chose (``"ev"`` if it could
@@ -430,15 +457,17 @@ def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
         opts = {name: fit(ctx.train_set) for name, (_, fit) in cands.items()}
         lf.selection, why_not = _cross_validated(cands, ctx)
         chosen = next(iter(cands)) if lf.selection is None else lf.selection.choice
-        opt = lf.optimization = opts[chosen]
-        halves = _half_multipliers(chosen, cands[chosen][1], ctx, refits)
-        spike, full = ctx.pre.thresholds(chosen)
+        opt, kept, lf.protocol_check, guard_note = _guarded(level, opts, chosen, ctx)
+        lf.optimization = opt
+        halves = _half_multipliers(kept, cands[kept][1], ctx, refits)
+        spike, full = ctx.pre.thresholds(kept)
         lf.uncertainty = level_uncertainty(
             level, ctx.pre.uncertainty, {2: spike, 4: spike, 5: full}.get(level),
             opt.multipliers, halves)
-        lf.initial_model = cands[chosen][0]
+        lf.initial_model = cands[kept][0]
         lf.train_ev_initial = float(ctx.train_set.score(lf.initial_model).ratio)
-        lf.reason = "; ".join(n for n in [*notes, why_not, bound_note(opt)] if n) or None
+        lf.reason = "; ".join(n for n in [*notes, why_not, guard_note, bound_note(opt)]
+                              if n) or None
         # init_threshold is config metadata (unused by the simulator): keep it = th_inf
         lf.model = replace(opt.model, init_threshold=opt.model.th_inf)
         lf.flags = parameter_flags(lf.model, opt)

@@ -75,7 +75,7 @@ MEMBRANE_AGREEMENT = 0.10
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
     "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
-    "selection", "flags", "uncertainty",
+    "selection", "flags", "uncertainty", "protocol_check",
 )
 
 
@@ -116,6 +116,11 @@ FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
                                      "forbidden sign or relation)"),
         ("levels.GLIF<n>.uncertainty", "", "per parameter: value, stderr, ci95 [lo, hi], dof and "
                                            "source (SI; multipliers dimensionless)"),
+        ("levels.GLIF<n>.protocol_check", "", "the model on the Long and Short Squares: fi_error "
+                                              "(mean |model - cell rate| / the cell's highest "
+                                              "rate), max_rate_hz (Hz), short_square_agreement "
+                                              "(share of pulses where both spike or neither), "
+                                              "n_long_square, n_short_square"),
         ("preprocessing", "", "preprocessing estimates (SI) or why each failed"),
         ("membrane_cross_check", "", "the fit's R (MΩ) and τ (ms) against the Long Square "
                                      "responses, their relative differences and which disagree "
@@ -269,7 +274,9 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
         ``{"parameter", "value", "rule", "message"}``, value in SI; empty when none),
         ``uncertainty`` (parameter name → ``{"value", "stderr", "ci95": [lo, hi], "dof",
         "source"}``, SI; :mod:`glifx.fitting.uncertainty`; ``"multiplier <name>"`` entries are
-        the optimised multipliers).
+        the optimised multipliers), ``protocol_check`` (the model on the Long and Short Square
+        sweeps, :class:`glifx.fitting.protocol_checks.ProtocolCheck` as a dict; ``None`` when
+        not fitted).
         ``source_sha256`` is the SHA-256 (hex) of the source file's bytes (``None`` when the cell
         was not read from a file); the cohort runner uses it to tell a finished cell from a
         changed one.  ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role
@@ -297,6 +304,8 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
             "selection": None,
             "flags": [f.as_dict() for f in lf.flags],
             "uncertainty": {name: u.as_dict() for name, u in lf.uncertainty.items()},
+            "protocol_check": (lf.protocol_check.as_dict() if lf.protocol_check is not None
+                               else None),
         }
         opt = lf.optimization
         if lf.ok and opt is not None:
