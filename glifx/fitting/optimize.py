@@ -15,7 +15,7 @@ Two objectives:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,7 +77,8 @@ TH_INF_BOUNDS = (0.5, 2.0)
 #: thresholds (a spike-only fit of a cell with a voltage-dependent threshold, conductance-based
 #: cells, real neurons) θ∞ is only a summary and is optimised: kept regardless, GLIF2 lost up to
 #: 0.9 and GLIF5 on conductance-based RS cells 0.3 of their test EV.  GLIF1/3 take θ∞ from one
-#: Short Square pulse and always optimise it.
+#: Short Square pulse and always optimise it.  With θ∞ kept, the joint search of the others also
+#: starts where the search with θ∞ free ended (:func:`glifx.fitting.pipeline._ev_kept_theta`).
 TH_INF_FROM_THRESHOLDS = (2, 4, 5)
 
 
@@ -191,6 +192,7 @@ def optimize_ev(
     n_starts: int = 1,
     max_evaluations: int = 100,
     th_jitter: Sequence[float] = TH_JITTER,
+    start: Mapping[str, float] | None = None,
 ) -> OptimizationResult:
     """Maximise the training explained-variance ratio over multipliers of ``model``'s parameters.
 
@@ -203,8 +205,8 @@ def optimize_ev(
        (multiplier 1) when it lies outside that grid, and the better of the two is kept (the
        preprocessing estimates themselves too: the objective never ends below theirs).
     2. All ``parameters`` jointly: bounded Nelder–Mead (scipy) from the best θ∞ (or from the
-       preprocessing estimates when θ∞ is kept) and the others at 1, plus ``n_starts - 1`` starts
-       around it; best result kept.
+       preprocessing estimates when θ∞ is kept) and the others at 1, from ``start`` when given,
+       plus ``n_starts - 1`` starts around the first; best result kept.
 
     Parameters
     ----------
@@ -223,6 +225,9 @@ def optimize_ev(
     th_jitter
         Relative offsets of θ∞ over which the objective is averaged (``(0.0,)``: the plain
         training EV).  See :data:`TH_JITTER`.
+    start
+        Multiplier name -> value of one more start of the joint search (names not searched are
+        ignored, those missing start at 1 or at the best θ∞).
 
     Returns
     -------
@@ -279,6 +284,9 @@ def optimize_ev(
             starts.append(best_x[:has_th] + [float(np.clip(1.0 + 0.3 * rng.standard_normal(),
                                                            p.lo, p.hi))
                                              for p in params[has_th:]])
+        if start:
+            starts.append([float(np.clip(start.get(p.name, x0), p.lo, p.hi))
+                           for p, x0 in zip(params, best_x, strict=True)])
         for start in starts:
             x = _nelder_mead(lambda x: -ev(x), params, start, max_evaluations)
             val = ev(x)

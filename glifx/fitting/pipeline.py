@@ -84,9 +84,8 @@ class LevelFit:
         Seconds spent on this level (optimisation and scoring; shared preprocessing excluded).
     reason
         Why the level could not be fitted; for a fitted level, a caveat worth reading (the
-        optimisation hit a limit of its search interval, :func:`bound_note`; the model fails the
-        collapse guard's check, or the guard rejected an optimum: :func:`_guarded`); else
-        ``None``.
+        optimisation hit a limit of its search interval, :func:`bound_note`; the collapse guard
+        rejected an optimum: :func:`_guarded`); else ``None``.
     optimization
         Details of the optimisation that gave ``model``.
     selection
@@ -105,7 +104,7 @@ class LevelFit:
     protocol_check
         The model against the cell on the Long Square and Short Square sweeps
         (:class:`glifx.fitting.protocol_checks.ProtocolCheck`); a model failing it was kept only
-        when the other optimiser's failed too (``reason`` says so).
+        when no other optimiser's result passed (``protocol_check.ok`` is then false).
     """
 
     level: int
@@ -334,6 +333,19 @@ def _ev_parameters(level: int, ctx: FitContext) -> list[Multiplier]:
     return default_parameters(level, keep_th_inf=keep)
 
 
+def _ev_kept_theta(model: Any, data: SpikeTrainData, **kwargs: Any) -> OptimizationResult:
+    """The EV optimiser with θ∞ kept at its estimate (``kwargs["parameters"]`` without it).
+
+    Its joint search also starts where the search with θ∞ free ended: that one moves along θ∞
+    out of local optima of the others (on a ground-truth GLIF5 cell the kept search from the
+    estimates alone stopped at training EV 0.88, test 0.78, against 0.91 / 0.89 with θ∞ free
+    and nearly unmoved)."""
+    free_kwargs = {**kwargs, "parameters": default_parameters(model.level)}
+    free = optimize_ev(model, data, **free_kwargs)
+    kept = optimize_ev(model, data, start=free.multipliers, **kwargs)
+    return replace(kept, n_evaluations=kept.n_evaluations + free.n_evaluations)
+
+
 def _candidates(level: int, names: Sequence[str], ctx: FitContext
                 ) -> tuple[dict[str, tuple[Any, Fitter]], list[str]]:
     """Optimiser name -> (initial model, fitter) at ``level``, and why any is missing.
@@ -351,7 +363,8 @@ def _candidates(level: int, names: Sequence[str], ctx: FitContext
             m0 = initial_model(level, ctx.pre, ctx.data.el_reference, ctx.dt, thresholds=name)
             if name == EV:
                 kwargs = {"parameters": _ev_parameters(level, ctx), **ctx.optimize_kwargs}
-                out[name] = (m0, partial(optimize_ev, m0, **kwargs))
+                kept = all(p.field != "th_inf" for p in kwargs["parameters"])
+                out[name] = (m0, partial(_ev_kept_theta if kept else optimize_ev, m0, **kwargs))
             else:
                 scale = ctx.pre.require("noise_scale")
                 out[name] = (m0, partial(optimize_reference, m0, noise_scale=scale))
@@ -415,7 +428,7 @@ def _guarded(level: int, opts: Mapping[str, OptimizationResult], chosen: str,
     """The collapse guard: ``opts[chosen]`` unless its model fails the Long Square check
     (:func:`glifx.fitting.protocol_checks.check_protocols`) while the other optimiser's result
     passes it.  Returns the result kept, its optimiser, its check and a note for the level's
-    ``reason`` (``None`` when the choice stands and passes)."""
+    ``reason`` (``None`` unless an optimum was rejected)."""
     check = check_protocols(opts[chosen].model, ctx.data)
     if check.ok:
         return opts[chosen], chosen, check, None
@@ -424,9 +437,10 @@ def _guarded(level: int, opts: Mapping[str, OptimizationResult], chosen: str,
             return res, name, alternative, (
                 f"the {chosen} optimum of GLIF{level} was rejected: {check.describe()} (limit "
                 f"{FI_ERROR_LIMIT:g}); kept the {name} optimum ({alternative.describe()})")
-    return opts[chosen], chosen, check, (
-        f"GLIF{level} fails the Long Square check: {check.describe()} (limit "
-        f"{FI_ERROR_LIMIT:g}){' and so does the other optimiser' if len(opts) > 1 else ''}")
+    # No alternative passes: keep the choice without a note.  GLIF1/2 (no after-spike
+    # currents) miss the Long Square f-I curve of most real cells; a note on every such level
+    # would drown the ones that say what the pipeline did.  The check stays in protocol_check.
+    return opts[chosen], chosen, check, None
 
 
 def gate_choice(ctx: FitContext, say: Progress) -> str:

@@ -15,8 +15,9 @@ compares what it does with what the cell did:
 
 The pipeline (:func:`glifx.fitting.pipeline.fit_level`) rejects a candidate whose f-I error
 exceeds :data:`FI_ERROR_LIMIT` when the other optimiser's result stays within it, and says so in
-the level's ``reason`` (as it does when no alternative passes).  The preprocessing estimates are
-no alternative: before optimisation most levels barely fire on the Noise stimuli.
+the level's ``reason``; when no alternative passes, the check is only recorded (GLIF1/2, without
+after-spike currents, miss the Long Square f-I curve of most real cells).  The preprocessing
+estimates are no alternative: before optimisation most levels barely fire on the Noise stimuli.
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ class ProtocolCheck:
         """Whether the f-I error is within :data:`FI_ERROR_LIMIT` (or cannot be measured)."""
         return not self.fi_error > FI_ERROR_LIMIT
 
-    def as_dict(self) -> dict[str, float | int]:
-        """Plain, JSON-ready dict of the fields."""
-        return asdict(self)
+    def as_dict(self) -> dict[str, float | int | bool]:
+        """Plain, JSON-ready dict of the fields and ``passes`` (:attr:`ok`)."""
+        return {**asdict(self), "passes": self.ok}
 
     def describe(self) -> str:
         """One phrase for a level's ``reason``."""

@@ -117,8 +117,9 @@ FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
         ("levels.GLIF<n>.uncertainty", "", "per parameter: value, stderr, ci95 [lo, hi], dof and "
                                            "source (SI; multipliers dimensionless)"),
         ("levels.GLIF<n>.protocol_check", "", "the model on the Long and Short Squares: fi_error "
-                                              "(mean |model - cell rate| / the cell's highest "
-                                              "rate), max_rate_hz (Hz), short_square_agreement "
+                                              "(sum of |model - cell rate| / sum of the cell's "
+                                              "rates), passes (fi_error within the guard's "
+                                              "limit), max_rate_hz (Hz), short_square_agreement "
                                               "(share of pulses where both spike or neither), "
                                               "n_long_square, n_short_square"),
         ("preprocessing", "", "preprocessing estimates (SI) or why each failed"),
