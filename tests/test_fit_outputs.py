@@ -129,8 +129,13 @@ def test_summary_documented_keys(pipeline, written):
             else:
                 assert sel is None and opt["method"] == "ev"
             assert opt["bounds"]["th_inf"] == list(lf.optimization.bounds["th_inf"])
-            # a note on a fitted level only when a search limit was hit
-            assert (entry["reason"] is None) == (not opt["at_bounds"] and opt["count_matched"])
+            # a note on a fitted level only when a search limit was hit or the level fails
+            # the collapse guard's Long Square check
+            check = entry["protocol_check"]
+            assert check["passes"] == lf.protocol_check.ok
+            limits = not opt["at_bounds"] and opt["count_matched"]
+            assert (entry["reason"] is None) == (limits and check["passes"])
+            assert check["passes"] or "fails the Long Square check" in entry["reason"]
         else:
             assert entry["status"] == "failed" and entry["reason"] and entry["optimization"] is None
             assert entry["neuron_config"] is None and entry["test_ev"] is None

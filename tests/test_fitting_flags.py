@@ -67,6 +67,19 @@ def test_asc_time_constant_at_the_edge_of_the_rates_tried(glif5):
     assert "slowest" in flags[0].message and "fastest" in flags[1].message
 
 
+@pytest.mark.parametrize(("cut_s", "side"), [(1e-3, "shortest"), (10e-3, "longest"),
+                                             (10e-3 - 5e-5, "longest")])
+def test_spike_cut_at_an_end_of_its_search(glif5, cut_s, side):
+    """The cut is searched from 1 to 10 ms (GLIF_SPEC §3.4, estimators.MIN_CUT_S/MAX_CUT_S);
+    within one sample of an end it is flagged, one sample further in it is not."""
+    flags = parameter_flags(replace(glif5, spike_cut_s=cut_s))
+    assert _rules(flags, "spike_cut_s") == ["at_search_bound"] and side in flags[0].message
+    assert _rules(parameter_flags(replace(glif5, spike_cut_s=1e-3 + 2 * 5e-5)), "spike_cut_s") == []
+    # a published config's cut (steps, spike_cut_s None) was not searched by glifx: no flag
+    assert _rules(parameter_flags(replace(glif5, spike_cut_s=None, spike_cut_length=20)),
+                  "spike_cut_s") == []
+
+
 def test_threshold_at_rest_is_forbidden(glif5):
     try:
         model = replace(glif5, th_inf=-0.001)

@@ -69,7 +69,7 @@ def test_guard_keeps_the_other_optimum_over_a_collapsed_one(data):
     assert kept == "reference" and res is opts["reference"] and check.ok
     assert "ev optimum of GLIF1 was rejected" in note
     res, kept, check, note = _guarded(1, {"ev": opts["ev"]}, "ev", ctx)
-    assert kept == "ev" and not check.ok and note is None  # recorded, no note
+    assert kept == "ev" and not check.ok and "fails the Long Square check" in note
     assert check.as_dict()["passes"] is False
     res, kept, check, note = _guarded(1, opts, "reference", ctx)
     assert kept == "reference" and note is None

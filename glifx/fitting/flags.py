@@ -13,7 +13,9 @@ Rules (:attr:`Flag.rule`):
     (:data:`~glifx.fitting.estimators.B_SPIKE_BOUNDS`), ``b_voltage``
     (:data:`~glifx.fitting.estimators.B_VOLTAGE_BOUNDS`, the reference's
     :data:`~glifx.fitting.estimators.REFERENCE_B_VOLTAGE_BOUNDS`), an after-spike-current rate at
-    the first or last of :data:`~glifx.fitting.estimators.ASC_RATES`.
+    the first or last of :data:`~glifx.fitting.estimators.ASC_RATES`; the spike cut within one
+    sample of :data:`~glifx.fitting.estimators.MIN_CUT_S` or
+    :data:`~glifx.fitting.estimators.MAX_CUT_S`.
 ``multiplier_at_bound``
     An optimised multiplier at a bound of its interval
     (:attr:`glifx.fitting.optimize.OptimizationResult.at_bounds`).
@@ -38,6 +40,8 @@ from glifx.fitting.estimators import (
     ASC_RATES,
     B_SPIKE_BOUNDS,
     B_VOLTAGE_BOUNDS,
+    MAX_CUT_S,
+    MIN_CUT_S,
     REFERENCE_B_VOLTAGE_BOUNDS,
 )
 
@@ -148,6 +152,16 @@ def parameter_flags(model: Any, optimization: Any = None) -> list[Flag]:
                         f"after-spike current {j + 1}: τ = {float(tau) * 1e3:.4g} ms is the "
                         f"{side} of the rates tried ({slowest:g}–{fastest:g} 1/s): the true time "
                         "constant may lie beyond"))
+    if model.spike_cut_s is not None:  # glifx-fitted: the cut was searched in MIN_CUT_S–MAX_CUT_S
+        cut = float(model.spike_cut_s)
+        for edge, side in ((MIN_CUT_S, "shortest"), (MAX_CUT_S, "longest")):
+            if abs(cut - edge) <= float(model.dt) * (1 + 1e-6):
+                flags.append(Flag(
+                    "spike_cut_s", cut, "at_search_bound",
+                    f"spike cut {cut * 1e3:.3g} ms is the {side} tried "
+                    f"({MIN_CUT_S * 1e3:g}–{MAX_CUT_S * 1e3:g} ms): the spike may end "
+                    f"{'earlier' if side == 'shortest' else 'later'}, or the reset estimate "
+                    "is off"))
     # --- optimised multipliers at a bound of their interval
     if optimization is not None:
         for name, end in sorted(optimization.at_bounds.items()):

@@ -84,8 +84,9 @@ class LevelFit:
         Seconds spent on this level (optimisation and scoring; shared preprocessing excluded).
     reason
         Why the level could not be fitted; for a fitted level, a caveat worth reading (the
-        optimisation hit a limit of its search interval, :func:`bound_note`; the collapse guard
-        rejected an optimum: :func:`_guarded`); else ``None``.
+        optimisation hit a limit of its search interval, :func:`bound_note`; the model fails the
+        collapse guard's check, or the guard rejected an optimum: :func:`_guarded`); else
+        ``None``.
     optimization
         Details of the optimisation that gave ``model``.
     selection
@@ -104,7 +105,7 @@ class LevelFit:
     protocol_check
         The model against the cell on the Long Square and Short Square sweeps
         (:class:`glifx.fitting.protocol_checks.ProtocolCheck`); a model failing it was kept only
-        when no other optimiser's result passed (``protocol_check.ok`` is then false).
+        when no other optimiser's result passed (``reason`` says so).
     """
 
     level: int
@@ -428,7 +429,7 @@ def _guarded(level: int, opts: Mapping[str, OptimizationResult], chosen: str,
     """The collapse guard: ``opts[chosen]`` unless its model fails the Long Square check
     (:func:`glifx.fitting.protocol_checks.check_protocols`) while the other optimiser's result
     passes it.  Returns the result kept, its optimiser, its check and a note for the level's
-    ``reason`` (``None`` unless an optimum was rejected)."""
+    ``reason`` (``None`` when the choice stands and passes)."""
     check = check_protocols(opts[chosen].model, ctx.data)
     if check.ok:
         return opts[chosen], chosen, check, None
@@ -437,10 +438,11 @@ def _guarded(level: int, opts: Mapping[str, OptimizationResult], chosen: str,
             return res, name, alternative, (
                 f"the {chosen} optimum of GLIF{level} was rejected: {check.describe()} (limit "
                 f"{FI_ERROR_LIMIT:g}); kept the {name} optimum ({alternative.describe()})")
-    # No alternative passes: keep the choice without a note.  GLIF1/2 (no after-spike
-    # currents) miss the Long Square f-I curve of most real cells; a note on every such level
-    # would drown the ones that say what the pipeline did.  The check stays in protocol_check.
-    return opts[chosen], chosen, check, None
+    # No alternative passes: keep the choice and say so (GLIF1/2, without after-spike currents,
+    # miss the Long Square f-I curve of most real cells: the note is the level's limit).
+    return opts[chosen], chosen, check, (
+        f"GLIF{level} fails the Long Square check: {check.describe()} (limit "
+        f"{FI_ERROR_LIMIT:g}){' and so does the other optimiser' if len(opts) > 1 else ''}")
 
 
 def gate_choice(ctx: FitContext, say: Progress) -> str:

@@ -15,9 +15,9 @@ compares what it does with what the cell did:
 
 The pipeline (:func:`glifx.fitting.pipeline.fit_level`) rejects a candidate whose f-I error
 exceeds :data:`FI_ERROR_LIMIT` when the other optimiser's result stays within it, and says so in
-the level's ``reason``; when no alternative passes, the check is only recorded (GLIF1/2, without
-after-spike currents, miss the Long Square f-I curve of most real cells).  The preprocessing
-estimates are no alternative: before optimisation most levels barely fire on the Noise stimuli.
+the level's ``reason``, as it does when no alternative passes (GLIF1/2, without after-spike
+currents, miss the Long Square f-I curve of most real cells).  The preprocessing estimates are no
+alternative: before optimisation most levels barely fire on the Noise stimuli.
 """
 
 from __future__ import annotations
