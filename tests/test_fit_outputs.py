@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from pathlib import Path
 
@@ -190,6 +191,22 @@ def test_report_sections(pipeline):
             assert lv.parameters["th_inf"][1] == "V"
         else:
             assert lv.status == "failed" and lv.reason == lf.reason
+
+
+def test_report_shows_notes_and_flags(pipeline, monkeypatch):
+    """Issue 17, item 4: every level's note (``reason``) and every flag reach the report page.
+    The RS fit's GLIF1 gets a hand-made flag (its own fit has none to show)."""
+    from glifx.fitting.flags import Flag
+    from glifx.report.render import render_html
+
+    cell, qc, feats, fit, data = pipeline
+    flag = Flag("b_spike", 1.0, "at_search_bound", "b_spike = 1 1/s is at the lower end")
+    monkeypatch.setattr(fit[1], "flags", [flag])
+    page = html.unescape(render_html(build_cell_report(cell, qc, feats, fit, data=data), dpi=30))
+    assert f"GLIF1 flag (at_search_bound): {flag.message}." in page
+    for lf in fit:
+        if lf.reason:
+            assert lf.reason in page
 
 
 def test_report_without_long_square_features_or_fitted_level(pipeline, tmp_path):
