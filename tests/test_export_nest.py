@@ -6,6 +6,12 @@ NEST resolution = config dt) in glifx and in NEST's ``glif_psc`` (and, for ``con
 ``glif_cond``): spike counts agree within 3 % (or 2 spikes), first spikes within 0.5 ms.
 ``python tests/test_export_nest.py [psc|cond]`` prints the same comparison for all 248 configs
 (the figures of the README).
+
+glifx's own fits of the sample cells (``tests/reference_cells``) are exported too, their reset
+slope clipped into NEST's [0, 1] where needed (``reset="clip"``), and run on the Noise 1 sweep of
+their recording (``data_samples``): NEST spikes as glifx does with the exported (clipped) model,
+within the same tolerances.  ``python tests/test_export_nest.py samples`` prints how much the
+clipping itself changes the spike trains (the README's figures).
 """
 
 from __future__ import annotations
@@ -20,8 +26,12 @@ import pytest
 nest = pytest.importorskip("nest")
 
 from glifx.errors import ConfigError  # noqa: E402
-from glifx.export import simulate_nest, to_nest  # noqa: E402
-from glifx.glif import GlifModel, simulate  # noqa: E402
+from glifx.export import clip_reset, simulate_nest, to_nest  # noqa: E402
+from glifx.glif import GlifModel, load_allen_config, simulate  # noqa: E402
+from glifx.io import load_cell  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CELLS = ("rs_cell", "fs_cell")
 
 SECONDS = 3.0
 SCALE = 1.5  # mean current = 1.5 x DC rheobase
@@ -53,12 +63,10 @@ def _stimulus(model: GlifModel, x: np.ndarray) -> np.ndarray:
     return stim
 
 
-def compare(path: Path, x: np.ndarray, synapses: str) -> dict:
-    """glifx and NEST spikes for one config; ``ok`` per the tolerances of the module doc."""
-    model = GlifModel.from_allen_config(json.loads(path.read_text()))
-    stim = _stimulus(model, x)
-    ours = simulate(model, stim, model.dt).spike_times
-    theirs = simulate_nest(to_nest(model, synapses=synapses), stim, model.dt).spike_times
+def agreement(ours: np.ndarray, theirs: np.ndarray) -> dict:
+    """Spike counts, first-spike distance (s) and each spike's shift (s) of two trains (times in
+    s); ``ok`` per the tolerances of the module doc: counts within 3 % or 2 spikes, first spikes
+    within 0.5 ms."""
     n_ours, n_theirs = ours.size, theirs.size
     first = abs(ours[0] - theirs[0]) if n_ours and n_theirs else (0.0 if n_ours == n_theirs else np.inf)
     # each glifx spike against its nearest NEST spike
@@ -67,8 +75,46 @@ def compare(path: Path, x: np.ndarray, synapses: str) -> dict:
         nearest = np.argmin(np.abs(theirs[None, :] - ours[:, None]), axis=1)
         shifts = theirs[nearest] - ours
     ok = abs(n_ours - n_theirs) <= max(2, 0.03 * n_ours) and first <= 0.5e-3
-    return {"config": path.name, "level": model.standard_level, "n_glifx": n_ours, "n_nest": n_theirs,
-            "first_s": first, "shifts_s": shifts, "ok": ok}
+    return {"n_glifx": n_ours, "n_nest": n_theirs, "first_s": first, "shifts_s": shifts, "ok": ok}
+
+
+def compare(path: Path, x: np.ndarray, synapses: str) -> dict:
+    """glifx and NEST spikes for one config (:func:`agreement`)."""
+    model = GlifModel.from_allen_config(json.loads(path.read_text()))
+    stim = _stimulus(model, x)
+    ours = simulate(model, stim, model.dt).spike_times
+    theirs = simulate_nest(to_nest(model, synapses=synapses), stim, model.dt).spike_times
+    return {"config": path.name, "level": model.standard_level, **agreement(ours, theirs)}
+
+
+def noise_1(cell_name: str) -> tuple[np.ndarray, float]:
+    """The first Noise 1 sweep's current (A) of a sample recording and its step (s)."""
+    cell = load_cell(ROOT / "data_samples" / f"{cell_name}.nwb")
+    number = next(n for n in cell.sweep_numbers if cell.record(n).stimulus_name == "Noise 1")
+    sweep = cell.sweep(number)
+    stim = np.asarray(sweep.i, dtype=np.float64) * 1e-12  # the reader's currents are in pA
+    stim[:3] = 0.0  # NEST cannot change a current before t > 0 (glifx.export.step_current)
+    return stim, float(sweep.dt)
+
+
+def fitted_sample_runs(cell_name: str, stim: np.ndarray, dt: float) -> list[dict]:
+    """Each fitted level of a sample cell exported (reset clipped where NEST needs it): NEST
+    against glifx on the exported model, and the unclipped model's spikes (``n_unclipped``,
+    ``clip_shifts_s``: each clipped spike's shift from the nearest unclipped one)."""
+    rows = []
+    for level in (1, 2, 3, 4, 5):
+        model = load_allen_config(ROOT / "tests" / "reference_cells" / cell_name
+                                  / f"GLIF{level}_neuron_config.json")
+        exported, note = clip_reset(model)
+        neuron = to_nest(model, reset="clip")
+        ours = simulate(exported, stim, dt).spike_times
+        theirs = simulate_nest(neuron, stim, dt).spike_times
+        unclipped = simulate(model, stim, dt).spike_times
+        clip = agreement(unclipped, ours)
+        rows.append({"level": level, "model": model, "note": note, "notes": neuron.notes,
+                     **agreement(ours, theirs), "n_unclipped": unclipped.size,
+                     "clip_shifts_s": clip["shifts_s"]})
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +172,28 @@ def test_nest_takes_every_exported_parameter(level: int, synapses: str) -> None:
         np.testing.assert_allclose(status[key], value, rtol=1e-12, err_msg=key)
 
 
+@pytest.mark.parametrize("cell_name", SAMPLE_CELLS)
+def test_fitted_sample_models_run_in_nest(cell_name: str) -> None:
+    """Acceptance (issue 23): a glifx-fitted model exported to NEST runs there.  Every level of
+    both sample cells, on their Noise 1 sweep (21 s at 20 kHz = NEST's resolution 0.05 ms)."""
+    stim, dt = noise_1(cell_name)
+    rows = fitted_sample_runs(cell_name, stim, dt)
+    for r in rows:
+        model = r["model"]
+        # clipped exactly where NEST cannot take the fitted slope, and the export says so
+        needs_clip = r["level"] in (2, 4, 5) and not 0.0 <= model.a <= 1.0
+        assert (r["note"] is not None) == needs_clip
+        assert r["notes"] == ((r["note"],) if needs_clip else ())
+        if needs_clip:
+            with pytest.raises(ConfigError, match="reset='clip'"):
+                to_nest(model)
+        print(f"\n{cell_name} GLIF{r['level']}: glifx {r['n_glifx']} NEST {r['n_nest']} spikes, "
+              f"first spike {1e3 * r['first_s']:.2f} ms apart; unclipped model {r['n_unclipped']}"
+              + (f" ({r['note']})" if needs_clip else ""))
+        assert r["n_glifx"] >= 10  # the sweep drives every level
+        assert r["ok"], (r["level"], r["n_glifx"], r["n_nest"], r["first_s"])
+
+
 def test_nest_rejects_what_to_nest_rejects() -> None:
     nest.ResetKernel()
     cell = nest.Create("glif_psc")
@@ -149,7 +217,25 @@ def test_subthreshold_trace_differs_by_the_integration_scheme_only() -> None:
     assert np.nanmax(np.abs(run.voltage - ours)) < 2e-3 * np.nanmax(np.abs(ours))
 
 
+def _print_samples() -> None:
+    """The README's figures on the sample cells' fits: NEST against glifx, and what clipping the
+    reset slope changes (clipped against unclipped glifx runs)."""
+    for cell_name in SAMPLE_CELLS:
+        stim, dt = noise_1(cell_name)
+        for r in fitted_sample_runs(cell_name, stim, dt):
+            sh = np.abs(r["clip_shifts_s"]) * 1e3
+            moved = int(np.sum(sh > 0))
+            print(f"{cell_name} GLIF{r['level']}: NEST {r['n_nest']} / glifx {r['n_glifx']} spikes "
+                  f"(ok {r['ok']}), unclipped {r['n_unclipped']} "
+                  f"({100 * (r['n_glifx'] - r['n_unclipped']) / r['n_unclipped']:+.1f} %), "
+                  f"{moved} spikes moved, median |shift| {np.median(sh) if sh.size else 0:.2f} ms, "
+                  f"max {sh.max() if sh.size else 0:.2f} ms")
+
+
 if __name__ == "__main__":  # the README's figures: every published config
+    if sys.argv[1:2] == ["samples"]:
+        _print_samples()
+        sys.exit(0)
     root = Path(__file__).resolve().parents[2] / "shared" / "data" / "allen_glif"
     if len(sys.argv) > 2:
         root = Path(sys.argv[2])
