@@ -232,6 +232,64 @@ def _print_samples() -> None:
                   f"max {sh.max() if sh.size else 0:.2f} ms")
 
 
+def _semantics_model(a: float) -> GlifModel:
+    return GlifModel(level=2, R_input=2e8, C=1e-10, th_inf=0.02, El_reference=-0.07,
+                     spike_cut_length=40, dt=5e-5, a=a, b=0.004, a_spike=0.002, b_spike=100.0)
+
+
+def test_semantics_held_voltage_and_pre_spike_reset(noise: np.ndarray) -> None:
+    """README figures for the two reset semantics of NEST's glif models (GLIF2, a = 0.3, 1 s of
+    the reference noise at 1.5 x rheobase): NEST holds V_m at the reset value through t_ref where
+    glifx (the Allen reference) has no voltage (NaN) for the spike cut, then both resume from the
+    reset at the same step; NEST resets from the voltage before the crossing step,
+    a V(t) + b, glifx from the crossing voltage, a V(t+1) + b, so NEST resets lower by
+    a (V(t+1) - V(t))."""
+    model = _semantics_model(0.3)
+    cut, a, b = model.spike_cut_length, model.a, model.b
+    stim = 1.5 * model.th_inf / model.R_input * (1.0 + CV * noise[:20000])
+    stim[:3] = 0.0
+    ours = simulate(model, stim, model.dt, record=True)
+    run = simulate_nest(to_nest(model), stim, model.dt, record_voltage=True)
+    steps = np.round(ours.spike_times / model.dt).astype(np.int64)
+    nest_steps = np.round(run.spike_times / model.dt).astype(np.int64)
+    assert nest_steps.size == steps.size
+    held, resets, after = [], [], []
+    for k in nest_steps[nest_steps + cut < stim.size]:
+        window = run.voltage[k:k + cut + 1]  # NEST: the reset value, held, still there at k + cut
+        held.append(np.ptp(window))
+        # NEST resets from its own voltage before the crossing step
+        assert window[0] == pytest.approx(a * run.voltage[k - 1] + b, abs=1e-9)
+        if k not in steps:  # crossing a step apart (integration scheme): no like-for-like reset
+            continue
+        assert np.all(np.isnan(ours.voltage[k:k + cut]))  # glifx: no voltage in the cut
+        resets.append(window[0] - ours.voltage[k + cut])  # glifx: from the crossing voltage
+        resumed = slice(k + cut, k + cut + 20)  # the first ms after the cut
+        after.append(np.max(np.abs(run.voltage[resumed] - ours.voltage[resumed])))
+    same = len(resets)
+    resets_mV = -np.asarray(resets) * 1e3  # glifx - NEST
+    crossing_rise_mV = resets_mV / a  # V(t+1) - V(t), the last step's rise before the crossing
+    print(f"\nGLIF2 a = {a}: {steps.size} spikes, {same} at the same step; NEST holds V_m for t_ref = "
+          f"{cut * model.dt * 1e3:.1f} ms after each spike (range {max(held) * 1e3:.1e} mV; glifx NaN, "
+          f"{100 * steps.size * cut / stim.size:.1f} % of the samples); NEST resets lower by a median "
+          f"{np.median(resets_mV):.4f} mV (max {np.max(resets_mV):.4f} mV) = a x the crossing step's "
+          f"rise (median {np.median(crossing_rise_mV):.3f} mV); traces 1 ms after the reset within "
+          f"{max(after) * 1e3:.3f} mV")
+    # a lower reset (and the exact integration) moves later crossings by a step: the first ones
+    # are like for like
+    assert max(held) < 1e-12 and same >= 3
+    assert np.all(resets_mV > 0) and np.all(crossing_rise_mV < 0.5)
+    assert max(after) < 1e-4
+
+    # a reset at or above threshold: the Allen reference stops the run, NEST fires again at the
+    # end of every refractory period
+    bad = _semantics_model(1.0)
+    stopped = simulate(bad, stim, bad.dt)
+    repeated = simulate_nest(to_nest(bad), stim, bad.dt).spike_times
+    print(f"a = 1 (reset {1e3 * bad.b:.0f} mV above the crossing): glifx {stopped.spike_times.size} "
+          f"spike, run truncated; NEST {repeated.size} spikes (one every ~t_ref + dt)")
+    assert stopped.truncated and repeated.size > 10 * stopped.spike_times.size
+
+
 if __name__ == "__main__":  # the README's figures: every published config
     if sys.argv[1:2] == ["samples"]:
         _print_samples()
