@@ -644,17 +644,22 @@ _EXPORT_TARGETS = ("nest", "bmtk")
 @click.option("--synapses", default="psc", metavar="psc|cond", show_default=True,
               help="psc: glif_psc (current synapses); cond: glif_cond (conductance synapses, NEST's "
                    "default tau_syn 0.2/2 ms and E_rev 0/-85 mV).")
+@click.option("--reset", "reset", default="exact", metavar="exact|clip", show_default=True,
+              help="exact: refuse a reset slope a outside NEST's [0, 1]; clip: project it into "
+                   "[0, 1] keeping the reset from theta_inf (an approximation, noted on stderr).")
 @handles_errors
-def export(config: str, target: str | None, out_file: str | None, synapses: str) -> None:
+def export(config: str, target: str | None, out_file: str | None, synapses: str, reset: str) -> None:
     """Convert the Allen GLIF neuron_config CONFIG for NEST or BMTK (NEST units: mV, pA, pF, nS, ms).
 
     The spike cut becomes NEST's t_ref = spike_cut_length * config dt; see README "Export to NEST
-    and BMTK" for the conversion and how NEST's integration differs.
+    and BMTK" for the conversion and how NEST's integration differs.  A v_before reset slope a
+    outside [0, 1] (many Allen fits) exports only with --reset clip, which says what it changed.
 
     \b
     Examples:
       glifx export GLIF5_neuron_config.json --to nest --out glif5_nest.json
       glifx export GLIF3_neuron_config.json --to bmtk --out 593618144_glif_psc.json
+      glifx export GLIF4_neuron_config.json --to nest --reset clip
     """
     import json
 
@@ -668,18 +673,24 @@ def export(config: str, target: str | None, out_file: str | None, synapses: str)
         raise ConfigError(f"--to: expected 'nest' or 'bmtk', got {got}")
     if synapses not in ("psc", "cond"):
         raise ConfigError(f"--synapses: expected 'psc' or 'cond', got {synapses!r}")
+    if reset not in ("exact", "clip"):
+        raise ConfigError(f"--reset: expected 'exact' or 'clip', got {reset!r}")
     model = load_allen_config(config)
     try:
         if target == "nest":
-            neuron = to_nest(model, synapses=synapses)  # type: ignore[arg-type]
+            neuron = to_nest(model, synapses=synapses, reset=reset)  # type: ignore[arg-type]
             payload: dict[str, Any] = {"model": neuron.model, "params": neuron.params}
-            template = f"nest:{neuron.model}"
+            template, notes = f"nest:{neuron.model}", neuron.notes
         else:
-            cell = to_bmtk(model, synapses=synapses)  # type: ignore[arg-type]
+            cell = to_bmtk(model, synapses=synapses, reset=reset)  # type: ignore[arg-type]
             payload = cell["dynamics_params"]
-            template = cell["model_template"]
+            template, notes = cell["model_template"], tuple(cell["notes"])
     except ConfigError as exc:
-        raise ConfigError(f"{config}: cannot export to {target}: {exc}") from None
+        message = str(exc).replace("reset='clip'", "--reset clip")
+        raise ConfigError(f"{config}: cannot export to {target}: {message}") from None
+    # on stderr: the JSON on stdout stays what NEST / BMTK read
+    for note in notes:
+        click.echo(f"glifx: note: {note}", err=True)
     text = json.dumps(payload, indent=2) + "\n"
     if out_file is None:
         click.echo(text, nl=False)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from glifx.cli import main
 from glifx.errors import ConfigError
-from glifx.export import spike_cut_seconds, step_current, to_bmtk, to_nest
+from glifx.export import clip_reset, spike_cut_seconds, step_current, to_bmtk, to_nest
 from glifx.glif import GlifModel
 
 
@@ -111,6 +111,37 @@ def test_bad_synapse_arguments(kw: dict, message: str) -> None:
         to_nest(_glif5(), **kw)
 
 
+@pytest.mark.parametrize(("a", "clipped"), [(-0.4, 0.0), (1.28, 1.0)])
+def test_clip_reset_keeps_the_reset_from_theta_inf(a: float, clipped: float) -> None:
+    model = _glif5(a=a, El=0.002)
+    refusal = r"in \[0, 1\], got .* \(reset='clip' exports an approximation\)"
+    with pytest.raises(ConfigError, match=refusal):
+        to_nest(model)
+    exported, note = clip_reset(model)
+    theta = 0.9 * 0.02  # coeff_th_inf * th_inf
+    assert exported.a == clipped
+    assert exported.a * theta + exported.b == pytest.approx(a * theta + 0.004, abs=1e-15)
+    # a reset from V moves by (a' - a) (V - theta_inf): from 5 mV above it, (a' - a) 5 mV
+    v = theta + 0.005
+    moved = (exported.a * v + exported.b) - (a * v + 0.004)
+    assert moved == pytest.approx((clipped - a) * 0.005, abs=1e-15)
+    neuron = to_nest(model, reset="clip")
+    assert neuron.notes == (note,) and f"clipped from {a:.4g} to {clipped:g}" in note
+    assert neuron.params == to_nest(exported).params  # the clipped model, exported exactly
+    assert to_bmtk(model, reset="clip")["notes"] == [note]
+
+
+def test_clip_changes_nothing_a_nest_model_has() -> None:
+    assert to_nest(_glif5(), reset="clip") == to_nest(_glif5())
+    assert clip_reset(_glif5()) == (_glif5(), None)
+    level3 = _glif5(level=3, voltage_reset_method=None, threshold_dynamics_method=None,
+                    threshold_reset_method=None, asc_dynamics_method=None, asc_reset_method=None,
+                    a=None, b=None)
+    assert clip_reset(level3) == (level3, None)
+    with pytest.raises(ConfigError, match="reset: expected 'exact' or 'clip', got 'round'"):
+        to_nest(_glif5(), reset="round")  # type: ignore[arg-type]
+
+
 def test_bmtk_cell_model() -> None:
     cell = to_bmtk(_glif5(), synapses="cond")
     assert cell["model_type"] == "point_neuron" and cell["model_template"] == "nest:glif_cond"
@@ -147,10 +178,24 @@ def test_cli_export_nest_and_bmtk(tmp_path: Path) -> None:
     assert json.loads(out.read_text()) == to_bmtk(_glif5(), synapses="cond")["dynamics_params"]
 
 
+def test_cli_export_clip_says_what_it_changed(tmp_path: Path) -> None:
+    config = _config(tmp_path, a=-0.4)
+    refused = CliRunner().invoke(main, ["export", str(config), "--to", "nest"])
+    assert refused.exit_code == 2
+    [line] = refused.output.strip().splitlines()
+    assert "voltage reset fraction in [0, 1]" in line and "--reset clip" in line
+    clipped = CliRunner().invoke(main, ["export", str(config), "--to", "nest", "--reset", "clip"])
+    assert clipped.exit_code == 0, clipped.output
+    neuron = to_nest(_glif5(a=-0.4), reset="clip")
+    assert json.loads(clipped.stdout)["params"] == neuron.params  # stdout stays plain JSON
+    assert clipped.stderr.strip().splitlines() == [f"glifx: note: {neuron.notes[0]}"]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--to", "brian2"], "--to: expected 'nest' or 'bmtk', got 'brian2'"),
     ([], "--to: expected 'nest' or 'bmtk', got nothing"),
     (["--to", "nest", "--synapses", "gap"], "--synapses: expected 'psc' or 'cond', got 'gap'"),
+    (["--to", "nest", "--reset", "round"], "--reset: expected 'exact' or 'clip', got 'round'"),
 ])
 def test_cli_export_bad_arguments_one_line_exit_2(tmp_path: Path, args: list, message: str) -> None:
     result = CliRunner().invoke(main, ["export", str(_config(tmp_path)), *args])

@@ -64,3 +64,16 @@ def test_bad_subject_is_one_clear_error(subject: dict, message: str, tmp_path: P
     with pytest.raises(ConfigError, match=message):
         write_nwb(cell, tmp_path / "x.nwb", subject=subject)
     assert not (tmp_path / "x.nwb").exists()
+
+
+def test_the_source_session_description_is_carried(tmp_path: Path) -> None:
+    cell = load_cell(SAMPLES / "rs_cell.nwb")
+    text = "Whole-cell recording of a layer 5 neuron, Long/Short Square, Ramp and Noise protocols"
+    described = glifx.Cell.from_sweeps(list(cell), cell_id=cell.cell_id,
+                                       metadata={**cell.metadata, "session_description": text})
+    back = load_cell(write_nwb(described, tmp_path / "described.nwb", subject=SUBJECT))
+    assert back.metadata["session_description"] == text
+    # a source without one keeps the placeholder
+    bare = glifx.Cell.from_sweeps(list(cell), cell_id="bare", metadata={})
+    assert load_cell(write_nwb(bare, tmp_path / "bare.nwb")).metadata["session_description"] == (
+        "glifx export of cell bare")

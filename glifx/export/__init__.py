@@ -8,8 +8,10 @@ BMTK PointNet cell model.  This layer imports only :mod:`glifx.glif` (and NEST, 
 
 from glifx.export.bmtk import to_bmtk
 from glifx.export.nest import (
+    RESET_MODES,
     NestNeuron,
     NestRun,
+    clip_reset,
     simulate_nest,
     spike_cut_seconds,
     step_current,
@@ -19,6 +21,8 @@ from glifx.export.nest import (
 __all__ = [
     "NestNeuron",
     "NestRun",
+    "RESET_MODES",
+    "clip_reset",
     "simulate_nest",
     "spike_cut_seconds",
     "step_current",

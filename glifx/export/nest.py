@@ -46,13 +46,25 @@ generator's sample reaches the neuron after the connection delay and is applied 
 step, so a sample has to be scheduled two steps early (:func:`step_current`); so aligned, a
 crossing is stamped at the same time by both).  The figures measured on
 the published Allen configs are in the README ("Export to NEST and BMTK").
+
+A reset slope NEST cannot take (``reset="clip"``)
+-------------------------------------------------
+NEST's ``voltage_reset_fraction`` must lie in [0, 1]; Allen fits do not respect that (the published
+configs range over ``a`` = -0.09 ... 1.28, glifx's fits of its sample cells give -0.40 and -0.34).
+By default such a model is refused.  ``reset="clip"`` is an explicit approximation: the slope is
+projected into [0, 1], ``a' = min(max(a, 0), 1)``, and the intercept moved so that the reset of a
+spike from the model's instantaneous threshold is unchanged,
+``b' = b + (a - a') * coeff_th_inf * th_inf``; resets from other voltages move by
+``(a - a') * (V - theta_inf)``.  :func:`clip_reset` gives the approximated :class:`GlifModel` (to
+simulate what NEST runs in glifx), and the exported :class:`NestNeuron` lists the change in
+``notes``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from glifx.errors import ConfigError
@@ -79,11 +91,15 @@ class NestNeuron:
         Parameter dict in NEST's names and units (mV, pA, pF, nS, ms, 1/ms); JSON-serialisable.
     level
         The GLIF level (1-5) of the exported model.
+    notes
+        What the export approximated (one sentence each, e.g. a clipped reset slope); empty for
+        an exact export.
     """
 
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     level: int = 1
+    notes: tuple[str, ...] = ()
 
 
 def _positive_seconds(name: str, values: Sequence[float] | float) -> tuple[float, ...]:
@@ -120,12 +136,49 @@ def spike_cut_seconds(model: GlifModel) -> float:
     return float(model.spike_cut_length * model.dt)
 
 
+#: How :func:`to_nest` treats a reset slope outside NEST's [0, 1] (module doc).
+RESET_MODES = ("exact", "clip")
+
+
+def clip_reset(model: GlifModel) -> tuple[GlifModel, str | None]:
+    """``model`` with its ``v_before`` reset slope projected into NEST's [0, 1].
+
+    The slope becomes ``a' = min(max(a, 0), 1)`` and the intercept ``b' = b + (a - a') * theta``
+    with ``theta = coeff_th_inf * th_inf`` (V, relative to rest), so a spike fired from the
+    instantaneous threshold resets to the same voltage; a reset from ``V`` moves by
+    ``(a - a') * (V - theta)`` (V).
+
+    Parameters
+    ----------
+    model
+        Any GLIF model; one without a ``v_before`` reset, or with ``a`` in [0, 1], is returned
+        unchanged.
+
+    Returns
+    -------
+    tuple
+        The (possibly) changed model and a one-sentence note of the change, or ``None`` when
+        nothing changed.
+    """
+    a, b = model.a, model.b
+    if a is None or b is None or 0.0 <= a <= 1.0:
+        return model, None
+    theta = model.coeff_th_inf * model.th_inf
+    clipped = min(max(float(a), 0.0), 1.0)
+    shifted = float(b) + (float(a) - clipped) * theta
+    note = (f"reset slope a clipped from {a:.4g} to {clipped:g} and intercept b moved from "
+            f"{1e3 * b:.4g} to {1e3 * shifted:.4g} mV (the reset from theta_inf "
+            f"{1e3 * theta:.4g} mV above rest is unchanged, {1e3 * (clipped * theta + shifted):.4g} mV)")
+    return replace(model, a=clipped, b=shifted), note
+
+
 def to_nest(
     model: GlifModel,
     *,
     synapses: Literal["psc", "cond"] = "psc",
     tau_syn: Sequence[float] | float | None = None,
     E_rev: Sequence[float] | float | None = None,
+    reset: Literal["exact", "clip"] = "exact",
 ) -> NestNeuron:
     """NEST parameters of ``model`` for ``glif_psc`` (current synapses) or ``glif_cond``.
 
@@ -141,11 +194,16 @@ def to_nest(
         0.2 and 2 ms (cond).
     E_rev
         Reversal potentials (V, absolute, one per port; ``cond`` only); default 0 and -85 mV.
+    reset
+        ``"exact"`` (default): a ``v_before`` reset slope ``a`` outside [0, 1] is an error.
+        ``"clip"``: approximate it by :func:`clip_reset` (the reset from theta_inf is kept) and
+        say so in ``notes``.
 
     Returns
     -------
     NestNeuron
-        ``model`` name and ``params`` in NEST units (see the module docstring for each formula).
+        ``model`` name, ``params`` in NEST units (see the module docstring for each formula) and
+        ``notes`` on any approximation.
 
     Raises
     ------
@@ -163,6 +221,8 @@ def to_nest(
         raise ConfigError(f"model: expected a GlifModel, got {type(model).__name__}")
     if synapses not in NEST_MODELS:
         raise ConfigError(f"synapses: expected 'psc' or 'cond', got {synapses!r}")
+    if reset not in RESET_MODES:
+        raise ConfigError(f"reset: expected 'exact' or 'clip', got {reset!r}")
     level = model.standard_level
     if level is None:
         methods = ", ".join(f"{k}={v!r}" for k, v in model.methods.items())
@@ -211,10 +271,15 @@ def to_nest(
     theta_spike = level in (2, 4, 5)
     asc = level in (3, 4, 5)
     theta_voltage = level == 5
+    notes: list[str] = []
     if theta_spike:
+        if reset == "clip":
+            model, note = clip_reset(model)
+            notes += [note] if note else []
         a, b = float(model.a), float(model.b)  # type: ignore[arg-type]
         if not 0.0 <= a <= 1.0:
-            raise ConfigError(f"a: NEST needs the voltage reset fraction in [0, 1], got {a!r}")
+            raise ConfigError(f"a: NEST needs the voltage reset fraction in [0, 1], got {a!r} "
+                              f"(reset='clip' exports an approximation)")
         if not model.b_spike > 0:  # type: ignore[operator]
             raise ConfigError(f"b_spike: NEST needs a decay rate > 0, got {model.b_spike!r}")
         p["th_spike_add"] = 1e3 * model.a_spike  # type: ignore[operator]
@@ -243,7 +308,7 @@ def to_nest(
     p["spike_dependent_threshold"] = theta_spike
     p["after_spike_currents"] = asc
     p["adapting_threshold"] = theta_voltage
-    return NestNeuron(model=NEST_MODELS[synapses], params=p, level=level)
+    return NestNeuron(model=NEST_MODELS[synapses], params=p, level=level, notes=tuple(notes))
 
 
 def step_current(stimulus_A: Any, resolution_ms: float) -> dict[str, list[float]]:
@@ -345,6 +410,8 @@ __all__ = [
     "NEST_MODELS",
     "NestNeuron",
     "NestRun",
+    "RESET_MODES",
+    "clip_reset",
     "simulate_nest",
     "step_current",
     "spike_cut_seconds",

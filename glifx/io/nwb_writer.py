@@ -124,6 +124,8 @@ def write_nwb(
         Output file; its folder must exist.  An existing file is replaced only on success.
     session_start_time
         Defaults to ``cell.metadata["session_start_time"]`` if it is a datetime, else now (UTC).
+        The session description is the source file's (``cell.metadata["session_description"]``)
+        where its reader found one, else ``"glifx export of cell <id>"``.
     compress
         Gzip the data arrays.
     subject
@@ -167,8 +169,12 @@ def write_nwb(
     description = json.dumps(
         {"glifx_cell_id": cell.cell_id, "source": cell.source}, default=str
     )
+    # the source's own description where the reader has one (DANDI shows it), else a placeholder
+    source_description = cell.metadata.get("session_description")
+    if not (isinstance(source_description, str) and source_description.strip()):
+        source_description = f"glifx export of cell {cell.cell_id}"
     nwbfile = NWBFile(
-        session_description=f"glifx export of cell {cell.cell_id}",
+        session_description=source_description,
         identifier=cell.cell_id,
         session_start_time=session_start_time,
         notes=description,
