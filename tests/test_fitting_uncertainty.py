@@ -97,3 +97,15 @@ def test_level_uncertainty_maps_estimates_to_the_level_parameters():
     assert g4["a_spike"].value == pytest.approx(0.004)
     assert g4["multiplier a_spike"].stderr == pytest.approx(0.2)
     assert {"a", "b", "b_spike", "asc_amp_array[1]"} <= set(g4)
+
+
+def test_resting_potential_interval_from_the_sweep_baselines():
+    """El_reference: the standard error of the mean of the training sweeps' baselines (sample
+    standard deviation / √n, computed here by hand)."""
+    membrane = SimpleNamespace(R_sweeps=[2e8, 2.2e8], R=2.1e8, C_sweeps=[1e-10, 1.2e-10], C=1.1e-10)
+    rests = [-0.070, -0.071, -0.069]
+    out = unc.membrane_uncertainty(membrane, rests, -0.070)
+    assert out["El_reference"].value == -0.070
+    assert out["El_reference"].stderr == pytest.approx(1e-3 / math.sqrt(3), rel=1e-6)
+    assert out["El_reference"].dof == 2
+    assert "El_reference" not in unc.membrane_uncertainty(membrane)

@@ -119,6 +119,9 @@ class FitData:
         Sweeps of those stimuli.
     excluded
         Sweep number -> reason it was left out (failed QC, no current, ...).
+    rest_sweeps
+        Pre-stimulus resting potential of each training sweep that set ``el_reference``, V
+        (absolute; their spread gives ``El_reference`` its uncertainty).
     """
 
     el_reference: float
@@ -128,6 +131,7 @@ class FitData:
     triple: list[SISweep] = field(default_factory=list)
     long_square: list[SISweep] = field(default_factory=list)
     excluded: dict[int, str] = field(default_factory=dict)
+    rest_sweeps: tuple[float, ...] = ()
 
 
 def default_spike_detector(sweep: Sweep) -> np.ndarray:
@@ -458,4 +462,5 @@ def prepare(
         triple=convert(usable(SHORT_SQUARE_TRIPLE), pulses=True),
         long_square=convert(usable(LONG_SQUARE)) if long_square else [],
         excluded=excluded,
+        rest_sweeps=tuple(float(r) * MV for r in rests),
     )

@@ -324,7 +324,8 @@ def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
     if pre.has("reset"):
         makers["reset"] = lambda: unc.reset_uncertainty(data.train, pre.reset)
     if pre.has("membrane"):
-        makers["membrane"] = lambda: unc.membrane_uncertainty(pre.membrane)
+        makers["membrane"] = lambda: unc.membrane_uncertainty(pre.membrane, data.rest_sweeps,
+                                                              data.el_reference)
     if pre.has("asc") and pre.has("membrane") and pre.cut is not None:
         makers["asc"] = lambda: unc.asc_uncertainty(data.train, pre.asc, pre.membrane.C,
                                                     pre.cut, block, _reset_rule(pre))

@@ -8,7 +8,8 @@ Three sources, each the one that matches how its estimate varies:
   estimate, where it stays) gives the covariance from the Jacobian, scaled by the residual
   variance.  A rate at an end of its search interval (:mod:`glifx.fitting.flags`) has no
   interval: the Jacobian there says nothing about the side the data would go.
-* **Between-sweep spread** (``R_input``, ``C`` and the after-spike-current amplitudes): these
+* **Between-sweep spread** (``R_input``, ``C``, the after-spike-current amplitudes, and the
+  resting potential ``El_reference`` from each training sweep's baseline): these
   regressions run over every sample, whose errors are strongly autocorrelated (intrinsic noise
   lasts milliseconds, the derivative is block-averaged), so a per-sample covariance would be far
   too narrow.  Each Noise 1 sweep gives its own estimate instead (:class:`Membrane` keeps them;
@@ -223,10 +224,15 @@ def threshold_uncertainty(sweeps: Sequence[Any], cut: float,
     return out
 
 
-def membrane_uncertainty(membrane: est.Membrane) -> dict[str, Uncertainty]:
-    """``R_input`` and ``C`` from the spread of the per-sweep estimates."""
-    return {"R_input": between_sweeps(membrane.R_sweeps, membrane.R),
-            "C": between_sweeps(membrane.C_sweeps, membrane.C)}
+def membrane_uncertainty(membrane: est.Membrane, rests: Sequence[float] = (),
+                         el_reference: float | None = None) -> dict[str, Uncertainty]:
+    """``R_input`` and ``C`` from the spread of the per-sweep estimates; ``El_reference`` (V)
+    from the spread of the training sweeps' resting potentials ``rests`` (V) when given."""
+    out = {"R_input": between_sweeps(membrane.R_sweeps, membrane.R),
+           "C": between_sweeps(membrane.C_sweeps, membrane.C)}
+    if len(rests):
+        out["El_reference"] = between_sweeps(rests, el_reference)
+    return out
 
 
 def asc_uncertainty(sweeps: Sequence[Any], asc: est.AfterSpikeCurrents, C: float, cut: float,
@@ -279,7 +285,8 @@ def level_uncertainty(
     Returns
     -------
     dict
-        ``"multiplier <name>"`` (half refits) and model parameter names (``R_input``, ``C``,
+        ``"multiplier <name>"`` (half refits) and model parameter names (``El_reference``,
+        ``R_input``, ``C``,
         ``a``, ``b``, ``asc_amp_array[0|1]``, ``th_inf``, ``a_spike``, ``b_spike``,
         ``a_voltage``, ``b_voltage``; effective values, SI) -> :class:`Uncertainty`.
     """
