@@ -135,6 +135,10 @@ def bench_cell(request, tmp_path_factory) -> Path:
     return nwb
 
 
+# It reads the shared data (a published config) when present: marked like every such test, so
+# that -m "not shared_data" leaves it out.  Without the data it does not skip but runs on the
+# typical GLIF5 of _config: the cost of a fit does not depend on which GLIF5 is recorded.
+@pytest.mark.shared_data
 @pytest.mark.parametrize("variant", ["default", "most_work"])
 def test_bench_fit_all_levels(benchmark, bench_cell, variant) -> None:
     benchmark.group = "fit_cell"

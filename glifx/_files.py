@@ -23,7 +23,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -267,6 +267,58 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def write_files_atomic(
+        writers: Mapping[str | os.PathLike[str], Callable[[IO[bytes]], object]]) -> list[Path]:
+    """Write files that belong together (spikes and their trace, one table in two formats) so
+    that they are replaced together or not at all.
+
+    Each writer fills its file through a binary handle.  Every file is written and synced to a
+    temporary beside its target before the first rename, so a failure in any writer or sync (a
+    full disk, a serialiser's error) leaves every target as it was and no temporary behind.
+    Nesting :func:`atomic_open` instead would rename the inner file before the outer one is
+    synced, and a full disk reported by that sync would leave a new file beside an old one.  Only
+    a failing rename after another succeeded (no data written then) could still leave a mix.
+
+    Parameters
+    ----------
+    writers : mapping
+        Target path -> function writing that file's bytes to the handle it is given.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The targets, in the order given.
+
+    Raises
+    ------
+    OutputError
+        From an ``OSError`` while writing or syncing a file; names that file's target.
+    """
+    targets = [Path(p) for p in writers]
+    temps: list[Path] = []
+    try:
+        for target in targets:
+            with _naming_failures(target):
+                fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp",
+                                                dir=target.parent)
+                os.close(fd)
+            temps.append(Path(tmp_name))
+        for (target, write), tmp in zip(writers.items(), temps, strict=True):
+            with _naming_failures(Path(target)):
+                with open(tmp, "wb") as fh:
+                    write(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, _default_mode())
+        for target, tmp in zip(targets, temps, strict=True):
+            with _naming_failures(target):
+                os.replace(tmp, target)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return targets
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

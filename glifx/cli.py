@@ -316,12 +316,11 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
           --out spikes.npy --trace trace.npz
     """
 
-    import contextlib
     from pathlib import Path
 
     import numpy as np
 
-    from glifx._files import atomic_open
+    from glifx._files import write_files_atomic
     from glifx.errors import ConfigError, FileFormatError
     from glifx.glif import load_allen_config
     from glifx.glif import simulate as run
@@ -346,13 +345,14 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
         message = f"{stimulus_file}: {exc}" if str(exc).startswith("stimulus") else str(exc)
         raise ConfigError(message) from None
 
-    with contextlib.ExitStack() as both:  # the two files appear together or not at all
-        if out_file is not None:
-            np.save(both.enter_context(atomic_open(out_file, "wb")), result.spike_steps)
-        if trace_file is not None:
-            np.savez(both.enter_context(atomic_open(trace_file, "wb")), voltage=result.voltage,
-                     threshold=result.threshold, asc=result.asc, spike_steps=result.spike_steps,
-                     dt=np.float64(dt))
+    writers: dict[str, Any] = {}  # the two files appear together or not at all
+    if out_file is not None:
+        writers[out_file] = lambda fh: np.save(fh, result.spike_steps)
+    if trace_file is not None:
+        writers[trace_file] = lambda fh: np.savez(
+            fh, voltage=result.voltage, threshold=result.threshold, asc=result.asc,
+            spike_steps=result.spike_steps, dt=np.float64(dt))
+    write_files_atomic(writers)
     duration = result.n_steps * dt
     level = f"GLIF{model.level}" if model.level else "GLIF (custom methods)"
     click.echo(f"{level}: {result.n_spikes} spikes in {duration:.6g} s "

@@ -232,6 +232,11 @@ def _downsampled(base: Path, rate: float) -> Callable[[Path], Path]:
     return make
 
 
+#: the cases cut from a real ABF file of the shared data (present only when ``abf`` is given)
+ABF_CASES = ("abf_scrambled_header_0", "abf_scrambled_header_1", "abf_scrambled_header_2",
+             "abf_truncated", "abf_huge_section", "abf_huge_strings")
+
+
 def build_corpus(out: Path, abf: Path | None = None) -> dict[str, Case]:
     """Write every case into ``out`` (which must exist) and return them by name.
 

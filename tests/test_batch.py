@@ -26,6 +26,7 @@ from test_process import _without_run_keys  # the run-time keys two fits differ 
 
 import glifx
 from glifx.batch import COHORT_COLUMNS, find_recordings
+from glifx.batch.runner import CONNECT_TIMEOUT_S
 from glifx.batch.tasks import FitOptions, finished_summary, folder_names
 from glifx.cli import main
 from glifx.qc import resolve_criteria
@@ -180,7 +181,7 @@ def test_bad_input_is_one_line_before_any_work(cohort, tmp_path):
     assert not out.exists()
 
 
-def test_an_unreachable_scheduler_is_one_line_within_30_s(cohort, tmp_path):
+def test_an_unreachable_scheduler_is_one_line_after_the_connect_timeout(cohort, tmp_path):
     cells, _ = cohort
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -188,10 +189,16 @@ def test_an_unreachable_scheduler_is_one_line_within_30_s(cohort, tmp_path):
     t0 = time.perf_counter()
     result = CliRunner().invoke(main, ["fit", str(cells), "--out", str(tmp_path / "out"),
                                        "--scheduler", address])
-    assert time.perf_counter() - t0 < 30
+    elapsed = time.perf_counter() - t0
+    # Not a speed target: the command's contract is to give up after CONNECT_TIMEOUT_S (10 s, the
+    # timeout glifx passes to dask's Client and names in the error), where dask's own default
+    # connect timeout (30 s) would keep it waiting longer.  The 20 s beyond it are for starting
+    # dask on a loaded machine; a command that ignored the timeout would take 30 s or more.
+    assert elapsed < CONNECT_TIMEOUT_S + 20.0, elapsed
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and address in lines[0]
+    assert f"within {CONNECT_TIMEOUT_S:g} s" in lines[0], lines[0]
     assert not (tmp_path / "out" / "cohort.csv").exists()
 
 

@@ -4,9 +4,10 @@
   with the filter off in both (ipfx cannot filter at these rates: it raises).
 - Synthetic 200 kHz sweeps with the default 10 kHz filter in both.
 
-Compared: spike count, threshold / peak / trough / fast-trough / upstroke / downstroke indices (within
-1 sample), width, upstroke and downstroke (within 1 %), clipped flags.  Documented differences (not
-compared): ipfx writes the string "nan" as isi_type where there is no fast trough, glifx a missing value.
+Compared: spike count, threshold / peak / trough / fast-trough / upstroke / downstroke / ADP /
+slow-trough indices (exactly), width, upstroke and downstroke (relative 1e-9), clipped flags, isi_type.
+Documented differences (not compared): ipfx writes the string "nan" as isi_type where there is no fast
+trough, glifx a missing value.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from glifx.testing.sweeps import spike_train_sweep
 INDEX_COLS = ["threshold_index", "peak_index", "trough_index", "fast_trough_index",
               "upstroke_index", "downstroke_index", "adp_index", "slow_trough_index"]
 VALUE_COLS = ["width", "upstroke", "downstroke"]
+# Measured over the 1481 spikes of these tests (ipfx 2.1.2): every index equal, and on the
+# unfiltered real sweeps width / upstroke / downstroke equal bit for bit.  On the filtered 200 kHz
+# synthetic sweeps upstroke and downstroke differ by at most 1.5e-13 relative (width 0): rounding
+# of the filtered trace and its derivative, no difference of definition.  1e-9 leaves room for
+# other platforms' rounding; a definition change fails it (one sample at 200 kHz, 5 µs, is 0.5 % of
+# a 1 ms width).
+VALUE_RTOL = 1e-9
 ABFS = ["171116sh_0016", "171116sh_0018", "18711001", "190619B_0003", "2019_07_24_0055_fsi",
         "File_axon_5"]
 
@@ -43,14 +51,14 @@ def _compare(a, b, where):
     for c in INDEX_COLS:
         x, y = a[c].to_numpy(float), b[c].to_numpy(float)
         same_nan = np.isnan(x) == np.isnan(y)
-        close = np.where(np.isnan(x) | np.isnan(y), True, np.abs(x - y) <= 1)
+        close = np.where(np.isnan(x) | np.isnan(y), True, x == y)
         ok &= same_nan & close
     for c in VALUE_COLS:
         x, y = a[c].to_numpy(float), b[c].to_numpy(float)
         same_nan = np.isnan(x) == np.isnan(y)
         with np.errstate(invalid="ignore", divide="ignore"):
             rel = np.abs(x - y) / np.abs(x)
-        ok &= same_nan & np.where(np.isnan(x) | np.isnan(y), True, rel <= 0.01)
+        ok &= same_nan & np.where(np.isnan(x) | np.isnan(y), True, rel <= VALUE_RTOL)
     ok &= a["clipped"].to_numpy(bool) == b["clipped"].to_numpy(bool)
     defined = b["isi_type"].notna().to_numpy()
     ok &= np.where(defined, a["isi_type"].to_numpy(str) == b["isi_type"].to_numpy(str), True)
@@ -71,9 +79,8 @@ def test_parity_real_abf_every_sweep(shared_data, name):
         b = detect_spikes(t, v, i, filter=None)
         total += len(a)
         matched += _compare(a, b, f"{name} sweep {k}")
-    assert matched >= 0.99 * total
-    # In fact every spike matches exactly on these files (same definitions, same arithmetic).
-    assert matched == total
+    # every spike matches (same definitions, same arithmetic)
+    assert total > 0 and matched == total
 
 
 @pytest.mark.shared_data

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 
+import ipfx.feature_extractor as ipfx_fe
 import numpy as np
 import pytest
 
@@ -50,7 +51,6 @@ def test_spikes_outside_the_window_and_on_test_sweeps_are_listed() -> None:
 
 @pytest.mark.shared_data
 def test_whole_sweep_detection_agrees_with_ipfx_on_real_abfs(shared_data) -> None:
-    ipfx_fe = pytest.importorskip("ipfx.feature_extractor")
     found = expected = true_pos = 0
     worst = 0.0
     for name in ABFS:

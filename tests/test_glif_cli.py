@@ -37,7 +37,8 @@ def test_simulate_writes_spikes_and_traces(tmp_path: Path) -> None:
         np.testing.assert_array_equal(z["spike_steps"], spikes)
         assert z["voltage"].shape == (40000,) and z["asc"].shape == (40000, 2)
         assert np.isnan(z["voltage"][spikes[0]])
-    assert not list(tmp_path.glob(".glifx-*"))  # no temporary files left behind
+    # glifx names its temporaries ".<target>.glifx-<host>-<pid>-<random>.tmp"
+    assert not list(tmp_path.glob(".*.glifx-*"))  # no temporary files left behind
 
 
 def test_simulate_cut_policy_seconds(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import neo
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -11,8 +12,6 @@ from click.testing import CliRunner
 from glifx.cli import main
 from glifx.errors import FileFormatError
 from glifx.io import load_cell, sniff_format
-
-neo = pytest.importorskip("neo")
 
 
 @pytest.fixture(scope="module")

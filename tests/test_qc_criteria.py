@@ -53,7 +53,6 @@ def test_round_trip(tmp_path):
 
 
 def test_yaml_file(tmp_path):
-    pytest.importorskip("yaml")
     path = tmp_path / "c.yaml"
     path.write_text("vm_delta_mv_max: 2.0\nexcluded_stimuli: [Test, Search, Blowout]\n")
     c = QCCriteria.from_file(path)

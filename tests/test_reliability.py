@@ -40,12 +40,23 @@ UNUSABLE_NAMES = ["missing", "directory", "empty", "truncated_nwb", "random_byte
 COMMANDS = ("info", "qc", "features", "fit")
 
 
+def _marked(names: list[str]) -> list:
+    """``names`` as parameters, the ABF cases marked ``shared_data`` (they are cut from an ABF of
+    the shared data), so that ``-m "not shared_data"`` leaves them out like every other test that
+    reads those data (conftest.py marks the users of the ``shared_data`` fixture)."""
+    return [pytest.param(n, marks=pytest.mark.shared_data) if n in rc.ABF_CASES else n
+            for n in names]
+
+
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> dict[str, rc.Case]:
-    """The corpus, with the ABF cases when the shared data are present."""
+def corpus(request, tmp_path_factory) -> dict[str, rc.Case]:
+    """The corpus, with the ABF cases when the shared data are present and a selected test of
+    this module is marked ``shared_data`` (deselected, they are neither built nor run)."""
     from conftest import shared_data_dir
 
-    data = shared_data_dir()
+    wanted = any(item.get_closest_marker("shared_data") is not None
+                 and item.module is request.module for item in request.session.items)
+    data = shared_data_dir() if wanted else None
     abf = data / "real" / "pyabf" / ABF_NAME if data is not None else None
     return rc.build_corpus(tmp_path_factory.mktemp("corpus"),
                            abf if abf is not None and abf.exists() else None)
@@ -128,7 +139,7 @@ def unusable_runs(corpus, tmp_path_factory) -> dict[tuple[str, str], tuple]:
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("name", UNUSABLE_NAMES)
+@pytest.mark.parametrize("name", _marked(UNUSABLE_NAMES))
 def test_unusable_file_one_line_exit_2_capped(corpus, unusable_runs, name, command):
     if name not in corpus:
         pytest.skip(f"{name}: needs the ABF of ../shared/data/real/pyabf (GLIFX_SHARED_DATA)")
@@ -149,7 +160,8 @@ def test_unusable_file_one_line_exit_2_capped(corpus, unusable_runs, name, comma
     assert peak <= MEMORY_CAP
 
 
-@pytest.mark.parametrize("name", ["abf_scrambled_header_1", "abf_huge_strings", "truncated_nwb"])
+@pytest.mark.parametrize("name", _marked(["abf_scrambled_header_1", "abf_huge_strings",
+                                           "truncated_nwb"]))
 def test_unusable_file_own_process_capped(corpus, name, tmp_path):
     """The same in a process of its own (``python -m glifx``), as a user runs it."""
     if name not in corpus:

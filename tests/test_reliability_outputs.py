@@ -3,6 +3,8 @@ an unusable ``--out`` is found before any work, and stale temporaries are told f
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import shutil
 import signal
@@ -11,11 +13,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from glifx._files import _temp_prefix, clean_stale_outputs, staged_dir
 from glifx.cli import main
+from glifx.errors import OutputError
 
 sys.path.insert(0, str(Path(__file__).parent))
 import reliability_corpus as rc  # noqa: E402
@@ -227,3 +232,139 @@ def test_updated_dir_keeps_other_files_and_swaps_whole(tmp_path, monkeypatch):
         (stage / "qc.csv").write_text("half")
         raise RuntimeError("disk on fire")
     assert (out / "qc.csv").read_text() == "newer" and _hidden(out) == []
+
+
+# ------------------------------------------ failures injected in simulate, export, compare, cohort
+# Two injections: the disk fills while a file is being written (half of the bytes reach the file,
+# then ENOSPC), and it fills when the finished file is synced (the temporary then holds the whole
+# output, so only the rename decides what a reader sees).  Every previous file must stay as it was.
+PREVIOUS = b"previous output"
+
+
+class _HalfThenFull:
+    """A file handle that writes half of the first chunk it is given, then raises ENOSPC."""
+
+    def __init__(self, fh):
+        self._fh = fh
+
+    def write(self, data):
+        self._fh.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._fh.__exit__(*exc)
+
+
+def _inject(monkeypatch, how: str, nth: int = 1) -> None:
+    """Make the ``nth`` file glifx._files opens (``how="write"``) or syncs (``"fsync"``) fail."""
+    import glifx._files as files
+
+    calls = []
+    if how == "write":
+        def failing_open(*args, **kwargs):
+            fh = open(*args, **kwargs)  # noqa: SIM115 - closed by the wrapper's __exit__
+            calls.append(args[0])
+            return _HalfThenFull(fh) if len(calls) == nth else fh
+
+        monkeypatch.setattr(files, "open", failing_open, raising=False)
+    else:
+        real_fsync = os.fsync
+
+        def failing_fsync(fd):
+            calls.append(fd)
+            if len(calls) == nth:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_fsync(fd)
+
+        monkeypatch.setattr(files.os, "fsync", failing_fsync)
+
+
+def _previous(*paths: Path) -> None:
+    for path in paths:
+        path.write_bytes(PREVIOUS)
+
+
+def _assert_untouched(folder: Path, *paths: Path) -> None:
+    for path in paths:
+        assert path.read_bytes() == PREVIOUS, f"{path.name} was replaced"
+    assert _hidden(folder) == [], "temporary files left behind"
+
+
+def _one_line_error(result, names: Path) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("glifx: error:"), result.stderr
+    assert str(names) in lines[0] and "No space left" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("how", "nth", "failing"), [
+    ("write", 1, "spikes"), ("write", 2, "trace"), ("fsync", 1, None), ("fsync", 2, None)])
+def test_simulate_outputs_appear_together_or_not_at_all(tmp_path, monkeypatch, how, nth, failing):
+    from glifx.glif import GlifModel
+
+    model = GlifModel(level=3, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_length=20,
+                      asc_amp_array=(-5e-11, -1e-11), asc_tau_array=(0.01, 0.1))
+    config, stimulus = tmp_path / "in" / "GLIF3_neuron_config.json", tmp_path / "in" / "stim.npy"
+    config.parent.mkdir()
+    config.write_text(json.dumps(model.to_allen_config()))
+    np.save(stimulus, np.full(4000, 3e-10))
+    spikes, trace = tmp_path / "spikes.npy", tmp_path / "trace.npz"
+    _previous(spikes, trace)
+    _inject(monkeypatch, how, nth)
+    result = CliRunner().invoke(main, ["simulate", str(config), "--stimulus", str(stimulus),
+                                       "--dt", "5e-6", "--out", str(spikes), "--trace", str(trace)])
+    # the file whose write failed is named; a failed sync may be either file's
+    _one_line_error(result, {"spikes": spikes, "trace": trace}.get(failing, tmp_path))
+    _assert_untouched(tmp_path, spikes, trace)
+
+
+@pytest.mark.parametrize("how", ["write", "fsync"])
+def test_export_out_keeps_the_previous_file(tmp_path, monkeypatch, how):
+    from glifx.glif import GlifModel
+
+    config = tmp_path / "in" / "GLIF1_neuron_config.json"
+    config.parent.mkdir()
+    model = GlifModel(level=1, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_length=20)
+    config.write_text(json.dumps(model.to_allen_config()))
+    out = tmp_path / "glif1_nest.json"
+    _previous(out)
+    _inject(monkeypatch, how)
+    result = CliRunner().invoke(main, ["export", str(config), "--to", "nest", "--out", str(out)])
+    _one_line_error(result, out)
+    _assert_untouched(tmp_path, out)
+
+
+@pytest.mark.parametrize("how", ["write", "fsync"])
+def test_compare_html_keeps_the_previous_report(tmp_path, monkeypatch, how):
+    rs = PROJECT_ROOT / "tests" / "reference_cells" / "rs_cell"
+    out = tmp_path / "diff.html"
+    _previous(out)
+    _inject(monkeypatch, how)
+    result = CliRunner().invoke(main, ["compare", str(rs), str(rs), "--html", str(out)])
+    _one_line_error(result, out)
+    _assert_untouched(tmp_path, out)
+
+
+@pytest.mark.parametrize(("how", "nth"), [("write", 1), ("write", 2), ("fsync", 1), ("fsync", 2)])
+def test_cohort_tables_are_replaced_together_or_not_at_all(tmp_path, monkeypatch, how, nth):
+    from glifx.batch import cohort_frame, write_cohort_tables
+    from glifx.batch.table import failed_row
+
+    frame = cohort_frame([failed_row(f"/data/cell{k}.nwb", "unreadable") for k in range(3)])
+    csv, parquet = tmp_path / "cohort.csv", tmp_path / "cohort.parquet"
+    written = write_cohort_tables(frame, tmp_path)
+    assert written == {"csv": csv, "parquet": parquet}
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet), frame)
+    pd.testing.assert_frame_equal(pd.read_csv(csv, keep_default_na=False)[["source"]],
+                                  frame[["source"]])
+    _previous(csv, parquet)
+    _inject(monkeypatch, how, nth)
+    with pytest.raises(OutputError, match="No space left"):
+        write_cohort_tables(frame, tmp_path)
+    _assert_untouched(tmp_path, csv, parquet)

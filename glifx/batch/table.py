@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-from glifx._files import atomic_open, atomic_path
+from glifx._files import write_files_atomic
 
 LEVELS = (1, 2, 3, 4, 5)
 #: Main fitted parameters per level: column suffix → (name in ``fit_summary.json``, unit).
@@ -135,7 +135,8 @@ def _number(x: Any) -> float:
 
 
 def write_cohort_tables(frame: pd.DataFrame, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``cohort.csv`` and ``cohort.parquet`` into ``out_dir``, each atomically.
+    """Write ``cohort.csv`` and ``cohort.parquet`` into ``out_dir``, together and atomically
+    (a failure leaves both as they were: the two formats never disagree).
 
     Returns
     -------
@@ -144,8 +145,9 @@ def write_cohort_tables(frame: pd.DataFrame, out_dir: str | os.PathLike[str]) ->
     """
     parent = Path(out_dir)
     paths = {"csv": parent / CSV_NAME, "parquet": parent / PARQUET_NAME}
-    with atomic_open(paths["csv"], "w") as fh:
-        frame.to_csv(fh, index=False)
-    with atomic_path(paths["parquet"]) as tmp:
-        frame.to_parquet(tmp, index=False)
+    write_files_atomic({
+        # UTF-8 with pandas' own line ends, as a text file opened with newline="" would get
+        paths["csv"]: lambda fh: fh.write(frame.to_csv(index=False).encode("utf-8")),
+        paths["parquet"]: lambda fh: frame.to_parquet(fh, index=False),
+    })
     return paths
