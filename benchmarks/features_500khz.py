@@ -1,0 +1,91 @@
+"""`glifx features` on a 60 s, 500 kHz recording: wall time, CPU time and peak memory.
+
+    python benchmarks/features_500khz.py [--keep DIR]
+
+Issue 20's target: ≤ 10 s and ≤ 1 GB.  The recording is the RS sample cell's 14 Long Square
+sweeps and its first Noise 1 sweep (63 s of recording), resampled from 20 kHz to 500 kHz by
+linear interpolation with 0.03 mV of white noise added at the new rate (a genuine 500 kHz
+recording's noise floor; interpolation alone would give unnaturally smooth traces), written as
+NWB 2 (float32, gzip) by glifx.  ``glifx features`` then runs in a child process, so its peak
+resident memory is its own (``ru_maxrss`` of the children) and the numba cache is warm (one
+unmeasured run first).  Prints one line per measured run and the machine's load average, which
+a shared machine makes worth reading beside the times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data_samples" / "rs_cell.nwb"
+RATE_HZ = 500e3
+WHITE_NOISE_MV = 0.03
+
+
+def make_recording(out: Path) -> tuple[Path, float]:
+    """Write the 500 kHz recording into ``out``; returns its path and duration (s)."""
+    import glifx
+    from glifx.io import write_nwb
+
+    cell = glifx.load_cell(SAMPLE)
+    table = cell.sweep_table()
+    numbers = [int(n) for n in table.sweep_number[table.stimulus_name == "Long Square"]]
+    numbers.append(int(table.sweep_number[table.stimulus_name == "Noise 1"].iloc[0]))
+    rng = np.random.default_rng(0)
+    sweeps, duration = [], 0.0
+    for n in numbers:
+        s = cell.sweep(n)
+        t_old = np.arange(s.n_samples) / s.sampling_rate
+        t_new = np.arange(int(round(s.n_samples * RATE_HZ / s.sampling_rate))) / RATE_HZ
+        v = np.interp(t_new, t_old, s.v) + rng.normal(0.0, WHITE_NOISE_MV, t_new.size)
+        i = np.interp(t_new, t_old, s.i)
+        sweeps.append(glifx.Sweep(v.astype(np.float32), i.astype(np.float32),
+                                  sampling_rate=RATE_HZ, sweep_number=n,
+                                  stimulus_name=s.stimulus_name,
+                                  stimulus_amplitude=s.stimulus_amplitude))
+        duration += t_new.size / RATE_HZ
+    big = glifx.Cell.from_sweeps(sweeps, cell_id="rs_cell_500khz")
+    return write_nwb(big, out / "rs_cell_500khz.nwb"), duration
+
+
+def run_features(path: Path, out: Path) -> tuple[float, float, float]:
+    """One ``glifx features`` child process: wall (s), CPU user + system (s), peak RSS (GB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "glifx", "features", str(path), "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, after.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="write the recording here and keep it")
+    parser.add_argument("--runs", type=int, default=2, help="measured runs (after a warm-up)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        path, duration = make_recording(folder)
+        print(f"{path}: {duration:.1f} s at {RATE_HZ / 1e3:g} kHz, "
+              f"{path.stat().st_size / 1e6:.0f} MB")
+        run_features(path, Path(tmp) / "warm")  # fills the numba cache; not measured
+        for k in range(args.runs):
+            wall, cpu, rss = run_features(path, Path(tmp) / f"run{k}")
+            print(f"run {k + 1}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS {rss:.2f} GB "
+                  f"(load average {os.getloadavg()[0]:.1f}; target ≤ 10 s, ≤ 1 GB)")
+
+
+if __name__ == "__main__":
+    main()
