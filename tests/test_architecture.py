@@ -50,3 +50,18 @@ def test_a_deliberate_violation_breaks_the_contract(tmp_path, module, line, what
     res = _lint(project)
     assert res.returncode != 0
     assert "BROKEN" in res.stdout and f"-> {what}" in res.stdout
+
+
+@pytest.mark.parametrize(("module", "line", "source", "what"), [
+    ("glifx/batch/runner.py", "import glifx.testing", "glifx.batch", "glifx.testing"),
+    ("glifx/export/nest.py", "import glifx.synth", "glifx.export", "glifx.synth"),
+])
+def test_batch_and_export_are_stages_too(tmp_path, module, line, source, what):
+    # cli imports both, so such a violation breaks the contract anyway (through cli): this asks
+    # that the contract names batch and export themselves, so that it still holds without cli
+    project = _copy(tmp_path)
+    with open(project / module, "a") as f:
+        f.write(f"\n{line}  # deliberate violation\n")
+    res = _lint(project)
+    assert res.returncode != 0
+    assert f"{source} is not allowed to import {what}" in res.stdout
