@@ -314,3 +314,18 @@ def test_threshold_fit_explains_thresholds_only_within_the_noise():
     assert not est.ThresholdComponents(0.02, None, None, None, None, 0.5e-3, 50,
                                        0.1e-3).explains_thresholds
     assert not est.ThresholdComponents(0.02, None, None, None, None, 0.2e-3, 50).explains_thresholds
+
+
+def test_threshold_observations_keep_the_model_spikes_with_named_fields():
+    """A spike inside an earlier one's cut is not a model spike; a sweep without spikes is left
+    out; thresholds are V at the model spikes and slopes the rise over the window before them."""
+    dt, cut = 1e-4, 0.5e-3  # a cut of 5 samples
+    v = np.arange(100) * 2e-6  # V rising at 2e-6 / dt = 0.02 V/s
+    quiet = si(v, None, dt)
+    (obs,) = est.threshold_observations([si(v, None, dt, [10, 12, 50]), quiet], cut,
+                                        slope_window=2e-4)
+    assert obs.dt == dt and obs.n_cut == 5
+    np.testing.assert_array_equal(obs.spikes, [10, 50])
+    np.testing.assert_array_equal(obs.thresholds, v[[10, 50]])
+    np.testing.assert_allclose(obs.slopes, 0.02)
+    assert est.threshold_observations([quiet], cut) == []

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -270,3 +272,51 @@ def test_fitted_models_write_allen_configs(small_fit):
         stim = np.full(40_000, 0.3e-9)
         np.testing.assert_array_equal(simulate(back, stim, dt).spike_steps,
                                       simulate(lf.model, stim, dt).spike_steps)
+
+
+# --------------------------------------------------------------------------- bugs are not failures
+# A level or an estimate fails with a reason only on a GlifxError (the data do not allow it); any
+# other exception is a programming error and must reach the caller, not read "GLIF1: failed: …".
+BUGS = [TypeError("bug"), KeyError("bug"), ValueError("bug"), np.linalg.LinAlgError("bug")]
+#: Where the stand-in is put: an estimator of the preprocessing, the EV optimiser of a level.
+PLACES = [("glifx.fitting.estimators", "threshold_from_short_square"),
+          ("glifx.fitting.pipeline", "optimize_ev")]
+
+
+@pytest.fixture(scope="module")
+def small_data(small_cell):
+    cell, _ = small_cell
+    return prepare(cell)
+
+
+def _raise(exc: Exception) -> Callable[..., NoReturn]:
+    """A stand-in for an estimator or optimiser that raises ``exc`` whatever it is given."""
+    def broken(*_args: Any, **_kwargs: Any) -> NoReturn:
+        raise exc
+    return broken
+
+
+def _fit_with(place: tuple[str, str], exc: Exception, cell, data, monkeypatch) -> FitResult:
+    module, name = place
+    monkeypatch.setattr(f"{module}.{name}", _raise(exc))
+    return fit_cell(cell, levels=(1,), method="ev", data=data)
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("place", PLACES, ids=lambda p: p[1])
+def test_a_bug_escapes_fit_cell(small_cell, small_data, monkeypatch, place, bug):
+    with pytest.raises(type(bug), match="bug"):
+        _fit_with(place, bug, small_cell[0], small_data, monkeypatch)
+
+
+@pytest.mark.parametrize("place", PLACES, ids=lambda p: p[1])
+def test_a_glifx_error_fails_the_level_with_its_reason(small_cell, small_data, monkeypatch,
+                                                       place):
+    from glifx.errors import EstimationError
+
+    fit = _fit_with(place, EstimationError("not in these data"), small_cell[0], small_data,
+                    monkeypatch)
+    assert not fit[1].ok and fit[1].model is None
+    assert "not in these data" in fit[1].reason
+    estimate_failed = place[1] == "threshold_from_short_square"
+    assert (str(fit.preprocessing.theta_inf) == "not in these data") == estimate_failed

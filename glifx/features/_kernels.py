@@ -137,6 +137,9 @@ def _lanes4_forward_from(v, st, X, b, a, zi):
         X[k, 3] = y3
 
 
+# Deliberately the forward pass's recursion again (`duplicates` pairs the two): this pass runs
+# the rows in reverse with the derivative fused into the same loop, and in both the four lanes
+# are written out for the compiler to pack into one SIMD register (see _lanes4_forward_from).
 @njit(cache=CACHE, fastmath=True)
 def _lanes4_backward_derivative(X, b, a, zi, t, st, lo, hi, out):
     """Backward pass of :func:`_lanes4_forward_from` fused with the derivative: for row ``k`` and lane

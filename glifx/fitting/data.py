@@ -21,11 +21,14 @@ Conditioning (a deliberate choice, differing from the reference)
 The reference low-passes the voltage (Bessel, 10 kHz) and block-averages both channels to 20 kHz
 before every estimate.  glifx keeps the recorded grid for everything that is timed by spikes
 (spike detection, spike cut, thresholds, simulation, explained variance) and block-averages
-voltage *and* current over the same blocks (:meth:`SISweep.block_averaged`) only for the
-regressions (R, C, after-spike currents).  Averaging both channels identically is a zero-phase
-anti-alias filter that keeps V and I aligned; a Bessel filter on V alone delays V against I and
-biases the regression.  Recording noise that survives the averaging is handled by the
-estimators themselves (centred differences, see :mod:`glifx.fitting.estimators`).
+voltage *and* current over the same blocks only for the regressions (R, C, after-spike
+currents: :func:`glifx.fitting.estimators.block_mean` by the factor of
+:func:`~glifx.fitting.estimators.regression_block`, to about
+:data:`~glifx.fitting.estimators.REGRESSION_RATE` = 20 kHz).  Averaging both channels
+identically is a zero-phase anti-alias filter that keeps V and I aligned; a Bessel filter on V
+alone delays V against I and biases the regression.  Recording noise that survives the
+averaging is handled by the estimators themselves (centred differences, see
+:mod:`glifx.fitting.estimators`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize
@@ -925,11 +925,48 @@ class ThresholdComponents:
         return bool(self.rms <= THRESHOLD_FIT_NOISE_FACTOR * self.voltage_noise)
 
 
+@dataclass(frozen=True, eq=False)
+class ThresholdObservations:
+    """One sweep's spike thresholds as the threshold fits read them (SI, V relative to rest).
+
+    Attributes
+    ----------
+    v
+        The sweep's membrane potential, V (contiguous float64: the kernels read it).
+    spikes
+        Sample indices of the model spikes: the detected spikes outside an earlier spike's cut.
+    dt
+        Sample interval, s.
+    n_cut
+        The spike cut, samples.
+    thresholds
+        ``v`` at ``spikes``: the observed thresholds, V.
+    slopes
+        Approach slope of ``v`` over the ``slope_window`` before each threshold, V/s (zeros
+        without a window).
+    """
+
+    v: np.ndarray
+    spikes: np.ndarray
+    dt: float
+    n_cut: int
+    thresholds: np.ndarray
+    slopes: np.ndarray
+
+
 def threshold_observations(sweeps: Sequence[SISweep], cut: float,
-                           slope_window: float | None = None) -> list[tuple[Any, ...]]:
-    """Per sweep with spikes, what the threshold fits read: ``(v, model spikes, dt, cut steps,
-    threshold voltages, approach slopes)`` (model spikes: those outside an earlier spike's cut;
-    SI)."""
+                           slope_window: float | None = None) -> list[ThresholdObservations]:
+    """The observed thresholds of every sweep with spikes (sweeps without are left out).
+
+    Parameters
+    ----------
+    sweeps
+        The sweeps (spikes detected).
+    cut
+        Spike cut, s.
+    slope_window
+        Window of the approach slope before each threshold, s (``None``: no slope, zeros).
+    """
     prepared = []
     for s in sweeps:
         v, spikes, dt = s.v, np.asarray(s.spikes, dtype=np.int64), s.dt
@@ -940,23 +977,25 @@ def threshold_observations(sweeps: Sequence[SISweep], cut: float,
         sp = spikes[keep]
         w = 0 if slope_window is None else max(1, int(round(slope_window / dt)))
         slope = (v[sp] - v[np.maximum(sp - w, 0)]) / (max(w, 1) * dt)
-        prepared.append((np.ascontiguousarray(v, dtype=np.float64), sp, dt, n_cut,
-                         v[sp].astype(np.float64), slope))
+        prepared.append(ThresholdObservations(np.ascontiguousarray(v, dtype=np.float64), sp, dt,
+                                              n_cut, v[sp].astype(np.float64), slope))
     return prepared
 
 
-def spike_history_column(prepared: Sequence[tuple[Any, ...]], b_spike: float) -> np.ndarray:
+def spike_history_column(prepared: Sequence[ThresholdObservations], b_spike: float) -> np.ndarray:
     """Spike-threshold history of unit jump at each observed threshold
     (:func:`threshold_observations`), decaying at ``b_spike`` 1/s."""
-    return np.concatenate([_kernels.spike_history(sp, nc, b_spike * dt)
-                           for _, sp, dt, nc, _, _ in prepared])
+    return np.concatenate([_kernels.spike_history(o.spikes, o.n_cut, b_spike * o.dt)
+                           for o in prepared])
 
 
-def voltage_feature_column(prepared: Sequence[tuple[Any, ...]], b_voltage: float) -> np.ndarray:
+def voltage_feature_column(prepared: Sequence[ThresholdObservations],
+                           b_voltage: float) -> np.ndarray:
     """Voltage-threshold component of unit coupling at each observed threshold
     (:func:`threshold_observations`), decaying at ``b_voltage`` 1/s."""
-    return np.concatenate([_kernels.voltage_threshold_feature(v, sp, nc, b_voltage * dt, dt)
-                           for v, sp, dt, nc, _, _ in prepared])
+    return np.concatenate([_kernels.voltage_threshold_feature(o.v, o.spikes, o.n_cut,
+                                                              b_voltage * o.dt, o.dt)
+                           for o in prepared])
 
 
 def threshold_components(
@@ -1016,8 +1055,8 @@ def threshold_components(
         With fewer spikes than parameters + 2.
     """
     prepared = threshold_observations(sweeps, cut, slope_window)
-    y = np.concatenate([p[4] for p in prepared]) if prepared else np.empty(0)
-    slopes = np.concatenate([p[5] for p in prepared]) if prepared else np.empty(0)
+    y = np.concatenate([o.thresholds for o in prepared]) if prepared else np.empty(0)
+    slopes = np.concatenate([o.slopes for o in prepared]) if prepared else np.empty(0)
     n_par = (theta_inf is None) + spike_component + voltage_component
     if y.size < n_par + 2:
         raise EstimationError(f"{y.size} spikes are too few to fit the threshold components")

@@ -471,7 +471,8 @@ def optimize_reference(
     data
         Training sweeps.
     noise_scale
-        Laplace scale of the threshold noise, V (e.g. :func:`laplace_scale_from_long_square`).
+        Laplace scale of the threshold noise, V (e.g.
+        :func:`~glifx.fitting.estimators.laplace_scale_from_long_square`).
     bounds
         Search interval of the multiplier.
     rate

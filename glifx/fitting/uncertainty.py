@@ -189,7 +189,7 @@ def threshold_uncertainty(sweeps: Sequence[Any], cut: float,
     (:func:`glifx.fitting.estimators.threshold_components`), per observed threshold.  A rate at
     an end of its search interval is held fixed (its stderr nan)."""
     prepared = est.threshold_observations(sweeps, cut)
-    y = np.concatenate([p[4] for p in prepared])
+    y = np.concatenate([o.thresholds for o in prepared])
     start = {"th_inf": tc.theta_inf}
     fixed: dict[str, float] = {}
     for a_name, b_name, value_a, value_b, bounds in (

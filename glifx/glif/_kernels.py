@@ -256,6 +256,9 @@ def _none_bool():  # pragma: no cover - compiled
 
 # --- specialised kernels: (stim, p, f, v_out, th_out, asc_out) -> (spike_steps, truncated_at)
 # Flags of standard levels are constants; "generic" reads them from f (any method combination).
+# Deliberate near-duplicates (`duplicates` pairs them): each is a plain module-level function
+# that numba caches on disk (cache=True), its level's flags literal so that _run compiles without
+# the other levels' branches; written out, the calls show side by side the flags that differ.
 
 
 @njit(cache=CACHE, nogil=True)

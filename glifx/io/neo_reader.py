@@ -11,9 +11,9 @@ its IO class by the file's extension.
 * Several files can be given as the channels of the same sweeps (Igor saves one wave per file, as
   ``B6_Ch3_IDRest_181.ibw`` (mV) and ``B6_Ch0_IDRest_181.ibw`` (pA)): every file must then hold
   the same number of segments, and segment k of each file belongs to sweep k.
-* Stimulus names and amplitudes are inferred from the current (:mod:`glifx.io.stimulus`); neo
-  files carry no Allen stimulus names.  The data are read when the file is opened (neo reads
-  these formats whole).
+* Stimulus names and amplitudes are inferred from the current
+  (:func:`glifx.stimulus.classify_sweeps`); neo files carry no Allen stimulus names.  The data
+  are read when the file is opened (neo reads these formats whole).
 """
 
 from __future__ import annotations

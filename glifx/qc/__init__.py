@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 
+# PEP 562 hook for the _LAZY names; the same six lines stand in glifx and glifx.testing (deliberately
+# written out: each names its own package in the error, no shared helper to import first)
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

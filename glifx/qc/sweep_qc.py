@@ -252,14 +252,9 @@ def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
     s0, s1 = ep.stimulus  # type: ignore[misc]
     # ---- pre-stimulus windows
     if s0 - 1 - n_stab < floor:
-        have = max(s0 - floor, 0) / rate
         what = " (after the test pulse)" if ep.test is not None else ""
-        msg = (f"experiment epoch incomplete: {have:.3g} s of baseline before the stimulus{what}, "
-               f"{c.stability_window_s:g} s needed")
-        if c.require_full_windows:
-            integrity.append(msg)
-        else:
-            notes.append(f"{msg}; pre-stimulus windows measured over the {have:.3g} s available")
+        _short_epoch(max(s0 - floor, 0) / rate, f"baseline before the stimulus{what}", "pre", c,
+                     integrity, notes)
     a, b = max(floor, s0 - 1 - n_stab), s0 - 1
     if b - a >= max(n_noise, 2):
         m["pre_vm_mv"], m["slow_noise_rms_mv"] = measure_vm(v[a:b])
@@ -289,13 +284,8 @@ def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
             integrity.append("recording stopped early: the stimulus is still on at the end of the sweep")
             post_ok = False
         elif r < s1 + n_stab:
-            have = max(r - s1, 0) / rate
-            msg = (f"experiment epoch incomplete: {have:.3g} s of recording after the stimulus, "
-                   f"{c.stability_window_s:g} s needed")
-            if c.require_full_windows:
-                integrity.append(msg)
-            else:
-                notes.append(f"{msg}; post-stimulus windows measured over the {have:.3g} s available")
+            _short_epoch(max(r - s1, 0) / rate, "recording after the stimulus", "post", c,
+                         integrity, notes)
     if ramp:
         nm.append("post_noise_rms_mv: not evaluated on ramps")
         nm.append("vm_delta_mv: not evaluated on ramps")
@@ -315,6 +305,31 @@ def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
             s.startswith(f"{name}:") for s in nm
         ):
             nm.append(f"{name}: its window contains NaN")
+
+
+def _short_epoch(have_s: float, what: str, side: str, c: QCCriteria, integrity: list[str],
+                 notes: list[str]) -> None:
+    """Record an experiment epoch shorter than the stability window on one side of the stimulus.
+
+    Parameters
+    ----------
+    have_s
+        Length available, s.
+    what
+        What is short (``"baseline before the stimulus"``, ``"recording after the stimulus"``).
+    side
+        ``"pre"`` or ``"post"``: the windows measured over what is available.
+    c
+        The criteria: with ``require_full_windows`` an integrity failure, else a note.
+    integrity, notes
+        The sweep's integrity problems and notes, appended to.
+    """
+    msg = (f"experiment epoch incomplete: {have_s:.3g} s of {what}, "
+           f"{c.stability_window_s:g} s needed")
+    if c.require_full_windows:
+        integrity.append(msg)
+    else:
+        notes.append(f"{msg}; {side}-stimulus windows measured over the {have_s:.3g} s available")
 
 
 def implausible_voltage(v: np.ndarray, c: QCCriteria) -> list[str]:

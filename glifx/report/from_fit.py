@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glifx.fitting import FitEvaluation, LevelFit, evaluate_fit
+from glifx.report.checks import membrane_cross_check
 from glifx.report.data import (
     CellReport,
     FICurve,
@@ -30,7 +31,6 @@ from glifx.report.data import (
     VoltageOverlay,
     parameters_from_allen_config,
 )
-from glifx.report.outputs import membrane_cross_check
 from glifx.stimulus import LONG_SQUARE
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -43,6 +43,7 @@ from glifx._files import (
     write_json_atomic,
 )
 from glifx.errors import ConfigError
+from glifx.report.checks import MEMBRANE_AGREEMENT, membrane_cross_check
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, parameters_from_allen_config
 from glifx.report.render import REPORT_NAME, write_report
 
@@ -68,9 +69,6 @@ SUMMARY_KEYS = (
     "cell_id", "source", "source_sha256", "glifx_version", "created", "method", "el_reference",
     "sweeps", "wall_time_s", "qc", "levels", "preprocessing", "membrane_cross_check", "units",
 )
-#: Relative difference of R or τ between the fit and the Long Square responses above which
-#: ``membrane_cross_check`` reports a disagreement.
-MEMBRANE_AGREEMENT = 0.10
 #: Keys of each entry of ``fit_summary.json["levels"]`` (keyed ``"GLIF1"`` … ``"GLIF5"``).
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
@@ -218,35 +216,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str | None:
     except OSError:
         return None
     return digest.hexdigest()
-
-
-def membrane_cross_check(fit: FitResult, features: CellFeatures | None) -> dict[str, Any] | None:
-    """R and τ of the fit's passive estimate against the Long Square responses (ipfx's
-    ``input_resistance`` and ``tau`` of the hyperpolarising sweeps, :mod:`glifx.features`).
-
-    Returns
-    -------
-    dict or None
-        ``R_fit_mohm``, ``R_long_square_mohm``, ``tau_fit_ms``, ``tau_long_square_ms``, their
-        relative differences ``R_rel_diff`` and ``tau_rel_diff`` (fit / Long Square − 1) and
-        ``disagree`` (the names whose difference exceeds :data:`MEMBRANE_AGREEMENT`); ``None``
-        when either side is missing.
-    """
-    import math
-
-    mem = fit.preprocessing.membrane
-    ls = (features.cell.get("long_square") or {}) if features is not None else {}
-    r_ls, tau_ls = ls.get("input_resistance"), ls.get("tau")
-    if mem is None or not hasattr(mem, "R") or r_ls is None or tau_ls is None:
-        return None
-    out = {"R_fit_mohm": mem.R * 1e-6, "R_long_square_mohm": float(r_ls),
-           "tau_fit_ms": mem.R * mem.C * 1e3, "tau_long_square_ms": float(tau_ls) * 1e3}
-    out["R_rel_diff"] = out["R_fit_mohm"] / out["R_long_square_mohm"] - 1.0
-    out["tau_rel_diff"] = out["tau_fit_ms"] / out["tau_long_square_ms"] - 1.0
-    out["disagree"] = [name for name in ("R", "tau")
-                       if math.isfinite(out[f"{name}_rel_diff"])
-                       and abs(out[f"{name}_rel_diff"]) > MEMBRANE_AGREEMENT]
-    return out
 
 
 def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,

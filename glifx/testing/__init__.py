@@ -41,6 +41,8 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
+# PEP 562 hook for the _LAZY names; the same six lines stand in glifx and glifx.qc (deliberately
+# written out: each names its own package in the error, no shared helper to import first)
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

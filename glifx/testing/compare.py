@@ -81,6 +81,8 @@ def failure_message(table: pd.DataFrame, max_lines: int = 50) -> str:
     return "\n".join([summary_line(table), *shown])
 
 
+# Repeats most of glifx.report.compare.__all__ on purpose: this module is the testing face of
+# those names (the report may not import glifx.testing, so the names live there).
 __all__ = [
     "CLASSES",
     "COLUMNS",
