@@ -237,6 +237,40 @@ def test_implausible_recording_fails_qc_with_reason(corpus, name, tmp_path):
     assert "FAILED" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["baseline_above", "baseline_below"])
+def test_impossible_baseline_fails_qc_with_reason(corpus, name, tmp_path):
+    """Every sweep of the mini cell shifted by ±300 mV: each fails QC as an implausible baseline
+    (not as flat or volt-scaled), and the median the reason quotes is the median of that sweep's
+    samples as stored in the file (h5py, the file's conversion; no glifx reader involved)."""
+    import re
+
+    import h5py
+
+    case = corpus[name]
+    result = CliRunner().invoke(main, ["qc", str(case.path), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "qc.csv")
+    assert len(table) > 0 and not table.passed.any()
+    with h5py.File(case.path, "r") as f:
+        expected = {int(key.rsplit("_", 1)[1]): float(np.median(
+            f["acquisition"][key]["data"][()] * f["acquisition"][key]["data"].attrs["conversion"]
+            * 1e3)) for key in f["acquisition"]}
+    for sweep, why in zip(table.sweep_number, table.reasons, strict=True):
+        assert "flat" not in why and "volts" not in why, why
+        found = re.search(r"implausible baseline: median voltage (\S+) mV", why)
+        assert found is not None, why
+        assert float(found.group(1)) == pytest.approx(expected[sweep], rel=1e-3)  # printed .4g
+        assert (expected[sweep] > 50) if name == "baseline_above" else (expected[sweep] < -150)
+    # the criterion's limits are the user's: widened, the same sweeps no longer fail for it
+    wide = tmp_path / "wide.json"
+    wide.write_text('{"v_median_mv_min": -400, "v_median_mv_max": 400}')
+    result = CliRunner().invoke(main, ["qc", str(case.path), "--out", str(tmp_path / "wide"),
+                                       "--criteria", str(wide)])
+    assert result.exit_code == 0, result.output
+    reasons = pd.read_csv(tmp_path / "wide" / "qc.csv").reasons.fillna("")
+    assert not reasons.str.contains("baseline").any(), reasons.tolist()
+
+
 def test_low_rate_recording_not_fitted_with_reason(corpus, tmp_path):
     case = corpus["rate_1khz"]
     result = CliRunner().invoke(main, ["fit", str(case.path), "--out", str(tmp_path / "out"),
