@@ -172,8 +172,7 @@ def test_bad_sweep_info_qc_features_exit_0(corpus, name, tmp_path):
     runner = CliRunner()
     info = runner.invoke(main, ["info", str(case.path)])
     assert info.exit_code == 0, info.output
-    if name != "time_not_increasing":  # found only when the data are read; info reads none
-        assert _reported(case, info.stdout), info.stdout
+    assert _reported(case, info.stdout), info.stdout  # time_not_increasing: from the timestamps
 
     qc = runner.invoke(main, ["qc", str(case.path), "--out", str(tmp_path / "qc")])
     assert qc.exit_code == 0, qc.output
@@ -188,6 +187,28 @@ def test_bad_sweep_info_qc_features_exit_0(corpus, name, tmp_path):
     dropped = json.loads((tmp_path / "f" / "cell_features.json").read_text())["dropped_sweeps"]
     assert case.reason.lower() in dropped[str(rc.BAD_SWEEP)].lower()
     assert "Traceback" not in info.output + qc.output + feats.output
+
+
+@pytest.mark.parametrize("t", [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 3, 3, 5, 6, 7, 8], [0, 1, 2, 3, 4, 2, 6, 7, 8],
+    [0, 1, 2, 3, 4, 5, 6, 7, 7], [0, 1, 2, 3, 4, 5, 6, 7, np.inf], [0, np.nan, 2, 3, 4, 5, 6, 7, 8],
+])
+@pytest.mark.parametrize("start", [0, 1, 3])
+def test_time_base_read_in_chunks_as_the_sweep_judges_it(t, start, monkeypatch):
+    """What the readers find from the timestamps alone (chunks of 4 here, so that a jump back
+    falls on and across chunk boundaries) is what :class:`glifx.Sweep` says of the same window."""
+    import glifx
+    from glifx.io import nwb2
+
+    monkeypatch.setattr(nwb2, "_TIME_CHUNK", 4)
+    window = np.asarray(t, dtype=np.float64)[start:]
+    found = nwb2._time_base_problem(np.asarray(t, dtype=np.float64), start, window.size)
+    try:
+        glifx.Sweep(np.zeros(window.size), np.zeros(window.size), t=window * 1e-3, sweep_number=7)
+        expected = None
+    except glifx.SweepError as exc:
+        expected = str(exc).removeprefix("sweep 7: ")
+    assert found == expected
 
 
 def _fit_reports_bad_sweep(case: rc.Case, out: Path) -> None:
