@@ -418,6 +418,28 @@ def test_cell_timeout_from_the_command_line(cohort, tmp_path):
 
 
 @pytest.mark.slow
+def test_cell_timeout_on_an_external_scheduler(cohort, external_cluster, tmp_path):
+    """`dask worker` runs its worker under a nanny too: the timed-out cell's worker process is
+    restarted there (a new process id), and the run goes on."""
+    from distributed import Client
+
+    cells, single = cohort
+    out = tmp_path / "out"
+    shutil.copytree(single / "fs_cell", out / "fs_cell")
+    with Client(external_cluster, timeout=30) as client:
+        before = set(client.run(os.getpid).values())
+        frame = glifx.fit_cohort([cells / "rs_cell.nwb", cells / "sub" / "fs_cell.nwb"], out,
+                                 client=client, levels=(1,), cell_timeout=3)
+        client.wait_for_workers(2, timeout=120)
+        after = set(client.run(os.getpid).values())
+    rows = {Path(r["source"]).name: r for r in frame.to_dict("records")}
+    assert "cell timeout of 3 s; stopped by restarting" in rows["rs_cell.nwb"]["reason"]
+    assert rows["fs_cell.nwb"]["status"] == "fitted"
+    assert len(before - after) == 1 and all(_gone(pid) for pid in before - after)
+    assert not _hidden(out) and not (out / "rs_cell").exists()
+
+
+@pytest.mark.slow
 def test_a_cell_that_kills_its_worker_every_time_is_a_failed_row(cohort, tmp_path):
     """The worker running the RS cell is SIGKILLed on every attempt (as an out-of-memory kill
     would): after dask's one retry the cell is a failed row saying its worker died; the other
