@@ -36,6 +36,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(0)
         except OSError as exc:  # e.g. an unwritable output directory
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        except EOFError as exc:
+            # click reads an EOFError as end of input at a prompt and stops "interrupted" (exit
+            # 130); glifx has no prompt, so it is a file ending early that a reader missed: a bug
+            raise RuntimeError(f"unexpected end of data: {exc}") from exc
 
     return wrapper
 
@@ -335,6 +339,8 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
         stimulus = np.load(stimulus_file, allow_pickle=False)
     except FileNotFoundError:
         raise FileFormatError(stimulus_file, "no such file") from None
+    except EOFError:  # an empty file
+        raise FileFormatError(stimulus_file, "not a readable .npy array (empty file)") from None
     except (OSError, ValueError) as exc:
         raise FileFormatError(stimulus_file, f"not a readable .npy array ({exc})") from None
     if not isinstance(stimulus, np.ndarray):

@@ -352,6 +352,33 @@ def test_simulate_refuses_implausible_stimulus(shared_data, stimulus, fragment, 
     assert len(lines) == 1 and str(stim) in lines[0] and fragment in lines[0]
 
 
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY\x01\x00v\x00{'descr'"])
+def test_simulate_refuses_an_empty_or_truncated_stimulus_file(content, tmp_path):
+    """An empty .npy (numpy raises EOFError, which click would report as "interrupted", exit
+    130) and a truncated header: one line naming the file, exit 2."""
+    config = PROJECT_ROOT / "tests" / "reference_cells" / "rs_cell" / "GLIF1_neuron_config.json"
+    stim = tmp_path / "stim.npy"
+    stim.write_bytes(content)
+    result = CliRunner().invoke(main, ["simulate", str(config), "--stimulus", str(stim),
+                                       "--dt", "5e-6"])
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(stim) in lines[0] and "not a readable .npy" in lines[0], lines
+
+
+def test_an_eof_error_is_not_read_as_an_interruption(monkeypatch, tmp_path):
+    """An EOFError a reader lets through is a bug (traceback, exit 1), not a stop (exit 130)."""
+    import glifx.io
+
+    def ends_early(*args, **kwargs):
+        raise EOFError("Ran out of input")
+
+    monkeypatch.setattr(glifx.io, "load_cell", ends_early)
+    done = CliRunner().invoke(main, ["info", str(tmp_path / "any.nwb")])
+    assert done.exit_code == 1 and isinstance(done.exception, RuntimeError), done.output
+    assert "unexpected end of data" in str(done.exception)
+
+
 # ------------------------------------------------------------------------------- numba cache
 def test_no_writable_numba_cache_degrades_with_notice(tmp_path):
     """A read-only install without a writable cache: glifx runs, uncached, saying so once.
