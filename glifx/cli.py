@@ -36,6 +36,10 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(0)
         except OSError as exc:  # e.g. an unwritable output directory
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        except EOFError as exc:
+            # click reads an EOFError as end of input at a prompt and stops "interrupted" (exit
+            # 130); glifx has no prompt, so it is a file ending early that a reader missed: a bug
+            raise RuntimeError(f"unexpected end of data: {exc}") from exc
 
     return wrapper
 
@@ -334,6 +338,8 @@ def simulate(config: str, stimulus_file: str, dt: float, out_file: str | None, t
         stimulus = np.load(stimulus_file, allow_pickle=False)
     except FileNotFoundError:
         raise FileFormatError(stimulus_file, "no such file") from None
+    except EOFError:  # an empty file
+        raise FileFormatError(stimulus_file, "not a readable .npy array (empty file)") from None
     except (OSError, ValueError) as exc:
         raise FileFormatError(stimulus_file, f"not a readable .npy array ({exc})") from None
     if not isinstance(stimulus, np.ndarray):
@@ -562,10 +568,14 @@ def _fit_table(fit_result: Any) -> str:
 @click.option("--force", is_flag=True,
               help="Cohort: refit cells whose folder is already complete for the same file and "
                    "options (by default they are kept, so a rerun resumes).")
+@click.option("--cell-timeout", "cell_timeout", type=_Finite(0.0), default=None, metavar="SECONDS",
+              help="Cohort: a cell still running this many seconds after it started on a worker "
+                   "is stopped (its worker process is restarted) and becomes a failed row. "
+                   "[default: no limit]")
 @handles_errors
 def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: str,
         criteria_file: str | None, workers: int | None, scheduler: str | None,
-        force: bool) -> None:
+        force: bool, cell_timeout: float | None) -> None:
     """Fit GLIF models to each recording: load, QC, features, GLIF fit (train Noise 1, test
     Noise 2), report.
 
@@ -579,13 +589,14 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
     reasons, are still written).
 
     Several PATHs, folders (searched recursively for NWB and ABF recordings), or one FILE with
-    --workers or --scheduler: a cohort on dask.distributed, one task per cell, on an embedded
-    cluster (--workers) or a running one (--scheduler).  Writes OUT/<cell-id>/ per cell as
-    above, OUT/cohort.csv and cohort.parquet (one row per file, rewritten as cells finish) and
-    OUT/cohort.html.  A cell that fails becomes
-    a failed row with its reason; the others go on.  Rerunning the same command skips finished
-    cells (--force refits them); Ctrl-C or SIGTERM stops cleanly.  Exits 0 when at least one cell
-    was fitted, 2 with one line on a path, folder or scheduler it cannot use (before any fit).
+    --workers, --scheduler or --cell-timeout: a cohort on dask.distributed, one task per cell,
+    on an embedded cluster (--workers) or a running one (--scheduler).  Writes OUT/<cell-id>/
+    per cell as above, OUT/cohort.csv and cohort.parquet (one row per file) and OUT/cohort.html,
+    all three rewritten as cells finish.  A cell that fails, or runs longer than --cell-timeout,
+    becomes a failed row with its reason; the others go on.  Rerunning the same command skips
+    finished cells (--force refits them); Ctrl-C or SIGTERM stops cleanly.  Exits 0 when at
+    least one cell was fitted, 2 with one line on a path, folder or scheduler it cannot use
+    (before any fit).
 
     \b
     Example:
@@ -596,8 +607,11 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
     """
     from pathlib import Path
 
-    if len(paths) > 1 or Path(paths[0]).is_dir() or workers is not None or scheduler is not None:
-        _fit_cohort(paths, out_dir, levels, method, criteria_file, workers, scheduler, force)
+    cohort = (len(paths) > 1 or Path(paths[0]).is_dir() or workers is not None
+              or scheduler is not None or cell_timeout is not None)
+    if cohort:
+        _fit_cohort(paths, out_dir, levels, method, criteria_file, workers, scheduler, force,
+                    cell_timeout)
         return
     file = paths[0]
     from glifx.io import load_cell
@@ -751,7 +765,7 @@ def compare(expected: str, actual: str, tolerances_file: str | None, html_file: 
 
 def _fit_cohort(paths: Sequence[str], out_dir: str, levels: tuple[int, ...], method: str,
                 criteria_file: str | None, workers: int | None, scheduler: str | None,
-                force: bool) -> None:
+                force: bool, cell_timeout: float | None) -> None:
     """``glifx fit PATH...``: :func:`glifx.batch.fit_cohort` with a progress line on stderr."""
     from pathlib import Path
 
@@ -775,7 +789,8 @@ def _fit_cohort(paths: Sequence[str], out_dir: str, levels: tuple[int, ...], met
     t0 = time.perf_counter()
     try:
         frame = fit_cohort(paths, out_dir, workers=workers, scheduler=scheduler, levels=levels,
-                           method=method, criteria=criteria_file, force=force, progress=show)
+                           method=method, criteria=criteria_file, force=force,
+                           cell_timeout=cell_timeout, progress=show)
     except KeyboardInterrupt as exc:
         out = Path(out_dir)
         click.echo(("\n" if on_tty else "") + f"glifx: interrupted ({exc or 'SIGINT'}); the cells "

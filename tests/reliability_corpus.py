@@ -218,6 +218,20 @@ def _rewrite_voltage(base: Path, change: Callable[[np.ndarray], np.ndarray]) -> 
     return make
 
 
+def _shifted_voltage(base: Path, shift_mv: float) -> Callable[[Path], Path]:
+    """Every voltage sample moved by ``shift_mv`` (in the file's own unit and conversion)."""
+    def make(path: Path) -> Path:
+        shutil.copyfile(base, path)
+        with h5py.File(path, "r+") as f:
+            for name in f["acquisition"]:
+                data = f["acquisition"][name]["data"]
+                assert data.attrs["unit"] == "volts"
+                shift = shift_mv * 1e-3 / float(data.attrs.get("conversion", 1.0))
+                data[...] = (data[()].astype(np.float64) + shift).astype(data.dtype)
+        return path
+    return make
+
+
 def _downsampled(base: Path, rate: float) -> Callable[[Path], Path]:
     def make(path: Path) -> Path:
         cell = glifx.load_cell(base)
@@ -288,6 +302,10 @@ def build_corpus(out: Path, abf: Path | None = None) -> dict[str, Case]:
     add("flat", GARBAGE, "flat", _rewrite_voltage(base, lambda v: np.full_like(v, -70.0)), "flat.nwb")
     add("volts_as_millivolts", GARBAGE, "volts", _rewrite_voltage(base, lambda v: v * 1e-3),
         "volts_as_mv.nwb")
+    # a resting cell sits between about -90 and -50 mV: shifted by ±300 mV, every sweep's median
+    # is beyond any membrane potential (QC's v_median_mv_min/max, -150 and +50 mV)
+    add("baseline_above", GARBAGE, "baseline", _shifted_voltage(base, 300.0), "baseline_above.nwb")
+    add("baseline_below", GARBAGE, "baseline", _shifted_voltage(base, -300.0), "baseline_below.nwb")
     add("rate_1khz", GARBAGE, "below the 10 kHz", _downsampled(base, 1e3), "rate_1khz.nwb")
     return cases
 

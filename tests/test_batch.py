@@ -284,7 +284,7 @@ def test_sigterm_stops_cleanly_and_the_rerun_completes(cohort, tmp_path):
     assert "interrupted" in stderr and "rerun the same command" in stderr
     finished = [n for n in ("rs_cell", "fs_cell") if (out / n).exists()]
     assert len(finished) == 1 and not _hidden(out)
-    table = pd.read_csv(out / "cohort.csv")
+    table = _table_and_report_agree(out)  # the report too is of the cells finished so far
     assert list(table["folder"]) == finished and list(table["status"]) == ["fitted"]
     created = json.loads((out / finished[0] / SUMMARY_NAME).read_text())["created"]
     rerun = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=900)
@@ -331,3 +331,189 @@ def test_a_worker_killed_mid_cell_costs_a_retry(cohort, tmp_path):
     assert rows == {"rs_cell": "fitted", "fs_cell": "fitted"}
     _assert_same_folder(single / "rs_cell", tmp_path / "out" / "rs_cell")
     assert not _hidden(tmp_path / "out")
+
+
+# ------------------------------------------------------- timeout, dead worker, interrupted run
+def _own_cluster(n_workers: int):
+    """A LocalCluster on loopback, one thread per worker, one retry after a worker death (as
+    the embedded cluster of ``fit_cohort``)."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, host="127.0.0.1",
+                            dashboard_address=None,
+                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _table_and_report_agree(out: Path) -> pd.DataFrame:
+    """cohort.csv, cohort.parquet and cohort.html describe the same cells."""
+    table = pd.read_csv(out / "cohort.csv", keep_default_na=False)
+    assert list(pd.read_parquet(out / "cohort.parquet")["source"]) == list(table["source"])
+    html = (out / "cohort.html").read_text()
+    assert f"<h1>Cohort: {len(table)} recordings</h1>" in html
+    assert all(source in html for source in table["source"])
+    return table
+
+
+def test_a_bad_cell_timeout_is_one_line(cohort, tmp_path):
+    cells, _ = cohort
+    for value in ("0", "-1", "nan", "inf", "soon"):
+        result = CliRunner().invoke(main, ["fit", str(cells), "--out", str(tmp_path / "out"),
+                                           "--cell-timeout", value])
+        assert result.exit_code == 2, (value, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "timeout" in lines[0], (value, lines)
+    assert not (tmp_path / "out" / "cohort.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_cell_over_the_timeout_is_stopped_and_fails(cohort, tmp_path):
+    """A real fit (the RS cell: tens of seconds) under a 3 s cell timeout, on one worker, with a
+    cell kept from an earlier run: the RS cell becomes a failed row naming the timeout, its
+    worker process is gone (restarted, not left computing), the other cell is done on the new
+    worker and nothing of the stopped cell is left."""
+    from distributed import Client
+
+    cells, single = cohort
+    out = tmp_path / "out"
+    shutil.copytree(single / "fs_cell", out / "fs_cell")
+    inputs = [cells / "rs_cell.nwb", cells / "sub" / "fs_cell.nwb"]
+    with _own_cluster(1) as cluster, Client(cluster) as client:
+        (before,) = client.run(os.getpid).values()
+        t0 = time.monotonic()
+        frame = glifx.fit_cohort(inputs, out, client=client, levels=(1,), cell_timeout=3)
+        elapsed = time.monotonic() - t0
+        (after,) = client.run(os.getpid).values()
+    rows = {Path(r["source"]).name: r for r in frame.to_dict("records")}
+    rs = rows["rs_cell.nwb"]
+    assert rs["status"] == "failed" and "cell timeout of 3 s" in rs["reason"], rs["reason"]
+    assert "restarting its worker" in rs["reason"] and 3 <= rs["wall_time_s"] < 30
+    assert rows["fs_cell.nwb"]["status"] == "fitted" and rows["fs_cell.nwb"]["resumed"]
+    assert after != before and _gone(before)
+    assert elapsed < 80  # the RS fit alone takes longer than that here: it was not waited for
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cohort.csv", "cohort.html", "cohort.parquet", "fs_cell"]
+    table = _table_and_report_agree(out)
+    assert "cell timeout" in table.set_index("folder").loc["", "reason"]
+
+
+@pytest.mark.slow
+def test_cell_timeout_from_the_command_line(cohort, tmp_path):
+    cells, single = cohort
+    out = tmp_path / "out"
+    shutil.copytree(single / "fs_cell", out / "fs_cell")
+    run = subprocess.run([*GLIFX, "fit", str(cells / "rs_cell.nwb"), str(cells / "sub" / "fs_cell.nwb"),
+                          "--out", str(out), "--levels", "1", "--workers", "1",
+                          "--cell-timeout", "3"],
+                         env=_env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "rs_cell: failed: timed out: still running after the cell timeout of 3 s" in run.stderr
+    assert "2 recordings, 1 fitted (1 kept from an earlier run), 1 failed" in run.stdout
+    table = _table_and_report_agree(out)
+    assert sorted(table["status"]) == ["failed", "fitted"]
+    assert not _hidden(out)
+
+
+@pytest.mark.slow
+def test_cell_timeout_on_an_external_scheduler(cohort, external_cluster, tmp_path):
+    """`dask worker` runs its worker under a nanny too: the timed-out cell's worker process is
+    restarted there (a new process id), and the run goes on."""
+    from distributed import Client
+
+    cells, single = cohort
+    out = tmp_path / "out"
+    shutil.copytree(single / "fs_cell", out / "fs_cell")
+    with Client(external_cluster, timeout=30) as client:
+        before = set(client.run(os.getpid).values())
+        frame = glifx.fit_cohort([cells / "rs_cell.nwb", cells / "sub" / "fs_cell.nwb"], out,
+                                 client=client, levels=(1,), cell_timeout=3)
+        client.wait_for_workers(2, timeout=120)
+        after = set(client.run(os.getpid).values())
+    rows = {Path(r["source"]).name: r for r in frame.to_dict("records")}
+    assert "cell timeout of 3 s; stopped by restarting" in rows["rs_cell.nwb"]["reason"]
+    assert rows["fs_cell.nwb"]["status"] == "fitted"
+    assert len(before - after) == 1 and all(_gone(pid) for pid in before - after)
+    assert not _hidden(out) and not (out / "rs_cell").exists()
+
+
+@pytest.mark.slow
+def test_a_cell_that_kills_its_worker_every_time_is_a_failed_row(cohort, tmp_path):
+    """The worker running the RS cell is SIGKILLed on every attempt (as an out-of-memory kill
+    would): after dask's one retry the cell is a failed row saying its worker died; the other
+    cell is done; no folder, hidden or not, is left of the killed cell."""
+    from distributed import Client
+
+    cells, single = cohort
+    out = tmp_path / "out"
+    shutil.copytree(single / "fs_cell", out / "fs_cell")
+    inputs = [cells / "rs_cell.nwb", cells / "sub" / "fs_cell.nwb"]
+    killed: list[int] = []
+    stop = threading.Event()
+    with _own_cluster(2) as cluster, Client(cluster) as client:
+        def kill_every_attempt() -> None:
+            while not stop.is_set() and len(killed) < 2:
+                for worker, keys in client.processing().items():
+                    if any(str(k).startswith("glifx-fit-rs_cell") for k in keys):
+                        time.sleep(1.0)  # into the cell (a new worker imports glifx first)
+                        try:
+                            pid = client.run(os.getpid, workers=[worker])[worker]
+                        except Exception:  # noqa: BLE001 - the worker moved on; look again
+                            break
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                        time.sleep(1.0)  # let the scheduler see the death before looking again
+                        break
+                time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_every_attempt, daemon=True)
+        killer.start()
+        try:
+            frame = glifx.fit_cohort(inputs, out, client=client, levels=(1,))
+        finally:
+            stop.set()
+            killer.join(timeout=10)
+    assert len(killed) == 2, killed
+    rows = {Path(r["source"]).name: r for r in frame.to_dict("records")}
+    rs = rows["rs_cell.nwb"]
+    assert rs["status"] == "failed" and "worker process died" in rs["reason"], rs["reason"]
+    assert "KilledWorker" in rs["reason"]
+    assert rows["fs_cell.nwb"]["status"] == "fitted"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cohort.csv", "cohort.html", "cohort.parquet", "fs_cell"]
+    _table_and_report_agree(out)
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_leaves_report_and_table_of_the_same_cells(cohort, tmp_path):
+    """Interrupted as the first cell (kept from an earlier run) arrives: cohort.html is rewritten
+    with cohort.csv (a stale report of an older run does not stay beside a newer table) and
+    says that the run is not finished."""
+    cells, single = cohort
+    out = tmp_path / "out"
+    shutil.copytree(single / "fs_cell", out / "fs_cell")
+    (out / "cohort.html").write_text("<html>stale report of another run</html>")
+
+    def interrupt(state: glifx.batch.CohortProgress) -> None:
+        if state.last is not None:
+            raise KeyboardInterrupt("SIGTERM")
+
+    # the kept cell first: one worker runs the tasks in the order they were submitted
+    inputs = [cells / "sub" / "fs_cell.nwb", cells / "rs_cell.nwb"]
+    with pytest.raises(KeyboardInterrupt):
+        glifx.fit_cohort(inputs, out, workers=1, levels=(1,), progress=interrupt)
+    table = _table_and_report_agree(out)
+    assert list(table["folder"]) == ["fs_cell"]
+    html = (out / "cohort.html").read_text()
+    assert "stale" not in html and "1 of 2 recordings finished" in html
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cohort.csv", "cohort.html", "cohort.parquet", "fs_cell"]

@@ -116,25 +116,34 @@ def test_voltage_clamp_only_listed_on_request(tmp_path):
 
 
 def test_nan_in_nwb2_time_base_names_file_and_sweep(tmp_path):
+    """Found from the timestamps when the file is opened (the sweep list says so), raised when
+    the sweep is asked for; the other sweep is usable."""
     t = np.arange(4000) / RATE
     t[10] += 1e-7  # jitter, so that write_nwb stores timestamps instead of a rate
-    cell = Cell.from_sweeps([Sweep(np.full(4000, -70.0), np.zeros(4000), t=t, sweep_number=4)])
+    cell = Cell.from_sweeps([Sweep(np.full(4000, -70.0), np.zeros(4000), t=t, sweep_number=4),
+                             Sweep(np.full(4000, -70.0), np.zeros(4000), sampling_rate=RATE,
+                                   sweep_number=5)])
     path = glifx.write_nwb(cell, tmp_path / "nan_time.nwb")
     with h5py.File(path, "r+") as f:
         f["acquisition/data_00004/timestamps"][100] = np.nan
     loaded = glifx.load_cell(path)
+    assert "NaN/inf at sample 100" in loaded.record(4).problem and loaded.record(5).problem is None
     with pytest.raises(SweepError, match="NaN") as info:
         loaded[4]
     assert str(path) in str(info.value) and "sweep 4" in str(info.value)
+    assert loaded[5].n_samples == 4000
 
 
 def test_nan_in_nwb1_time_base_names_file_and_sweep(tmp_path):
     t = np.arange(1000) / RATE
     t[500] = np.nan
     sweep = Nwb1Sweep(number=3, v=np.full(1000, -70.0), i=np.zeros(1000), rate=RATE, timestamps=t)
-    path = write_allen_nwb1(tmp_path / "nan_time_nwb1.nwb", [sweep])
+    good = Nwb1Sweep(number=4, v=np.full(1000, -70.0), i=np.zeros(1000), rate=RATE)
+    path = write_allen_nwb1(tmp_path / "nan_time_nwb1.nwb", [sweep, good])
+    loaded = glifx.load_cell(path)
+    assert "NaN/inf at sample 500" in loaded.record(3).problem and loaded.record(4).problem is None
     with pytest.raises(SweepError, match="NaN") as info:
-        glifx.load_cell(path)[3]
+        loaded[3]
     assert str(path) in str(info.value) and "sweep 3" in str(info.value)
 
 

@@ -184,8 +184,7 @@ def test_bad_sweep_info_qc_features_exit_0(corpus, name, tmp_path):
     runner = CliRunner()
     info = runner.invoke(main, ["info", str(case.path)])
     assert info.exit_code == 0, info.output
-    if name != "time_not_increasing":  # found only when the data are read; info reads none
-        assert _reported(case, info.stdout), info.stdout
+    assert _reported(case, info.stdout), info.stdout  # time_not_increasing: from the timestamps
 
     qc = runner.invoke(main, ["qc", str(case.path), "--out", str(tmp_path / "qc")])
     assert qc.exit_code == 0, qc.output
@@ -200,6 +199,28 @@ def test_bad_sweep_info_qc_features_exit_0(corpus, name, tmp_path):
     dropped = json.loads((tmp_path / "f" / "cell_features.json").read_text())["dropped_sweeps"]
     assert case.reason.lower() in dropped[str(rc.BAD_SWEEP)].lower()
     assert "Traceback" not in info.output + qc.output + feats.output
+
+
+@pytest.mark.parametrize("t", [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 3, 3, 5, 6, 7, 8], [0, 1, 2, 3, 4, 2, 6, 7, 8],
+    [0, 1, 2, 3, 4, 5, 6, 7, 7], [0, 1, 2, 3, 4, 5, 6, 7, np.inf], [0, np.nan, 2, 3, 4, 5, 6, 7, 8],
+])
+@pytest.mark.parametrize("start", [0, 1, 3])
+def test_time_base_read_in_chunks_as_the_sweep_judges_it(t, start, monkeypatch):
+    """What the readers find from the timestamps alone (chunks of 4 here, so that a jump back
+    falls on and across chunk boundaries) is what :class:`glifx.Sweep` says of the same window."""
+    import glifx
+    from glifx.io import nwb2
+
+    monkeypatch.setattr(nwb2, "_TIME_CHUNK", 4)
+    window = np.asarray(t, dtype=np.float64)[start:]
+    found = nwb2._time_base_problem(np.asarray(t, dtype=np.float64), start, window.size)
+    try:
+        glifx.Sweep(np.zeros(window.size), np.zeros(window.size), t=window * 1e-3, sweep_number=7)
+        expected = None
+    except glifx.SweepError as exc:
+        expected = str(exc).removeprefix("sweep 7: ")
+    assert found == expected
 
 
 def _fit_reports_bad_sweep(case: rc.Case, out: Path) -> None:
@@ -247,6 +268,40 @@ def test_implausible_recording_fails_qc_with_reason(corpus, name, tmp_path):
     assert not table.passed.any()
     assert all(case.reason in why.lower() for why in table.reasons), table.reasons.tolist()
     assert "FAILED" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["baseline_above", "baseline_below"])
+def test_impossible_baseline_fails_qc_with_reason(corpus, name, tmp_path):
+    """Every sweep of the mini cell shifted by ±300 mV: each fails QC as an implausible baseline
+    (not as flat or volt-scaled), and the median the reason quotes is the median of that sweep's
+    samples as stored in the file (h5py, the file's conversion; no glifx reader involved)."""
+    import re
+
+    import h5py
+
+    case = corpus[name]
+    result = CliRunner().invoke(main, ["qc", str(case.path), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "qc.csv")
+    assert len(table) > 0 and not table.passed.any()
+    with h5py.File(case.path, "r") as f:
+        expected = {int(key.rsplit("_", 1)[1]): float(np.median(
+            f["acquisition"][key]["data"][()] * f["acquisition"][key]["data"].attrs["conversion"]
+            * 1e3)) for key in f["acquisition"]}
+    for sweep, why in zip(table.sweep_number, table.reasons, strict=True):
+        assert "flat" not in why and "volts" not in why, why
+        found = re.search(r"implausible baseline: median voltage (\S+) mV", why)
+        assert found is not None, why
+        assert float(found.group(1)) == pytest.approx(expected[sweep], rel=1e-3)  # printed .4g
+        assert (expected[sweep] > 50) if name == "baseline_above" else (expected[sweep] < -150)
+    # the criterion's limits are the user's: widened, the same sweeps no longer fail for it
+    wide = tmp_path / "wide.json"
+    wide.write_text('{"v_median_mv_min": -400, "v_median_mv_max": 400}')
+    result = CliRunner().invoke(main, ["qc", str(case.path), "--out", str(tmp_path / "wide"),
+                                       "--criteria", str(wide)])
+    assert result.exit_code == 0, result.output
+    reasons = pd.read_csv(tmp_path / "wide" / "qc.csv").reasons.fillna("")
+    assert not reasons.str.contains("baseline").any(), reasons.tolist()
 
 
 def test_low_rate_recording_not_fitted_with_reason(corpus, tmp_path):
@@ -307,6 +362,33 @@ def test_simulate_refuses_implausible_stimulus(shared_data, stimulus, fragment, 
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(stim) in lines[0] and fragment in lines[0]
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY\x01\x00v\x00{'descr'"])
+def test_simulate_refuses_an_empty_or_truncated_stimulus_file(content, tmp_path):
+    """An empty .npy (numpy raises EOFError, which click would report as "interrupted", exit
+    130) and a truncated header: one line naming the file, exit 2."""
+    config = PROJECT_ROOT / "tests" / "reference_cells" / "rs_cell" / "GLIF1_neuron_config.json"
+    stim = tmp_path / "stim.npy"
+    stim.write_bytes(content)
+    result = CliRunner().invoke(main, ["simulate", str(config), "--stimulus", str(stim),
+                                       "--dt", "5e-6"])
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(stim) in lines[0] and "not a readable .npy" in lines[0], lines
+
+
+def test_an_eof_error_is_not_read_as_an_interruption(monkeypatch, tmp_path):
+    """An EOFError a reader lets through is a bug (traceback, exit 1), not a stop (exit 130)."""
+    import glifx.io
+
+    def ends_early(*args, **kwargs):
+        raise EOFError("Ran out of input")
+
+    monkeypatch.setattr(glifx.io, "load_cell", ends_early)
+    done = CliRunner().invoke(main, ["info", str(tmp_path / "any.nwb")])
+    assert done.exit_code == 1 and isinstance(done.exception, RuntimeError), done.output
+    assert "unexpected end of data" in str(done.exception)
 
 
 # ------------------------------------------------------------------------------- numba cache

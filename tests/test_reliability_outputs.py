@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import reliability_corpus as rc  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+GLIF1_CONFIG = PROJECT_ROOT / "tests" / "reference_cells" / "rs_cell" / "GLIF1_neuron_config.json"
 FIT_FILES = {"qc.csv", "qc.json", "columns.json", "sweep_features.csv", "spikes.csv",
              "cell_features.json", "fit_summary.json", "report.html", "GLIF1_neuron_config.json"}
 
@@ -35,8 +36,28 @@ def mini(tmp_path_factory) -> Path:
     return rc.mini_cell(tmp_path_factory.mktemp("mini"))
 
 
+@pytest.fixture(scope="module")
+def stimulus(tmp_path_factory) -> Path:
+    """0.5 s of 200 pA at 5 µs steps (100 000 steps: a ~3 MB --trace, a few spikes)."""
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("stimulus") / "step.npy"
+    np.save(path, np.full(100_000, 200e-12))
+    return path
+
+
 def _hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def _args(command: str, mini: Path, stimulus: Path, out: Path) -> list[str]:
+    """The command line writing into ``out`` (a folder; ``simulate`` writes its files there)."""
+    if command.startswith("simulate"):
+        files = {"--out": out / "spikes.npy", "--trace": out / "trace.npz"}
+        which = command.split()[1:] or list(files)
+        return ["simulate", str(GLIF1_CONFIG), "--stimulus", str(stimulus), "--dt", "5e-6",
+                *(x for flag in which for x in (flag, str(files[flag])))]
+    return [command, str(mini), "--out", str(out)] + (["--levels", "1"] if command == "fit" else [])
 
 
 # ------------------------------------------------------------------------ stale temporaries
@@ -68,9 +89,11 @@ def test_sigterm_inside_staging_removes_it(tmp_path):
 
 
 # ------------------------------------------------------------------------ --out checked first
-@pytest.mark.parametrize("command", ["qc", "features", "fit"])
-def test_unusable_out_found_before_any_work(mini, command, tmp_path, monkeypatch):
+@pytest.mark.parametrize("command", ["qc", "features", "fit", "simulate --out",
+                                     "simulate --trace"])
+def test_unusable_out_found_before_any_work(mini, stimulus, command, tmp_path, monkeypatch):
     import glifx.features
+    import glifx.glif
     import glifx.process
     import glifx.qc
 
@@ -81,9 +104,10 @@ def test_unusable_out_found_before_any_work(mini, command, tmp_path, monkeypatch
         monkeypatch.setattr(module, "run_qc", no_work)
     for module in (glifx.features, glifx.process):
         monkeypatch.setattr(module, "extract_features", no_work)
+    monkeypatch.setattr(glifx.glif, "simulate", no_work)  # simulate imports it when it runs
     (tmp_path / "a_file").write_text("a file where a folder must be")
     out = tmp_path / "a_file" / "results"
-    result = CliRunner().invoke(main, [command, str(mini), "--out", str(out)])
+    result = CliRunner().invoke(main, _args(command, mini, stimulus, out))
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0] and "not a folder" in lines[0], result.stderr
@@ -193,18 +217,67 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(path)], check=False)
 
 
-@pytest.mark.parametrize(("command", "kib"), [("qc", 8), ("features", 28), ("fit", 80)])
-def test_full_disk_leaves_no_partial_set(mini, small_disk, command, kib):
+@pytest.mark.parametrize(("command", "kib"), [
+    ("qc", 8), ("features", 28), ("fit", 80),
+    # the trace (~3 MB) does not fit, the spike steps would: neither may be left
+    ("simulate", 64), ("simulate --trace", 64),
+])
+def test_full_disk_leaves_no_partial_set(mini, stimulus, small_disk, command, kib):
     disk = small_disk(kib)
     out = disk / "out"
-    args = [command, str(mini), "--out", str(out)] + (["--levels", "1"] if command == "fit" else [])
-    result = CliRunner().invoke(main, args)
+    if command.startswith("simulate"):
+        out.mkdir()  # simulate writes files into an existing folder
+    result = CliRunner().invoke(main, _args(command, mini, stimulus, out))
     assert result.exit_code == 2, result.output
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("glifx: error:") and str(out) in last and "No space left" in last, last
     leftovers = [p for p in disk.rglob("*") if p.is_file()]
     assert leftovers == [], leftovers
     assert not any(p.name.startswith(".") for p in disk.rglob("*"))
+
+
+def _fill(disk: Path, leave: int = 0) -> None:
+    """Fill the tmpfs ``disk`` with a file ``filler``, leaving ``leave`` bytes (whole pages)."""
+    with open(disk / "filler", "wb", buffering=0) as fh:
+        while True:
+            try:
+                fh.write(b"x" * PAGE)
+            except OSError:
+                break
+    if leave:
+        os.truncate(disk / "filler", (disk / "filler").stat().st_size - leave)
+
+
+PAGE = 4096  # tmpfs counts whole pages
+
+
+@pytest.mark.parametrize("room", ["none", "for the trace only", "for both"])
+def test_full_disk_simulate_writes_both_files_or_none(stimulus, small_disk, tmp_path, room):
+    """``simulate --out --trace`` on a disk with no room, or room for the trace but not the
+    spike steps as well: the message names a file, nothing but the filler is left (the spike
+    steps must not be flushed only after the trace is in place); with room for both, both."""
+    files = {"--out": "spikes.npy", "--trace": "trace.npz"}
+
+    def run(folder: Path):
+        return CliRunner().invoke(main, [
+            "simulate", str(GLIF1_CONFIG), "--stimulus", str(stimulus), "--dt", "5e-6",
+            *(x for flag, name in files.items() for x in (flag, str(folder / name)))])
+
+    assert run(tmp_path).exit_code == 0
+    trace_pages = -(-(tmp_path / files["--trace"]).stat().st_size // PAGE)
+    disk = small_disk(2 * trace_pages * PAGE // 1024)
+    pages = {"none": 0, "for the trace only": trace_pages, "for both": trace_pages + 1}[room]
+    _fill(disk, leave=pages * PAGE)
+    result = run(disk)
+    if room == "for both":  # the boundary is where the test says it is
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in disk.iterdir()) == sorted(["filler", *files.values()])
+        return
+    assert result.exit_code == 2, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("glifx: error:") and "No space left" in last, last
+    assert any(str(disk / name) in last for name in files.values()), last
+    assert [p.name for p in disk.iterdir()] == ["filler"]
 
 
 def test_updated_dir_keeps_other_files_and_swaps_whole(tmp_path, monkeypatch):

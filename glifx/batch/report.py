@@ -106,7 +106,8 @@ def plot_parameters(frame: pd.DataFrame, levels: Sequence[int]) -> Figure:
         ax.set_xlabel(f"{label} ({unit})")
         if k == 0:
             ax.set_ylabel("cells")
-            ax.legend(fontsize=7, frameon=False)
+            if ax.get_legend_handles_labels()[0]:  # none before a cell is fitted (a partial run)
+                ax.legend(fontsize=7, frameon=False)
     return fig
 
 
@@ -167,9 +168,16 @@ def _cell_table(frame: pd.DataFrame, levels: Sequence[int]) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
-def render_cohort_html(frame: pd.DataFrame, levels: Sequence[int]) -> str:
-    """The cohort report of a cohort table (:data:`glifx.batch.COHORT_COLUMNS`) as HTML text."""
+def render_cohort_html(frame: pd.DataFrame, levels: Sequence[int], total: int | None = None) -> str:
+    """The cohort report of a cohort table (:data:`glifx.batch.COHORT_COLUMNS`) as HTML text.
+
+    ``total``: recordings in the run; when the table has fewer rows (a run in progress or
+    stopped), the header says how many are finished."""
     levels = list(levels)
+    partial = ""
+    if total is not None and total > len(frame):
+        partial = (f"<p class='meta'><strong>{len(frame)} of {total} recordings finished</strong>"
+                   " (the run is in progress or was stopped; rerunning it resumes)</p>")
     n_fitted = int((frame["status"] == "fitted").sum())
     n_resumed = int((frame["resumed"] == True).sum())  # noqa: E712 - nullable booleans
     medians = ", ".join(f"GLIF{n} {_num(_fitted(frame, n)[f'glif{n}_test_ev'].median())}"
@@ -179,7 +187,7 @@ def render_cohort_html(frame: pd.DataFrame, levels: Sequence[int]) -> str:
         f"<p class='meta'>{n_fitted} fitted ({n_resumed} kept from an earlier run), "
         f"{len(frame) - n_fitted} failed; levels {', '.join(f'GLIF{n}' for n in levels)}; "
         f"written {datetime.now(UTC).isoformat(timespec='seconds')}</p>"
-        f"<p class='meta'>median test EV: {medians}</p></header>",
+        f"<p class='meta'>median test EV: {medians}</p>{partial}</header>",
         "<h2>Test explained variance</h2>", _img(plot_test_ev(frame, levels), "test EV per level"),
     ]
     pairs = plot_level_pairs(frame, levels)
@@ -194,7 +202,7 @@ def render_cohort_html(frame: pd.DataFrame, levels: Sequence[int]) -> str:
 
 
 def write_cohort_report(frame: pd.DataFrame, path: str | os.PathLike[str],
-                        levels: Sequence[int] = (1, 2, 3, 4, 5)) -> Path:
+                        levels: Sequence[int] = (1, 2, 3, 4, 5), total: int | None = None) -> Path:
     """Render the cohort report and write it to ``path`` atomically.
 
     Parameters
@@ -205,7 +213,9 @@ def write_cohort_report(frame: pd.DataFrame, path: str | os.PathLike[str],
         The HTML file (usually ``<out_dir>/cohort.html``, beside the cell folders it links to).
     levels
         The levels the cohort was fitted at.
+    total
+        Recordings in the run (the report notes a table that lists fewer: run not finished).
     """
     path = Path(path)
-    write_text_atomic(path, render_cohort_html(frame, levels))
+    write_text_atomic(path, render_cohort_html(frame, levels, total))
     return path

@@ -4,10 +4,17 @@ glifx only submits tasks and collects their rows; scheduling, retrying and repor
 workers are dask's (``retries=1`` per task; a worker that dies while running a cell makes the
 scheduler run the cell again elsewhere, up to ``distributed.scheduler.allowed-failures`` times —
 1 on the embedded cluster — and then report ``KilledWorker``, which becomes the cell's reason).
+
+Per-cell timeout: dask cannot stop a task that is running (cancelling a future only forgets
+its result; the worker thread goes on).  So each cell announces on the worker when it starts
+(an event the client subscribes to), and a cell running longer than ``cell_timeout`` is
+cancelled and the worker process running it is restarted through its nanny
+(``Client.restart_workers``), which really stops the work; the cell becomes a ``failed`` row.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import tempfile
@@ -36,6 +43,8 @@ CONNECT_TIMEOUT_S = 10.0
 #: Times a cell may be on a worker that dies before dask reports ``KilledWorker`` (embedded
 #: cluster; an external scheduler uses its own ``distributed.scheduler.allowed-failures``).
 ALLOWED_FAILURES = 1
+#: Seconds to wait for the worker of a timed-out cell to be restarted.
+RESTART_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -95,7 +104,7 @@ def _duration(seconds: float) -> str:
 
 
 def _check_options(levels: Sequence[int], method: str, client: Any, workers: int | None,
-                   scheduler: str | None) -> tuple[int, ...]:
+                   scheduler: str | None, cell_timeout: float | None) -> tuple[int, ...]:
     chosen = tuple(sorted({int(n) for n in levels}))
     if not chosen or any(n not in ALL_LEVELS for n in chosen):
         raise ConfigError(f"levels: expected levels among 1-5, got {list(levels)}")
@@ -105,6 +114,8 @@ def _check_options(levels: Sequence[int], method: str, client: Any, workers: int
         raise ConfigError("give at most one of client, workers and scheduler")
     if workers is not None and workers < 1:
         raise ConfigError(f"workers: expected at least 1, got {workers}")
+    if cell_timeout is not None and not (math.isfinite(cell_timeout) and cell_timeout > 0):
+        raise ConfigError(f"cell_timeout: expected a positive number of seconds, got {cell_timeout}")
     return chosen
 
 
@@ -189,14 +200,16 @@ def fit_cohort(
     method: str = "select",
     criteria: QCCriteria | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     force: bool = False,
+    cell_timeout: float | None = None,
     progress: Callable[[CohortProgress], None] | None = None,
 ) -> pd.DataFrame:
     """Fit every recording in ``paths`` on dask.distributed, one :func:`glifx.process_cell` per cell.
 
     Writes ``out_dir/<folder>/`` per cell exactly as ``glifx fit FILE`` does (each folder
-    appears whole), ``out_dir/cohort.csv`` and ``cohort.parquet`` (rewritten atomically as cells
-    finish) and ``out_dir/cohort.html`` (at the end).  A rerun skips cells whose folder is
-    complete for the same source bytes and options; leftovers of a killed run are removed first.
+    appears whole), ``out_dir/cohort.csv``, ``cohort.parquet`` and ``cohort.html`` (each
+    rewritten atomically as cells finish, and after an interruption).  A rerun skips cells
+    whose folder is complete for the same source bytes and options; leftovers of a killed run
+    are removed first.
 
     Parameters
     ----------
@@ -216,6 +229,11 @@ def fit_cohort(
         As for :func:`glifx.process_cell`.
     force
         Refit cells whose folder is finished.
+    cell_timeout
+        Seconds a cell may run on a worker (from when it starts there, not from when it was
+        queued); a cell still running then is stopped by restarting its worker process (which
+        needs a nanny: the embedded cluster and ``dask worker`` have one) and becomes a
+        ``failed`` row whose reason names the timeout.  ``None`` (default): no limit.
     progress
         Called with a :class:`CohortProgress` when a cell finishes and every ~2 s.
 
@@ -234,7 +252,7 @@ def fit_cohort(
         On SIGINT or SIGTERM, after stopping the cells, removing their temporary folders (on the
         embedded cluster) and writing the cohort tables of the cells finished so far.
     """
-    chosen = _check_options(levels, method, client, workers, scheduler)
+    chosen = _check_options(levels, method, client, workers, scheduler, cell_timeout)
     options = FitOptions(levels=chosen, method=method, criteria=resolve_criteria(criteria))
     out = Path(out_dir).absolute()
     sources = [str(p) for p in find_recordings(paths, exclude=out)]
@@ -251,7 +269,7 @@ def fit_cohort(
                 started = True
                 try:
                     _run(dask, sources, str(out), options, force, rows, futures, plan, state,
-                         progress or (lambda _state: None))
+                         progress or (lambda _state: None), cell_timeout)
                 except KeyboardInterrupt:
                     dask.cancel(list(futures))
                     raise
@@ -263,19 +281,17 @@ def fit_cohort(
             # writing is removed; the table lists the cells finished so far
             if started:
                 clean_stale_outputs(out)
-                frame = cohort_frame(rows.values())
-                write_cohort_tables(frame, out)
-    write_cohort_report(frame, out / COHORT_REPORT_NAME, levels=chosen)
+                frame = _write_summary(rows, out, chosen, len(sources))
     return frame
 
 
 def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force: bool,
          rows: dict[str, dict[str, Any]], futures: dict[Any, str], plan: dict[str, str],
-         state: CohortProgress, say: Callable[[CohortProgress], None]) -> None:
+         state: CohortProgress, say: Callable[[CohortProgress], None],
+         cell_timeout: float | None = None) -> None:
     """Identify every file, name the folders, fit; fills ``plan`` (source → folder), ``futures``
-    (future → source) and ``rows`` (source → row, as cells end)."""
-    from distributed import as_completed
-
+    (future → source) and ``rows`` (source → row, as cells end); stops cells running longer
+    than ``cell_timeout`` seconds."""
     t_start = time.perf_counter()
     run = time.time_ns()  # task keys unique to this run: a long-lived client keeps old results
     ids = dask.map(identify, sources, pure=False, retries=1,
@@ -299,28 +315,63 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
     for row in rows.values():
         _count(state, row)
     if rows:  # the files that could not be read
-        write_cohort_tables(cohort_frame(rows.values()), out_dir)
-    for source, folder in folders.items():
-        future = dask.submit(fit_one, source, out_dir, folder, options, force, pure=False,
-                             retries=1, key=f"glifx-fit-{folder}-{run}")
-        futures[future] = source
+        _write_summary(rows, out_dir, options.levels, len(sources))
+    # folder → (time.monotonic() when the cell started on a worker, that worker's address)
+    started: dict[str, tuple[float, str]] = {}
+    topic = None
+    if cell_timeout is not None:
+        topic = f"glifx-cell-started-{run}"
+
+        def on_start(event: tuple[float, Mapping[str, str]]) -> None:
+            # the client's receipt time, not the worker's clock (it may be another machine's);
+            # a retry after a worker died announces again and restarts the clock
+            started[event[1]["folder"]] = (time.monotonic(), event[1]["worker"])
+
+        dask.subscribe_topic(topic, on_start)
+    try:
+        for source, folder in folders.items():
+            future = dask.submit(fit_one, source, out_dir, folder, options, force, topic,
+                                 pure=False, retries=1, key=f"glifx-fit-{folder}-{run}")
+            futures[future] = source
+        _collect(dask, futures, cell_ids, plan, rows, state, say, out_dir, options.levels,
+                 started, cell_timeout, t_start)
+    finally:
+        if topic is not None:
+            dask.unsubscribe_topic(topic)
+
+
+def _collect(dask: Any, futures: dict[Any, str], cell_ids: Mapping[str, str],
+             plan: Mapping[str, str], rows: dict[str, dict[str, Any]], state: CohortProgress,
+             say: Callable[[CohortProgress], None], out_dir: str, levels: Sequence[int],
+             started: Mapping[str, tuple[float, str]], cell_timeout: float | None,
+             t_start: float) -> None:
+    """Wait for the fit tasks: a row per cell as it ends (or times out), the tables rewritten
+    and ``say`` called then, and every ~2 s."""
+    from distributed import as_completed
+
     fresh_done, last_report = 0, 0.0
     pending = as_completed(list(futures), loop=dask.loop)
     while not pending.is_empty():
         batch = pending.next_batch(block=False) if pending.has_ready() else []
+        # a timed-out cell's cancelled future comes out here too: its row is written already
+        batch = [f for f in batch if futures[f] not in rows]
+        if cell_timeout is not None:
+            batch += _stop_overdue(dask, futures, plan, rows, started, cell_timeout, out_dir)
         now = time.perf_counter()
         for future in batch:
             source = futures[future]
-            try:
-                row = future.result()
-            except Exception as exc:  # noqa: BLE001 - KilledWorker, or a bug after dask's retry
-                row = failed_row(source, _task_error(exc, "fitting"))
+            if source not in rows:  # else: timed out, row made by _stop_overdue
+                try:
+                    row = future.result()
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, or a bug after dask's retry
+                    row = failed_row(source, _task_error(exc, "fitting"))
+                rows[source] = row
+            row = rows[source]
             row.setdefault("cell_id", cell_ids.get(source, ""))
-            rows[source] = row
             fresh_done += not row.get("resumed")
             _count(state, row)
         if batch:
-            write_cohort_tables(cohort_frame(rows.values()), out_dir)
+            _write_summary(rows, out_dir, levels, state.total)
         if batch or now - last_report > 2.0:
             state.running = _running(dask, futures)
             state.elapsed_s = now - t_start
@@ -337,6 +388,52 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
             time.sleep(0.25)
     state.running, state.eta_s, state.elapsed_s = 0, 0.0, time.perf_counter() - t_start
     say(state)
+
+
+def _write_summary(rows: Mapping[str, Mapping[str, Any]], out_dir: str | os.PathLike[str],
+                   levels: Sequence[int], total: int) -> pd.DataFrame:
+    """Write ``cohort.html``, ``cohort.csv`` and ``cohort.parquet`` of the rows so far, each
+    atomically, so that the three always describe the same cells (also after an interruption);
+    the table last, because rendering the report is the slow step: a kill during it leaves the
+    previous, consistent set."""
+    frame = cohort_frame(rows.values())
+    write_cohort_report(frame, Path(out_dir) / COHORT_REPORT_NAME, levels=levels, total=total)
+    write_cohort_tables(frame, out_dir)
+    return frame
+
+
+def _stop_overdue(dask: Any, futures: Mapping[Any, str], plan: Mapping[str, str],
+                  rows: dict[str, dict[str, Any]], started: Mapping[str, tuple[float, str]],
+                  cell_timeout: float, out_dir: str) -> list[Any]:
+    """Cancel the cells running for longer than ``cell_timeout`` s and restart their workers
+    (the only way to stop a running task); adds their ``failed`` rows; their futures."""
+    now = time.monotonic()
+    overdue = {}  # future → (seconds running, worker)
+    for future, source in futures.items():
+        start = started.get(plan[source])
+        if source in rows or future.done() or start is None:
+            continue
+        if now - start[0] > cell_timeout:
+            overdue[future] = (now - start[0], start[1])
+    if not overdue:
+        return []
+    # cancelled first: the scheduler forgets the task, so the restart does not make it rerun
+    dask.cancel(list(overdue))
+    workers = sorted({worker for _, worker in overdue.values()})
+    try:
+        status = dask.restart_workers(workers, timeout=RESTART_TIMEOUT_S, raise_for_error=False)
+    except Exception as exc:  # noqa: BLE001 - e.g. ValueError: a worker without a nanny
+        status = {worker: f"{type(exc).__name__}: {exc}" for worker in workers}
+    for future, (seconds, worker) in overdue.items():
+        how = status.get(worker, "unknown")
+        stopped = ("stopped by restarting its worker process" if how == "OK" else
+                   f"its worker could not be restarted ({how}): the cell may still run there")
+        rows[futures[future]] = failed_row(
+            futures[future], f"timed out: still running after the cell timeout of "
+            f"{cell_timeout:g} s; {stopped}", wall_time_s=seconds)
+    # what the stopped cells were writing (their processes are gone; same host only)
+    clean_stale_outputs(Path(out_dir))
+    return list(overdue)
 
 
 def _record_finished_folders(plan: Mapping[str, str], out_dir: Path, options: FitOptions,

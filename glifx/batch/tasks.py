@@ -86,8 +86,22 @@ def finished_summary(folder: Path, sha256: str | None, options: FitOptions) -> d
     return None
 
 
-def fit_one(source: str, out_dir: str, folder: str, options: FitOptions, force: bool = False
-            ) -> dict[str, Any]:
+def announce_start(topic: str, folder: str) -> None:
+    """On a dask worker: log a ``{"folder", "worker"}`` event on ``topic``, so that the client
+    times the cell from when it starts running rather than from when it was queued (the
+    scheduler does not tell which of a worker's tasks is executing).  Does nothing outside a
+    worker."""
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # called outside a dask worker (a test, a plain call)
+        return
+    worker.log_event(topic, {"folder": folder, "worker": worker.address})
+
+
+def fit_one(source: str, out_dir: str, folder: str, options: FitOptions, force: bool = False,
+            announce: str | None = None) -> dict[str, Any]:
     """Fit one cell into ``out_dir/folder`` (or keep its finished folder); the cohort row.
 
     Parameters
@@ -102,12 +116,17 @@ def fit_one(source: str, out_dir: str, folder: str, options: FitOptions, force: 
         Levels, method and QC criteria.
     force
         Refit even when the folder is finished for the same bytes and options.
+    announce
+        Event topic to report the start on (:func:`announce_start`; the runner's per-cell
+        timeout), or ``None``.
 
     Returns
     -------
     dict
         The row (:data:`glifx.batch.table.COHORT_COLUMNS`).
     """
+    if announce is not None:
+        announce_start(announce, folder)
     t_start = time.perf_counter()
     sha256 = file_sha256(source)
     target = Path(out_dir) / folder

@@ -279,10 +279,12 @@ def _entry_problem(f: Any, e: _Entry) -> str | None:
 
 def structure_problem(f: Any, rate: float, clamp_mode: str, n_samples: int,
                       series: Sequence[tuple[str, str | None, tuple[int, int]]]) -> str | None:
-    """Why a sweep cannot be read, found from shapes and attributes only (no data read), or
-    ``None``: rate, size, dimensions, units, windows and lengths.  ``series`` are the
-    ``(role, path, (start, count))`` of the response and the stimulus (path ``None``: none;
-    count -1: to the end); also used by the NWB 1 reader."""
+    """Why a sweep cannot be read, found from shapes and attributes (no sample data read), or
+    ``None``: rate, size, dimensions, units, windows, lengths, and explicit response timestamps
+    that are not finite and increasing (those are read, in chunks: the one per-sample check
+    ``glifx info`` can afford, and only files without ``starting_time`` + ``rate`` have them).
+    ``series`` are the ``(role, path, (start, count))`` of the response and the stimulus (path
+    ``None``: none; count -1: to the end); also used by the NWB 1 reader."""
     response = series[0][1]
     if not (np.isfinite(rate) and rate > 0):
         return f"sampling rate {rate:g} Hz is not a positive number ({response})"
@@ -309,6 +311,32 @@ def structure_problem(f: Any, rate: float, clamp_mode: str, n_samples: int,
         if "timestamps" in f[where] and f[where]["timestamps"].shape != data.shape:
             return (f"{role} has {data.shape[0]} samples but "
                     f"{f[where]['timestamps'].shape} timestamps ({where})")
+        if role == "response" and "timestamps" in f[where]:  # the sweep's time base
+            if bad := _time_base_problem(f[where]["timestamps"], start, n):
+                return f"{bad} ({where})"
+    return None
+
+
+#: Timestamps read at once by :func:`_time_base_problem` (8 MB of float64).
+_TIME_CHUNK = 2**20
+
+
+def _time_base_problem(timestamps: Any, start: int, count: int) -> str | None:
+    """Why ``timestamps[start:start + count]`` cannot be a time base (not finite, or not
+    increasing: the sample index within the window, as :class:`~glifx.sweep.Sweep` names it),
+    or ``None``.  Reads in chunks, so that memory stays bounded whatever the sweep's length."""
+    previous = None
+    for lo in range(start, start + count, _TIME_CHUNK):
+        chunk = np.asarray(timestamps[lo:min(lo + _TIME_CHUNK, start + count)], dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(chunk))
+        if bad.size:
+            return f"time base has NaN/inf at sample {lo - start + int(bad[0])}"
+        steps = np.diff(chunk if previous is None else np.concatenate(([previous], chunk)))
+        back = np.flatnonzero(steps <= 0)
+        if back.size:  # step k ends at sample k + 1 of the chunk (k of it after a carried one)
+            k = int(back[0]) + (1 if previous is None else 0)
+            return f"time base is not increasing at sample {lo - start + k}"
+        previous = chunk[-1]
     return None
 
 
