@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -57,27 +56,47 @@ def make_recording(out: Path) -> tuple[Path, float]:
     return write_nwb(big, out / "rs_cell_500khz.nwb"), duration
 
 
+#: The child reports its own peak: the children's ``ru_maxrss`` of this process would be the
+#: largest of all runs, the compiling warm-up included.  (Linux folds the RSS a child had when
+#: it was forked into its ``ru_maxrss``: the recording is therefore made in a child process too,
+#: and this one stays small.)
+_CHILD = ("import resource, sys\n"
+          "from glifx.cli import main\n"
+          "try:\n"
+          "    main(sys.argv[1:], standalone_mode=False)\n"
+          "finally:\n"
+          "    r = resource.getrusage(resource.RUSAGE_SELF)\n"
+          "    print(r.ru_utime + r.ru_stime, r.ru_maxrss, file=sys.stderr)\n")
+
+
 def run_features(path: Path, out: Path) -> tuple[float, float, float]:
     """One ``glifx features`` child process: wall (s), CPU user + system (s), peak RSS (GB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "glifx", "features", str(path), "--out", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-c", _CHILD, "features", str(path), "--out",
+                           str(out)], check=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, after.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+    cpu, maxrss_kib = done.stderr.split()[-2:]
+    return wall, float(cpu), float(maxrss_kib) / 1024**2
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="write the recording here and keep it")
     parser.add_argument("--runs", type=int, default=2, help="measured runs (after a warm-up)")
+    parser.add_argument("--make-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.make_only is not None:  # the child that writes the recording
+        path, duration = make_recording(args.make_only)
+        print(path, duration, sep="\n")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        path, duration = make_recording(folder)
+        made = subprocess.run([sys.executable, __file__, "--make-only", str(folder)],
+                              check=True, capture_output=True, text=True)
+        *_, where, seconds = made.stdout.splitlines()
+        path, duration = Path(where), float(seconds)
         print(f"{path}: {duration:.1f} s at {RATE_HZ / 1e3:g} kHz, "
               f"{path.stat().st_size / 1e6:.0f} MB")
         run_features(path, Path(tmp) / "warm")  # fills the numba cache; not measured

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,13 +115,17 @@ def stim_amp(t: np.ndarray, i: np.ndarray | None, start: float) -> float:
 
 def sweep_record(sweep: Any, spikes: pd.DataFrame, start: float | None, end: float | None, *,
                  baseline_interval: float = 0.1, sag_baseline_interval: float = 0.03,
-                 extra_train: bool = True) -> dict[str, Any]:
+                 extra_train: bool = True,
+                 arrays: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
+                 ) -> dict[str, Any]:
     """One row of the sweep-feature table: train features, and step features when the window is
     known (``stim_amp`` pA, ``v_baseline`` mV, ``peak_deflect`` mV, ``sag``).
 
     ``sag`` is defined for hyperpolarising steps only (it measures the recovery of a
-    hyperpolarisation); on depolarising steps its ratio has no meaning and is NaN."""
-    t, v, i = recorded_arrays(sweep)
+    hyperpolarisation); on depolarising steps its ratio has no meaning and is NaN.  ``arrays``:
+    the sweep's :func:`~glifx.features.spikes.recorded_arrays` when the caller holds them (a
+    second time base of a long sweep is as large as its voltage)."""
+    t, v, i = arrays if arrays is not None else recorded_arrays(sweep)
     s0 = float(t[0]) if start is None else start
     s1 = float(t[-1]) if end is None else end
     rec: dict[str, Any] = {"sweep_number": sweep.sweep_number, "stimulus_name": sweep.stimulus_name,
@@ -327,19 +331,25 @@ def ramp_summary(sweeps: Sequence[Any], spikes: dict[int, pd.DataFrame]) -> dict
     return rec
 
 
-def noise_epochs(t: np.ndarray, i: np.ndarray, min_gap: float = 0.2,
-                 after: float | None = None) -> list[tuple[float, float]]:
+def noise_epochs(t: np.ndarray | Callable[[np.ndarray], np.ndarray], i: np.ndarray,
+                 min_gap: float = 0.2, after: float | None = None) -> list[tuple[float, float]]:
     """Epochs (s) where the command varies, split at constant stretches longer than ``min_gap`` s;
-    only changes after time ``after`` (e.g. the end of a test pulse) count (strictly after)."""
-    changes = np.flatnonzero(np.diff(i)) + 1
+    only changes after time ``after`` (e.g. the end of a test pulse) count (strictly after).
+
+    ``t``: the sample times (s), or a function of sample indices giving them
+    (:meth:`glifx.Sweep.time_at`), so that a long sweep's time base is never built (84 MB for
+    21 s at 500 kHz)."""
+    at = t if callable(t) else np.asarray(t).__getitem__
+    changes = np.flatnonzero(i[1:] != i[:-1]) + 1  # a boolean temporary, not a float diff
+    times = np.asarray(at(changes), dtype=float)
     if after is not None:
-        changes = changes[t[changes] > after]
+        changes, times = changes[times > after], times[times > after]
     if changes.size == 0:
         return []
-    gaps = np.flatnonzero(np.diff(t[changes]) > min_gap)
-    starts = np.r_[changes[0], changes[gaps + 1]]
-    ends = np.r_[changes[gaps], changes[-1]]
-    return [(float(t[a]), float(t[b])) for a, b in zip(starts, ends, strict=True)]
+    gaps = np.flatnonzero(np.diff(times) > min_gap)
+    starts = np.r_[0, gaps + 1]
+    ends = np.r_[gaps, changes.size - 1]
+    return [(float(times[a]), float(times[b])) for a, b in zip(starts, ends, strict=True)]
 
 
 def reliability(trains: Sequence[np.ndarray], duration: float, sigma: float = 0.01,
@@ -381,7 +391,7 @@ def noise_summary(sweeps: Sequence[Any], spikes: dict[int, pd.DataFrame]) -> dic
         test = s.epochs.test
         # the command changes back at test[1] + 1, the end of the test pulse
         after = float(s.time_at(min(test[1] + 1, s.n_samples - 1))) if test is not None else None
-        eps = noise_epochs(s.t, s.i, after=after)
+        eps = noise_epochs(s.time_at, s.i, after=after)
         df = spikes.get(s.sweep_number)
         tt = df["threshold_t"].to_numpy(float) if df is not None and len(df) else np.empty(0)
         trains = [tt[(tt >= a) & (tt <= b)] - a for a, b in eps]
