@@ -26,10 +26,10 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,8 @@ from glifx.glif.model import GlifModel
 TRACE_NAMES = ("voltage", "threshold", "asc")
 
 SeedLike = int | np.random.SeedSequence | None
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -410,6 +412,18 @@ def default_n_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def map_threads(fn: Callable[[T], R], items: Sequence[T], n_jobs: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]``, on :func:`default_n_jobs` threads of the simulator's pool.
+
+    For callables that spend their time in the compiled kernels (which release the GIL), e.g.
+    :func:`simulate` with recorded traces of several models; results in the order of ``items``.
+    """
+    n_jobs = default_n_jobs() if n_jobs is None else n_jobs
+    if n_jobs > 1 and len(items) > 1:
+        return list(_pool(n_jobs).map(fn, items))
+    return [fn(x) for x in items]
 
 
 def simulate_many(
