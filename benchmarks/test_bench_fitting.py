@@ -9,6 +9,11 @@ levels and their explained-variance scoring.  Targets (checked only when benchma
 * wall time of preparation + preprocessing + five levels <= 60 s on the 2-core machine;
 * peak resident memory of that process (``ru_maxrss``, loading the file included) <= 2 GB.
 
+These are the asserted ceilings (issue 7).  Issue 22's **goals** for the same cell, printed and
+recorded in ``extra_info["goals_met"]`` but not asserted until the code meets them: the fit
+stages alone <= 10 s (:data:`GOAL_FIT_S`), and end to end (``glifx fit``, see
+``test_bench_fit_cli.py``) <= 15 s wall and <= 1 GB peak RSS (:data:`GOAL_RSS_MB`).
+
 On this GLIF cell the default method's cross-validation at GLIF3 keeps the EV optimiser, so
 GLIF4/5 run no cross-validation.  The ``most_work`` variant makes every cross-validation choose
 the reference, so that GLIF4/5 cross-validate too: the most work ``method="select"`` can do (a
@@ -23,6 +28,7 @@ sweeps) as a smoke test.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +37,9 @@ import pytest
 
 WALL_TARGET_S = 60.0
 RSS_TARGET_MB = 2048.0
+#: Issue 22's goals (reported, not asserted): the fit stages <= 10 s, peak RSS <= 1 GB.
+GOAL_FIT_S = 10.0
+GOAL_RSS_MB = 1024.0
 #: 25 s Noise sweeps (three 3 s epochs 7 s apart), as the Allen protocol.
 FULL = dict(sampling_rate=200e3, noise_repeats=3, protocol_kwargs={"noise_kwargs": {"gap": 7.0}})
 SMALL = dict(sampling_rate=50e3, noise_repeats=2,
@@ -160,6 +169,12 @@ def test_bench_fit_all_levels(benchmark, bench_cell, variant) -> None:
           f"{figures['total_fit_s']:.1f} s (prepare {figures['prepare_s']:.1f}, preprocessing "
           f"{figures['preprocessing_s']:.1f}, levels {figures['levels_s']}), EV scoring "
           f"{figures['ev_evaluation_s']:.2f} s, peak RSS {figures['max_rss_mb']:.0f} MB")
+    goals = {"total_fit_s <= 10": figures["total_fit_s"] <= GOAL_FIT_S,
+             "max_rss_mb <= 1024": figures["max_rss_mb"] <= GOAL_RSS_MB}
+    benchmark.extra_info["goals_met"] = goals
+    print("issue 22 goals (not asserted): " + ", ".join(
+        f"{name} {'met' if ok else 'NOT met'}" for name, ok in goals.items())
+        + f"; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     assert not figures["reasons"], figures["reasons"]
     if variant == "most_work":
         assert figures["cross_validated"] == [3, 4, 5]

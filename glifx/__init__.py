@@ -35,6 +35,7 @@ _LAZY = {
     "GlifModel": "glifx.glif",
     "simulate": "glifx.glif",
     "simulate_many": "glifx.glif",
+    "set_threads": "glifx.glif",
 }
 
 __all__ = [

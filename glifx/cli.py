@@ -480,13 +480,20 @@ class _StageProgress:
     ``warning:`` messages unindented."""
 
     def __init__(self, stages: Sequence[tuple[str, str]]) -> None:
+        from glifx._numba import CompileClock
+
         self.stages, self.open = list(stages), -1
         self.t0 = time.perf_counter()
+        #: numba compilation, counted while ``clock.running()``: each stage's time says how
+        #: much of it was compiling (a first run's cost, not the stage's work)
+        self.clock, self.c0 = CompileClock(), 0.0
 
     def _footer(self, failed: bool = False) -> None:
         if self.open >= 0:
+            compiled = self.clock.seconds - self.c0
+            note = f" ({compiled:.1f} s of it compiling numba kernels)" if compiled >= 0.05 else ""
             click.echo("      " + ("failed" if failed else
-                                   f"{time.perf_counter() - self.t0:.1f} s"), err=True)
+                                   f"{time.perf_counter() - self.t0:.1f} s{note}"), err=True)
 
     def __call__(self, message: str) -> None:
         if message.startswith("warning:"):
@@ -497,7 +504,7 @@ class _StageProgress:
         while self.open < k:
             self._footer()
             self.open += 1
-            self.t0 = time.perf_counter()
+            self.t0, self.c0 = time.perf_counter(), self.clock.seconds
             title = self.stages[self.open][1]
             click.echo(f"[{self.open + 1}/{len(self.stages)}] {title} ...", err=True)
         click.echo(f"      {message}", err=True)
@@ -614,6 +621,7 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
                     cell_timeout)
         return
     file = paths[0]
+    from glifx._numba import uncached_kernels
     from glifx.io import load_cell
     from glifx.process import STAGES, process_cell
     from glifx.report.outputs import prepare_output_dir
@@ -624,18 +632,26 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
     prepare_output_dir(out_dir)
     names = ", ".join(f"GLIF{lv}" for lv in levels)
     titles = {"GLIF": f"fitting {names} ({method})"}
+    pending = uncached_kernels()
+    if pending:  # said once, before the stages whose times it inflates
+        click.echo(f"glifx: compiling numba kernels ({', '.join(pending)}): first run after an "
+                   f"install or update only, about a minute; later runs load them from numba's "
+                   f"cache", err=True)
     report = _StageProgress([(prefix, titles.get(prefix, title)) for prefix, title in STAGES])
     try:
-        cell_result = process_cell(cell, out_dir, levels=levels, method=method,
-                                   criteria=criteria_file, progress=report)
+        with report.clock.running():
+            cell_result = process_cell(cell, out_dir, levels=levels, method=method,
+                                       criteria=criteria_file, progress=report)
     except BaseException:
         report.close(failed=True)
         raise
     report.close()
     path, n_ok = cell_result.out_dir, cell_result.n_fitted
+    compiled = (f", {report.clock.seconds:.1f} s of it compiling numba kernels"
+                if report.clock.seconds >= 0.05 else "")
     click.echo(f"cell {cell_result.cell.cell_id}: {n_ok} of {len(levels)} level(s) fitted in "
                f"{cell_result.fit.wall_time:.1f} s (method {method}; whole run "
-               f"{cell_result.wall_time:.1f} s, stage times above); wrote {path}")
+               f"{cell_result.wall_time:.1f} s{compiled}, stage times above); wrote {path}")
     click.echo(_fit_table(cell_result.fit))
     if n_ok == 0:
         reasons = {lf.reason for lf in cell_result.fit.levels.values()}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glifx._display import fmt, html_repr, text_repr
+from glifx._numba import uncached_kernels
 from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
 from glifx.features.spikes import kernels_ready, warm_up
@@ -292,10 +293,14 @@ def process_cell(
     if not qc.cell_passed:
         _warn(warnings, say, f"cell {cell.cell_id} failed QC ({'; '.join(qc.cell_reasons)}); "
              f"fitting the {len(qc.passed_sweeps)} sweeps that passed")
-    if kernels_ready():
-        say("compiling: nothing to compile, the kernels are ready")
+    pending = [] if kernels_ready() else uncached_kernels()
+    if pending:  # the other kernels compile where first used: announced here, once
+        say(f"compiling: numba kernels for {', '.join(pending)} (not in numba's cache: first "
+            f"run after an install or update only, about a minute on 2 cores, in the stages "
+            f"that first use them; later runs load the cache)")
     else:
-        say("compiling: spike-detection kernels (first run; later runs load numba's cache)")
+        say("compiling: nothing to compile, numba's cache holds the kernels")
+    if not kernels_ready():
         warm_up()
     say("features: spikes, sweep features, cell record")
     features = extract_features(cell, qc=qc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -360,3 +361,41 @@ def test_replace_then_simulate() -> None:
     stim = np.full(20000, 3e-10)
     lower = dataclasses.replace(model, coeff_th_inf=0.5)
     assert simulate(lower, stim, DT).n_spikes > simulate(model, stim, DT).n_spikes
+
+
+def test_threads_per_cell_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One setting decides simulate_many's threads: set_threads > $GLIFX_THREADS > 1 in a dask
+    worker > the usable cores."""
+    import sys
+    import types
+
+    from glifx.glif import default_n_jobs, set_threads
+
+    monkeypatch.delenv("GLIFX_THREADS", raising=False)
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert default_n_jobs() == cores
+    worker = types.ModuleType("distributed")
+    worker.get_worker = lambda: object()  # type: ignore[attr-defined]  # inside a task
+    monkeypatch.setitem(sys.modules, "distributed", worker)
+    assert default_n_jobs() == 1
+    monkeypatch.setenv("GLIFX_THREADS", "3")
+    assert default_n_jobs() == 3
+    try:
+        set_threads(2)
+        assert default_n_jobs() == 2
+        with pytest.raises(ConfigError, match="set_threads"):
+            set_threads(0)
+    finally:
+        set_threads(None)
+    assert default_n_jobs() == 3
+    monkeypatch.setenv("GLIFX_THREADS", "all")
+    with pytest.raises(ConfigError, match="GLIFX_THREADS"):
+        default_n_jobs()
+    monkeypatch.delenv("GLIFX_THREADS")
+
+    def no_worker() -> object:
+        raise ValueError("No worker found")
+
+    worker.get_worker = no_worker  # type: ignore[attr-defined]  # distributed imported, no task
+    assert default_n_jobs() == cores

@@ -127,6 +127,7 @@ def evaluate_fit(fit: FitResult, data: FitData | None = None, *,
     FitEvaluation
     """
     out = FitEvaluation()
+    own = data is None or data is fit.data  # the fit's runs are on these very sweeps
     data = data if data is not None else fit.data
     models = {lf.level: lf.model for lf in fit.levels.values() if lf.ok}
     if data is None:
@@ -139,15 +140,21 @@ def evaluate_fit(fit: FitResult, data: FitData | None = None, *,
     amps = [(long_square_amplitudes_pa or {}).get(s.sweep_number, s.amplitude * PA_PER_A)
             for s in long_square]
     for level, model in models.items():
+        lf = fit.levels[level]
+        test_runs = lf.test_runs if own and len(lf.test_runs) == len(data.test) else None
+        check = lf.protocol_check
+        ls_runs = (check.long_square_runs if own and check is not None
+                   and len(check.long_square_runs) == len(long_square) else None)
         if data.test:
             trains = _part(out, f"GLIF{level} test spike trains",
-                           lambda m=model: test_spike_trains(m, data.test))
+                           lambda m=model, r=test_runs: test_spike_trains(m, data.test, r))
             if trains is not None:
                 out.test_trains[level] = trains
         else:
             out.notes.append(f"GLIF{level}: no test sweep, no test spike trains.")
         fi = _part(out, f"GLIF{level} f-I curve",
-                   lambda m=model: model_fi(m, long_square, amps)) if long_square else None
+                   lambda m=model, r=ls_runs: model_fi(m, long_square, amps, r)
+                   ) if long_square else None
         if fi is not None:
             out.fi[level] = fi
     if not long_square:
@@ -175,15 +182,19 @@ def _part(out: FitEvaluation, what: str, build: Callable[[], Any]) -> Any:
         return None
 
 
-def test_spike_trains(model: Any, test: Sequence[SISweep]) -> SpikeTrainComparison:
+def test_spike_trains(model: Any, test: Sequence[SISweep],
+                      runs: Sequence[np.ndarray] | None = None) -> SpikeTrainComparison:
     """Recorded spike times per test repeat and the model's on the test stimuli (s from sweep
-    start), simulated exactly as the test EV is scored (common grid, data ``dt``)."""
+    start), simulated exactly as the test EV is scored (common grid, data ``dt``); ``runs``:
+    the model's spike steps per test sweep when already simulated so (``LevelFit.test_runs``).
+    """
     tsd = SpikeTrainData.from_sweeps(list(test))
     dt = tsd.dt
     data_times = [np.asarray(sp, dtype=np.float64) * dt for sp in tsd.spikes]
     model_times: list[np.ndarray] = []
     seen: list[np.ndarray] = []
-    for steps in tsd.simulate(model):  # identical repeats give identical runs: show each once
+    for steps in runs if runs is not None else tsd.simulate(model):
+        # identical repeats give identical runs: show each once
         if not any(np.array_equal(steps, s) for s in seen):
             seen.append(steps)
             model_times.append(np.asarray(steps, dtype=np.float64) * dt)
@@ -196,16 +207,22 @@ def test_spike_trains(model: Any, test: Sequence[SISweep]) -> SpikeTrainComparis
     return SpikeTrainComparison(data_times, model_times, t_range)
 
 
-def model_fi(model: Any, sweeps: Sequence[SISweep], amplitudes_pa: Sequence[float]
-             ) -> ModelFI | None:
+def model_fi(model: Any, sweeps: Sequence[SISweep], amplitudes_pa: Sequence[float],
+             runs: Sequence[np.ndarray] | None = None) -> ModelFI | None:
     """The model's firing rate (Hz) in the stimulus window of each Long Square sweep, simulated on
-    that sweep's recorded current (A) at its ``dt``; ``None`` when no amplitude is finite."""
+    that sweep's recorded current (A) at its ``dt``; ``None`` when no amplitude is finite.
+    ``runs``: the model's spike steps on each of ``sweeps`` when already simulated so (the
+    collapse guard's, ``ProtocolCheck.long_square_runs``)."""
     from glifx.glif import simulate, simulate_many
 
-    keep = [(s, a) for s, a in zip(sweeps, amplitudes_pa, strict=True) if np.isfinite(a)]
+    finite = [k for k, (_, a) in enumerate(zip(sweeps, amplitudes_pa, strict=True))
+              if np.isfinite(a)]
+    keep = [(sweeps[k], amplitudes_pa[k]) for k in finite]
     if not keep:
         return None
-    if len({s.dt for s, _ in keep}) == 1:
+    if runs is not None:
+        runs = [runs[k] for k in finite]
+    elif len({s.dt for s, _ in keep}) == 1:
         runs = simulate_many(model, [s.i for s, _ in keep], keep[0][0].dt)
     else:
         runs = [simulate(model, s.i, s.dt).spike_steps for s, _ in keep]
@@ -260,6 +277,7 @@ def sweep_overlay(data: FitData, models: Mapping[int, Any], s: SISweep,
     :data:`OVERLAY_MARGIN_S` either side; models simulated on the whole sweep so that their
     state at the window is right."""
     from glifx.glif import simulate
+    from glifx.glif.simulator import map_threads
 
     if window is None:
         raise SweepError(s.sweep_number, "no stimulus epoch")
@@ -271,7 +289,10 @@ def sweep_overlay(data: FitData, models: Mapping[int, Any], s: SISweep,
         stimulus_pa=s.i[lo:hi] * PA_PER_A,
         label=f"{s.stimulus_name}, sweep {s.sweep_number}, {what}",
     )
-    for level, model in models.items():
+
+    def window_mv(model: Any) -> np.ndarray:  # each thread keeps only the window of its trace
         v = simulate(model, s.i, s.dt, record=("voltage",)).voltage
-        overlay.model_v[level] = v[lo:hi] * MV_PER_V + el_mv
+        return v[lo:hi] * MV_PER_V + el_mv
+
+    overlay.model_v.update(zip(models, map_threads(window_mv, list(models.values())), strict=True))
     return overlay

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from glifx._display import fmt, html_repr, text_repr
@@ -106,6 +107,10 @@ class LevelFit:
         The model against the cell on the Long Square and Short Square sweeps
         (:class:`glifx.fitting.protocol_checks.ProtocolCheck`); a model failing it was kept only
         when no other optimiser's result passed (``reason`` says so).
+    test_runs
+        ``model``'s spike steps on each test sweep, from the runs that gave ``test_ev`` (kept so
+        that :func:`glifx.fitting.evaluate_fit` need not simulate them again); empty without
+        a test set.
     """
 
     level: int
@@ -121,6 +126,7 @@ class LevelFit:
     flags: list[Flag] = field(default_factory=list)
     uncertainty: dict[str, Uncertainty] = field(default_factory=dict)
     protocol_check: ProtocolCheck | None = None
+    test_runs: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -489,7 +495,8 @@ def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
         lf.flags = parameter_flags(lf.model, opt)
         lf.train_ev = float(ctx.train_set.score(opt.model).ratio)
         if ctx.test_set is not None:
-            lf.test_ev = float(ctx.test_set.score(opt.model).ratio)
+            test_ev, lf.test_runs = ctx.test_set.score_with_runs(opt.model)
+            lf.test_ev = float(test_ev.ratio)
     except GlifxError as exc:  # an estimate is missing or gives an invalid model
         lf.reason, lf.model = str(exc), None
     return lf

@@ -23,7 +23,7 @@ alternative: before optimisation most levels barely fire on the Noise stimuli.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,9 @@ class ProtocolCheck:
         (``nan`` without Short Squares).
     n_long_square, n_short_square
         Sweeps compared.
+    long_square_runs
+        The model's spike steps on each Long Square sweep compared (in ``data.long_square``
+        order), kept so that the report need not simulate them again; not in :meth:`as_dict`.
     """
 
     fi_error: float
@@ -63,6 +66,7 @@ class ProtocolCheck:
     short_square_agreement: float
     n_long_square: int
     n_short_square: int
+    long_square_runs: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -71,7 +75,8 @@ class ProtocolCheck:
 
     def as_dict(self) -> dict[str, float | int | bool]:
         """Plain, JSON-ready dict of the fields and ``passes`` (:attr:`ok`)."""
-        return {**asdict(self), "passes": self.ok}
+        return {**{f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name != "long_square_runs"}, "passes": self.ok}
 
     def describe(self) -> str:
         """One phrase for a level's ``reason``."""
@@ -101,10 +106,11 @@ def check_protocols(model: Any, data: FitData) -> ProtocolCheck:
     current, A, at their ``dt``) and compare with the recorded spikes (see the module text)."""
     ls = [s for s in data.long_square if s.stimulus is not None]
     fi_error, max_rate = float("nan"), float("nan")
+    ls_runs = tuple(_runs(model, ls))
     if ls:
         durations = np.array([(s.stimulus[1] - s.stimulus[0]) * s.dt for s in ls])
         recorded = np.array([_window_count(s.spikes, s) for s in ls]) / durations
-        modelled = np.array([_window_count(r, s) for r, s in zip(_runs(model, ls), ls,
+        modelled = np.array([_window_count(r, s) for r, s in zip(ls_runs, ls,
                                                                  strict=True)]) / durations
         max_rate = float(recorded.max())
         if sum(_window_count(s.spikes, s) for s in ls) >= MIN_LONG_SQUARE_SPIKES:
@@ -116,4 +122,4 @@ def check_protocols(model: Any, data: FitData) -> ProtocolCheck:
                  for r, s in zip(_runs(model, ss), ss, strict=True)]
         agreement = float(np.mean([f == (_window_count(s.spikes, s, SHORT_SQUARE_LATENCY_S) > 0)
                                    for f, s in zip(fired, ss, strict=True)]))
-    return ProtocolCheck(fi_error, max_rate, agreement, len(ls), len(ss))
+    return ProtocolCheck(fi_error, max_rate, agreement, len(ls), len(ss), ls_runs)

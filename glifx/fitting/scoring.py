@@ -97,18 +97,26 @@ class SpikeTrainData:
         """Explained variance of ``model`` against these sweeps."""
         return self.score_many([model])[0]
 
+    def score_with_runs(self, model: Any) -> tuple[ExplainedVariance, list[np.ndarray]]:
+        """:meth:`score` of ``model`` and its spike steps per sweep (as :meth:`simulate`), from
+        the same runs."""
+        from glifx.glif import simulate_many
+
+        runs = simulate_many(model, self._distinct_stimuli(), self.dt)
+        return self._score_runs(runs), [runs[k] for k in self._unique]
+
+    def _score_runs(self, runs: Sequence[np.ndarray]) -> ExplainedVariance:
+        """Explained variance of one model's runs on :meth:`_distinct_stimuli`."""
+        assert self._scorer is not None
+        if len(runs) == 1:
+            return self._scorer.score(runs[0])
+        return self._scorer.score([runs[k] for k in self._unique])
+
     def score_many(self, models: Sequence[Any]) -> list[ExplainedVariance]:
         """Explained variance of each of ``models`` (all runs in one parallel batch)."""
         from glifx.glif import simulate_many
 
-        assert self._scorer is not None
         stims = self._distinct_stimuli()
         runs = simulate_many(list(models), stims, self.dt)
-        out = []
-        for j in range(len(models)):
-            mine = runs[j * len(stims) : (j + 1) * len(stims)]
-            if len(stims) == 1:
-                out.append(self._scorer.score(mine[0]))
-            else:
-                out.append(self._scorer.score([mine[k] for k in self._unique]))
-        return out
+        n = len(stims)
+        return [self._score_runs(runs[j * n : (j + 1) * n]) for j in range(len(models))]

@@ -6,6 +6,7 @@ from glifx.glif.simulator import (
     SimulationResult,
     default_n_jobs,
     forced_spike_run,
+    set_threads,
     simulate,
     simulate_many,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "SimulationResult",
     "default_n_jobs",
     "load_allen_config",
+    "set_threads",
     "simulate",
     "simulate_many",
 ]

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -39,6 +40,8 @@ from glifx.glif.model import GlifModel
 TRACE_NAMES = ("voltage", "threshold", "asc")
 
 SeedLike = int | np.random.SeedSequence | None
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -339,12 +342,88 @@ def _pool(n_jobs: int) -> ThreadPoolExecutor:
         return pool
 
 
+#: Environment variable giving the threads per cell (:func:`default_n_jobs`), e.g. for the
+#: workers of a cohort: ``GLIFX_THREADS=2 dask worker ...``.
+THREADS_ENV = "GLIFX_THREADS"
+
+_threads: int | None = None
+
+
+def set_threads(n: int | None) -> None:
+    """Set the threads each cell's simulations use (:func:`default_n_jobs`), in this process.
+
+    Parameters
+    ----------
+    n
+        Threads, >= 1; ``None`` goes back to the default (``$GLIFX_THREADS``, else 1 in a dask
+        worker, else the usable cores).
+
+    Raises
+    ------
+    ConfigError
+        On anything but ``None`` or an integer >= 1.
+    """
+    global _threads
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ConfigError(f"set_threads: expected an integer >= 1 or None, got {n!r}")
+    _threads = n
+
+
+def _in_dask_worker() -> bool:
+    """Whether this code runs in a task of a ``dask.distributed`` worker (without importing
+    distributed when nothing imported it: then there is no worker)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:  # "No worker found"
+        return False
+    return True
+
+
 def default_n_jobs() -> int:
-    """Worker threads used by :func:`simulate_many` by default: the usable CPU cores."""
+    """Worker threads used by :func:`simulate_many` by default: the threads per cell.
+
+    The one place glifx decides how many threads a cell's simulations use, in this order:
+    :func:`set_threads`; the environment variable ``GLIFX_THREADS``; 1 inside a dask worker (a
+    cohort runs one cell per worker thread, :func:`glifx.fit_cohort`: more threads per cell
+    would only compete with the other workers for the cores); else the usable CPU cores.
+
+    Raises
+    ------
+    ConfigError
+        When ``GLIFX_THREADS`` is set to anything but an integer >= 1.
+    """
+    if _threads is not None:
+        return _threads
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ConfigError(f"{THREADS_ENV}: expected an integer >= 1, got {env!r}")
+        return n
+    if _in_dask_worker():
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def map_threads(fn: Callable[[T], R], items: Sequence[T], n_jobs: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]``, on :func:`default_n_jobs` threads of the simulator's pool.
+
+    For callables that spend their time in the compiled kernels (which release the GIL), e.g.
+    :func:`simulate` with recorded traces of several models; results in the order of ``items``.
+    """
+    n_jobs = default_n_jobs() if n_jobs is None else n_jobs
+    if n_jobs > 1 and len(items) > 1:
+        return list(_pool(n_jobs).map(fn, items))
+    return [fn(x) for x in items]
 
 
 def simulate_many(
@@ -360,8 +439,9 @@ def simulate_many(
 ) -> list[np.ndarray] | tuple[list[np.ndarray], np.ndarray]:
     """Simulate many runs in parallel (spikes only); the call fitting makes millions of times.
 
-    Runs execute in a thread pool over the compiled kernel, which releases the GIL, so runs use
-    all cores.
+    Runs execute in a thread pool over the compiled kernel, which releases the GIL: by default
+    :func:`default_n_jobs` threads (the usable cores; 1 per cell in a dask worker;
+    :func:`set_threads` or ``GLIFX_THREADS`` to choose).
 
     Parameters
     ----------

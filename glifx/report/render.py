@@ -106,18 +106,34 @@ def figure_to_png(fig: Figure, dpi: int = DEFAULT_DPI, palette: bool = True) -> 
     palette
         Reduce to a 256-colour palette (Pillow, which matplotlib already requires): plots use few
         colours, and this makes the PNG 3–4 times smaller with no visible change.
+
+    Notes
+    -----
+    With ``palette`` the figure is drawn once on an Agg canvas and its pixels are quantised
+    directly: ``savefig`` would encode a full-colour PNG only for it to be decoded again (the
+    pixels are the same as a first ``savefig`` at ``dpi`` with the default ``savefig.*``
+    settings).  The palette PNG is written at zlib's default level 6, not the maximum: level 9
+    (``optimize``) took ~5 times longer for files ~10 % smaller, with the same pixels.
     """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     if not palette:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
         return buf.getvalue()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
-    buf.seek(0)
-    with Image.open(buf) as im:
-        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
+    canvas = FigureCanvasAgg(fig)
+    screen_dpi = fig.dpi
+    fig.dpi = dpi  # as savefig does: the figure's inches stay, its pixels scale
+    try:
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())
+        small = Image.fromarray(rgba).convert("RGB").quantize(colors=256,
+                                                              method=Image.Quantize.FASTOCTREE)
+    finally:
+        fig.dpi = screen_dpi
     out = io.BytesIO()
-    small.save(out, format="PNG", optimize=True)
+    small.save(out, format="PNG", compress_level=6)
     return out.getvalue()
 
 
