@@ -33,6 +33,11 @@ def test_recording_warnings() -> None:
     assert "baseline" in base and "sweeps 3–4" in base and "-15.0 mV" in base
     (volts,) = recording_warnings([_sweep(-70.0, scale=1e-3)])  # volts stored as mV
     assert "volts" in volts
+    t = np.arange(20_000) / 20e3
+    constant = [Sweep(np.full(t.size, value), np.zeros(t.size), t=t, sweep_number=n,
+                      stimulus_name="Long Square") for n, value in ((7, -70.0), (8, 0.0))]
+    (flat,) = recording_warnings(constant)  # a constant at 0 mV is flat, not "volts"
+    assert flat.startswith("flat voltage") and "sweeps 7–8" in flat
 
 
 def test_spike_warnings() -> None:

@@ -5,7 +5,9 @@ the recording itself (:func:`recording_warnings`, run by :func:`glifx.run_qc`):
 
 - a baseline (median voltage before the stimulus, or of the whole sweep without one) outside
   :data:`BASELINE_RANGE_MV`: an offset junction potential, a bad reference or a dying cell;
-- voltages whose every value lies within ±:data:`VOLT_SCALE_MAX` "mV": volts written as millivolts.
+- voltages whose every value lies within ±:data:`VOLT_SCALE_MAX` "mV": volts written as millivolts;
+- flat traces, whose voltage spans less than QC's ``v_range_mv_min`` (QC fails them too, with
+  that criterion as the reason): a disconnected headstage or a channel that holds one value.
 
 Spike warnings (spikes on hyperpolarising steps, spikes only a few mV high) come from the feature
 stage (:func:`glifx.features.extract.spike_warnings`); :func:`glifx.process_cell` adds them to
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from glifx.qc.criteria import QCCriteria
 from glifx.sweep import Sweep, sweep_ranges
 
 #: Resting/holding potentials outside this range (mV) are not physiological for a healthy neuron.
@@ -51,9 +54,14 @@ def recording_warnings(sweeps: Iterable[Sweep]) -> list[str]:
     """
     off_range: dict[int, float] = {}
     volts: list[int] = []
+    flat: dict[int, float] = {}
     lo, hi = BASELINE_RANGE_MV
+    flat_mv = QCCriteria().v_range_mv_min
     for s in sweeps:
         finite = s.v[np.isfinite(s.v)]
+        if finite.size and np.ptp(finite) < flat_mv:  # a constant is neither volts nor a baseline
+            flat[s.sweep_number] = float(finite[0])
+            continue
         if finite.size and np.max(np.abs(finite)) <= VOLT_SCALE_MAX:
             volts.append(s.sweep_number)
             continue
@@ -67,4 +75,7 @@ def recording_warnings(sweeps: Iterable[Sweep]) -> list[str]:
     if volts:
         out.append(f"voltage within ±{VOLT_SCALE_MAX:g} mV on sweeps {sweep_ranges(volts)}: "
                    "recorded in volts and stored as millivolts?")
+    if flat:
+        out.append(f"flat voltage (range below {flat_mv:g} mV) on sweeps {sweep_ranges(flat)}: "
+                   "no recording (headstage disconnected, channel held)?")
     return out
