@@ -320,3 +320,32 @@ def test_a_glifx_error_fails_the_level_with_its_reason(small_cell, small_data, m
     assert "not in these data" in fit[1].reason
     estimate_failed = place[1] == "threshold_from_short_square"
     assert (str(fit.preprocessing.theta_inf) == "not in these data") == estimate_failed
+
+
+@pytest.mark.parametrize(("kept_ev", "expected"), [(0.87, "kept"), (0.85, "free")])
+def test_kept_theta_stands_only_within_the_ev_tolerance(monkeypatch, kept_ev, expected):
+    """``_ev_kept_theta``: the fit that keeps the measured θ∞ starts where the θ∞-free fit ended
+    and is returned unless its training EV is more than KEPT_TH_INF_EV_TOLERANCE (0.04) below
+    the free fit's (0.90 here: 0.87 stands, 0.85 gives way)."""
+    from glifx.fitting import pipeline
+    from glifx.fitting.optimize import KEPT_TH_INF_EV_TOLERANCE, OptimizationResult
+
+    assert KEPT_TH_INF_EV_TOLERANCE == pytest.approx(0.04)
+    model = GlifModel(level=5, R_input=2e8, C=1e-10, th_inf=0.02, a=0.5, b=-0.004,
+                      a_spike=0.002, b_spike=50.0, a_voltage=5.0, b_voltage=40.0,
+                      asc_amp_array=(-1e-11, -5e-11), asc_tau_array=(0.1, 0.01))
+    calls = []
+
+    def fake(m, data, parameters=None, start=None, **kwargs):
+        names = [p.name for p in parameters]
+        calls.append((names, start))
+        if "th_inf" in names:
+            return OptimizationResult(m, {n: 1.1 for n in names}, 0.90, 5, "ev")
+        return OptimizationResult(m, {n: 1.0 for n in names}, kept_ev, 7, "ev")
+
+    monkeypatch.setattr(pipeline, "optimize_ev", fake)
+    kept_params = [p for p in pipeline.default_parameters(5) if p.name != "th_inf"]
+    result = pipeline._ev_kept_theta(model, None, parameters=kept_params)
+    assert calls[1][1] == {n: 1.1 for n in calls[0][0]}  # the kept search starts at the free one
+    assert ("th_inf" in result.multipliers) == (expected == "free")
+    assert result.n_evaluations == 12

@@ -32,6 +32,7 @@ from glifx.fitting.data import FitData, SpikeDetector, prepare
 from glifx.fitting.estimators import ThresholdComponents
 from glifx.fitting.flags import Flag, parameter_flags
 from glifx.fitting.optimize import (
+    KEPT_TH_INF_EV_TOLERANCE,
     TH_INF_FROM_THRESHOLDS,
     Multiplier,
     OptimizationResult,
@@ -346,11 +347,15 @@ def _ev_kept_theta(model: Any, data: SpikeTrainData, **kwargs: Any) -> Optimizat
     Its joint search also starts where the search with θ∞ free ended: that one moves along θ∞
     out of local optima of the others (on a ground-truth GLIF5 cell the kept search from the
     estimates alone stopped at training EV 0.88, test 0.78, against 0.91 / 0.89 with θ∞ free
-    and nearly unmoved)."""
+    and nearly unmoved).  The θ∞-free result is returned instead when the kept one explains
+    the training data worse by more than :data:`~glifx.fitting.optimize.KEPT_TH_INF_EV_TOLERANCE`
+    (the level's other estimates do not fit the measured θ∞)."""
     free_kwargs = {**kwargs, "parameters": default_parameters(model.level)}
     free = optimize_ev(model, data, **free_kwargs)
     kept = optimize_ev(model, data, start=free.multipliers, **kwargs)
-    return replace(kept, n_evaluations=kept.n_evaluations + free.n_evaluations)
+    best = kept if kept.objective >= free.objective - KEPT_TH_INF_EV_TOLERANCE \
+        else free
+    return replace(best, n_evaluations=kept.n_evaluations + free.n_evaluations)
 
 
 def _candidates(level: int, names: Sequence[str], ctx: FitContext
