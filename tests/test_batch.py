@@ -378,7 +378,7 @@ def test_a_bad_cell_timeout_is_one_line(cohort, tmp_path):
 
 @pytest.mark.slow
 def test_a_cell_over_the_timeout_is_stopped_and_fails(cohort, tmp_path):
-    """A real fit (the RS cell: tens of seconds) under a 3 s cell timeout, on one worker, with a
+    """A real fit (the RS cell: seconds) under a 0.5 s cell timeout, on one worker, with a
     cell kept from an earlier run: the RS cell becomes a failed row naming the timeout, its
     worker process is gone (restarted, not left computing), the other cell is done on the new
     worker and nothing of the stopped cell is left."""
@@ -391,13 +391,13 @@ def test_a_cell_over_the_timeout_is_stopped_and_fails(cohort, tmp_path):
     with _own_cluster(1) as cluster, Client(cluster) as client:
         (before,) = client.run(os.getpid).values()
         t0 = time.monotonic()
-        frame = glifx.fit_cohort(inputs, out, client=client, levels=(1,), cell_timeout=3)
+        frame = glifx.fit_cohort(inputs, out, client=client, levels=(1,), cell_timeout=0.5)
         elapsed = time.monotonic() - t0
         (after,) = client.run(os.getpid).values()
     rows = {Path(r["source"]).name: r for r in frame.to_dict("records")}
     rs = rows["rs_cell.nwb"]
-    assert rs["status"] == "failed" and "cell timeout of 3 s" in rs["reason"], rs["reason"]
-    assert "restarting its worker" in rs["reason"] and 3 <= rs["wall_time_s"] < 30
+    assert rs["status"] == "failed" and "cell timeout of 0.5 s" in rs["reason"], rs["reason"]
+    assert "restarting its worker" in rs["reason"] and 0.5 <= rs["wall_time_s"] < 30
     assert rows["fs_cell.nwb"]["status"] == "fitted" and rows["fs_cell.nwb"]["resumed"]
     assert after != before and _gone(before)
     assert elapsed < 80  # the RS fit alone takes longer than that here: it was not waited for
@@ -414,10 +414,10 @@ def test_cell_timeout_from_the_command_line(cohort, tmp_path):
     shutil.copytree(single / "fs_cell", out / "fs_cell")
     run = subprocess.run([*GLIFX, "fit", str(cells / "rs_cell.nwb"), str(cells / "sub" / "fs_cell.nwb"),
                           "--out", str(out), "--levels", "1", "--workers", "1",
-                          "--cell-timeout", "3"],
+                          "--cell-timeout", "0.5"],
                          env=_env(), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    assert "rs_cell: failed: timed out: still running after the cell timeout of 3 s" in run.stderr
+    assert "rs_cell: failed: timed out: still running after the cell timeout of 0.5 s" in run.stderr
     assert "2 recordings, 1 fitted (1 kept from an earlier run), 1 failed" in run.stdout
     table = _table_and_report_agree(out)
     assert sorted(table["status"]) == ["failed", "fitted"]
@@ -436,11 +436,11 @@ def test_cell_timeout_on_an_external_scheduler(cohort, external_cluster, tmp_pat
     with Client(external_cluster, timeout=30) as client:
         before = set(client.run(os.getpid).values())
         frame = glifx.fit_cohort([cells / "rs_cell.nwb", cells / "sub" / "fs_cell.nwb"], out,
-                                 client=client, levels=(1,), cell_timeout=3)
+                                 client=client, levels=(1,), cell_timeout=0.5)
         client.wait_for_workers(2, timeout=120)
         after = set(client.run(os.getpid).values())
     rows = {Path(r["source"]).name: r for r in frame.to_dict("records")}
-    assert "cell timeout of 3 s; stopped by restarting" in rows["rs_cell.nwb"]["reason"]
+    assert "cell timeout of 0.5 s; stopped by restarting" in rows["rs_cell.nwb"]["reason"]
     assert rows["fs_cell.nwb"]["status"] == "fitted"
     assert len(before - after) == 1 and all(_gone(pid) for pid in before - after)
     assert not _hidden(out) and not (out / "rs_cell").exists()

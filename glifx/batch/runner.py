@@ -333,7 +333,7 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
             future = dask.submit(fit_one, source, out_dir, folder, options, force, topic,
                                  pure=False, retries=1, key=f"glifx-fit-{folder}-{run}")
             futures[future] = source
-        _collect(dask, futures, cell_ids, plan, rows, state, say, out_dir, options.levels,
+        _collect(dask, futures, cell_ids, plan, rows, state, say, out_dir, options,
                  started, cell_timeout, t_start)
     finally:
         if topic is not None:
@@ -342,7 +342,7 @@ def _run(dask: Any, sources: list[str], out_dir: str, options: FitOptions, force
 
 def _collect(dask: Any, futures: dict[Any, str], cell_ids: Mapping[str, str],
              plan: Mapping[str, str], rows: dict[str, dict[str, Any]], state: CohortProgress,
-             say: Callable[[CohortProgress], None], out_dir: str, levels: Sequence[int],
+             say: Callable[[CohortProgress], None], out_dir: str, options: FitOptions,
              started: Mapping[str, tuple[float, str]], cell_timeout: float | None,
              t_start: float) -> None:
     """Wait for the fit tasks: a row per cell as it ends (or times out), the tables rewritten
@@ -356,7 +356,8 @@ def _collect(dask: Any, futures: dict[Any, str], cell_ids: Mapping[str, str],
         # a timed-out cell's cancelled future comes out here too: its row is written already
         batch = [f for f in batch if futures[f] not in rows]
         if cell_timeout is not None:
-            batch += _stop_overdue(dask, futures, plan, rows, started, cell_timeout, out_dir)
+            batch += _stop_overdue(dask, futures, plan, rows, started, cell_timeout, out_dir,
+                                   options)
         now = time.perf_counter()
         for future in batch:
             source = futures[future]
@@ -371,7 +372,7 @@ def _collect(dask: Any, futures: dict[Any, str], cell_ids: Mapping[str, str],
             fresh_done += not row.get("resumed")
             _count(state, row)
         if batch:
-            _write_summary(rows, out_dir, levels, state.total)
+            _write_summary(rows, out_dir, options.levels, state.total)
         if batch or now - last_report > 2.0:
             state.running = _running(dask, futures)
             state.elapsed_s = now - t_start
@@ -404,9 +405,10 @@ def _write_summary(rows: Mapping[str, Mapping[str, Any]], out_dir: str | os.Path
 
 def _stop_overdue(dask: Any, futures: Mapping[Any, str], plan: Mapping[str, str],
                   rows: dict[str, dict[str, Any]], started: Mapping[str, tuple[float, str]],
-                  cell_timeout: float, out_dir: str) -> list[Any]:
+                  cell_timeout: float, out_dir: str, options: FitOptions) -> list[Any]:
     """Cancel the cells running for longer than ``cell_timeout`` s and restart their workers
-    (the only way to stop a running task); adds their ``failed`` rows; their futures."""
+    (the only way to stop a running task); adds their ``failed`` rows (a cell whose folder
+    appeared whole before its worker stopped gets the row of that folder); their futures."""
     now = time.monotonic()
     overdue = {}  # future → (seconds running, worker)
     for future, source in futures.items():
@@ -433,6 +435,14 @@ def _stop_overdue(dask: Any, futures: Mapping[Any, str], plan: Mapping[str, str]
             f"{cell_timeout:g} s; {stopped}", wall_time_s=seconds)
     # what the stopped cells were writing (their processes are gone; same host only)
     clean_stale_outputs(Path(out_dir))
+    # a cell can finish between the timer running out and its worker stopping: its folder is
+    # then whole (it appears by one rename) and the table must say so, not "timed out"
+    for future in overdue:
+        source = futures[future]
+        summary = finished_summary(Path(out_dir) / plan[source], file_sha256(source), options)
+        if summary is not None:
+            rows[source] = row_from_summary(summary, source=source, folder=plan[source],
+                                            resumed=False)
     return list(overdue)
 
 
