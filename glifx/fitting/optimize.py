@@ -300,8 +300,8 @@ def optimize_ev(
         if start:
             starts.append([float(np.clip(start.get(p.name, x0), p.lo, p.hi))
                            for p, x0 in zip(params, best_x, strict=True)])
-        for start in starts:
-            x = _nelder_mead(lambda x: -ev(x), params, start, max_evaluations)
+        for origin in starts:
+            x = _nelder_mead(lambda x: -ev(x), params, origin, max_evaluations)
             val = ev(x)
             if val > best:
                 best, best_x = val, x

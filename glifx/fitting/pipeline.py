@@ -353,9 +353,9 @@ def _ev_kept_theta(model: Any, data: SpikeTrainData, **kwargs: Any) -> Optimizat
     free_kwargs = {**kwargs, "parameters": default_parameters(model.level)}
     free = optimize_ev(model, data, **free_kwargs)
     kept = optimize_ev(model, data, start=free.multipliers, **kwargs)
-    best = kept if kept.objective >= free.objective - KEPT_TH_INF_EV_TOLERANCE \
-        else free
-    return replace(best, n_evaluations=kept.n_evaluations + free.n_evaluations)
+    stands = kept.objective >= free.objective - KEPT_TH_INF_EV_TOLERANCE
+    return replace(kept if stands else free,
+                   n_evaluations=kept.n_evaluations + free.n_evaluations)
 
 
 def _candidates(level: int, names: Sequence[str], ctx: FitContext
