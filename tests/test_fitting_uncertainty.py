@@ -30,6 +30,18 @@ def test_least_squares_stderr_is_the_ols_formula():
     assert got["a"].dof == x.size - 2
 
 
+def test_log_scale_interval_is_lognormal_and_unbounded_when_exp_overflows():
+    """value · exp(±t·s) (scipy's t quantile); a log-scale error too large for exp() — seen on a
+    200 kHz ground-truth cell whose b_spike was barely constrained — is (0, inf), null in JSON,
+    not an OverflowError that lost the whole cell."""
+    t = stats.t.ppf(0.975, 12)
+    lo, hi = unc.Uncertainty(40.0, 4.0, 12, "least squares", log_stderr=0.1).interval
+    assert (lo, hi) == pytest.approx((40.0 * math.exp(-0.1 * t), 40.0 * math.exp(0.1 * t)))
+    wide = unc.Uncertainty(40.0, 4.0e4, 12, "least squares", log_stderr=1.0e3)
+    assert wide.interval == (0.0, math.inf)
+    assert wide.as_dict()["ci95"] == [0.0, math.inf]
+
+
 def test_between_sweeps_is_the_standard_error_of_the_mean():
     values = [1.0e8, 1.1e8, 0.95e8]
     u = unc.between_sweeps(values)

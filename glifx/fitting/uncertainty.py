@@ -39,6 +39,8 @@ from glifx.fitting.flags import _at_log_bound
 
 #: Two-sided coverage of the intervals.
 LEVEL = 0.95
+#: Largest ``t · log_stderr`` whose exponential is a float (exp(709.78) is the largest double).
+MAX_LOG_SPREAD = 709.0
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,10 @@ class Uncertainty:
             return (float("nan"), float("nan"))
         t = float(stats.t.ppf(0.5 + LEVEL / 2, self.dof))
         if self.log_stderr is not None:
-            return (self.value * math.exp(-t * self.log_stderr),
-                    self.value * math.exp(t * self.log_stderr))
+            # A log-scale error so large that exp() would overflow is an unbounded interval (0, inf).
+            log_spread = t * self.log_stderr
+            spread = math.exp(log_spread) if log_spread < MAX_LOG_SPREAD else math.inf
+            return (self.value / spread, self.value * spread)
         return (self.value - t * self.stderr, self.value + t * self.stderr)
 
     def as_dict(self) -> dict[str, Any]:
