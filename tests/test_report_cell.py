@@ -50,6 +50,29 @@ def test_example_traces_one_per_protocol(cell_and_features) -> None:
     assert plot_example_traces(traces).axes
 
 
+def test_example_traces_are_reduced_but_keep_every_extreme(cell_and_features) -> None:
+    """The report keeps an example sweep reduced (a whole 200 kHz Noise sweep must not stay in
+    memory), yet each trace's minimum and maximum in every block survive."""
+    from glifx.report.plots import envelope_indices
+
+    cell, feats = cell_and_features
+    rheobase = cell.sweep(2)
+    tr = example_traces(cell, feats)[0]
+    assert tr.v_data.size < rheobase.n_samples
+    assert tr.v_data.max() == rheobase.v.max() and tr.v_data.min() == rheobase.v.min()
+    assert tr.stimulus_pa.max() == rheobase.i.max() and tr.stimulus_pa.min() == rheobase.i.min()
+    assert np.all(np.diff(tr.t) > 0)
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=10_007), np.cumsum(rng.normal(size=10_007))
+    keep = envelope_indices(200, a, b)  # 100 blocks of ceil(10007 / 100) = 101 samples
+    assert keep.size <= 100 * 5
+    for lo in range(0, a.size, 101):
+        inside = keep[(keep >= lo) & (keep < lo + 101)]
+        for y in (a, b):
+            assert y[inside].max() == y[lo:lo + 101].max()
+            assert y[inside].min() == y[lo:lo + 101].min()
+
+
 def test_first_spike_waveform(cell_and_features) -> None:
     cell, feats = cell_and_features
     wf = first_spike_waveform(cell, feats)

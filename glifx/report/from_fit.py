@@ -31,6 +31,7 @@ from glifx.report.data import (
     VoltageOverlay,
     parameters_from_allen_config,
 )
+from glifx.report.plots import MAX_TRACE_POINTS, envelope_indices
 from glifx.stimulus import LONG_SQUARE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -174,8 +175,12 @@ def example_traces(cell: Cell, features: CellFeatures | None) -> list[VoltageOve
             continue
         s = cell.sweep(n).from_zero()
         amp = "" if s.stimulus_amplitude is None else f", {s.stimulus_amplitude:.4g} pA"
-        out.append(VoltageOverlay(t=s.t, v_data=np.nan_to_num(s.v, nan=float(np.nanmean(s.v))),
-                                  stimulus_pa=None if s.i is None else np.nan_to_num(s.i),
+        # Kept reduced (the figure draws MAX_TRACE_POINTS anyway): a whole 200 kHz Noise sweep
+        # would hold hundreds of MB in the report for the life of the result.
+        keep = envelope_indices(2 * MAX_TRACE_POINTS, *((s.v,) if s.i is None else (s.v, s.i)))
+        v = s.v[keep]
+        out.append(VoltageOverlay(t=s.time_at(keep), v_data=np.nan_to_num(v, nan=float(np.nanmean(v))),
+                                  stimulus_pa=None if s.i is None else np.nan_to_num(s.i[keep]),
                                   label=f"{name}, sweep {n}{amp}"))
     return out
 
