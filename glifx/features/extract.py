@@ -27,6 +27,7 @@ from glifx.features.spikes import (
     calculate_dvdt,
     detect_spikes,
     recorded_arrays,
+    recorded_current,
 )
 from glifx.sweep import CURRENT_CLAMP, sweep_ranges
 
@@ -336,8 +337,12 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
             if start is not None and start >= t[-1]:
                 raise SweepError(s.sweep_number, "recording stops before the stimulus", s.source)
             # one filtered derivative for both detections: the window's (ipfx's window-defined
-            # features) and the whole sweep's (every spike, spontaneous ones included)
+            # features) and the whole sweep's (every spike, spontaneous ones included); the
+            # current is let go while it is filtered (a sweep read as FileSamples builds it
+            # again, so that the filter's work buffer and the current are never held together)
+            del i
             dvdt, _, _ = calculate_dvdt(t, v, filter_khz, s.sampling_rate)
+            i = recorded_current(s, v.size)
             whole = detect_spikes(t, v, i, sampling_rate=s.sampling_rate, dvdt=dvdt,
                                   **spike_params)
             df = whole if start is None and end is None else detect_spikes(
@@ -351,6 +356,7 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
         row = cf.sweep_record(s, df, start, end, extra_train=extra_train, arrays=(t, v, i))
         row["filter_khz"] = df.attrs.get("filter_khz")
         rows.append(row)
+        del t, v, i  # a sweep read as FileSamples then keeps only its file's float32 samples
 
     record: dict[str, Any] = {"cell_id": cell.cell_id, "source": cell.source,
                               "dropped_sweeps": {str(k): v for k, v in sorted(dropped.items())},
