@@ -104,6 +104,12 @@ def step_window(sweeps: Sequence[Any]) -> tuple[float, float] | None:
     return float(best.time_at(a)), float(best.time_at(b))
 
 
+def long_square_window(sweeps: Sequence[Any]) -> tuple[float, float] | None:
+    """The step window :func:`long_square_summary` uses by default, s: :func:`step_window` of
+    the sweeps' recorded parts (without a NaN tail)."""
+    return step_window([_Recorded(s) for s in sweeps])
+
+
 def _prestep_window(sweeps: Sequence[Any], start: float) -> tuple[float, float] | None:
     """A hyperpolarising segment common to all sweeps and ending before ``start``, or ``None``."""
     windows = set()
@@ -210,7 +216,7 @@ def long_square_summary(
     sweeps = [_Recorded(s) for s in sweeps]
     notes: list[str] = []
     if start is None or end is None:
-        win = step_window(sweeps)
+        win = step_window(sweeps)  # as long_square_window
         if win is None:
             raise ConfigError("no step found in the commands: pass start and end")
         start, end = win

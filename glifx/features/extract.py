@@ -265,6 +265,20 @@ def _short_squares(sweeps, spikes_by, rows, extra_train, spike_params) -> dict[s
     return summary
 
 
+def _in_window(sweeps: list[Any], spikes_by: dict[int, pd.DataFrame]) -> dict[int, pd.DataFrame]:
+    """The spike tables of ``sweeps`` detected in exactly the window the Long Square summary
+    uses (:func:`glifx.features.cell.long_square_window`), which it then need not detect again."""
+    win = cf.long_square_window(sweeps)
+    if win is None:
+        return {}
+    out = {}
+    for s in sweeps:
+        df = spikes_by.get(s.sweep_number)
+        if df is not None and (df.attrs.get("start"), df.attrs.get("end")) == win:
+            out[s.sweep_number] = df
+    return out
+
+
 def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = True,
                      **spike_params: Any) -> CellFeatures:
     """Spike, sweep and cell features of every current-clamp sweep of ``cell``.
@@ -367,7 +381,9 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
             groups.setdefault(_name(s), []).append(s)
     if groups.get("long square"):
         try:
-            ls, _ = cf.long_square_summary(groups["long square"], **spike_params)
+            ls, _ = cf.long_square_summary(groups["long square"],
+                                           spikes=_in_window(groups["long square"], spikes_by),
+                                           **spike_params)
             record["long_square"] = ls
         except (ValueError, GlifxError) as exc:
             record["long_square"] = {"notes": [str(exc)]}
@@ -378,7 +394,7 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
         _redetect_pulses(groups["short square - triple"], spikes_by, rows, extra_train, spike_params)
     if groups.get("ramp"):
         record["ramp"] = cf.ramp_summary(groups["ramp"], spikes_by)
-    noise = [s for k in NOISE_STIMULI for s in groups.get(k, [])]
+    noise = [s for k in sorted(NOISE_STIMULI) for s in groups.get(k, [])]  # a set: fixed order
     if noise:
         record["noise"] = cf.noise_summary(noise, spikes_by)
 
