@@ -117,9 +117,11 @@ class FileSamples:
         """The values in the sweep's unit as a read-only float64 array (shared while held)."""
         arr = self._ref() if self._ref is not None else None
         if arr is None:
-            arr = np.array(self.raw, dtype=np.float64)
-            if self.scale != 1.0:
-                arr *= self.scale
+            arr = np.empty(self.raw.shape, dtype=np.float64)
+            if self.scale != 1.0:  # float64(raw) * scale in one pass (the inputs cast first)
+                np.multiply(self.raw, self.scale, out=arr, dtype=np.float64)
+            else:
+                arr[...] = self.raw
             if self.offset:
                 arr += self.offset
             arr.flags.writeable = False

@@ -222,14 +222,15 @@ def long_square_summary(
         start, end = win
     rows, spk = [], {}
     for s in sweeps:
+        arrays = s.arrays()
         df = spikes.get(s.sweep_number) if spikes is not None else None
         if df is None:
-            df = detect_spikes(*s.arrays(), start, end, sampling_rate=s.sampling_rate,
-                               **spike_params)
+            df = detect_spikes(*arrays, start, end, sampling_rate=s.sampling_rate, **spike_params)
         spk[s.sweep_number] = df
         rows.append(sweep_record(s, df, start, end, baseline_interval=baseline_interval,
                                  sag_baseline_interval=sag_baseline_interval, extra_train=False,
-                                 arrays=s.arrays()))
+                                 arrays=arrays))
+        del arrays
     table = pd.DataFrame(rows)
     v_base = float(np.nanmean(table["v_baseline"])) if len(table) else math.nan
     rec: dict[str, Any] = {"start": start, "end": end, "v_baseline": v_base}
@@ -300,14 +301,11 @@ def long_square_summary(
 
 def _passive(chosen: Sequence[Any], start: float, end: float, tau_frac: float,
              baseline_interval: float) -> dict[str, float]:
-    peak_times = []
-    for s in chosen:
-        t, v, i = s.arrays()
-        peak_times.append(t[sub.voltage_deflection(t, v, i, start, end, "min")[1]])
+    arrays = [s.arrays() for s in chosen]  # the few hyperpolarising sweeps, held once
+    peak_times = [t[sub.voltage_deflection(t, v, i, start, end, "min")[1]] for t, v, i in arrays]
     median_peak = float(np.median(peak_times))
-    taus = [sub.time_constant(*s.arrays(), start, end, median_peak, tau_frac, baseline_interval)
-            for s in chosen]
-    arrays = [s.arrays() for s in chosen]
+    taus = [sub.time_constant(t, v, i, start, end, median_peak, tau_frac, baseline_interval)
+            for t, v, i in arrays]
     rin = sub.input_resistance([a[0] for a in arrays], [a[2] for a in arrays],
                                [a[1] for a in arrays], start, end, baseline_interval)
     return {"tau": float(np.nanmean(taus)) if np.any(np.isfinite(taus)) else math.nan,

@@ -265,16 +265,15 @@ def _short_squares(sweeps, spikes_by, rows, extra_train, spike_params) -> dict[s
     return summary
 
 
-def _in_window(sweeps: list[Any], spikes_by: dict[int, pd.DataFrame]) -> dict[int, pd.DataFrame]:
-    """The spike tables of ``sweeps`` detected in exactly the window the Long Square summary
-    uses (:func:`glifx.features.cell.long_square_window`), which it then need not detect again."""
-    win = cf.long_square_window(sweeps)
-    if win is None:
-        return {}
+def _in_window(window: tuple[float | None, float | None], sweeps: list[Any],
+               spikes_by: dict[int, pd.DataFrame]) -> dict[int, pd.DataFrame]:
+    """The spike tables of ``sweeps`` detected in exactly ``window`` (s), the Long Square
+    summary's (:func:`glifx.features.cell.long_square_window`), which it then need not detect
+    again."""
     out = {}
     for s in sweeps:
         df = spikes_by.get(s.sweep_number)
-        if df is not None and (df.attrs.get("start"), df.attrs.get("end")) == win:
+        if df is not None and (df.attrs.get("start"), df.attrs.get("end")) == window:
             out[s.sweep_number] = df
     return out
 
@@ -340,12 +339,12 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
     whole_by: dict[int, pd.DataFrame] = {}  # spikes anywhere in each sweep
     rows = []
     for s in sweeps:
-        whole_sweep = _name(s) in NOISE_STIMULI or _name(s) in EXCLUDED_STIMULI
-        start, end = (None, None) if whole_sweep else (s.stimulus_window or (None, None))
-        if _name(s) == "ramp" and start is not None:
-            end = float(s.time_at(s.n_samples - 1))  # a ramp runs until the cell fires or the sweep ends
         try:
-            t, v, i = recorded_arrays(s)
+            t, v, i = recorded_arrays(s)  # first: the epochs (stimulus window) are found on these
+            whole_sweep = _name(s) in NOISE_STIMULI or _name(s) in EXCLUDED_STIMULI
+            start, end = (None, None) if whole_sweep else (s.stimulus_window or (None, None))
+            if _name(s) == "ramp" and start is not None:
+                end = float(s.time_at(s.n_samples - 1))  # a ramp runs until the cell fires or the sweep ends
             if end is not None:
                 end = min(end, float(t[-1]))
             if start is not None and start >= t[-1]:
@@ -381,8 +380,10 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
             groups.setdefault(_name(s), []).append(s)
     if groups.get("long square"):
         try:
-            ls, _ = cf.long_square_summary(groups["long square"],
-                                           spikes=_in_window(groups["long square"], spikes_by),
+            window = cf.long_square_window(groups["long square"]) or (None, None)
+            ls, _ = cf.long_square_summary(groups["long square"], *window,
+                                           spikes=_in_window(window, groups["long square"],
+                                                             spikes_by),
                                            **spike_params)
             record["long_square"] = ls
         except (ValueError, GlifxError) as exc:
