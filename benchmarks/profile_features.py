@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -38,18 +36,9 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def _best(fn, repeat: int = 10) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def profile_sweep(top: int, sort: str) -> None:
     """Stage times of spike + train features on the 20 s, 200 kHz benchmark sweep."""
-    from test_bench_features import _sweep
+    from test_bench_features import _best_of, _sweep
 
     from glifx.features import _kernels as K
     from glifx.features import detect_spikes, spike_train_features
@@ -87,7 +76,7 @@ def profile_sweep(top: int, sort: str) -> None:
     print(f"20 s at 200 kHz, {len(spikes)} spikes; best of 10 "
           f"(load average {os.getloadavg()[0]:.1f})")
     for name, fn in stages.items():
-        print(f"  {name:<34} {_best(fn) * 1e3:8.2f} ms")
+        print(f"  {name:<34} {_best_of(fn, 10) * 1e3:8.2f} ms")
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(20):

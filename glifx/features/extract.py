@@ -343,8 +343,8 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
             t, v, i = recorded_arrays(s)  # first: the epochs (stimulus window) are found on these
             whole_sweep = _name(s) in NOISE_STIMULI or _name(s) in EXCLUDED_STIMULI
             start, end = (None, None) if whole_sweep else (s.stimulus_window or (None, None))
-            if _name(s) == "ramp" and start is not None:
-                end = float(s.time_at(s.n_samples - 1))  # a ramp runs until the cell fires or the sweep ends
+            if _name(s) == "ramp" and start is not None:  # runs until the cell fires or the sweep ends
+                end = float(s.time_at(s.n_samples - 1))
             if end is not None:
                 end = min(end, float(t[-1]))
             if start is not None and start >= t[-1]:
