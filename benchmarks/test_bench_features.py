@@ -5,7 +5,10 @@ Run the targets with ``pytest benchmarks/test_bench_features.py --benchmark-enab
 printed):
 
 * spike + spike-train features of a 20 s, 200 kHz sweep with ~100 spikes (default 10 kHz filter):
-  >= 10x faster than ipfx's SpikeFeatureExtractor + SpikeTrainFeatureExtractor;
+  >= 10x faster than ipfx's SpikeFeatureExtractor + SpikeTrainFeatureExtractor (issue 22 asks
+  for 20x; not met: 8-11x measured at load 2-4.6 on the 2-core development machine, see the
+  README's Speed table, and ``python benchmarks/profile_features.py sweep`` for where the time
+  goes);
 * a whole Long Square cell summary (171116sh_0018.abf, 17 sweeps, filter off as ipfx must):
   >= 5x faster than ipfx's LongSquareAnalysis.
 
@@ -14,6 +17,7 @@ In the default run (``--benchmark-disable``) each benchmark runs once as a test,
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 
@@ -65,9 +69,11 @@ def test_bench_spike_and_train_features(benchmark):
     t_ours = _best_of(ours, 5)
     t_ipfx = _best_of(theirs, 3)
     ratio = t_ipfx / t_ours
-    benchmark.extra_info.update(glifx_s=t_ours, ipfx_s=t_ipfx, speedup=ratio, spikes=len(spikes))
+    load = os.getloadavg()[0]
+    benchmark.extra_info.update(glifx_s=t_ours, ipfx_s=t_ipfx, speedup=ratio, spikes=len(spikes),
+                                load_average=load)
     print(f"\nspike+train 20 s @ 200 kHz, {len(spikes)} spikes: glifx {t_ours * 1e3:.1f} ms, "
-          f"ipfx {t_ipfx * 1e3:.1f} ms, {ratio:.1f}x")
+          f"ipfx {t_ipfx * 1e3:.1f} ms, {ratio:.1f}x (load average {load:.1f})")
     assert ratio >= 10
 
 

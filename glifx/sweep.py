@@ -5,11 +5,15 @@ current ``i`` in pA, sampling rate in Hz, stimulus amplitude in pA.  Epochs are 
 index ranges ``(start, end)`` as in ipfx.
 
 A :class:`Cell` lists its sweeps from metadata only (:class:`SweepRecord`) and loads each sweep's
-arrays on first access, so listing a 1 GB file does not read it.
+arrays on first access, so listing a 1 GB file does not read it.  A reader may hand a sweep its
+samples as stored in the file (:class:`FileSamples`, e.g. float32 volts): the sweep then keeps
+those and builds its float64 ``v``/``i`` when they are used, so a loaded cell holds half the
+memory and the values are the ones a conversion up front would give.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -80,6 +84,74 @@ def _as_float64_1d(x: Any, what: str, sweep_number: int | None, source: str | No
     return arr
 
 
+class FileSamples:
+    """Samples as a file stores them, with the factor and offset that give them in a sweep's unit.
+
+    The values are ``float64(raw) * scale + offset`` (mV for ``v``, pA for ``i``), computed in
+    that order, the arithmetic of a reader that converts up front, so they are identical to its.
+    A :class:`Sweep` given ``FileSamples`` keeps ``raw`` (float32 volts take half the memory of
+    float64 millivolts) and builds the float64 array when ``v``/``i`` is read; the array is
+    shared while anyone holds it and built again after it has been released.
+
+    Parameters
+    ----------
+    raw
+        1-D samples in the file's unit and type (e.g. float32 V); kept read-only, not copied.
+    scale
+        Factor to the sweep's unit (e.g. 1e3 from V to mV).
+    offset
+        Added after scaling, in the sweep's unit.
+    """
+
+    def __init__(self, raw: np.ndarray, scale: float = 1.0, offset: float = 0.0) -> None:
+        self.raw = _read_only(np.asarray(raw))
+        self.scale = float(scale)
+        self.offset = float(offset)
+        self._ref: weakref.ref[np.ndarray] | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.raw.size)
+
+    def float64(self) -> np.ndarray:
+        """The values in the sweep's unit as a read-only float64 array (shared while held)."""
+        arr = self._ref() if self._ref is not None else None
+        if arr is None:
+            arr = np.empty(self.raw.shape, dtype=np.float64)
+            if self.scale != 1.0:  # float64(raw) * scale in one pass (the inputs cast first)
+                np.multiply(self.raw, self.scale, out=arr, dtype=np.float64)
+            else:
+                arr[...] = self.raw
+            if self.offset:
+                arr += self.offset
+            arr.flags.writeable = False
+            self._ref = weakref.ref(arr)
+        return arr
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"raw": self.raw, "scale": self.scale, "offset": self.offset, "_ref": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def _samples_1d(x: Any, what: str, sweep_number: int | None,
+                source: str | None) -> np.ndarray | FileSamples:
+    """``x`` as a read-only 1-D float64 array, or ``x`` itself when it is 1-D numeric
+    :class:`FileSamples`."""
+    if not isinstance(x, FileSamples):
+        return _read_only(_as_float64_1d(x, what, sweep_number, source))
+    if x.raw.dtype.kind not in "fiu":
+        raise SweepError(sweep_number, f"{what} is not numeric: {x.raw.dtype} samples", source)
+    if x.raw.ndim != 1:
+        raise SweepError(sweep_number, f"{what} must be 1-D, got shape {x.raw.shape}", source)
+    return x
+
+
+def _values(x: np.ndarray | FileSamples | None) -> np.ndarray | None:
+    return x.float64() if isinstance(x, FileSamples) else x
+
+
 def _read_only(arr: np.ndarray) -> np.ndarray:
     """A read-only view, so cached epochs can never disagree with the data."""
     view = arr.view()
@@ -108,10 +180,12 @@ class Sweep:
     ----------
     v
         Membrane potential, mV (in voltage clamp: the command potential).  May end in NaN where
-        the recording stopped early.
+        the recording stopped early.  An array, or :class:`FileSamples` (kept as stored and
+        converted to float64 mV when ``v`` is read).
     i
         Current, pA (in current clamp: the stimulus command; in voltage clamp: the response), or
-        ``None`` when the stimulus is unknown (e.g. an ABF whose waveform file is missing).
+        ``None`` when the stimulus is unknown (e.g. an ABF whose waveform file is missing).  An
+        array or :class:`FileSamples`, as ``v``.
     sampling_rate
         Samples per second, Hz.  Required unless ``t`` is given.
     t
@@ -170,19 +244,20 @@ class Sweep:
                 sweep_number, f"clamp_mode must be one of {CLAMP_MODES}, got {clamp_mode!r}", source
             )
         self.clamp_mode = clamp_mode
-        v_arr = _as_float64_1d(v, "v", sweep_number, source)
+        v_arr = _samples_1d(v, "v", sweep_number, source)
         if v_arr.size < 2:
             raise SweepError(sweep_number, f"needs at least 2 samples, got {v_arr.size}", source)
-        self._v = _read_only(v_arr)
+        self._v = v_arr
+        self._n = v_arr.size
         if i is None:
             self._i = None
         else:
-            i_arr = _as_float64_1d(i, "i", sweep_number, source)
-            if i_arr.shape != v_arr.shape:
+            i_arr = _samples_1d(i, "i", sweep_number, source)
+            if i_arr.size != v_arr.size:
                 raise SweepError(
                     sweep_number, f"v has {v_arr.size} samples but i has {i_arr.size}", source
                 )
-            self._i = _read_only(i_arr)
+            self._i = i_arr
         self._t, self.sampling_rate = self._validate_time_base(
             t, sampling_rate, float(t_start), time_tolerance
         )
@@ -204,7 +279,7 @@ class Sweep:
     def _validate_time_base(
         self, t: Any | None, rate: float | None, t_start: float, tol: float
     ) -> tuple[np.ndarray | None, float]:
-        n, num, src = self._v.size, self.sweep_number, self.source
+        n, num, src = self._n, self.sweep_number, self.source
         if t is None:
             if rate is None:
                 raise SweepError(num, "give sampling_rate (Hz) or a time array t (s)", src)
@@ -245,13 +320,14 @@ class Sweep:
     # ---------------------------------------------------------------- arrays
     @property
     def v(self) -> np.ndarray:
-        """Membrane potential, mV (read-only float64)."""
-        return self._v
+        """Membrane potential, mV (read-only float64; built from :class:`FileSamples` when the
+        reader gave those, and shared while held)."""
+        return _values(self._v)  # type: ignore[return-value]
 
     @property
     def i(self) -> np.ndarray | None:
-        """Current, pA (read-only float64), or ``None`` if the stimulus is unknown."""
-        return self._i
+        """Current, pA (read-only float64, as ``v``), or ``None`` if the stimulus is unknown."""
+        return _values(self._i)
 
     @property
     def t(self) -> np.ndarray:
@@ -262,7 +338,11 @@ class Sweep:
         """
         if self._t is not None:
             return self._t
-        return _read_only(self.time_at(np.arange(self._v.size)))
+        # the values of time_at(np.arange(n)), built in place (one array, not two)
+        t = np.arange(self._n, dtype=np.float64)
+        t /= self.sampling_rate
+        t += self._t_start
+        return _read_only(t)
 
     def time_at(self, index: Any) -> Any:
         """Time, s, of sample ``index`` (an int or an integer array), without building ``t``."""
@@ -299,23 +379,23 @@ class Sweep:
 
     @property
     def n_samples(self) -> int:
-        return int(self._v.size)
+        return int(self._n)
 
     @property
     def duration(self) -> float:
         """Length of the sweep, s (number of samples / sampling rate)."""
-        return self._v.size / self.sampling_rate
+        return self._n / self.sampling_rate
 
     # ---------------------------------------------------------------- epochs
     @cached_property
     def epochs(self) -> Epochs:
         """The sweep's epochs, computed once from ``v`` and ``i`` (see :class:`Epochs`)."""
-        n, rate = self._v.size, self.sampling_rate
-        finite = np.flatnonzero(np.isfinite(self._v))
+        n, rate, v, i = self._n, self.sampling_rate, self.v, self.i
+        finite = np.flatnonzero(np.isfinite(v))
         recording = (0, int(finite[-1])) if finite.size else None
         test = stimulus = experiment = None
-        if self._i is not None and np.all(np.isfinite(self._i)):
-            changes = np.flatnonzero(np.diff(self._i))
+        if i is not None and np.all(np.isfinite(i)):
+            changes = np.flatnonzero(i[1:] != i[:-1])  # where diff(i) != 0, without a float diff
             test = _find_test_pulse(changes, rate, self._test_pulse_hint)
             after = changes[changes > test[1]] if test is not None else changes
             if after.size >= 2:

@@ -240,3 +240,33 @@ def test_overlap_merge_and_clipped_reference():
     *_, clipped = K.check_thresholds_and_peaks(t, v2, dvdt, np.array([50]), np.array([59]),
                                                np.array([55]), 0.0, 0.0, 99, 0.005, 0.05, 1.0)
     assert clipped.tolist() == [True]
+
+
+def _first_extreme(x, a, b, largest):
+    """Slow reference of the kernels' argmax/argmin: the first position of the largest (smallest)
+    non-NaN value of ``x[a:b]``; with no non-NaN value, the first NaN (as numpy)."""
+    seg = x[a:b]
+    if seg.size == 0:
+        return -1
+    ok = ~np.isnan(seg)
+    if not ok.any():
+        return a
+    m = seg[ok].max() if largest else seg[ok].min()
+    return a + int(np.flatnonzero(seg == m)[0])
+
+
+def test_one_pass_argmax_argmin_match_the_reference():
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        n = int(rng.integers(1, 700))
+        x = rng.integers(-5, 6, n).astype(float)  # many ties
+        if trial % 3 == 0:
+            x[rng.random(n) < 0.1] = np.nan
+        if trial % 7 == 0:
+            x[rng.random(n) < 0.5] = rng.choice([np.inf, -np.inf])
+        if trial % 11 == 0:
+            x[:] = np.nan
+        a = int(rng.integers(0, n))
+        b = int(rng.integers(a, n + 1))
+        assert K._argmax(x, a, b) == _first_extreme(x, a, b, True)
+        assert K._argmin(x, a, b) == _first_extreme(x, a, b, False)

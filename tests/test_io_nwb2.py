@@ -50,6 +50,31 @@ def test_hippocampus_data_equal_pynwb(shared_data):
             assert sweep.sampling_rate == series.rate
 
 
+def test_float32_samples_are_kept_as_stored(shared_data):
+    """A float32 file's sweep holds its float32 samples (half the memory of float64) and gives
+    float64 values equal to h5py's samples times the series' conversion; the float64 array is
+    shared while held, rebuilt after release, and survives pickling."""
+    import pickle
+
+    import h5py
+
+    from glifx.sweep import FileSamples
+
+    path = shared_data.joinpath(*HIPPO)
+    sweep = glifx.load_cell(path)[1]
+    with h5py.File(path, "r") as f:
+        data = f[sweep.metadata["nwb_path"]]["data"]
+        expected = data[:].astype(np.float64) * float(data.attrs["conversion"]) * 1e3
+        assert data.dtype == np.float32
+    assert isinstance(sweep._v, FileSamples) and sweep._v.raw.dtype == np.float32
+    v = sweep.v
+    assert v.dtype == np.float64 and not v.flags.writeable
+    np.testing.assert_allclose(v, expected, rtol=1e-15, atol=0)
+    assert sweep.v is v
+    del v
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(sweep)).v, sweep.v)
+
+
 def _assert_same_cell(a: Cell, b: Cell) -> None:
     assert a.sweep_numbers == b.sweep_numbers
     for ra, rb in zip(a.records, b.records, strict=True):

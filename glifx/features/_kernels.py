@@ -372,29 +372,60 @@ def _argmax_scalar(x, a, b):
     return best
 
 
+#: Block length of the one-pass searches (:func:`_argmax`, :func:`_argmin`): the block holding
+#: the extreme is searched again, from L1 cache.
+SEARCH_BLOCK = 64
+
+
 @njit(cache=CACHE)
 def _argmax(x, a, b):
-    """Index of the first maximum of ``x[a:b]`` (absolute index, first NaN if any, as
-    ``np.argmax``), or -1 when empty.  A vectorised max, then a search for its first position."""
+    """Index of the first maximum of ``x[a:b]`` (absolute index; NaNs are skipped unless every
+    value is NaN or -inf, then as ``np.argmax``), or -1 when empty.
+
+    One pass over memory: the (vectorised) maximum of each block of :data:`SEARCH_BLOCK`
+    samples, keeping the first block that raises the running maximum; that block holds the
+    first position of the maximum, found by a second look at it alone.
+    """
     if b <= a:
         return -1
-    m = _max_value(x, a, b)
-    for k in range(a, b):
+    m = -np.inf
+    blk = -1
+    k = a
+    while k < b:
+        e = min(b, k + SEARCH_BLOCK)
+        bm = _max_value(x, k, e)
+        if bm > m:
+            m = bm
+            blk = k
+        k = e
+    lo, hi = (blk, min(b, blk + SEARCH_BLOCK)) if blk >= 0 else (a, b)
+    for k in range(lo, hi):
         if x[k] == m:
             return k
-    return _argmax_scalar(x, a, b)  # NaN present (or all -inf)
+    return _argmax_scalar(x, a, b)  # every value NaN (or NaN and -inf)
 
 
 @njit(cache=CACHE)
 def _argmin(x, a, b):
-    """Index of the first minimum of ``x[a:b]`` (absolute index), or -1 when empty."""
+    """Index of the first minimum of ``x[a:b]`` (absolute index), or -1 when empty; one pass, as
+    :func:`_argmax`."""
     if b <= a:
         return -1
-    m = _min_value(x, a, b)
-    for k in range(a, b):
+    m = np.inf
+    blk = -1
+    k = a
+    while k < b:
+        e = min(b, k + SEARCH_BLOCK)
+        bm = _min_value(x, k, e)
+        if bm < m:
+            m = bm
+            blk = k
+        k = e
+    lo, hi = (blk, min(b, blk + SEARCH_BLOCK)) if blk >= 0 else (a, b)
+    for k in range(lo, hi):
         if x[k] == m:
             return k
-    best = a  # NaN present (or all +inf): scalar search with np.argmin's NaN rule
+    best = a  # every value NaN (or NaN and +inf): scalar search with np.argmin's NaN rule
     for k in range(a + 1, b):
         if x[k] < x[best] or (x[k] != x[k] and x[best] == x[best]):
             best = k

@@ -24,7 +24,7 @@ import pandas as pd
 
 from glifx.errors import ConfigError
 from glifx.features import subthreshold as sub
-from glifx.features.spikes import detect_spikes, recorded_arrays
+from glifx.features.spikes import detect_spikes, recorded_arrays, recorded_length
 from glifx.features.train import all_train_features
 
 #: Steps at most this large, pA, are 0 pA steps (commands stored in float32 carry ~1e-5 pA).
@@ -44,23 +44,37 @@ HERO_FEATURES = ("avg_rate", "latency", "first_isi", "mean_isi", "median_isi", "
 
 
 class _Recorded:
-    """A sweep's recorded part (no NaN tail) with the attributes the summaries use."""
+    """A sweep's recorded part (no NaN tail) with the attributes the summaries use.
+
+    ``t``, ``v`` and ``i`` are the sweep's, sliced when read and not kept: a Long Square set at
+    500 kHz holds 0.5 GB of them as float64, which the summary needs one sweep at a time."""
 
     def __init__(self, sweep: Any) -> None:
-        self.t, self.v, self.i = recorded_arrays(sweep)
+        self._sweep = sweep
+        self.n_samples = recorded_length(sweep)
         self.sweep_number = sweep.sweep_number
         self.sampling_rate = sweep.sampling_rate
         self.stimulus_name = sweep.stimulus_name
         self.stimulus_amplitude = sweep.stimulus_amplitude
         self.epochs = sweep.epochs
+        self.time_at = sweep.time_at  # the values of t[index], without building t
 
     @property
-    def n_samples(self) -> int:
-        return int(self.v.size)
+    def t(self) -> np.ndarray:
+        return self._sweep.t[:self.n_samples]
 
-    def time_at(self, index: Any) -> Any:
-        """Time, s, of sample ``index`` (as :meth:`glifx.Sweep.time_at`)."""
-        return self.t[index]
+    @property
+    def v(self) -> np.ndarray:
+        return self._sweep.v[:self.n_samples]
+
+    @property
+    def i(self) -> np.ndarray | None:
+        i = self._sweep.i
+        return None if i is None else i[:self.n_samples]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(t s, v mV, i pA)``, as :func:`~glifx.features.spikes.recorded_arrays`."""
+        return self.t, self.v, self.i
 
 
 def _runs(x: np.ndarray) -> list[tuple[int, int, float]]:
@@ -76,27 +90,34 @@ def step_window(sweeps: Sequence[Any]) -> tuple[float, float] | None:
     command of the sweep with the largest absolute command (first one on a tie), or ``None``."""
     best, best_amp = None, -1.0
     for s in sweeps:
-        if s.i is None or not np.all(np.isfinite(s.i)):
+        i = s.i
+        if i is None or not np.all(np.isfinite(i)):
             continue
-        amp = float(np.max(np.abs(s.i - s.i[0])))
+        amp = float(np.max(np.abs(i - i[0])))
         if amp > best_amp:
             best, best_amp = s, amp
     if best is None or best_amp == 0:
         return None
-    hold = best.i[0]
-    runs = [r for r in _runs(best.i) if r[2] != hold]
+    i = best.i
+    runs = [r for r in _runs(i) if r[2] != i[0]]
     a, b, _ = max(runs, key=lambda r: r[1] - r[0])
     return float(best.time_at(a)), float(best.time_at(b))
+
+
+def long_square_window(sweeps: Sequence[Any]) -> tuple[float, float] | None:
+    """The step window :func:`long_square_summary` uses by default, s: :func:`step_window` of
+    the sweeps' recorded parts (without a NaN tail)."""
+    return step_window([_Recorded(s) for s in sweeps])
 
 
 def _prestep_window(sweeps: Sequence[Any], start: float) -> tuple[float, float] | None:
     """A hyperpolarising segment common to all sweeps and ending before ``start``, or ``None``."""
     windows = set()
     for s in sweeps:
-        if s.i is None:
+        i = s.i
+        if i is None:
             return None
-        hold = s.i[0]
-        runs = [r for r in _runs(s.i) if r[2] < hold and s.time_at(r[1]) < start]
+        runs = [r for r in _runs(i) if r[2] < i[0] and s.time_at(r[1]) < start]
         if not runs:
             return None
         a, b, _ = max(runs, key=lambda r: r[1] - r[0])
@@ -195,19 +216,21 @@ def long_square_summary(
     sweeps = [_Recorded(s) for s in sweeps]
     notes: list[str] = []
     if start is None or end is None:
-        win = step_window(sweeps)
+        win = step_window(sweeps)  # as long_square_window
         if win is None:
             raise ConfigError("no step found in the commands: pass start and end")
         start, end = win
     rows, spk = [], {}
     for s in sweeps:
+        arrays = s.arrays()
         df = spikes.get(s.sweep_number) if spikes is not None else None
         if df is None:
-            df = detect_spikes(s.t, s.v, s.i, start, end, sampling_rate=s.sampling_rate,
-                               **spike_params)
+            df = detect_spikes(*arrays, start, end, sampling_rate=s.sampling_rate, **spike_params)
         spk[s.sweep_number] = df
         rows.append(sweep_record(s, df, start, end, baseline_interval=baseline_interval,
-                                 sag_baseline_interval=sag_baseline_interval, extra_train=False))
+                                 sag_baseline_interval=sag_baseline_interval, extra_train=False,
+                                 arrays=arrays))
+        del arrays
     table = pd.DataFrame(rows)
     v_base = float(np.nanmean(table["v_baseline"])) if len(table) else math.nan
     rec: dict[str, Any] = {"start": start, "end": end, "v_baseline": v_base}
@@ -257,13 +280,13 @@ def long_square_summary(
         sbl = min(sag_baseline_interval, bl)
         quiet_nums = set(quiet["sweep_number"]) if len(quiet) else set()
         pre_sweeps = [s for s in sweeps
-                      if len(detect_spikes(s.t, s.v, s.i, p0, p1, sampling_rate=s.sampling_rate,
+                      if len(detect_spikes(*s.arrays(), p0, p1, sampling_rate=s.sampling_rate,
                                            **spike_params)) == 0] or [s for s in sweeps
                                                                       if s.sweep_number in quiet_nums]
         if pre_sweeps and bl > 0:
             rec.update(_passive(pre_sweeps, p0, p1, tau_frac, bl))
-            sags = [sub.sag(s.t, s.v, s.i, p0, p1, baseline_interval=sbl) for s in pre_sweeps]
-            defl = [sub.voltage_deflection(s.t, s.v, s.i, p0, p1, "min")[0] for s in pre_sweeps]
+            sags = [sub.sag(*s.arrays(), p0, p1, baseline_interval=sbl) for s in pre_sweeps]
+            defl = [sub.voltage_deflection(*s.arrays(), p0, p1, "min")[0] for s in pre_sweeps]
             k = int(np.argmin(np.abs(np.array(defl) - SAG_TARGET)))
             rec["sag"], rec["vm_for_sag"] = float(sags[k]), float(defl[k])
             rec["subthreshold_window"] = [p0, p1]
@@ -278,12 +301,13 @@ def long_square_summary(
 
 def _passive(chosen: Sequence[Any], start: float, end: float, tau_frac: float,
              baseline_interval: float) -> dict[str, float]:
-    peak_times = [s.t[sub.voltage_deflection(s.t, s.v, s.i, start, end, "min")[1]] for s in chosen]
+    arrays = [s.arrays() for s in chosen]  # the few hyperpolarising sweeps, held once
+    peak_times = [t[sub.voltage_deflection(t, v, i, start, end, "min")[1]] for t, v, i in arrays]
     median_peak = float(np.median(peak_times))
-    taus = [sub.time_constant(s.t, s.v, s.i, start, end, median_peak, tau_frac, baseline_interval)
-            for s in chosen]
-    rin = sub.input_resistance([s.t for s in chosen], [s.i for s in chosen], [s.v for s in chosen],
-                               start, end, baseline_interval)
+    taus = [sub.time_constant(t, v, i, start, end, median_peak, tau_frac, baseline_interval)
+            for t, v, i in arrays]
+    rin = sub.input_resistance([a[0] for a in arrays], [a[2] for a in arrays],
+                               [a[1] for a in arrays], start, end, baseline_interval)
     return {"tau": float(np.nanmean(taus)) if np.any(np.isfinite(taus)) else math.nan,
             "input_resistance": rin}
 

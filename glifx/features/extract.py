@@ -27,6 +27,7 @@ from glifx.features.spikes import (
     calculate_dvdt,
     detect_spikes,
     recorded_arrays,
+    recorded_current,
 )
 from glifx.sweep import CURRENT_CLAMP, sweep_ranges
 
@@ -264,6 +265,19 @@ def _short_squares(sweeps, spikes_by, rows, extra_train, spike_params) -> dict[s
     return summary
 
 
+def _in_window(window: tuple[float | None, float | None], sweeps: list[Any],
+               spikes_by: dict[int, pd.DataFrame]) -> dict[int, pd.DataFrame]:
+    """The spike tables of ``sweeps`` detected in exactly ``window`` (s), the Long Square
+    summary's (:func:`glifx.features.cell.long_square_window`), which it then need not detect
+    again."""
+    out = {}
+    for s in sweeps:
+        df = spikes_by.get(s.sweep_number)
+        if df is not None and (df.attrs.get("start"), df.attrs.get("end")) == window:
+            out[s.sweep_number] = df
+    return out
+
+
 def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = True,
                      **spike_params: Any) -> CellFeatures:
     """Spike, sweep and cell features of every current-clamp sweep of ``cell``.
@@ -325,19 +339,23 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
     whole_by: dict[int, pd.DataFrame] = {}  # spikes anywhere in each sweep
     rows = []
     for s in sweeps:
-        whole_sweep = _name(s) in NOISE_STIMULI or _name(s) in EXCLUDED_STIMULI
-        start, end = (None, None) if whole_sweep else (s.stimulus_window or (None, None))
-        if _name(s) == "ramp" and start is not None:
-            end = float(s.time_at(s.n_samples - 1))  # a ramp runs until the cell fires or the sweep ends
         try:
-            t, v, i = recorded_arrays(s)
+            t, v, i = recorded_arrays(s)  # first: the epochs (stimulus window) are found on these
+            whole_sweep = _name(s) in NOISE_STIMULI or _name(s) in EXCLUDED_STIMULI
+            start, end = (None, None) if whole_sweep else (s.stimulus_window or (None, None))
+            if _name(s) == "ramp" and start is not None:  # runs until the cell fires or the sweep ends
+                end = float(s.time_at(s.n_samples - 1))
             if end is not None:
                 end = min(end, float(t[-1]))
             if start is not None and start >= t[-1]:
                 raise SweepError(s.sweep_number, "recording stops before the stimulus", s.source)
             # one filtered derivative for both detections: the window's (ipfx's window-defined
-            # features) and the whole sweep's (every spike, spontaneous ones included)
+            # features) and the whole sweep's (every spike, spontaneous ones included); the
+            # current is let go while it is filtered (a sweep read as FileSamples builds it
+            # again, so that the filter's work buffer and the current are never held together)
+            del i
             dvdt, _, _ = calculate_dvdt(t, v, filter_khz, s.sampling_rate)
+            i = recorded_current(s, v.size)
             whole = detect_spikes(t, v, i, sampling_rate=s.sampling_rate, dvdt=dvdt,
                                   **spike_params)
             df = whole if start is None and end is None else detect_spikes(
@@ -351,6 +369,7 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
         row = cf.sweep_record(s, df, start, end, extra_train=extra_train, arrays=(t, v, i))
         row["filter_khz"] = df.attrs.get("filter_khz")
         rows.append(row)
+        del t, v, i  # a sweep read as FileSamples then keeps only its file's float32 samples
 
     record: dict[str, Any] = {"cell_id": cell.cell_id, "source": cell.source,
                               "dropped_sweeps": {str(k): v for k, v in sorted(dropped.items())},
@@ -361,7 +380,11 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
             groups.setdefault(_name(s), []).append(s)
     if groups.get("long square"):
         try:
-            ls, _ = cf.long_square_summary(groups["long square"], **spike_params)
+            window = cf.long_square_window(groups["long square"]) or (None, None)
+            ls, _ = cf.long_square_summary(groups["long square"], *window,
+                                           spikes=_in_window(window, groups["long square"],
+                                                             spikes_by),
+                                           **spike_params)
             record["long_square"] = ls
         except (ValueError, GlifxError) as exc:
             record["long_square"] = {"notes": [str(exc)]}
@@ -372,7 +395,7 @@ def extract_features(cell: Any, qc: Any | None = None, *, extra_train: bool = Tr
         _redetect_pulses(groups["short square - triple"], spikes_by, rows, extra_train, spike_params)
     if groups.get("ramp"):
         record["ramp"] = cf.ramp_summary(groups["ramp"], spikes_by)
-    noise = [s for k in NOISE_STIMULI for s in groups.get(k, [])]
+    noise = [s for k in sorted(NOISE_STIMULI) for s in groups.get(k, [])]  # a set: fixed order
     if noise:
         record["noise"] = cf.noise_summary(noise, spikes_by)
 

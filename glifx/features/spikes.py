@@ -165,7 +165,9 @@ def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
     rate_hz
         Sampling rate, Hz (default: from the first two samples of ``t``, as ipfx).
     reuse
-        Write into a per-thread buffer that the next call overwrites (internal use).
+        Write into a per-thread buffer that the next call overwrites, and keep the filter's work
+        buffer (as large as ``v``) for the next call (internal use; without it, both are fresh
+        and the work buffer is released on return).
 
     Returns
     -------
@@ -182,7 +184,7 @@ def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
         if rows == 0:
             return K.filtered_derivative(b, a, zi, v, t, margin), cutoff, clipped
         out = _work(v.size - 1, "out") if reuse else np.empty(v.size - 1)
-        lanes = _work(4 * rows, "lanes").reshape(rows, 4)
+        lanes = (_work(4 * rows, "lanes") if reuse else np.empty(4 * rows)).reshape(rows, 4)
         dvdt = K.filtered_derivative_into(b, a, zi, v, t, margin, lanes, out)
         return dvdt, cutoff, clipped
     return K.derivative(v, t), cutoff, clipped
@@ -315,18 +317,33 @@ def _table(t, v, i, dvdt, th, pk, up, clipped, troughs, downs, fast, adp, slow, 
     return pd.DataFrame({c: cols[c] for c in order})
 
 
+def recorded_length(sweep: Any) -> int:
+    """Samples of a :class:`glifx.Sweep` up to its last recorded (finite) one; raises
+    :class:`~glifx.errors.SweepError` when there is none."""
+    rec = sweep.epochs.recording
+    if rec is None:
+        raise SweepError(sweep.sweep_number, "no recorded (finite) voltage", sweep.source)
+    return int(rec[1]) + 1
+
+
 def recorded_arrays(sweep: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(t, v, i)`` of a :class:`glifx.Sweep` up to its last recorded sample (a recording stopped
     early ends in NaN, which spike detection must not see)."""
-    rec = sweep.epochs.recording
-    t, v, i = sweep.t, sweep.v, sweep.i
-    if rec is None:
-        raise SweepError(sweep.sweep_number, "no recorded (finite) voltage", sweep.source)
-    end = rec[1] + 1
+    t, v, i = sweep.t, sweep.v, sweep.i  # first: the epochs are found on these same arrays
+    end = recorded_length(sweep)
     if end < v.size:
         t, v = t[:end], v[:end]
         i = None if i is None else i[:end]
     return t, v, i
+
+
+def recorded_current(sweep: Any, n: int) -> np.ndarray | None:
+    """The first ``n`` samples of a :class:`glifx.Sweep`'s current (pA), or ``None``: the ``i``
+    of :func:`recorded_arrays`, taken on its own."""
+    i = sweep.i
+    if i is None or n >= i.size:
+        return i
+    return i[:n]
 
 
 def sweep_window(sweep: Any) -> tuple[float | None, float | None]:

@@ -56,7 +56,7 @@ def fit_membrane_time_constant(t: np.ndarray, v: np.ndarray, start: float, end: 
     if b - a < 4:
         return math.nan, math.nan, math.nan
     x = t[a:b] - t[a]
-    y = v[a:b]
+    y = np.array(v[a:b])  # a copy: scipy holds the last fit's data until the next fit
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -261,7 +261,7 @@ def delay(t: np.ndarray, v: np.ndarray, spikes: pd.DataFrame, start: float) -> t
         return math.nan, math.nan
     step = -(-(b - a) // DELAY_FIT_MAX_SAMPLES)  # evenly thinned beyond the cap
     x = t[a:b:step] - t[a]
-    y = v[a:b:step]
+    y = np.array(v[a:b:step])  # a copy: scipy holds the last fit's data until the next fit
 
     def rise(xx: np.ndarray, y_inf: float, amp: float, tau: float) -> np.ndarray:
         return y_inf - amp * np.exp(-xx / tau)

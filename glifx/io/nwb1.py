@@ -37,7 +37,7 @@ import numpy as np
 from glifx.errors import FileFormatError, SweepError
 from glifx.io.nwb2 import _AMP_UNITS, _VOLT_UNITS, _clean, _text, structure_problem
 from glifx.stimulus import NAME_FROM_FILE, NAME_UNKNOWN, classify_sweeps, name_from_code
-from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
+from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, FileSamples, Sweep, SweepRecord
 
 _SWEEP_EPOCH = re.compile(r"^Sweep_(\d+)$")
 #: per-sweep fields of stimulus/presentation/Sweep_N copied into sweep.metadata
@@ -167,11 +167,28 @@ def _entry_problem(f: Any, e: _Entry) -> str | None:
                              [("response", e.response, window), ("stimulus", e.stimulus, window)])
 
 
-def _read(f: Any, where: str, start: int, count: int, target: str, path: Path) -> np.ndarray:
+def _read(f: Any, where: str, start: int, count: int, target: str, path: Path,
+          as_stored: bool = False) -> np.ndarray | FileSamples:
+    """Samples in mV or pA (``target``), float64; with ``as_stored``, samples stored in fewer
+    bytes (float32, int16) come as :class:`~glifx.sweep.FileSamples` of the same values."""
     data = f[where]["data"]
-    values = np.asarray(data[start:start + count], dtype=np.float64)
+    raw = np.asarray(data[start:start + count])
     factor = _factor(data, target, where, path)
+    if as_stored and raw.dtype.kind in "fiu" and raw.dtype.itemsize < 8:
+        return FileSamples(raw, factor)
+    values = np.asarray(raw, dtype=np.float64)
     return values * factor if factor != 1.0 else values
+
+
+def _recording_ended(samples: np.ndarray | FileSamples, last: int) -> np.ndarray | FileSamples:
+    """A copy of ``samples`` with NaN after index ``last`` (the recording ended before the sweep
+    did); integer samples become float64 (exact) to hold the NaN."""
+    stored = samples.raw if isinstance(samples, FileSamples) else samples
+    raw = stored.astype(stored.dtype if stored.dtype.kind == "f" else np.float64)
+    raw[last + 1:] = np.nan
+    if isinstance(samples, FileSamples):
+        return FileSamples(raw, samples.scale, samples.offset)
+    return raw
 
 
 def _infer_missing_names(f: Any, entries: list[_Entry], path: Path) -> None:
@@ -242,11 +259,12 @@ def _loader(path: Path, entries: dict[int, _Entry]) -> Callable[[int], Sweep]:
         try:
             with h5py.File(path, "r") as f:
                 response = _read(f, e.response, e.start, e.count, "mV" if e.clamp_mode ==
-                                 CURRENT_CLAMP else "pA", path)
+                                 CURRENT_CLAMP else "pA", path, as_stored=True)
                 command = None
                 if e.stimulus is not None:
                     command = _read(f, e.stimulus, e.start, e.count,
-                                    "pA" if e.clamp_mode == CURRENT_CLAMP else "mV", path)
+                                    "pA" if e.clamp_mode == CURRENT_CLAMP else "mV", path,
+                                    as_stored=True)
                 series = f[e.response]
                 timestamps = None
                 t0 = 0.0
@@ -268,8 +286,7 @@ def _loader(path: Path, entries: dict[int, _Entry]) -> Callable[[int], Sweep]:
             reason = exc.reason if isinstance(exc, FileFormatError) else str(exc)
             raise SweepError(number, f"cannot be read: {reason}", str(path)) from None
         if e.experiment_end is not None and e.clamp_mode == CURRENT_CLAMP:
-            response = response.copy()
-            response[e.experiment_end + 1:] = np.nan  # recording ended before the sweep did
+            response = _recording_ended(response, e.experiment_end)
             metadata["experiment_end_index"] = e.experiment_end
         if e.clamp_mode == CURRENT_CLAMP:
             v, i = response, command

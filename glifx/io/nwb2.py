@@ -48,7 +48,7 @@ from glifx.stimulus import (
     classify_sweeps,
     name_from_code,
 )
-from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, Sweep, SweepRecord
+from glifx.sweep import CURRENT_CLAMP, VOLTAGE_CLAMP, Cell, FileSamples, Sweep, SweepRecord
 
 RECORDINGS_TABLE = "general/intracellular_ephys/intracellular_recordings"
 CC_TYPES = {"CurrentClampSeries", "IZeroClampSeries"}
@@ -340,8 +340,11 @@ def _time_base_problem(timestamps: Any, start: int, count: int) -> str | None:
     return None
 
 
-def _read_series(f: Any, where: str, window: tuple[int, int], target: str, path: Path) -> np.ndarray:
-    """Samples of a series in mV (``target="mV"``) or pA (``"pA"``), as float64."""
+def _read_series(f: Any, where: str, window: tuple[int, int], target: str,
+                 path: Path) -> np.ndarray | FileSamples:
+    """Samples of a series in mV (``target="mV"``) or pA (``"pA"``): float64, or, for samples
+    stored in fewer bytes (float32, int16), :class:`~glifx.sweep.FileSamples` that give the same
+    float64 values when the sweep's ``v``/``i`` is read."""
     g = f[where]
     data = g["data"]
     start, count = window
@@ -354,8 +357,11 @@ def _read_series(f: Any, where: str, window: tuple[int, int], target: str, path:
         factor = _si_factor(unit, 1e-12, _AMP_UNITS, where, path)
     conversion = float(data.attrs.get("conversion", 1.0))
     offset = float(data.attrs.get("offset", 0.0))
-    values = np.asarray(raw, dtype=np.float64)
     scale = _clean(conversion * factor)
+    raw = np.asarray(raw)
+    if raw.dtype.kind in "fiu" and raw.dtype.itemsize < 8:
+        return FileSamples(raw, scale, offset * factor if offset else 0.0)
+    values = np.asarray(raw, dtype=np.float64)
     if scale != 1.0:
         values = values * scale
     if offset:
@@ -475,7 +481,8 @@ def _name_entries(f: Any, entries: list[_Entry], path: Path) -> None:
             commands.append(None)
             continue
         try:
-            commands.append(_read_series(f, e.stimulus, e.stimulus_slice, "pA", path))
+            command = _read_series(f, e.stimulus, e.stimulus_slice, "pA", path)
+            commands.append(command.float64() if isinstance(command, FileSamples) else command)
         except FileFormatError:
             commands.append(None)
     guesses = classify_sweeps(commands, [e.rate for e in need]) if need else []
