@@ -173,7 +173,7 @@ def example_traces(cell: Cell, features: CellFeatures | None) -> list[VoltageOve
         n = _pick(features, name)
         if n is None:
             continue
-        s = cell.sweep(n).from_zero()
+        s = cell.sweep(n, cache=False).from_zero()
         amp = "" if s.stimulus_amplitude is None else f", {s.stimulus_amplitude:.4g} pA"
         # Kept reduced (the figure draws MAX_TRACE_POINTS anyway): a whole 200 kHz Noise sweep
         # would hold hundreds of MB in the report for the life of the result.
@@ -197,7 +197,7 @@ def first_spike_waveform(cell: Cell, features: CellFeatures | None) -> SpikeWave
     if not len(rows):
         rows, what = spikes.iloc[:1], "first spike found"
     first = rows.iloc[0]
-    s = cell.sweep(int(first["sweep_number"])).from_zero()
+    s = cell.sweep(int(first["sweep_number"]), cache=False).from_zero()
     k = int(first["threshold_index"])
     lo = max(0, k + int(WAVEFORM_WINDOW_MS[0] * 1e-3 * s.sampling_rate))
     hi = min(s.n_samples, k + int(WAVEFORM_WINDOW_MS[1] * 1e-3 * s.sampling_rate))
