@@ -7,9 +7,10 @@ by ``V_T``.  Units inside the kernels: mV, ms, pA, nS, pF (so nS·mV = pA and pA
 Scheme: classical fixed-step Runge–Kutta 4 on the 5-dimensional state.  The injected current is
 held constant over each output sample (zero-order hold, as a digital command is), and the
 intrinsic noise — an Ornstein–Uhlenbeck current and an Ornstein–Uhlenbeck fluctuation of a
-conductance with its own reversal potential, both discretised exactly — is held constant over
-each integration step (operator splitting; with noise off the scheme is plain RK4).  Spikes are upward
-crossings of ``v_spike`` located by linear interpolation between integration steps.
+conductance with its own reversal potential, both discretised exactly, the conductance optionally
+scaled by a Boltzmann gate of the membrane potential at the start of the step — is held constant
+over each integration step (operator splitting; with noise off the scheme is plain RK4).  Spikes
+are upward crossings of ``v_spike`` located by linear interpolation between integration steps.
 
 Parameter vector layout (``P_*`` indices below): C, g_L, E_L, g_Na, E_Na, g_Kd, E_K, g_M,
 tau_max, V_T.
@@ -71,6 +72,15 @@ def derivatives(
     out[4] = (p_inf - p) / tau_p
 
 
+@njit(cache=CACHE, inline="always")
+def noise_gate(v: float, v_half: float, k: float) -> float:
+    """Boltzmann gate ``1 / (1 + exp(-(v - v_half) / k))`` of the noise conductance (mV, mV);
+    1 when ``v_half`` is NaN (ungated)."""
+    if v_half != v_half:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-(v - v_half) / k))
+
+
 @njit(cache=CACHE)
 def _ou_step(x: float, decay: float, kick: float, xi: np.ndarray, k: int) -> float:
     return x * decay + kick * xi[k if k < xi.size else xi.size - 1]
@@ -91,6 +101,8 @@ def simulate_cb(
     noise_tau_ms: float,
     v_spike: float,
     max_spikes: int,
+    gate_v_half: float = math.nan,
+    gate_k: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Integrate the model over ``i_stim`` (pA per output sample; ``substeps`` RK4 steps each).
 
@@ -119,6 +131,10 @@ def simulate_cb(
         Spike detection level, mV (upward crossing).
     max_spikes
         Capacity of the spike-time array.
+    gate_v_half, gate_k
+        Half-activation and slope (mV) of the Boltzmann gate :func:`noise_gate` that scales the
+        noise conductance, evaluated at the membrane potential at the start of each step; NaN
+        ``gate_v_half`` (default): ungated.
 
     Returns
     -------
@@ -154,16 +170,17 @@ def simulate_cb(
         for _ in range(substeps):
             i_tot = i_stim[k] + eta_i
             v_prev = y[0]
-            derivatives(y, i_tot, eta_g, e_noise, par, k1)
+            g_tot = eta_g * noise_gate(v_prev, gate_v_half, gate_k) if noisy_g else 0.0
+            derivatives(y, i_tot, g_tot, e_noise, par, k1)
             for j in range(N_STATE):
                 tmp[j] = y[j] + h2 * k1[j]
-            derivatives(tmp, i_tot, eta_g, e_noise, par, k2)
+            derivatives(tmp, i_tot, g_tot, e_noise, par, k2)
             for j in range(N_STATE):
                 tmp[j] = y[j] + h2 * k2[j]
-            derivatives(tmp, i_tot, eta_g, e_noise, par, k3)
+            derivatives(tmp, i_tot, g_tot, e_noise, par, k3)
             for j in range(N_STATE):
                 tmp[j] = y[j] + dt_ms * k3[j]
-            derivatives(tmp, i_tot, eta_g, e_noise, par, k4)
+            derivatives(tmp, i_tot, g_tot, e_noise, par, k4)
             for j in range(N_STATE):
                 y[j] += dt_ms / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
             if v_prev < v_spike <= y[0]:

@@ -17,7 +17,11 @@ Ornstein–Uhlenbeck fluctuation of a shunting conductance (std ``noise_sigma_ns
 ``noise_e_rev``, default the leak reversal), both with time constant ``noise_tau_ms``.  The
 conductance noise is proportional to the distance from its reversal potential, so it is small at
 rest and grows with depolarisation, as channel noise does: a cell can be quiet at rest (passing the
-Allen baseline-noise QC) yet jitter its spikes.  It is seeded: the same seed gives the same sweep.
+Allen baseline-noise QC) yet jitter its spikes.  Ungated it grows on hyperpolarisation too (and a
+zero-mean conductance as large as the leak can make the total negative there); a Boltzmann gate
+(``noise_v_half``, ``noise_k_mv``) confines it to potentials above ``noise_v_half``, as the channel
+noise of depolarisation-activated channels is, so that hyperpolarising steps stay quiet.  It is
+seeded: the same seed gives the same sweep.
 
 Validation (``tests/test_synth.py`` against ``tests/pospischil_paper.py``, the paper's equations
 and parameters typed again in the paper's units and integrated by ``solve_ivp``, sharing no code
@@ -121,6 +125,12 @@ class ConductanceModel:
         reversal potential, mV (``None``: ``e_leak``).
     noise_tau_ms
         Correlation time of both noise processes, ms.
+    noise_v_half, noise_k_mv
+        Voltage gate of the conductance fluctuation: it is scaled by the Boltzmann curve
+        ``1 / (1 + exp(-(V - noise_v_half) / noise_k_mv))`` (mV, mV), so that it stands for the
+        channel noise of depolarisation-activated channels: full above ``noise_v_half``, absent a
+        few ``noise_k_mv`` below it (e.g. on hyperpolarising steps); ``noise_v_half=None``
+        (default): ungated.
     """
 
     name: str
@@ -139,9 +149,15 @@ class ConductanceModel:
     noise_tau_ms: float = 5.0
     noise_sigma_ns: float = 0.0
     noise_e_rev: float | None = None
+    noise_v_half: float | None = None
+    noise_k_mv: float = 4.0
 
     def __post_init__(self) -> None:
-        for name in ("diameter_um", "cm_uf_cm2", "g_leak", "tau_max_ms", "noise_tau_ms"):
+        if self.noise_v_half is not None and not np.isfinite(self.noise_v_half):
+            raise ConfigError(f"ConductanceModel.noise_v_half: must be a number of mV or None, "
+                              f"got {self.noise_v_half!r}")
+        for name in ("diameter_um", "cm_uf_cm2", "g_leak", "tau_max_ms", "noise_tau_ms",
+                     "noise_k_mv"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ConfigError(f"ConductanceModel.{name}: must be a positive number, got {value!r}")
@@ -317,7 +333,8 @@ def simulate_conductance(
         v, spikes, n_sp, y = _k.simulate_cb(
             model.params(), state, i_arr, sub, dt_ms, xi_i, float(model.noise_sigma_pa),
             xi_g, float(model.noise_sigma_ns), e_noise, float(model.noise_tau_ms), V_SPIKE,
-            max_spikes,
+            max_spikes, np.nan if model.noise_v_half is None else float(model.noise_v_half),
+            float(model.noise_k_mv),
         )
         diverged = not np.all(np.isfinite(v))
     except ZeroDivisionError:  # a rate's denominator overflowed: V had run away
