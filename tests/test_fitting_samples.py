@@ -17,8 +17,9 @@ from glifx.fitting.data import DETECTION_FILTER_KHZ, prepare
 from glifx.testing.validation import held_out_ev, held_out_noise_sets
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
-#: Noise-free 3 ms pulse threshold of the RS cell (data_samples/README.md), pA.
-RS_PULSE_THRESHOLD_PA = 873.0
+#: Noise-free 3 ms pulse threshold of the RS cell (data_samples/README.md; checked against the
+#: paper's equations by tests/test_synth_samples.py), pA.
+RS_PULSE_THRESHOLD_PA = 804.0
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,47 @@ def test_sample_cell_acceptance(both_methods):
     assert np.mean([lf.test_ev for lf in ev]) >= np.mean([lf.test_ev for lf in ref])
 
 
+def _ipfx_long_square(cell) -> dict:
+    """ipfx's LongSquareAnalysis (the oracle of glifx.features' Long Square summary) on the
+    cell's Long Squares: input resistance (MΩ) from the sweeps with -100 < stim_amp < 0 pA, tau
+    (s) their mean."""
+    import warnings
+
+    import ipfx.stimulus_protocol_analysis as ipfx_spa
+    from ipfx.feature_extractor import SpikeFeatureExtractor, SpikeTrainFeatureExtractor
+    from ipfx.sweep import Sweep as IpfxSweep
+    from ipfx.sweep import SweepSet
+
+    sweeps = list(cell.select("Long Square"))
+    start, end = sweeps[0].stimulus_window
+    ss = SweepSet([IpfxSweep(np.array(s.t), np.array(s.v), np.array(s.i), "CurrentClamp",
+                             s.sampling_rate, s.sweep_number) for s in sweeps])
+    lsa = ipfx_spa.LongSquareAnalysis(SpikeFeatureExtractor(start=start, end=end, filter=None),
+                                      SpikeTrainFeatureExtractor(start=start, end=end),
+                                      subthresh_min_amp=-100.0, require_subthreshold=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lsa.analyze(ss)
+
+
+@pytest.mark.slow
+def test_long_square_passive_features_agree_with_the_fit(both_methods):
+    """Issue 21 acceptance: the Long Square input resistance and tau (ipfx's definitions, computed
+    by ipfx) lie within 15 % of the fitted GLIF R and τm = R·C.  The fit's R and C are the passive
+    regression on the subthreshold part of the Noise 1 sweeps (GLIF1 and GLIF2; GLIF3-5 refit R
+    together with the after-spike currents and are not compared).  Both measure one passive
+    membrane only if its conductance hardly depends on the potential between the hyperpolarised
+    steps and the depolarised Noise sweeps, and if the hyperpolarised sweeps are not swung by
+    noise: the sample cells were made so (data_samples/README.md)."""
+    name, ev, _ = both_methods
+    ls = _ipfx_long_square(glifx.load_cell(SAMPLES / f"{name}.nwb"))
+    for level in (1, 2):
+        model = ev[level].model
+        r_mohm, tau_s = model.R_input / 1e6, model.R_input * model.C
+        assert ls["input_resistance"] == pytest.approx(r_mohm, rel=0.15), (level, r_mohm)
+        assert ls["tau"] == pytest.approx(tau_s, rel=0.15), (level, tau_s)
+
+
 @pytest.mark.slow
 def test_default_beats_reference_at_every_level(both_methods):
     """The issue asks for the default >= the reference on test EV at every level.  The training
@@ -132,9 +174,7 @@ def test_default_beats_reference_at_every_level(both_methods):
 def sample_neuron(ms, name: str):
     """The neuron of a sample cell with its intrinsic noise, the recording model and the rate
     (``ms``: the make_samples fixture, the script that made the file)."""
-    factory, _ = ms.CELLS[name]
-    neuron = factory().with_noise(ms.NOISE_SIGMA_PA, ms.NOISE_TAU_MS, ms.NOISE_SIGMA_NS)
-    return neuron, ms.RECORDING, ms.SAMPLING_RATE
+    return ms.neuron(name), ms.RECORDING, ms.SAMPLING_RATE
 
 
 @pytest.fixture(scope="module")

@@ -326,6 +326,28 @@ def test_conductance_noise_is_quiet_at_rest():
     assert held.std() > 3 * rest.std()
 
 
+def test_gated_conductance_noise_is_quiet_when_hyperpolarised():
+    """The Boltzmann gate (noise_v_half, noise_k_mv) scales the conductance fluctuation: on a
+    -90 pA step (V about -107 mV, 37 mV below E_leak) the ungated noise swings V by mV and the
+    gated one (half-activation -72 mV, 4 mV slope: gate 1e-4 there) not measurably beyond the
+    current noise; at +30 pA (V about -58 mV, gate 0.97) both are alike."""
+    from dataclasses import replace
+
+    ungated = synth.pospischil_rs(noise_sigma_ns=1.0).with_noise(0.0, 5.0, 1.0)
+    gated = replace(ungated, noise_v_half=-72.0, noise_k_mv=4.0)
+    assert synth._k.noise_gate(-72.0, -72.0, 4.0) == pytest.approx(0.5)
+    assert synth._k.noise_gate(-100.0, float("nan"), 4.0) == 1.0
+    n = int(2 * RATE)
+    sd = {}
+    for amp in (-90.0, 30.0):
+        for label, model in (("ungated", ungated), ("gated", gated)):
+            v = synth.simulate_conductance(model, np.full(n, amp), RATE, rng=3).v[n // 2:]
+            sd[label, amp] = v.std()
+    assert sd["ungated", -90.0] > 1.0
+    assert sd["gated", -90.0] < 0.01
+    assert sd["gated", 30.0] == pytest.approx(sd["ungated", 30.0], rel=0.2)
+
+
 @pytest.mark.parametrize(
     ("artifact", "expected"),
     [
