@@ -7,9 +7,13 @@ Neuron models
 neurons"): leak, transient Na⁺ (m³h), delayed-rectifier K⁺ (n⁴) and the slow non-inactivating
 M-type K⁺ current (p), Traub–Miles kinetics shifted by ``V_T``, a cylinder with L = d.  Two
 parameter sets of the paper are provided: :func:`pospischil_rs` (regular spiking, adapting through
-I_M) and :func:`pospischil_fs` (fast spiking).  The equations are integrated by the compiled RK4
-kernel of :mod:`glifx._synth_kernels` (fixed step, default ≤ 10 µs; scheme documented there) and
-checked against :func:`simulate_reference` (``scipy.integrate.solve_ivp``).
+I_M) and :func:`pospischil_fs` (fast spiking).  An optional spike-triggered after-hyperpolarisation
+(AHP) K⁺ conductance — the Ca²⁺-activated sAHP/mAHP, not in the paper — jumps by ``ahp_dg_ns`` at
+each spike (upward crossing of 0 mV) and decays with ``ahp_tau_ms``: it adapts firing without
+changing the subthreshold resistance (what GLIF's after-spike currents model); off by default.
+The equations are integrated by the compiled RK4 kernel of :mod:`glifx._synth_kernels` (fixed
+step, default ≤ 10 µs; scheme documented there) and checked against :func:`simulate_reference`
+(``scipy.integrate.solve_ivp``; the AHP against an event-driven solve_ivp in the tests).
 
 Intrinsic noise stands for channel and synaptic background noise, so that repeats of the same
 stimulus differ as in a real cell: an Ornstein–Uhlenbeck current (std ``noise_sigma_pa``) and an
@@ -131,6 +135,10 @@ class ConductanceModel:
         channel noise of depolarisation-activated channels: full above ``noise_v_half``, absent a
         few ``noise_k_mv`` below it (e.g. on hyperpolarising steps); ``noise_v_half=None``
         (default): ungated.
+    ahp_dg_ns, ahp_tau_ms
+        Spike-triggered AHP K⁺ conductance (reversal ``e_k``): increment at each spike (upward
+        crossing of 0 mV), nS, and decay time constant, ms; ``ahp_dg_ns=0`` (default): no AHP.
+        It is 0 at rest (the resting state and the steady-state analysis ignore it).
     """
 
     name: str
@@ -151,17 +159,19 @@ class ConductanceModel:
     noise_e_rev: float | None = None
     noise_v_half: float | None = None
     noise_k_mv: float = 4.0
+    ahp_dg_ns: float = 0.0
+    ahp_tau_ms: float = 100.0
 
     def __post_init__(self) -> None:
         if self.noise_v_half is not None and not np.isfinite(self.noise_v_half):
             raise ConfigError(f"ConductanceModel.noise_v_half: must be a number of mV or None, "
                               f"got {self.noise_v_half!r}")
         for name in ("diameter_um", "cm_uf_cm2", "g_leak", "tau_max_ms", "noise_tau_ms",
-                     "noise_k_mv"):
+                     "noise_k_mv", "ahp_tau_ms"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ConfigError(f"ConductanceModel.{name}: must be a positive number, got {value!r}")
-        for name in ("g_na", "g_kd", "g_m", "noise_sigma_pa", "noise_sigma_ns"):
+        for name in ("g_na", "g_kd", "g_m", "noise_sigma_pa", "noise_sigma_ns", "ahp_dg_ns"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ConfigError(f"ConductanceModel.{name}: must be a number >= 0, got {value!r}")
@@ -190,6 +200,7 @@ class ConductanceModel:
         par[_k.P_GKD], par[_k.P_EK] = self.g_kd * a, self.e_k
         par[_k.P_GM], par[_k.P_TAUMAX] = self.g_m * a, self.tau_max_ms
         par[_k.P_VT] = self.v_t
+        par[_k.P_DGAHP], par[_k.P_TAUAHP] = self.ahp_dg_ns, self.ahp_tau_ms
         return par
 
     def with_noise(
@@ -402,8 +413,9 @@ def simulate_reference(
 ) -> CBResult:
     """Slow reference: ``scipy.integrate.solve_ivp`` on each constant piece of the command.
 
-    No intrinsic noise.  Spike times are solve_ivp events (upward crossings of 0 mV, located to
-    the solver's precision).  Intended for tests on step-like commands with few pieces.
+    No intrinsic noise and no AHP (``ahp_dg_ns`` must be 0).  Spike times are solve_ivp events
+    (upward crossings of 0 mV, located to the solver's precision).  Intended for tests on
+    step-like commands with few pieces.
 
     Parameters
     ----------
@@ -414,6 +426,9 @@ def simulate_reference(
     """
     from scipy.integrate import solve_ivp
 
+    if model.ahp_dg_ns > 0:
+        raise ConfigError(f"simulate_reference: {model.name} has an AHP (ahp_dg_ns > 0), which "
+                          "this reference does not model")
     i_arr = np.asarray(i_pa, dtype=np.float64)
     dt_ms = 1e3 / sampling_rate
     y = model.resting_state(float(i_arr[0])) if y0 is None else np.asarray(y0, dtype=float)
