@@ -124,3 +124,24 @@ def test_sample_thresholds_are_the_paper_neurons(name, paper_cell):
 
     assert fires(rheobase, 1.0, 1.0) and not fires(rheobase - 0.1, 1.0, 1.0)
     assert fires(threshold, 0.1, 0.003) and not fires(threshold - 1.0, 0.1, 0.003)
+
+
+def test_rs_sample_adapts_through_its_ahp():
+    """The RS sample cell adapts again (its AHP, data_samples/README.md): on each Long Square with
+    at least 5 spikes, the adaptation index (ipfx's definition: the mean over consecutive ISIs of
+    (ISI[k+1] - ISI[k]) / (ISI[k+1] + ISI[k]), spikes as upward crossings of 0 mV in the step)
+    averages 0.02-0.08; and each Noise sweep fires 15-35 spikes (34-38 without the AHP)."""
+    cell = glifx.load_cell(SAMPLES / "rs_cell.nwb")
+    indices = []
+    for sw in cell.select("Long Square"):
+        t0, t1 = sw.stimulus_window
+        t, v = np.asarray(sw.t), np.nan_to_num(np.asarray(sw.v), nan=-100.0)
+        up = t[1:][(v[:-1] < 0) & (v[1:] >= 0)]
+        isi = np.diff(up[(up >= t0) & (up < t1)])
+        if isi.size >= 4:
+            indices.append(np.mean((isi[1:] - isi[:-1]) / (isi[1:] + isi[:-1])))
+    assert len(indices) >= 3
+    assert 0.02 < np.mean(indices) < 0.08, indices
+    for name in ("Noise 1", "Noise 2"):
+        counts = [int(b.sum()) for b in synth.spike_trains(cell, name)]
+        assert all(15 <= c <= 35 for c in counts), (name, counts)
