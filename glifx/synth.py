@@ -315,7 +315,8 @@ def simulate_conductance(
     noise
         ``False`` switches the intrinsic noise off (deterministic run).
     y0
-        Initial state ``(V mV, m, h, n, p)``; default the resting state at ``i_pa[0]``.
+        Initial state ``(V mV, m, h, n, p)``; default the resting state at ``i_pa[0]``.  The AHP
+        conductance (if any) starts at 0 nS in either case.
     max_dt
         Largest integration step, s; the step is ``1 / (sampling_rate * k)`` for the smallest
         integer ``k`` that keeps it ≤ ``max_dt``.
