@@ -2,17 +2,25 @@
 
 Conductance-based point neuron of Pospischil et al. (2008): leak, transient Na (m³h), delayed
 rectifier K (n⁴) and slow non-inactivating M-type K (p), with Traub–Miles rate functions shifted
-by ``V_T``.  Units inside the kernels: mV, ms, pA, nS, pF (so nS·mV = pA and pA/pF = mV/ms).
+by ``V_T``, plus an optional spike-triggered after-hyperpolarisation (AHP) K conductance.
+Units inside the kernels: mV, ms, pA, nS, pF (so nS·mV = pA and pA/pF = mV/ms).
 
 Scheme: classical fixed-step Runge–Kutta 4 on the 5-dimensional state.  The injected current is
 held constant over each output sample (zero-order hold, as a digital command is), and the
 intrinsic noise — an Ornstein–Uhlenbeck current and an Ornstein–Uhlenbeck fluctuation of a
-conductance with its own reversal potential, both discretised exactly — is held constant over
-each integration step (operator splitting; with noise off the scheme is plain RK4).  Spikes are upward
-crossings of ``v_spike`` located by linear interpolation between integration steps.
+conductance with its own reversal potential, both discretised exactly, the conductance optionally
+scaled by a Boltzmann gate of the membrane potential at the start of the step — is held constant
+over each integration step (operator splitting; with noise off the scheme is plain RK4).  Spikes
+are upward crossings of ``v_spike`` located by linear interpolation between integration steps.
+
+The AHP conductance (reversal E_K) is ``g_AHP(t) = Σ Δg exp(−(t − t_s)/τ_AHP)`` over past spikes
+``t_s``: it is not part of the RK4 state but evaluated exactly at each RK4 stage time, and a spike
+found in a step adds ``Δg`` decayed from the interpolated crossing to the step's end (the AHP
+therefore starts at the end of the step in which V crossed ``v_spike``, ≤ one step late, during
+the spike's peak where the Na current dominates).
 
 Parameter vector layout (``P_*`` indices below): C, g_L, E_L, g_Na, E_Na, g_Kd, E_K, g_M,
-tau_max, V_T.
+tau_max, V_T, Δg_AHP (nS per spike; 0: no AHP), τ_AHP (ms).
 """
 
 from __future__ import annotations
@@ -24,8 +32,8 @@ from numba import njit
 
 from glifx._numba import CACHE
 
-P_C, P_GL, P_EL, P_GNA, P_ENA, P_GKD, P_EK, P_GM, P_TAUMAX, P_VT = range(10)
-N_PARAMS = 10
+P_C, P_GL, P_EL, P_GNA, P_ENA, P_GKD, P_EK, P_GM, P_TAUMAX, P_VT, P_DGAHP, P_TAUAHP = range(12)
+N_PARAMS = 12
 N_STATE = 5  # V, m, h, n, p
 
 
@@ -40,12 +48,14 @@ def _xexp(x: float, k: float) -> float:
 
 @njit(cache=CACHE)
 def derivatives(
-    y: np.ndarray, i_inj: float, g_noise: float, e_noise: float, par: np.ndarray, out: np.ndarray
+    y: np.ndarray, i_inj: float, g_noise: float, e_noise: float, par: np.ndarray, out: np.ndarray,
+    g_ahp: float = 0.0,
 ) -> None:
     """Write dy/dt (per ms) of state ``y = (V, m, h, n, p)`` into ``out``.
 
     ``i_inj`` (pA) is injected; ``g_noise`` (nS) is an extra conductance with reversal ``e_noise``
-    (mV), i.e. the current ``g_noise * (e_noise - V)`` is added too.
+    (mV), i.e. the current ``g_noise * (e_noise - V)`` is added too; ``g_ahp`` (nS) is the AHP
+    conductance, reversal E_K.
     """
     v, m, h, n, p = y[0], y[1], y[2], y[3], y[4]
     u = v - par[P_VT]
@@ -61,7 +71,7 @@ def derivatives(
         par[P_GL] * (v - par[P_EL])
         + par[P_GNA] * m * m * m * h * (v - par[P_ENA])
         + par[P_GKD] * n * n * n * n * (v - par[P_EK])
-        + par[P_GM] * p * (v - par[P_EK])
+        + (par[P_GM] * p + g_ahp) * (v - par[P_EK])
         + g_noise * (v - e_noise)
     )
     out[0] = (i_inj - i_ion) / par[P_C]
@@ -69,6 +79,15 @@ def derivatives(
     out[2] = a_h * (1.0 - h) - b_h * h
     out[3] = a_n * (1.0 - n) - b_n * n
     out[4] = (p_inf - p) / tau_p
+
+
+@njit(cache=CACHE, inline="always")
+def noise_gate(v: float, v_half: float, k: float) -> float:
+    """Boltzmann gate ``1 / (1 + exp(-(v - v_half) / k))`` of the noise conductance (mV, mV);
+    1 when ``v_half`` is NaN (ungated)."""
+    if v_half != v_half:
+        return 1.0
+    return 1.0 / (1.0 + math.exp(-(v - v_half) / k))
 
 
 @njit(cache=CACHE)
@@ -91,6 +110,8 @@ def simulate_cb(
     noise_tau_ms: float,
     v_spike: float,
     max_spikes: int,
+    gate_v_half: float = math.nan,
+    gate_k: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
     """Integrate the model over ``i_stim`` (pA per output sample; ``substeps`` RK4 steps each).
 
@@ -119,6 +140,12 @@ def simulate_cb(
         Spike detection level, mV (upward crossing).
     max_spikes
         Capacity of the spike-time array.
+    gate_v_half, gate_k
+        Half-activation and slope (mV) of the Boltzmann gate :func:`noise_gate` that scales the
+        noise conductance, evaluated at the membrane potential at the start of each step; NaN
+        ``gate_v_half`` (default): ungated.
+
+    The AHP (``par[P_DGAHP]`` nS per spike, decay ``par[P_TAUAHP]`` ms) starts at 0.
 
     Returns
     -------
@@ -149,28 +176,40 @@ def simulate_cb(
     eta_g = sigma_g * xi_g[0] if noisy_g else 0.0
     step = 0
     h2 = 0.5 * dt_ms
+    dg_ahp = par[P_DGAHP]
+    tau_ahp = par[P_TAUAHP]
+    ahp = dg_ahp > 0.0
+    ahp_half = math.exp(-h2 / tau_ahp) if ahp else 1.0
+    ahp_full = ahp_half * ahp_half
+    g_a = 0.0  # AHP conductance at the start of the step, nS
     for k in range(n_out):
         v_out[k] = y[0]
         for _ in range(substeps):
             i_tot = i_stim[k] + eta_i
             v_prev = y[0]
-            derivatives(y, i_tot, eta_g, e_noise, par, k1)
+            g_tot = eta_g * noise_gate(v_prev, gate_v_half, gate_k) if noisy_g else 0.0
+            g_mid = g_a * ahp_half
+            g_end = g_a * ahp_full
+            derivatives(y, i_tot, g_tot, e_noise, par, k1, g_a)
             for j in range(N_STATE):
                 tmp[j] = y[j] + h2 * k1[j]
-            derivatives(tmp, i_tot, eta_g, e_noise, par, k2)
+            derivatives(tmp, i_tot, g_tot, e_noise, par, k2, g_mid)
             for j in range(N_STATE):
                 tmp[j] = y[j] + h2 * k2[j]
-            derivatives(tmp, i_tot, eta_g, e_noise, par, k3)
+            derivatives(tmp, i_tot, g_tot, e_noise, par, k3, g_mid)
             for j in range(N_STATE):
                 tmp[j] = y[j] + dt_ms * k3[j]
-            derivatives(tmp, i_tot, eta_g, e_noise, par, k4)
+            derivatives(tmp, i_tot, g_tot, e_noise, par, k4, g_end)
             for j in range(N_STATE):
                 y[j] += dt_ms / 6.0 * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
+            g_a = g_end
             if v_prev < v_spike <= y[0]:
+                frac = (v_spike - v_prev) / (y[0] - v_prev)
                 if n_sp < max_spikes:
-                    frac = (v_spike - v_prev) / (y[0] - v_prev)
                     spikes[n_sp] = (step + frac) * dt_ms
                 n_sp += 1
+                if ahp:
+                    g_a += dg_ahp * math.exp(-(1.0 - frac) * dt_ms / tau_ahp)
             step += 1
             if noisy_i:
                 eta_i = _ou_step(eta_i, decay, sigma_i * root, xi_i, step)

@@ -7,9 +7,13 @@ Neuron models
 neurons"): leak, transient Na⁺ (m³h), delayed-rectifier K⁺ (n⁴) and the slow non-inactivating
 M-type K⁺ current (p), Traub–Miles kinetics shifted by ``V_T``, a cylinder with L = d.  Two
 parameter sets of the paper are provided: :func:`pospischil_rs` (regular spiking, adapting through
-I_M) and :func:`pospischil_fs` (fast spiking).  The equations are integrated by the compiled RK4
-kernel of :mod:`glifx._synth_kernels` (fixed step, default ≤ 10 µs; scheme documented there) and
-checked against :func:`simulate_reference` (``scipy.integrate.solve_ivp``).
+I_M) and :func:`pospischil_fs` (fast spiking).  An optional spike-triggered after-hyperpolarisation
+(AHP) K⁺ conductance — the Ca²⁺-activated sAHP/mAHP, not in the paper — jumps by ``ahp_dg_ns`` at
+each spike (upward crossing of 0 mV) and decays with ``ahp_tau_ms``: it adapts firing without
+changing the subthreshold resistance (what GLIF's after-spike currents model); off by default.
+The equations are integrated by the compiled RK4 kernel of :mod:`glifx._synth_kernels` (fixed
+step, default ≤ 10 µs; scheme documented there) and checked against :func:`simulate_reference`
+(``scipy.integrate.solve_ivp``; the AHP against an event-driven solve_ivp in the tests).
 
 Intrinsic noise stands for channel and synaptic background noise, so that repeats of the same
 stimulus differ as in a real cell: an Ornstein–Uhlenbeck current (std ``noise_sigma_pa``) and an
@@ -17,7 +21,11 @@ Ornstein–Uhlenbeck fluctuation of a shunting conductance (std ``noise_sigma_ns
 ``noise_e_rev``, default the leak reversal), both with time constant ``noise_tau_ms``.  The
 conductance noise is proportional to the distance from its reversal potential, so it is small at
 rest and grows with depolarisation, as channel noise does: a cell can be quiet at rest (passing the
-Allen baseline-noise QC) yet jitter its spikes.  It is seeded: the same seed gives the same sweep.
+Allen baseline-noise QC) yet jitter its spikes.  Ungated it grows on hyperpolarisation too (and a
+zero-mean conductance as large as the leak can make the total negative there); a Boltzmann gate
+(``noise_v_half``, ``noise_k_mv``) confines it to potentials above ``noise_v_half``, as the channel
+noise of depolarisation-activated channels is, so that hyperpolarising steps stay quiet.  It is
+seeded: the same seed gives the same sweep.
 
 Validation (``tests/test_synth.py`` against ``tests/pospischil_paper.py``, the paper's equations
 and parameters typed again in the paper's units and integrated by ``solve_ivp``, sharing no code
@@ -121,6 +129,16 @@ class ConductanceModel:
         reversal potential, mV (``None``: ``e_leak``).
     noise_tau_ms
         Correlation time of both noise processes, ms.
+    noise_v_half, noise_k_mv
+        Voltage gate of the conductance fluctuation: it is scaled by the Boltzmann curve
+        ``1 / (1 + exp(-(V - noise_v_half) / noise_k_mv))`` (mV, mV), so that it stands for the
+        channel noise of depolarisation-activated channels: full above ``noise_v_half``, absent a
+        few ``noise_k_mv`` below it (e.g. on hyperpolarising steps); ``noise_v_half=None``
+        (default): ungated.
+    ahp_dg_ns, ahp_tau_ms
+        Spike-triggered AHP K⁺ conductance (reversal ``e_k``): increment at each spike (upward
+        crossing of 0 mV), nS, and decay time constant, ms; ``ahp_dg_ns=0`` (default): no AHP.
+        It is 0 at rest (the resting state and the steady-state analysis ignore it).
     """
 
     name: str
@@ -139,13 +157,21 @@ class ConductanceModel:
     noise_tau_ms: float = 5.0
     noise_sigma_ns: float = 0.0
     noise_e_rev: float | None = None
+    noise_v_half: float | None = None
+    noise_k_mv: float = 4.0
+    ahp_dg_ns: float = 0.0
+    ahp_tau_ms: float = 100.0
 
     def __post_init__(self) -> None:
-        for name in ("diameter_um", "cm_uf_cm2", "g_leak", "tau_max_ms", "noise_tau_ms"):
+        if self.noise_v_half is not None and not np.isfinite(self.noise_v_half):
+            raise ConfigError(f"ConductanceModel.noise_v_half: must be a number of mV or None, "
+                              f"got {self.noise_v_half!r}")
+        for name in ("diameter_um", "cm_uf_cm2", "g_leak", "tau_max_ms", "noise_tau_ms",
+                     "noise_k_mv", "ahp_tau_ms"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
                 raise ConfigError(f"ConductanceModel.{name}: must be a positive number, got {value!r}")
-        for name in ("g_na", "g_kd", "g_m", "noise_sigma_pa", "noise_sigma_ns"):
+        for name in ("g_na", "g_kd", "g_m", "noise_sigma_pa", "noise_sigma_ns", "ahp_dg_ns"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ConfigError(f"ConductanceModel.{name}: must be a number >= 0, got {value!r}")
@@ -174,6 +200,7 @@ class ConductanceModel:
         par[_k.P_GKD], par[_k.P_EK] = self.g_kd * a, self.e_k
         par[_k.P_GM], par[_k.P_TAUMAX] = self.g_m * a, self.tau_max_ms
         par[_k.P_VT] = self.v_t
+        par[_k.P_DGAHP], par[_k.P_TAUAHP] = self.ahp_dg_ns, self.ahp_tau_ms
         return par
 
     def with_noise(
@@ -288,7 +315,8 @@ def simulate_conductance(
     noise
         ``False`` switches the intrinsic noise off (deterministic run).
     y0
-        Initial state ``(V mV, m, h, n, p)``; default the resting state at ``i_pa[0]``.
+        Initial state ``(V mV, m, h, n, p)``; default the resting state at ``i_pa[0]``.  The AHP
+        conductance (if any) starts at 0 nS in either case.
     max_dt
         Largest integration step, s; the step is ``1 / (sampling_rate * k)`` for the smallest
         integer ``k`` that keeps it ≤ ``max_dt``.
@@ -317,7 +345,8 @@ def simulate_conductance(
         v, spikes, n_sp, y = _k.simulate_cb(
             model.params(), state, i_arr, sub, dt_ms, xi_i, float(model.noise_sigma_pa),
             xi_g, float(model.noise_sigma_ns), e_noise, float(model.noise_tau_ms), V_SPIKE,
-            max_spikes,
+            max_spikes, np.nan if model.noise_v_half is None else float(model.noise_v_half),
+            float(model.noise_k_mv),
         )
         diverged = not np.all(np.isfinite(v))
     except ZeroDivisionError:  # a rate's denominator overflowed: V had run away
@@ -385,8 +414,9 @@ def simulate_reference(
 ) -> CBResult:
     """Slow reference: ``scipy.integrate.solve_ivp`` on each constant piece of the command.
 
-    No intrinsic noise.  Spike times are solve_ivp events (upward crossings of 0 mV, located to
-    the solver's precision).  Intended for tests on step-like commands with few pieces.
+    No intrinsic noise and no AHP (``ahp_dg_ns`` must be 0).  Spike times are solve_ivp events
+    (upward crossings of 0 mV, located to the solver's precision).  Intended for tests on
+    step-like commands with few pieces.
 
     Parameters
     ----------
@@ -397,6 +427,9 @@ def simulate_reference(
     """
     from scipy.integrate import solve_ivp
 
+    if model.ahp_dg_ns > 0:
+        raise ConfigError(f"simulate_reference: {model.name} has an AHP (ahp_dg_ns > 0), which "
+                          "this reference does not model")
     i_arr = np.asarray(i_pa, dtype=np.float64)
     dt_ms = 1e3 / sampling_rate
     y = model.resting_state(float(i_arr[0])) if y0 is None else np.asarray(y0, dtype=float)

@@ -1,13 +1,15 @@
 """No leakage of the test set into training: the Noise 2 sweeps may change the test explained
 variance and nothing else.
 
-The RS sample cell (data_samples/rs_cell.nwb) is fitted three times per method through the public
+The FS sample cell (data_samples/fs_cell.nwb) is fitted three times per method through the public
 API only: as recorded, with every Noise 2 sample (voltage, current, hence the detected spikes)
 replaced by random numbers, and with the Noise 2 sweeps removed.  Every level's fitted and initial
 parameters, training explained variance, optimiser outcome, cross-validation scores and the shared
 preprocessing estimates must be identical (exactly, not approximately: the fit is deterministic).
 With ``method="select"`` this cell's GLIF3 cross-validation chooses the reference optimiser
 (README), so GLIF4 and GLIF5 run their own cross-validations too: every training path is covered.
+(The RS sample cell, used before it got its AHP, now keeps the EV optimiser at GLIF3, so GLIF4/5
+would not cross-validate there.)
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def training_fingerprint(fit: FitResult) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def cells() -> dict[str, Cell]:
-    recorded = glifx.load_cell(SAMPLES / "rs_cell.nwb")
+    recorded = glifx.load_cell(SAMPLES / "fs_cell.nwb")
     assert len(recorded.select(TEST_STIMULUS)) == 3
     return {how: _variant(recorded, how) for how in ("recorded", "garbage", "removed")}
 

@@ -67,7 +67,7 @@ def rs_parts():
 
 def test_cell_repr_and_html(rs_parts) -> None:
     cell, _, _ = rs_parts
-    _check_repr(cell, "rs_cell", "33 sweeps")
+    _check_repr(cell, "rs_cell", "32 sweeps")
     _check_html(cell._repr_html_(), "Cell rs_cell", "Long Square sweeps", "Noise 1")
 
 

@@ -15,6 +15,8 @@ release still wraps the removed ``ndarray.ptp``.)  Every reference value below c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pospischil_paper as paper
 import pytest
@@ -149,6 +151,79 @@ def test_rs_adapts_and_fs_does_not_much():
     assert rs_isi[-1] / rs_isi[0] > 1.5
     assert fs_isi[-1] / fs_isi[0] < rs_isi[-1] / rs_isi[0]
     assert fs.size > rs.size
+
+
+# ------------------------------------------------------------------------------------ AHP
+def _oracle_with_ahp(cell, i_pa: np.ndarray, dg_ns: float, tau_ms: float) -> np.ndarray:
+    """Spike times (s) of the paper's cell plus a spike-triggered K conductance g (nS, reversal
+    E_K) with dg/dt = -g / tau that jumps by ``dg_ns`` at each upward crossing of 0 mV: solve_ivp
+    on (V, m, h, n, p, g), stopped at each crossing by a terminal event and restarted with the
+    jump.  The AHP current enters the paper's equations as a (negative) injected current."""
+    from scipy.integrate import solve_ivp
+
+    dt_ms = 1e3 / RATE
+
+    def rhs(_t, yy, amp):
+        g = yy[5]
+        d = paper.derivatives(cell, yy[:5], amp - g * (yy[0] - paper.E_K))
+        return np.append(d, -g / tau_ms)
+
+    def crossing(_t, yy, _amp):
+        return yy[0]
+
+    crossing.direction, crossing.terminal = 1.0, True
+    y = np.append(paper.resting_state(cell, float(i_pa[0])), 0.0)
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(i_pa)) + 1, [i_pa.size]])
+    spikes = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        t, t_end = a * dt_ms, b * dt_ms
+        while t < t_end:
+            sol = solve_ivp(rhs, (t, t_end), y, method="LSODA", events=crossing,
+                            args=(float(i_pa[a]),), rtol=1e-10, atol=1e-10, max_step=0.05)
+            assert sol.success, sol.message
+            y = sol.y[:, -1].copy()
+            t = sol.t[-1]
+            if sol.status == 1:  # a spike: g jumps; step past the crossing before restarting
+                spikes.append(t)
+                y[5] += dg_ns
+                y[0] += 1e-9
+    return np.asarray(spikes) * 1e-3
+
+
+@pytest.mark.parametrize(("factory", "cell", "amp", "dg", "tau"),
+                         [(*CELLS[0], 150.0, 3.0, 150.0), (*CELLS[1], 200.0, 1.0, 60.0)])
+def test_ahp_matches_an_event_driven_oracle(factory, cell, amp, dg, tau):
+    """Noise off, a 2 s step with a second edge: the AHP kernel's spike times within 5 µs of an
+    event-driven solve_ivp of the same equations (the kernel starts the AHP at the end of the
+    10 µs step of the crossing; measured 2.3 µs RS, 2.1 µs FS), and the AHP adapts."""
+    i = _step(amp)
+    i[int(1.0 * RATE):int(1.2 * RATE)] = 0.5 * amp
+    ref = _oracle_with_ahp(cell, i, dg, tau)
+    model = replace(factory(), ahp_dg_ns=dg, ahp_tau_ms=tau)
+    fast = synth.simulate_conductance(model, i, RATE, noise=False)
+    plain = synth.simulate_conductance(factory(), i, RATE, noise=False)
+    assert ref.size >= 10
+    assert fast.spike_times.size == ref.size
+    err = np.max(np.abs(fast.spike_times - ref))
+    assert err < 5e-6, f"max spike-time difference {err * 1e6:.3f} µs"
+    assert fast.spike_times.size < plain.spike_times.size
+    # subthreshold: before the first spike the AHP changes nothing
+    n0 = int(round(0.1 * RATE))
+    np.testing.assert_array_equal(fast.v[:n0], plain.v[:n0])
+
+
+def test_ahp_off_by_default_and_kept_from_reference():
+    from glifx.errors import ConfigError
+
+    model = synth.pospischil_rs()
+    assert model.ahp_dg_ns == 0.0
+    assert model.params()[K.P_DGAHP] == 0.0
+    with pytest.raises(ConfigError):
+        replace(model, ahp_dg_ns=-1.0)
+    with pytest.raises(ConfigError):
+        replace(model, ahp_tau_ms=0.0)
+    with pytest.raises(ConfigError, match="AHP"):
+        synth.simulate_reference(replace(model, ahp_dg_ns=1.0), np.zeros(10), RATE)
 
 
 # ---------------------------------------------------------------------------------- noise
@@ -324,6 +399,28 @@ def test_conductance_noise_is_quiet_at_rest():
     held = synth.simulate_conductance(model, np.full(n, 40.0), RATE, rng=1).v[n // 2:]
     assert rest.std() < 0.3
     assert held.std() > 3 * rest.std()
+
+
+def test_gated_conductance_noise_is_quiet_when_hyperpolarised():
+    """The Boltzmann gate (noise_v_half, noise_k_mv) scales the conductance fluctuation: on a
+    -90 pA step (V about -107 mV, 37 mV below E_leak) the ungated noise swings V by mV and the
+    gated one (half-activation -72 mV, 4 mV slope: gate 1e-4 there) not measurably beyond the
+    current noise; at +30 pA (V about -58 mV, gate 0.97) both are alike."""
+    from dataclasses import replace
+
+    ungated = synth.pospischil_rs(noise_sigma_ns=1.0).with_noise(0.0, 5.0, 1.0)
+    gated = replace(ungated, noise_v_half=-72.0, noise_k_mv=4.0)
+    assert synth._k.noise_gate(-72.0, -72.0, 4.0) == pytest.approx(0.5)
+    assert synth._k.noise_gate(-100.0, float("nan"), 4.0) == 1.0
+    n = int(2 * RATE)
+    sd = {}
+    for amp in (-90.0, 30.0):
+        for label, model in (("ungated", ungated), ("gated", gated)):
+            v = synth.simulate_conductance(model, np.full(n, amp), RATE, rng=3).v[n // 2:]
+            sd[label, amp] = v.std()
+    assert sd["ungated", -90.0] > 1.0
+    assert sd["gated", -90.0] < 0.01
+    assert sd["gated", 30.0] == pytest.approx(sd["ungated", 30.0], rel=0.2)
 
 
 @pytest.mark.parametrize(

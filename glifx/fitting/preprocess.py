@@ -39,9 +39,9 @@ MIN_SUBTHRESHOLD_S = 1.0
 #: rheobase, 50 kHz: 16 cells, ``python -m glifx.testing.bench --membrane-only``, README)
 #: ``"joint"`` brought R and C within 5 % on 8/8 cells at noise 0.1 (was 5/8) and 4/8 at 0.3
 #: (was 2/8); mean |R error| 6.0 % -> 0.5 % and 28.6 % -> 3.1 %.  It is not the default because
-#: on the RS sample cell (conductance-based, an M-current no after-spike current of the model
-#: matches) it lowered the test EV of GLIF1–5 from 0.452/0.466/0.505/0.604/0.466 to
-#: 0.318/0.428/0.420/0.430/0.370.
+#: on the RS sample cell before issue 21 (conductance-based, the paper's M-current, which no
+#: after-spike current of the model matches) it lowered the test EV of GLIF1–5 from
+#: 0.452/0.466/0.505/0.604/0.466 to 0.318/0.428/0.420/0.430/0.370.
 MEMBRANE_METHODS = ("subthreshold", "joint")
 
 Progress = Callable[[str], None]
