@@ -372,6 +372,22 @@ class Sweep:
         copy._t_start = 0.0
         return copy
 
+    def held(self) -> Sweep:
+        """This sweep with its float64 ``v`` and ``i`` built once and kept while the returned
+        sweep lives.
+
+        A sweep read as :class:`FileSamples` builds its float64 arrays on each access once nobody
+        holds them; a stage that reads ``v`` and ``i`` several times per sweep (QC, fitting's
+        preparation) works on ``sweep.held()`` so that they are built once, not once per use.
+        Returns ``self`` when the sweep already holds float64 arrays.
+        """
+        if not isinstance(self._v, FileSamples) and not isinstance(self._i, FileSamples):
+            return self
+        copy = Sweep.__new__(Sweep)
+        copy.__dict__.update(self.__dict__)  # cached epochs are valid on both
+        copy._v, copy._i = self.v, self.i
+        return copy
+
     @property
     def dt(self) -> float:
         """Sample interval, s."""

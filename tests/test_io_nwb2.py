@@ -73,6 +73,12 @@ def test_float32_samples_are_kept_as_stored(shared_data):
     assert sweep.v is v
     del v
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(sweep)).v, sweep.v)
+    # held(): the float64 arrays built once and kept (a stage reading v and i repeatedly)
+    held = sweep.held()
+    assert held.v is held.v and held.i is held.i
+    np.testing.assert_array_equal(held.v, sweep.v)
+    np.testing.assert_array_equal(held.i, sweep.i)
+    assert held.held() is held and held.sweep_number == sweep.sweep_number
 
 
 def _assert_same_cell(a: Cell, b: Cell) -> None:

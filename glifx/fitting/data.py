@@ -398,7 +398,7 @@ def prepare(
             if n in excluded:
                 continue
             try:
-                sweep = cell.sweep(n, cache=False)
+                sweep = cell.sweep(n, cache=False).held()  # v and i are read several times
             except GlifxError as exc:  # an unreadable sweep is left out, with the reason
                 excluded[n] = str(exc)
                 continue

@@ -377,7 +377,7 @@ def _qc_one(cell: Cell, number: int, name: str | None, code: str | None, clamp_m
             reason = f"could not be read: {reason}"
         return _failed(number, name, code, clamp_mode, reason)
     try:
-        return qc_sweep(sweep, c)
+        return qc_sweep(sweep.held(), c)
     except Exception as exc:  # a bug or an unforeseen sweep shape must not stop the other sweeps
         return _failed(number, name, code, clamp_mode,
                        f"QC could not be computed: {type(exc).__name__}: {exc}")

@@ -57,7 +57,8 @@ def recording_warnings(sweeps: Iterable[Sweep]) -> list[str]:
     flat: dict[int, float] = {}
     lo, hi = BASELINE_RANGE_MV
     flat_mv = QCCriteria().v_range_mv_min
-    for s in sweeps:
+    for sweep in sweeps:
+        s = sweep.held()  # one sweep's float64 arrays, built once for the checks below
         finite = s.v[np.isfinite(s.v)]
         if finite.size and np.ptp(finite) < flat_mv:  # a constant is neither volts nor a baseline
             flat[s.sweep_number] = float(finite[0])

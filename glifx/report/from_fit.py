@@ -173,7 +173,7 @@ def example_traces(cell: Cell, features: CellFeatures | None) -> list[VoltageOve
         n = _pick(features, name)
         if n is None:
             continue
-        s = cell.sweep(n, cache=False).from_zero()
+        s = cell.sweep(n, cache=False).from_zero().held()
         amp = "" if s.stimulus_amplitude is None else f", {s.stimulus_amplitude:.4g} pA"
         # Kept reduced (the figure draws MAX_TRACE_POINTS anyway): a whole 200 kHz Noise sweep
         # would hold hundreds of MB in the report for the life of the result.
