@@ -365,8 +365,7 @@ class Sweep:
         """
         if self._t_start == 0.0:
             return self
-        copy = Sweep.__new__(Sweep)
-        copy.__dict__.update(self.__dict__)  # cached epochs are sample indices: valid on both
+        copy = self._same_samples()
         copy.metadata = dict(self.metadata)
         copy._t = None if self._t is None else _read_only(self._t - self._t[0])
         copy._t_start = 0.0
@@ -383,9 +382,15 @@ class Sweep:
         """
         if not isinstance(self._v, FileSamples) and not isinstance(self._i, FileSamples):
             return self
-        copy = Sweep.__new__(Sweep)
-        copy.__dict__.update(self.__dict__)  # cached epochs are valid on both
+        copy = self._same_samples()
         copy._v, copy._i = self.v, self.i
+        return copy
+
+    def _same_samples(self) -> Sweep:
+        """A shallow copy for a view of the same samples (:meth:`from_zero`, :meth:`held`): the
+        cached epochs are sample indices, valid on both."""
+        copy = Sweep.__new__(Sweep)
+        copy.__dict__.update(self.__dict__)
         return copy
 
     @property
