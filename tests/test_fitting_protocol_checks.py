@@ -11,7 +11,7 @@ import pytest
 from glifx.fitting.data import FitData, SISweep
 from glifx.fitting.optimize import OptimizationResult
 from glifx.fitting.pipeline import _guarded
-from glifx.fitting.protocol_checks import FI_ERROR_LIMIT, check_protocols
+from glifx.fitting.protocol_checks import FI_ERROR_LIMIT, GUARD_EV_TOLERANCE, check_protocols
 from glifx.glif import GlifModel, simulate
 
 DT = 5e-5
@@ -59,10 +59,15 @@ def test_a_model_of_another_cell_fails(data):
     assert check.short_square_agreement < 1.0
 
 
+def training_evs(evs):
+    """A stand-in training set whose explained-variance ratio of each model is given (by th_inf)."""
+    return SimpleNamespace(score=lambda model: SimpleNamespace(ratio=evs[model.th_inf]))
+
+
 def test_guard_keeps_the_other_optimum_over_a_collapsed_one(data):
     good_model = cell_model()
     bad_model = replace(good_model, th_inf=0.01)
-    ctx = SimpleNamespace(data=data)
+    ctx = SimpleNamespace(data=data, train_set=training_evs({0.02: 0.6, 0.01: 0.64}))
     opts = {"ev": OptimizationResult(bad_model, {"th_inf": 0.5}, 0.9, 10, "ev"),
             "reference": OptimizationResult(good_model, {"th_inf": 1.0}, -5.0, 10, "reference")}
     res, kept, check, note = _guarded(1, opts, "ev", ctx)
@@ -73,3 +78,19 @@ def test_guard_keeps_the_other_optimum_over_a_collapsed_one(data):
     assert check.as_dict()["passes"] is False
     res, kept, check, note = _guarded(1, opts, "reference", ctx)
     assert kept == "reference" and note is None
+
+
+def test_guard_keeps_a_failing_optimum_when_the_passing_one_fits_the_training_data_worse(data):
+    """The alternative passes the Long Square check but loses more than GUARD_EV_TOLERANCE of
+    training EV: taking it would trade the fit for the check (a collapse); the level keeps its
+    optimum and says both."""
+    good_model = cell_model()
+    bad_model = replace(good_model, th_inf=0.01)
+    ctx = SimpleNamespace(data=data, train_set=training_evs(
+        {0.01: 0.7, 0.02: 0.7 - GUARD_EV_TOLERANCE - 0.01}))
+    opts = {"ev": OptimizationResult(bad_model, {"th_inf": 0.5}, 0.9, 10, "ev"),
+            "reference": OptimizationResult(good_model, {"th_inf": 1.0}, -5.0, 10, "reference")}
+    res, kept, check, note = _guarded(1, opts, "ev", ctx)
+    assert kept == "ev" and res is opts["ev"] and not check.ok
+    assert "fails the Long Square check" in note
+    assert "reference optimum passes" in note and "explains the training data worse" in note

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
 
@@ -29,19 +29,19 @@ from glifx.fitting.data import FitData, SISweep
 
 #: Least spike-free training time (s) for the passive R, C regression (else fitted with ASCs).
 MIN_SUBTHRESHOLD_S = 1.0
-#: How R and C are estimated: ``"subthreshold"`` (default) on the spike-free samples before
-#: each sweep's first spike (falling back to the joint fit with less than
-#: :data:`MIN_SUBTHRESHOLD_S`), ``"joint"`` with the after-spike currents on every training
-#: sample outside the spike cuts (instrumental variables).  The subthreshold window shrinks as
-#: intrinsic noise brings the first spike forward (0.56 s per sweep at noise 0.3 × rheobase, dev
-#: cell 324466858) and ends where the noise has just pushed V up, so its R and C scatter: on the
-#: development half of the bench (first 4 configs, GLIF5 and GLIF1 truths, noise 0.1 and 0.3 ×
-#: rheobase, 50 kHz: 16 cells, ``python -m glifx.testing.bench --membrane-only``, README)
-#: ``"joint"`` brought R and C within 5 % on 8/8 cells at noise 0.1 (was 5/8) and 4/8 at 0.3
-#: (was 2/8); mean |R error| 6.0 % -> 0.5 % and 28.6 % -> 3.1 %.  It is not the default because
-#: on the RS sample cell before issue 21 (conductance-based, the paper's M-current, which no
-#: after-spike current of the model matches) it lowered the test EV of GLIF1–5 from
-#: 0.452/0.466/0.505/0.604/0.466 to 0.318/0.428/0.420/0.430/0.370.
+#: How R and C are estimated: ``"joint"`` (default) with the after-spike currents on every
+#: training sample outside the spike cuts (instrumental variables, quasi-differenced by the
+#: intrinsic noise's measured correlation: :func:`glifx.fitting.estimators.after_spike_currents`),
+#: falling back to ``"subthreshold"`` when that fit fails (the membrane's note says why);
+#: ``"subthreshold"`` on the spike-free samples before each sweep's first spike (falling back to
+#: the joint fit with less than :data:`MIN_SUBTHRESHOLD_S`).  The subthreshold window shrinks as
+#: intrinsic noise brings the first spike forward and ends where the noise has just pushed V
+#: up, so its R and C scatter and drift: on the development half of the bench (200 kHz, τ 5 ms,
+#: first 8 configs at noise 0.1 and 7 at 0.3 × rheobase, ``python -m glifx.testing.bench
+#: --half dev --membrane-only``) R and C within 5 % on 4/8 and 3/7 cells subthreshold, 8/8 and
+#: 6/7 joint (largest errors R +41 %, C +103 % subthreshold; C +8 % joint).
+#: Conductance-based cells can make the joint fit fail (post-spike conductances are no linear
+#: membrane): the sample cells fall back to the subthreshold estimate.
 MEMBRANE_METHODS = ("subthreshold", "joint")
 
 Progress = Callable[[str], None]
@@ -181,21 +181,26 @@ def _estimate(pre: Preprocessing, name: str, make: Callable[[], Any],
 
 
 def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
-              min_subthreshold_s: float, membrane: str = "subthreshold") -> est.Membrane:
+              min_subthreshold_s: float, membrane: str = "joint") -> est.Membrane:
     """R and C (see :data:`MEMBRANE_METHODS`): with ``"joint"``, or with less than
     ``min_subthreshold_s`` of spike-free data (a cell that fires in its "subthreshold" epoch),
-    together with the after-spike currents on everything outside the cuts; else on the
-    spike-free part of the training sweeps.  The joint fit keeps per-sweep refits at its rates
-    (``R_sweeps``, ``C_sweeps``) for the uncertainty."""
+    together with the after-spike currents on everything outside the cuts; else, or when that
+    fit fails, on the spike-free part of the training sweeps.  The joint fit keeps per-sweep
+    refits at its rates (``R_sweeps``, ``C_sweeps``) for the uncertainty."""
     masks = [est.subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus) for s in train]
     quiet = sum(m.sum() * s.dt for m, s in zip(masks, train, strict=True))
-    if pre.cut is not None and (membrane == "joint" or quiet < min_subthreshold_s):
+    note = ""
+    if pre.cut is None:
+        note = "no spike cut: R and C from the subthreshold samples"
+    elif membrane == "joint" or quiet < min_subthreshold_s:
         try:
             asc = est.after_spike_currents(train, None, pre.cut, block=block,
                                            reset=_reset_rule(pre))
-        except GlifxError:
+        except GlifxError as exc:
             if quiet < min_subthreshold_s:
                 raise
+            note = f"the fit with the after-spike currents failed ({exc}): R and C from the " \
+                   "subthreshold samples"
         else:
             per = []
             for s in train:
@@ -207,8 +212,9 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
                 per.append((one.R, one.C))
             per = per or [(asc.R, asc.C)]
             return est.Membrane(asc.R, asc.C, np.array([r for r, _ in per]),
-                                np.array([c for _, c in per]), "spiking")
-    return est.resistance_capacitance(train, masks=masks, block=block)
+                                np.array([c for _, c in per]), "spiking", asc.noise_tau)
+    mem = est.resistance_capacitance(train, masks=masks, block=block)
+    return replace(mem, note=note if membrane == "joint" else "")
 
 
 def _reset_rule(pre: Preprocessing) -> tuple[float, float] | None:
@@ -246,7 +252,7 @@ def _joint_thresholds(data: FitData, cut: float, voltage_component: bool
 def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
                regression_rate: float = est.REGRESSION_RATE,
                min_subthreshold_s: float = MIN_SUBTHRESHOLD_S,
-               membrane: str = "subthreshold",
+               membrane: str = "joint",
                progress: Progress | None = None) -> Preprocessing:
     """Run the preprocessing estimators needed by ``levels`` on training / SS / triple sweeps.
 

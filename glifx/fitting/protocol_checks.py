@@ -33,6 +33,12 @@ from glifx.fitting.data import FitData, SISweep
 #: Largest accepted Long Square f-I error (Σ|Δrate| / Σ recorded rate): a model off by more than
 #: half the cell's firing on the steps it was not fitted to is not a model of this cell.
 FI_ERROR_LIMIT = 0.5
+#: Largest loss of training EV for which the collapse guard takes the other optimiser's optimum
+#: in place of one that fails the Long Square check (:func:`glifx.fitting.pipeline._guarded`).
+#: A bench development cell (Pospischil RS, noise 0.1) had its GLIF4 EV optimum (f-I error
+#: 1.00) replaced by a reference optimum that passed but fell to training EV 0.34 and test EV
+#: 0.33, below GLIF3's 0.45: the guard itself made the collapse.
+GUARD_EV_TOLERANCE = 0.05
 #: Time after a Short Square pulse (s) within which a spike counts as its response.
 SHORT_SQUARE_LATENCY_S = 0.05
 #: Fewest recorded spikes over the Long Square sweeps for the f-I error to mean anything.

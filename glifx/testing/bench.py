@@ -614,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--conductance-seeds", type=int, default=2,
                    help="conductance cells: this many seeds x (RS, FS) x conditions")
     p.add_argument("--method", choices=("select", "ev", "reference"), default="select")
-    p.add_argument("--membrane", choices=("subthreshold", "joint"), default="subthreshold",
+    p.add_argument("--membrane", choices=("subthreshold", "joint"), default="joint",
                    help="how R and C are estimated (glifx.fitting.preprocess.MEMBRANE_METHODS)")
     p.add_argument("--membrane-only", action="store_true",
                    help="no fits: R and C errors of each membrane method per GLIF cell "
