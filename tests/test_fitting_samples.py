@@ -26,16 +26,16 @@ RS_PULSE_THRESHOLD_PA = 804.0
 #: Issue 17 acceptance figures not met on the issue 21 sample cells, with the measured test EVs;
 #: strict, so that meeting one again is noticed.  The FS cell (M current at 15 % of the paper's, no
 #: AHP) hardly adapts: the after-spike currents of GLIF3-5 have little adaptation to capture and
-#: their joint fit puts R 25 % above GLIF1's.  The RS cell adapts through its AHP
+#: their joint fit puts R 28 % above GLIF1's.  The RS cell adapts through its AHP
 #: (data_samples/README.md) and meets the hierarchy, but not the per-level default >= reference.
 NOT_MET = {
-    ("acceptance", "fs_cell"): "FS GLIF3 / GLIF5 test EV 0.707 / 0.738 < GLIF1 0.761 - 0.01",
-    ("every_level", "rs_cell"): "RS GLIF2 / GLIF3 test EV default 0.295 / 0.438 < reference "
-                                "0.305 / 0.570",
+    ("acceptance", "fs_cell"): "FS GLIF3 test EV 0.709 < GLIF1 0.761 - 0.01",
+    ("every_level", "rs_cell"): "RS GLIF2 / GLIF3 test EV default 0.295 / 0.374 < reference "
+                                "0.305 / 0.571",
     ("every_level", "fs_cell"): "FS GLIF1 test EV default 0.761 < reference 0.779",
-    ("held_out_hierarchy", "fs_cell"): "FS held-out EV GLIF3 0.711, GLIF5 0.739 < GLIF1 0.778 - 0.01",
-    ("held_out_default", "rs_cell"): "RS held-out EV GLIF1 / GLIF2 default 0.304 / 0.315 < "
-                                     "reference 0.324 / 0.322",
+    ("held_out_hierarchy", "fs_cell"): "FS held-out EV GLIF3 0.692 < GLIF1 0.778 - 0.01",
+    ("held_out_default", "rs_cell"): "RS held-out EV GLIF1 / GLIF2 / GLIF5 default 0.304 / 0.315 / "
+                                     "0.372 < reference 0.324 / 0.322 / 0.379",
 }
 
 
@@ -194,9 +194,9 @@ def test_default_beats_reference_at_every_level(both_methods, request):
     overfits it on these conductance-based cells.  The default therefore chooses between the EV
     and the reference optimiser by cross-validation inside Noise 1 at GLIF3, and at GLIF4/5 when
     GLIF3 chose the reference (glifx.fitting.pipeline.SELECT_LEVELS); on the issue 21 sample
-    cells it took the reference's fit at GLIF3 and GLIF5 on the FS cell (so equal test EV there)
-    and kept the EV optimiser at every level of the RS cell (GLIF3: held-out halves EV 0.442
-    against the reference's 0.345, yet test EV 0.438 against 0.570)."""
+    cells it took the reference's fit at GLIF3 and GLIF4 on the FS cell (so equal test EV there)
+    and kept the EV optimiser at every level of the RS cell (GLIF3: held-out halves EV 0.451
+    against the reference's 0.349, yet test EV 0.374 against 0.571)."""
     name, ev, ref = both_methods
     _not_met(request, "every_level", name)
     assert all(ev[lv].test_ev >= ref[lv].test_ev for lv in (1, 2, 3, 4, 5))
@@ -252,7 +252,7 @@ def test_pathological_estimates_are_flagged(both_methods):
     """Issue 17, flags: on both sample cells and with both methods, every negative ``a_spike``
     (the threshold would drop after each spike) is flagged ``implausible_sign`` and every
     ``b_spike`` at an end of its search interval (1 or 2000 1/s) ``at_search_bound``; the sample
-    cells have such estimates (the RS default fit's GLIF5 ``a_spike`` -0.0002 mV, the FS GLIF5 one
+    cells have such estimates (the RS default fit's GLIF5 ``a_spike`` -0.16 mV, the FS GLIF4 one
     -3.05 mV), so the rule is exercised."""
     _, ev, ref = both_methods
     seen = 0
