@@ -150,3 +150,24 @@ def spike_history(spikes: np.ndarray, cut: int, b_dt: float) -> np.ndarray:
         acc = (acc + 1.0) * np.exp(-b_dt * (spikes[j] - spikes[j - 1]))
         out[j] = acc * np.exp(b_dt * cut)
     return out
+
+
+@njit(cache=CACHE)
+def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
+    """``m`` means of ``x`` over blocks ``k`` and ``k + 1`` with triangular weights
+    ``1, 2, …, block, …, 2, 1`` (``2 block - 1`` samples from ``k · block``) divided by
+    ``block²``; 0 where the samples run out.  One pass, no temporaries."""
+    out = np.zeros(m)
+    n = x.size
+    width = 2 * block - 1
+    scale = 1.0 / (block * block)
+    for k in range(m):
+        start = k * block
+        if start + width > n:
+            break
+        acc = 0.0
+        for j in range(width):
+            w = j + 1 if j < block else width - j
+            acc += w * x[start + j]
+        out[k] = acc * scale
+    return out

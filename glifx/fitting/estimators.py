@@ -427,15 +427,8 @@ def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
     the block duration, equals ``a``, ``b``, … times these weighted means of ``V``, ``I``, … up
     to the recorded-rate step: no discretisation error however coarse the blocks.
     """
-    c = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
-    box = c[block:] - c[:-block]  # box[j] = x[j : j + block].sum()
-    c2 = np.concatenate([[0.0], np.cumsum(box)])
-    tri = c2[block:] - c2[:-block]  # tri[j] = box[j : j + block].sum(): triangle of 2 block - 1
-    out = np.zeros(m)
-    idx = np.arange(m) * block
-    ok = idx < tri.size
-    out[ok] = tri[idx[ok]] / float(block * block)
-    return out
+    return _kernels.difference_weighted_means(np.ascontiguousarray(x, dtype=np.float64),
+                                              int(block), int(m))
 
 
 def noise_correlation(residuals: Sequence[np.ndarray], step: float,
