@@ -61,6 +61,8 @@ REFERENCE_B_VOLTAGE_BOUNDS = (1.0, 2000.0)
 #: 20 kHz ρ is measured near 1 and C goes wrong; 2 kHz and 1 kHz agree to within 1–2 % on the
 #: bench's development half).
 NOISE_IV_RATE = 2e3
+#: How an after-spike-current fit's coefficients were made (:attr:`AfterSpikeCurrents.refinement`).
+REFINEMENTS = ("quasi-differenced", "plain", "least squares")
 #: Longest lag (s) of the residual autocovariance the intrinsic noise is measured on, and the
 #: standard errors by which its correlated part must stand out (:func:`noise_correlation`).
 NOISE_ACF_SPAN_S = 20e-3
@@ -512,12 +514,12 @@ def _iv_pieces(sweeps: Sequence[SISweep], ks: tuple[float, float], C: float | No
 def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float],
             C: float | None, cut: float, reset: tuple[float, float], n_lead: int,
             iterations: int, block: int, correlated_noise: bool
-            ) -> tuple[np.ndarray, float, bool]:
+            ) -> tuple[np.ndarray, float, str]:
     """Instrumental-variable refinement of the after-spike-current regression (see
     :func:`after_spike_currents`); returns the coefficients (the ``n_lead + 2`` leading ones
-    refined), the intrinsic noise's time constant, s (0 when none was measured), and whether
-    the refinement asked for ran: a failing step (a non-passive solution) keeps the last
-    coefficients that passed.
+    refined), the intrinsic noise's time constant, s (0 unless a quasi-differenced pass stood),
+    and the last kind of pass that stood (:data:`REFINEMENTS`): a failing step (a non-passive
+    solution) keeps the last coefficients that passed.
 
     On means of ``block`` samples the regression is written exactly
     (:func:`difference_weighted_means`).  With ``correlated_noise`` the intrinsic noise's
@@ -535,12 +537,12 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     pieces = _iv_pieces(sweeps, ks, C, cut, block)
     noise_tau = 0.0
     if not pieces:
-        return coef, noise_tau, False
+        return coef, noise_tau, "least squares"
     lead = np.asarray(coef[: n_lead + 2], dtype=np.float64)
     n_off = len(pieces)
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
-    done = False  # a pass of the kind asked for has passed
+    done = "least squares"  # the last kind of pass that stood
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -561,7 +563,6 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             segments += np.split(resid, breaks)
         step = pc.sweep.dt * block
         rho = noise_correlation(segments, step) if correlated_noise and k > 0 else 0.0
-        noise_tau = -step / math.log(rho) if 0.0 < rho < 1.0 else 0.0
         ZX, Zy = np.zeros((n_col, n_col)), np.zeros(n_col)
         xx, zz = np.zeros(n_col), np.zeros(n_col)
         for j, pc in enumerate(pieces):
@@ -591,7 +592,8 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
         if not (new[0] < 0 and (C is not None or new[1] > 0)):
             break
         lead = new[: n_lead + 2]
-        done = done or not correlated_noise or k > 0
+        done = "quasi-differenced" if rho > 0.0 else "plain"
+        noise_tau = -step / math.log(rho) if 0.0 < rho < 1.0 else 0.0
     out = np.array(coef, dtype=np.float64)
     out[: n_lead + 2] = lead
     return out, noise_tau, done
@@ -633,7 +635,12 @@ class AfterSpikeCurrents:
         Capacitance used (given) or fitted (``C=None``), F.
     noise_tau
         Correlation time of the intrinsic current noise measured in the residuals, s (0: none
-        measured, or no instrumental-variable refinement).
+        measured, or no quasi-differenced refinement).
+    refinement
+        How the coefficients were made, one of :data:`REFINEMENTS`: ``"quasi-differenced"``
+        (instrumental variables, rows quasi-differenced by the noise's correlation),
+        ``"plain"`` (instrumental variables) or ``"least squares"`` (no refinement asked for,
+        or none passed).
     """
 
     k: tuple[float, float]
@@ -643,6 +650,7 @@ class AfterSpikeCurrents:
     n_samples: int
     C: float = float("nan")
     noise_tau: float = 0.0
+    refinement: str = "least squares"
 
 
 def after_spike_currents(
@@ -756,18 +764,18 @@ def after_spike_currents(
         if best is None or rss < best[0]:
             best = (rss, (k1, k2), cs / scale[idx])
     rss, ks, coef = best
-    noise_tau = 0.0
+    noise_tau, refinement = 0.0, "least squares"
     if reset is not None and coef[0] < 0 and (C is not None or coef[1] > 0):
         if correlated_noise is None:
             correlated_noise = C is None
         iv_block = (regression_block(min(s.dt for s in sweeps), NOISE_IV_RATE)
                     if correlated_noise else block)
-        coef, noise_tau, refined = _asc_iv(sweeps, coef, ks, C, cut, reset, n_lead, iterations,
-                                           iv_block, correlated_noise)
-        if correlated_noise and not refined:
+        coef, noise_tau, refinement = _asc_iv(sweeps, coef, ks, C, cut, reset, n_lead,
+                                              iterations, iv_block, correlated_noise)
+        if correlated_noise and refinement == "least squares":
             # least squares is what the refinement exists to replace: no silent fallback
-            raise EstimationError("the noise-robust refinement of the after-spike-current fit "
-                                  "finds no passive membrane")
+            raise EstimationError("the instrumental-variable refinement of the after-spike-"
+                                  "current fit finds no passive membrane")
     if not coef[0] < 0:
         raise EstimationError("the after-spike-current fit gives a non-positive conductance")
     if C is None:
@@ -777,7 +785,7 @@ def after_spike_currents(
     R = -1.0 / (coef[0] * C)
     a1, a2 = coef[n_lead] * C, coef[n_lead + 1] * C
     return AfterSpikeCurrents(ks, (float(a1), float(a2)), float(R), rss, n_samples, float(C),
-                              float(noise_tau))
+                              float(noise_tau), refinement)
 
 
 # --------------------------------------------------------------------------- thresholds

@@ -211,8 +211,11 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
                     continue
                 per.append((one.R, one.C))
             per = per or [(asc.R, asc.C)]
+            why = "" if asc.refinement == "quasi-differenced" else (
+                f"R and C by {asc.refinement} refinement: the intrinsic noise's correlation was "
+                "not modelled (none measured, or its refinement found no passive membrane)")
             return est.Membrane(asc.R, asc.C, np.array([r for r, _ in per]),
-                                np.array([c for _, c in per]), "spiking", asc.noise_tau)
+                                np.array([c for _, c in per]), "spiking", asc.noise_tau, why)
     mem = est.resistance_capacitance(train, masks=masks, block=block)
     return replace(mem, note=note if membrane == "joint" else "")
 
