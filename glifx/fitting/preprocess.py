@@ -37,9 +37,9 @@ MIN_SUBTHRESHOLD_S = 1.0
 #: the joint fit with less than :data:`MIN_SUBTHRESHOLD_S`).  The subthreshold window shrinks as
 #: intrinsic noise brings the first spike forward and ends where the noise has just pushed V
 #: up, so its R and C scatter and drift: on the development half of the bench (200 kHz, τ 5 ms,
-#: first 8 configs at noise 0.1 and 7 at 0.3 × rheobase, ``python -m glifx.testing.bench
-#: --half dev --membrane-only``) R and C within 5 % on 4/8 and 3/7 cells subthreshold, 8/8 and
-#: 6/7 joint (largest errors R +41 %, C +103 % subthreshold; C +8 % joint).
+#: ``python -m glifx.testing.bench --half dev --membrane-only``: the first 8 configs at noise 0.1,
+#: all 24 at 0.3 × rheobase) R and C within 5 % on 4/8 and 9/24 cells subthreshold, 8/8 and
+#: 17/24 joint (largest errors R +173 %, C +103 % subthreshold; C +36 % joint, README).
 #: Conductance-based cells can make the joint fit fail (post-spike conductances are no linear
 #: membrane): the sample cells fall back to the subthreshold estimate.
 MEMBRANE_METHODS = ("subthreshold", "joint")
