@@ -58,8 +58,8 @@ REFERENCE_B_VOLTAGE_BOUNDS = (1.0, 2000.0)
 #: Rate (Hz) of the quasi-differenced instrumental-variable refinement of the after-spike-
 #: current regression (:func:`_asc_iv` with ``correlated_noise``): coarse enough that the
 #: intrinsic noise's step-to-step correlation stands clear of the recording noise (at 10 and
-#: 20 kHz ρ is measured near 1 and C goes wrong; 2 kHz and 1 kHz agree to within 1–2 % on the
-#: bench's development half).
+#: 20 kHz, tried before the exact block-mean weights, ρ came out near 1 and C went wrong; 2 kHz
+#: and 1 kHz agree to within 1–2 % on the bench's development half).
 NOISE_IV_RATE = 2e3
 #: How an after-spike-current fit's coefficients were made (:attr:`AfterSpikeCurrents.refinement`).
 REFINEMENTS = ("quasi-differenced", "plain", "least squares")
