@@ -27,7 +27,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import optimize
@@ -481,7 +481,7 @@ class _IvPiece:
     y: np.ndarray        # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
     y_prev: np.ndarray   # the same at k - 1
     columns: list        # difference-weighted V, [I], basis 1, basis 2 (full length)
-    sweep: Any
+    sweep: SISweep
 
 
 def _iv_pieces(sweeps: Sequence[SISweep], ks: tuple[float, float], C: float | None, cut: float,
@@ -542,7 +542,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     n_off = len(pieces)
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
-    done = "least squares"  # the last kind of pass that stood
+    stood = "least squares"  # the last kind of pass that stood
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -592,11 +592,11 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
         if not (new[0] < 0 and (C is not None or new[1] > 0)):
             break
         lead = new[: n_lead + 2]
-        done = "quasi-differenced" if rho > 0.0 else "plain"
+        stood = "quasi-differenced" if rho > 0.0 else "plain"
         noise_tau = -step / math.log(rho) if 0.0 < rho < 1.0 else 0.0
     out = np.array(coef, dtype=np.float64)
     out[: n_lead + 2] = lead
-    return out, noise_tau, done
+    return out, noise_tau, stood
 
 
 def _hinge(curve: np.ndarray) -> int:
