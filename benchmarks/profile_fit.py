@@ -8,10 +8,13 @@ Not a pytest module: the profiling command issue 22 asks for, run by hand::
 
 It runs :func:`glifx.process_cell` exactly as ``glifx fit`` does (same stages, same progress
 messages, outputs written to a temporary folder unless ``--out``) under :mod:`cProfile`, and
-prints one line per stage (``STAGES`` of :mod:`glifx.process`; the per-level lines of the fitting
-stage too) with wall seconds and process CPU seconds (user + sys of every thread: on a loaded
-machine CPU time is the steadier figure), then the ``--top`` functions by cumulative time, of the
-whole run or of one ``--stage`` (the profile is then enabled only while that stage runs).
+prints one line per stage (``STAGES`` of :mod:`glifx.process`) with wall seconds and process CPU
+seconds (user + sys of every thread: on a loaded machine CPU time is the steadier figure), each
+level's own wall time (the levels run on several threads at once, so they overlap and have no
+CPU time of their own: ``GLIFX_THREADS=1`` runs them one after the other), then the ``--top``
+functions by cumulative time, of the whole run or of one ``--stage`` (the profile is then
+enabled only while that stage runs; cProfile sees the main thread only, so with several threads
+a stage's profile misses the levels' work: profile the fitting stage with ``GLIFX_THREADS=1``).
 
 Run it twice: the first run of a fresh checkout compiles the numba kernels (the ``compiling``
 line of ``glifx fit`` says which).  Compilation inside a profiled stage shows up as
@@ -58,19 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--stage: one of {', '.join(prefixes)}")
     profile = cProfile.Profile()
     rows: list[tuple[str, float, float]] = []
-    state = {"stage": None, "t": time.perf_counter(), "cpu": _cpu(), "level": None,
-             "lt": 0.0, "lcpu": 0.0}
-
-    def close_level() -> None:
-        if state["level"] is not None:
-            rows.append((f"  {state['level']}", time.perf_counter() - state["lt"],
-                         _cpu() - state["lcpu"]))
-            state["level"] = None
+    state = {"stage": None, "t": time.perf_counter(), "cpu": _cpu()}
 
     def switch(stage: str | None) -> None:
         now, cpu = time.perf_counter(), _cpu()
         if state["stage"] is not None:
-            close_level()
             rows.append((state["stage"], now - state["t"], cpu - state["cpu"]))
             if state["stage"] == args.stage:
                 profile.disable()
@@ -86,17 +81,14 @@ def main(argv: list[str] | None = None) -> int:
         if stage != state["stage"] and (state["stage"] is None or k is not None and
                                         prefixes.index(stage) > prefixes.index(state["stage"])):
             switch(stage)
-        if stage == "GLIF" and message.endswith(": started"):  # "GLIF3: started"
-            close_level()
-            state.update(level=message.split(":")[0], lt=time.perf_counter(), lcpu=_cpu())
 
     levels = tuple(int(x) for x in args.levels.split(","))
     out = args.out or tempfile.mkdtemp(prefix="glifx_profile_")
     t0, cpu0 = time.perf_counter(), _cpu()
     if args.stage is None:
         profile.enable()
-    process_cell(args.path, out, levels=levels, method=args.method, criteria=args.criteria,
-                 progress=progress)
+    result = process_cell(args.path, out, levels=levels, method=args.method,
+                          criteria=args.criteria, progress=progress)
     switch(None)
     profile.disable()
     wall, cpu = time.perf_counter() - t0, _cpu() - cpu0
@@ -104,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'stage':<12} {'wall s':>8} {'cpu s':>8}")
     for name, w, c in rows:
         print(f"{name:<12} {w:8.2f} {c:8.2f}")
+        if name == "GLIF":
+            for lf in result.fit:
+                print(f"  GLIF{lf.level:<6} {lf.wall_time:8.2f}")
     print(f"{'total':<12} {wall:8.2f} {cpu:8.2f}   (load average {_loadavg()}, output {out})")
     if args.save:
         profile.dump_stats(args.save)

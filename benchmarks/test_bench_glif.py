@@ -104,6 +104,38 @@ def test_bench_simulate_many_speedup(benchmark) -> None:
     assert speedup >= 1.7, f"simulate_many speedup on 2 threads {speedup:.2f}x < 1.7x"
 
 
+def _noise_sweep(benchmark) -> np.ndarray:
+    """A Noise 1 sweep's layout (the benchmark cell's): 1 s of rest, three 3 s epochs of the
+    stimulus above 7 s apart, 1 s of rest (25 s, 64 % zero current; a fifth in the default
+    run)."""
+    scale = 0.2 if benchmark.disabled else 1.0
+    parts = []
+    for k, rest in enumerate((7.0, 7.0, 1.0)):
+        parts += [_stimulus(3.0 * scale, seed=k), np.zeros(int(round(rest * scale / DT)))]
+    return np.concatenate([np.zeros(int(round(scale / DT))), *parts])
+
+
+@pytest.mark.parametrize("skip_quiet", [False, True], ids=["stepped", "skip_quiet"])
+def test_bench_noise_sweep_quiet_gaps(benchmark, skip_quiet: bool) -> None:
+    """GLIF5 on a Noise sweep, its silent gaps stepped or crossed in closed form (the scorer's
+    setting, :class:`glifx.glif.CheckedStimulus`): same spikes; the time per run in
+    ``extra_info``."""
+    from glifx.glif import CheckedStimulus
+
+    benchmark.group = "GLIF5 on a 25 s Noise sweep"
+    model = _model(5)
+    stim = CheckedStimulus.of(_noise_sweep(benchmark))
+    reference = simulate(model, stim.current, DT).spike_steps
+    out = benchmark.pedantic(simulate_many, args=(model, stim, DT),
+                             kwargs={"skip_quiet": skip_quiet, "n_jobs": 1},
+                             rounds=5, iterations=1, warmup_rounds=1)
+    np.testing.assert_array_equal(out[0], reference)
+    assert reference.size > 0
+    if not benchmark.disabled:
+        benchmark.extra_info.update(ms_per_run=benchmark.stats.stats.min * 1e3,
+                                    steps=stim.current.size)
+
+
 _FRESH = """
 import time
 t0 = time.perf_counter()

@@ -17,8 +17,10 @@ still complete.  The test sweeps (Noise 2) enter only the final scoring.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
@@ -318,6 +320,8 @@ class FitContext:
     half_refits
         Refit every level's chosen optimiser on the two halves of Noise 1 for the uncertainty
         of its multipliers (else only where the cross-validation refitted them anyway).
+    lock
+        Held while a level adds estimates to ``pre`` (the levels may run on several threads).
     """
 
     data: FitData
@@ -329,6 +333,7 @@ class FitContext:
     select_levels: frozenset[int] = frozenset()
     progress: Progress | None = None
     half_refits: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def dt(self) -> float:
@@ -496,8 +501,10 @@ def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
     its reason instead of a model."""
     lf = LevelFit(level)
     try:
-        if REFERENCE in names and level != GATE_LEVEL and ctx.pre.reference_threshold_spike is None:
-            add_reference_thresholds(ctx.pre, ctx.data, ctx.select_levels, ctx.progress)
+        if REFERENCE in names and level != GATE_LEVEL:
+            with ctx.lock:  # levels run on several threads (_fit_levels): estimated once
+                if ctx.pre.reference_threshold_spike is None:
+                    add_reference_thresholds(ctx.pre, ctx.data, ctx.select_levels, ctx.progress)
         cands, notes = _candidates(level, names, ctx)
         refits: dict[tuple[str, int], OptimizationResult] = {}  # (optimiser, fold) -> result
         cands = {name: (m0, _recording(fit, name, ctx, refits)) for name, (m0, fit) in cands.items()}
@@ -655,21 +662,83 @@ def fit_cell(
     data = data if data is not None else _prepared(cell, qc, train, test, spike_detector, say)
     pre = preprocess(data, levels, method=method, membrane=membrane, progress=progress)
     ctx = _context(data, pre, levels, method, optimize_kwargs, progress, half_refits)
-    gate: str | None = None  # the optimiser the cross-validation at GATE_LEVEL chose
-    fits: dict[int, LevelFit] = {}
-    for level in levels:
-        t0 = time.perf_counter()
-        say(f"GLIF{level}: started")
-        if gate is None and needs_gate(level, method):
-            gate = gate_choice(ctx, say)
-        lf = fit_level(level, optimisers(level, method, gate), ctx)
-        if level == GATE_LEVEL and method == "select":
-            gate = lf.optimization.method if lf.ok else None
-        lf.wall_time = time.perf_counter() - t0
-        _report(lf, say)
-        fits[level] = lf
+    fits = _fit_levels(levels, method, ctx, say)
     return FitResult(cell.cell_id, fits, pre, data.el_reference, _sweep_roles(data),
                      time.perf_counter() - t_start, method, data=data)
+
+
+class _Gate:
+    """The optimiser the cross-validation at :data:`GATE_LEVEL` chose, shared by the levels
+    above it (:func:`needs_gate`) when the levels run on several threads.
+
+    Set by the fit of GATE_LEVEL itself when it is requested; the first gated level that finds
+    no choice (not requested, or its fit failed) runs :func:`gate_choice` once for all.
+    """
+
+    def __init__(self, ctx: FitContext, say: Progress, from_level: bool) -> None:
+        self._ctx, self._say = ctx, say
+        self._choice: str | None = None
+        self._tried = False
+        self._lock = threading.Lock()
+        self._level_done = threading.Event()
+        if not from_level:
+            self._level_done.set()
+
+    def set_from_level(self, lf: LevelFit | None) -> None:
+        """The gate level's fit is over (``None``: it raised); waiting levels go on."""
+        self._choice = lf.optimization.method if lf is not None and lf.ok else None
+        self._level_done.set()
+
+    def get(self) -> str:
+        self._level_done.wait()
+        with self._lock:
+            if self._choice is None and not self._tried:
+                self._tried = True
+                self._choice = gate_choice(self._ctx, self._say)
+            return self._choice if self._choice is not None else EV
+
+
+def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progress
+                ) -> dict[int, LevelFit]:
+    """Fit each level (:func:`fit_level`), on :func:`glifx.glif.default_n_jobs` threads.
+
+    The levels are independent but for the cross-validation choice at :data:`GATE_LEVEL`, which
+    the levels above it wait for (:class:`_Gate`); each result is what the serial loop gives
+    (every level's fit is deterministic and shares nothing else that it changes: the reference
+    threshold estimates are added under ``ctx.lock``).  The gate level is started first, so a
+    waiting level never holds the thread it needs.  The threads run the levels' Python while
+    their simulations (compiled, GIL released) run on the simulator's own pool: the optimisers'
+    serial Nelder-Mead steps leave one core idle with one level at a time.  One thread (a dask
+    worker, ``GLIFX_THREADS=1``) fits the levels in order, as before.
+    """
+    from glifx.glif import default_n_jobs
+
+    gated = method == "select" and any(needs_gate(lv, method) for lv in levels)
+    gate = _Gate(ctx, say, from_level=gated and GATE_LEVEL in levels)
+    order = sorted(levels, key=lambda lv: (lv != GATE_LEVEL, needs_gate(lv, method), lv))
+
+    def run(level: int) -> LevelFit:
+        t0 = time.perf_counter()
+        say(f"GLIF{level}: started")
+        choice = gate.get() if needs_gate(level, method) else None
+        lf = None
+        try:
+            lf = fit_level(level, optimisers(level, method, choice), ctx)
+        finally:  # also when it raised: the levels waiting for it must not wait for ever
+            if level == GATE_LEVEL and gated:
+                gate.set_from_level(lf)
+        lf.wall_time = time.perf_counter() - t0
+        _report(lf, say)
+        return lf
+
+    n_threads = min(default_n_jobs(), len(order))
+    if n_threads <= 1:
+        done = {lv: run(lv) for lv in order}
+    else:
+        with ThreadPoolExecutor(n_threads, thread_name_prefix="glifx-level") as pool:
+            futures = {lv: pool.submit(run, lv) for lv in order}
+            done = {lv: f.result() for lv, f in futures.items()}
+    return {lv: done[lv] for lv in levels}
 
 
 def _sweep_roles(data: FitData) -> dict[str, Any]:

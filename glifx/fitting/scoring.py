@@ -4,18 +4,26 @@ The stimuli and recorded spikes of repeated sweeps on one grid, with the explain
 scorer (GLIF_SPEC §4, :mod:`glifx.fitting.explained_variance`) built once; a model is simulated
 with the compiled simulator (one run per distinct stimulus) and scored.  The optimisers, the
 cross-validation and the evaluation of fitted models all score through it.
+
+Each distinct stimulus is checked once (:class:`glifx.glif.CheckedStimulus`) and its silent
+stretches are crossed in closed form where the model provably cannot spike
+(``simulate_many(skip_quiet=True)``): the 7 s gaps between the three epochs of a Noise sweep are
+two thirds of its 25 s, and every optimiser step simulated them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from glifx.errors import ConfigError
 from glifx.fitting.explained_variance import ExplainedVariance, ExplainedVarianceScorer
+
+if TYPE_CHECKING:
+    from glifx.glif import CheckedStimulus
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +48,7 @@ class SpikeTrainData:
     n_samples: int
     _unique: list[int] = field(default_factory=list, repr=False)
     _scorer: ExplainedVarianceScorer | None = field(default=None, repr=False)
+    _checked: list[CheckedStimulus] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_sweeps(cls, sweeps: Sequence[Any]) -> SpikeTrainData:
@@ -73,16 +82,20 @@ class SpikeTrainData:
             else:
                 unique.append(len(firsts))
                 firsts.append(st)
+        from glifx.glif import CheckedStimulus
+
         scorer = ExplainedVarianceScorer(spikes, n, dt)
-        return cls(stimuli, spikes, float(dt), n, unique, scorer)
+        checked = [CheckedStimulus.of(st, f"stimulus of sweep {unique.index(k)}")
+                   for k, st in enumerate(firsts)]
+        return cls(stimuli, spikes, float(dt), n, unique, scorer, checked)
 
     def simulate(self, model: Any) -> list[np.ndarray]:
         """The model's spike steps for each sweep (one run per distinct stimulus)."""
         return self.simulate_checked(model)[0]
 
-    def _distinct_stimuli(self) -> list[np.ndarray]:
+    def _distinct_stimuli(self) -> list[CheckedStimulus]:
         """One stimulus per distinct protocol, in the order of the indices in ``_unique``."""
-        return [self.stimuli[self._unique.index(k)] for k in range(max(self._unique) + 1)]
+        return self._checked
 
     def simulate_checked(self, model: Any) -> tuple[list[np.ndarray], bool]:
         """Spike steps per sweep and whether any run stopped at a bad reset (reset state above
@@ -90,7 +103,7 @@ class SpikeTrainData:
         from glifx.glif import simulate_many
 
         runs, trunc = simulate_many(model, self._distinct_stimuli(), self.dt,
-                                    return_truncated=True)
+                                    return_truncated=True, skip_quiet=True)
         return [runs[k] for k in self._unique], bool(np.any(trunc >= 0))
 
     def score(self, model: Any) -> ExplainedVariance:
@@ -102,7 +115,7 @@ class SpikeTrainData:
         the same runs."""
         from glifx.glif import simulate_many
 
-        runs = simulate_many(model, self._distinct_stimuli(), self.dt)
+        runs = simulate_many(model, self._distinct_stimuli(), self.dt, skip_quiet=True)
         return self._score_runs(runs), [runs[k] for k in self._unique]
 
     def _score_runs(self, runs: Sequence[np.ndarray]) -> ExplainedVariance:
@@ -117,6 +130,6 @@ class SpikeTrainData:
         from glifx.glif import simulate_many
 
         stims = self._distinct_stimuli()
-        runs = simulate_many(list(models), stims, self.dt)
+        runs = simulate_many(list(models), stims, self.dt, skip_quiet=True)
         n = len(stims)
         return [self._score_runs(runs[j * n : (j + 1) * n]) for j in range(len(models))]

@@ -2,6 +2,7 @@
 
 from glifx.glif.model import LEVEL_METHODS, METHOD_NAMES, GlifModel, load_allen_config
 from glifx.glif.simulator import (
+    CheckedStimulus,
     OUNoise,
     SimulationResult,
     default_n_jobs,
@@ -12,6 +13,7 @@ from glifx.glif.simulator import (
 )
 
 __all__ = [
+    "CheckedStimulus",
     "forced_spike_run",
     "LEVEL_METHODS",
     "METHOD_NAMES",

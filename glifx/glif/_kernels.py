@@ -77,10 +77,139 @@ def first_nonfinite(x):  # pragma: no cover - compiled
     return -1
 
 
+#: Safety margin (V) of :func:`_spike_free`: its bounds hold in exact arithmetic; the margin
+#: covers the rounding of the stepped values (relative ~1e-16 of ~0.1 V at most).
+QUIET_MARGIN = 1e-9
+
+
+@njit(inline="always")
+def _spike_free(p, th_dyn, asc_dyn, v, i1, i2, th_s, th_v):  # pragma: no cover - compiled
+    """Whether no step with zero stimulus from this state on can spike, however many follow.
+
+    Bounds that hold for every later step (u = V - El, I0 = |I_1| + |I_2|, a = 1 - g dt/C):
+
+    * the after-spike currents only decay (factors in [0, 1]), so |I_1 + I_2| <= I0;
+    * |u| <= S = max(|u|, I0 / g): ``u' = a u + (dt/C)(I_1 + I_2)`` with ``0 <= a`` and
+      ``a + g dt/C = 1`` maps |u| <= S into itself;
+    * |θ_s| never grows (factor in [0, 1]);
+    * |θ_v| <= T = max(|θ_v|, K / (1 - e_bv)), with ``θ_v' = e_bv θ_v + (e_g - e_bv) φ (u -
+      (I_1 + I_2)/g) + (1 - e_bv) (a_v/b_v) (I_1 + I_2)/g`` bounded by K.
+
+    So V stays below El + S and θ above θ∞ - |θ_s| - T: no spike while El + S < that.  A
+    depolarising after-spike current (rebound firing in the gap) or a state still near threshold
+    fails the test, and the stretch is stepped.
+    """
+    g = p[P_G]
+    dt_c = p[P_DT_OVER_C]
+    a = 1.0 - g * dt_c
+    if not (g > 0.0 and a >= 0.0):
+        return False
+    if asc_dyn == 1:
+        if not (0.0 <= p[P_ASC_DECAY_1] <= 1.0 and 0.0 <= p[P_ASC_DECAY_2] <= 1.0):
+            return False
+        i0 = abs(i1) + abs(i2)
+    else:
+        i0 = 0.0
+    el = p[P_EL]
+    s = max(abs(v - el), i0 / g)
+    th_low = p[P_TH_INF]
+    if th_dyn >= 1:
+        if not (0.0 <= p[P_SPIKE_DECAY] <= 1.0):
+            return False
+        th_low -= abs(th_s)
+    if th_dyn == 2:
+        e_bv = p[P_BV_DECAY]
+        e_g = p[P_LEAK_DECAY]
+        if not (0.0 <= e_bv < 1.0):
+            return False
+        k = (abs(p[P_PHI] * (e_g - e_bv)) * (s + i0 / g)
+             + abs(p[P_AV_OVER_BV]) * (1.0 - e_bv) * i0 / g)
+        th_low -= max(abs(th_v), k / (1.0 - e_bv))
+    return el + s + QUIET_MARGIN < th_low
+
+
+@njit(inline="always")
+def _matmul5(a, b, out):  # pragma: no cover - compiled
+    for r in range(5):
+        for c in range(5):
+            acc = 0.0
+            for k in range(5):
+                acc += a[r, k] * b[k, c]
+            out[r, c] = acc
+
+
+@njit
+def _quiet_jump(p, th_dyn, asc_dyn, v, i1, i2, th_s, th_v, n):  # pragma: no cover - compiled
+    """The state after ``n`` spike-free steps of zero stimulus, in closed form.
+
+    With zero stimulus and no spike one step is linear in x = (V - El, I_1, I_2, θ_s, θ_v)
+    (the step of :func:`_run` written out): ``x' = M x``.  ``M**n x`` by repeated squaring,
+    ~log2(n) 5x5 products: equal to stepping up to rounding (relative ~1e-15).
+    """
+    g = p[P_G]
+    dt_c = p[P_DT_OVER_C]
+    m = np.zeros((5, 5))
+    m[0, 0] = 1.0 - g * dt_c
+    if asc_dyn == 1:
+        m[0, 1] = dt_c
+        m[0, 2] = dt_c
+        m[1, 1] = p[P_ASC_DECAY_1]
+        m[2, 2] = p[P_ASC_DECAY_2]
+    m[3, 3] = p[P_SPIKE_DECAY] if th_dyn >= 1 else 1.0
+    if th_dyn == 2:
+        e_bv = p[P_BV_DECAY]
+        d = (p[P_LEAK_DECAY] - e_bv) * p[P_PHI]
+        m[4, 0] = d
+        if asc_dyn == 1:
+            q = ((1.0 - e_bv) * p[P_AV_OVER_BV] - d) / g
+            m[4, 1] = q
+            m[4, 2] = q
+        m[4, 4] = e_bv
+    else:
+        m[4, 4] = 1.0
+    el = p[P_EL]
+    x = np.array([v - el, i1, i2, th_s, th_v])
+    tmp = np.empty((5, 5))
+    while n > 0:
+        if n & 1:
+            y = np.zeros(5)
+            for r in range(5):
+                for c in range(5):
+                    y[r] += m[r, c] * x[c]
+            x = y
+        n >>= 1
+        if n > 0:
+            _matmul5(m, m, tmp)
+            m, tmp = tmp, m
+    return x[0] + el, x[1], x[2], x[3], x[4]
+
+
+@njit(cache=CACHE, nogil=True)
+def quiet_stretches(stim, min_steps):  # pragma: no cover - compiled
+    """``[start, end)`` (k, 2) int64 of the runs of exactly zero samples of ``stim`` that are
+    at least ``min_steps`` long."""
+    n = stim.shape[0]
+    out = np.empty((n // max(min_steps, 1) + 1, 2), dtype=np.int64)
+    k = 0
+    t = 0
+    while t < n:
+        if stim[t] == 0.0:
+            start = t
+            while t < n and stim[t] == 0.0:
+                t += 1
+            if t - start >= min_steps:
+                out[k, 0] = start
+                out[k, 1] = t
+                k += 1
+        else:
+            t += 1
+    return out[:k].copy()
+
+
 @njit(inline="always")
 def _run(  # pragma: no cover - compiled
     stim, p, v_reset_kind, th_dyn, th_reset, asc_dyn, asc_reset, n_cut, record, v_out, th_out, asc_out,
-    forced, forced_spikes, margin_out, valid_out
+    forced, forced_spikes, margin_out, valid_out, quiet
 ):
     """Simulate one GLIF run (see GLIF_SPEC.md section 2); inlined into the specialised kernels.
 
@@ -96,6 +225,11 @@ def _run(  # pragma: no cover - compiled
     where the simulator tests for a spike, ``margin_out`` gets ``V - θ_s - θ_v`` (θ∞ left out) and
     ``valid_out`` true (both (N,), zero / false elsewhere: in cuts and on reset samples).  This is
     the forced-spike run of the threshold estimators and the reference objective.
+
+    ``quiet`` (k, 2) int64: sorted ``[start, end)`` stretches of zero stimulus.  A spikes-only,
+    unforced run crosses each in closed form (:func:`_quiet_jump`) from the first block boundary
+    inside it where :func:`_spike_free` proves that no step of the stretch can spike; an empty
+    ``quiet`` steps through everything (the reference-exact run).
     """
     n_steps = stim.shape[0]
     dt_c = p[P_DT_OVER_C]
@@ -137,8 +271,21 @@ def _run(  # pragma: no cover - compiled
     j_forced = 0
     n_forced = forced_spikes.shape[0]
 
+    n_quiet = 0 if record or forced else quiet.shape[0]
+    j_quiet = 0
+
     t = 0
     while t < n_steps:
+        # a provably silent rest of a zero-stimulus stretch is crossed in one jump (see quiet)
+        while j_quiet < n_quiet and quiet[j_quiet, 1] <= t:
+            j_quiet += 1
+        if (j_quiet < n_quiet and quiet[j_quiet, 0] <= t
+                and quiet[j_quiet, 1] - t > FLUSH_EVERY
+                and _spike_free(p, th_dyn, asc_dyn, v, i1, i2, th_s, th_v)):
+            v, i1, i2, th_s, th_v = _quiet_jump(p, th_dyn, asc_dyn, v, i1, i2, th_s, th_v,
+                                                quiet[j_quiet, 1] - t)
+            t = quiet[j_quiet, 1]
+            continue
         # see TINY; between blocks, so that the check stays out of the per-step loop
         v = flush_tiny(v)
         i1 = flush_tiny(i1)
@@ -254,7 +401,13 @@ def _none_bool():  # pragma: no cover - compiled
     return np.empty(0, dtype=np.bool_)
 
 
-# --- specialised kernels: (stim, p, f, v_out, th_out, asc_out) -> (spike_steps, truncated_at)
+@njit(inline="always")
+def _none_quiet():  # pragma: no cover - compiled
+    return np.empty((0, 2), dtype=np.int64)
+
+
+# --- specialised kernels: (stim, p, f, v_out, th_out, asc_out[, quiet]) -> (spike_steps, truncated_at)
+# (``quiet``: the spikes-only kernels' zero-stimulus stretches, see _run)
 # Flags of standard levels are constants; "generic" reads them from f (any method combination).
 # Deliberate near-duplicates (`duplicates` pairs them): each is a plain module-level function
 # that numba caches on disk (cache=True), its level's flags literal so that _run compiles without
@@ -262,77 +415,77 @@ def _none_bool():  # pragma: no cover - compiled
 
 
 @njit(cache=CACHE, nogil=True)
-def spikes_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+def spikes_glif1(stim, p, f, v_out, th_out, asc_out, quiet):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 0, 0, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), quiet)
 
 
 @njit(cache=CACHE, nogil=True)
-def spikes_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+def spikes_glif2(stim, p, f, v_out, th_out, asc_out, quiet):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 0, 0, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), quiet)
 
 
 @njit(cache=CACHE, nogil=True)
-def spikes_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+def spikes_glif3(stim, p, f, v_out, th_out, asc_out, quiet):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 1, 1, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), quiet)
 
 
 @njit(cache=CACHE, nogil=True)
-def spikes_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+def spikes_glif4(stim, p, f, v_out, th_out, asc_out, quiet):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 1, 1, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), quiet)
 
 
 @njit(cache=CACHE, nogil=True)
-def spikes_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+def spikes_glif5(stim, p, f, v_out, th_out, asc_out, quiet):  # pragma: no cover - compiled
     return _run(stim, p, 1, 2, 1, 1, 1, f[F_CUT_STEPS], False, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), quiet)
 
 
 @njit(cache=CACHE, nogil=True)
-def spikes_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
+def spikes_generic(stim, p, f, v_out, th_out, asc_out, quiet):  # pragma: no cover - compiled
     return _run(stim, p, f[F_V_RESET], f[F_TH_DYNAMICS], f[F_TH_RESET], f[F_ASC_DYNAMICS],
                f[F_ASC_RESET], f[F_CUT_STEPS], False, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), quiet)
 
 
 @njit(cache=CACHE, nogil=True)
 def trace_glif1(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 0, 0, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), _none_quiet())
 
 
 @njit(cache=CACHE, nogil=True)
 def trace_glif2(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 0, 0, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), _none_quiet())
 
 
 @njit(cache=CACHE, nogil=True)
 def trace_glif3(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 0, 0, 0, 1, 1, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), _none_quiet())
 
 
 @njit(cache=CACHE, nogil=True)
 def trace_glif4(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 1, 1, 1, 1, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), _none_quiet())
 
 
 @njit(cache=CACHE, nogil=True)
 def trace_glif5(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, 1, 2, 1, 1, 1, f[F_CUT_STEPS], True, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), _none_quiet())
 
 
 @njit(cache=CACHE, nogil=True)
 def trace_generic(stim, p, f, v_out, th_out, asc_out):  # pragma: no cover - compiled
     return _run(stim, p, f[F_V_RESET], f[F_TH_DYNAMICS], f[F_TH_RESET], f[F_ASC_DYNAMICS],
                f[F_ASC_RESET], f[F_CUT_STEPS], True, v_out, th_out, asc_out,
-               False, _none_int(), _none_float(), _none_bool())
+               False, _none_int(), _none_float(), _none_bool(), _none_quiet())
 
 
 @njit(cache=CACHE, nogil=True)
@@ -341,7 +494,7 @@ def forced_margin(stim, p, f, spikes, margin, valid):  # pragma: no cover - comp
     (see :func:`_run`, ``forced``) and returns the spike steps it reset at."""
     return _run(stim, p, f[F_V_RESET], f[F_TH_DYNAMICS], f[F_TH_RESET], f[F_ASC_DYNAMICS],
                f[F_ASC_RESET], f[F_CUT_STEPS], False, _none_float(), _none_float(),
-                np.empty((0, 2)), True, spikes, margin, valid)[0]
+                np.empty((0, 2)), True, spikes, margin, valid, _none_quiet())[0]
 
 
 #: (standard level or None, record) -> kernel

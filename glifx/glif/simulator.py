@@ -211,6 +211,45 @@ def _sink(shape: tuple[int, ...]) -> np.ndarray:
 
 _EMPTY1 = np.empty(0, dtype=np.float64)
 _EMPTY2 = np.empty((0, 2), dtype=np.float64)
+_NO_QUIET = np.empty((0, 2), dtype=np.int64)
+
+#: Shortest stretch of zero stimulus (steps) that :func:`simulate_many` ``skip_quiet`` crosses in
+#: closed form (shorter ones cost less to step than to test).
+QUIET_MIN_STEPS = 4 * _kernels.FLUSH_EVERY
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedStimulus:
+    """A stimulus checked once for repeated simulation (e.g. by an optimiser).
+
+    :func:`simulate_many` takes it in place of an array and skips the checks and the search for
+    quiet stretches it would otherwise make on every call.  Build with :meth:`of`.
+
+    Attributes
+    ----------
+    current
+        Injected current, A: float64, C-contiguous, finite.
+    quiet
+        (k, 2) int64 ``[start, end)`` steps of the stretches of exactly zero current at least
+        :data:`QUIET_MIN_STEPS` long.
+    """
+
+    current: np.ndarray
+    quiet: np.ndarray
+
+    @classmethod
+    def of(cls, stimulus: object, name: str = "stimulus") -> CheckedStimulus:
+        """Check ``stimulus`` (1-D, real, finite, A) and find its quiet stretches.
+
+        Raises
+        ------
+        ConfigError
+            On anything :func:`simulate_many` would refuse.
+        """
+        if isinstance(stimulus, CheckedStimulus):
+            return stimulus
+        arr = _check_stimulus(stimulus, name)
+        return cls(arr, _kernels.quiet_stretches(arr, QUIET_MIN_STEPS))
 
 
 def simulate(
@@ -271,7 +310,8 @@ def simulate(
         )
     else:
         v = th = asc = None
-        spikes, trunc = _kernels.KERNELS[level, False](stim, p, f, _EMPTY1, _EMPTY1, _EMPTY2)
+        spikes, trunc = _kernels.KERNELS[level, False](stim, p, f, _EMPTY1, _EMPTY1, _EMPTY2,
+                                                       _NO_QUIET)
     return SimulationResult(
         spike_steps=spikes,
         spike_times=spikes * dt,
@@ -436,6 +476,7 @@ def simulate_many(
     noise: OUNoise | None = None,
     seed: SeedLike = None,
     return_truncated: bool = False,
+    skip_quiet: bool = False,
 ) -> list[np.ndarray] | tuple[list[np.ndarray], np.ndarray]:
     """Simulate many runs in parallel (spikes only); the call fitting makes millions of times.
 
@@ -449,7 +490,8 @@ def simulate_many(
         One :class:`GlifModel` or a sequence of them (e.g. parameter sets of an optimiser).
     stimuli
         One stimulus (1-D array, A), a sequence of 1-D arrays (lengths may differ) or a 2-D array
-        (one stimulus per row).  Every sample must be finite.
+        (one stimulus per row).  Every sample must be finite.  :class:`CheckedStimulus` objects
+        may stand for arrays: they are not checked again.
     dt
         Simulation step (s), > 0.
     pairing
@@ -463,6 +505,15 @@ def simulate_many(
         so results do not depend on ``n_jobs``.
     return_truncated
         Also return an int64 array with each run's bad-reset step, -1 where none.
+    skip_quiet
+        Cross each stretch of zero stimulus of at least :data:`QUIET_MIN_STEPS` steps in closed
+        form from the first point where the model provably cannot spike before the stretch ends
+        (bounds of the state, see ``glifx.glif._kernels._spike_free``), instead of stepping
+        through it: the silent gaps between the epochs of a noise protocol cost nothing.  The
+        state after the jump equals the stepped one up to rounding (relative ~1e-15), so a spike
+        can move by one step only when a later threshold crossing falls within that of a step
+        boundary.  Off by default: the run is then step for step the reference's.  Ignored
+        (everything stepped) with ``noise``, whose current is never zero.
 
     Returns
     -------
@@ -480,17 +531,20 @@ def simulate_many(
                 f"models_or_model: expected a GlifModel or a sequence of them, got "
                 f"{type(models_or_model).__name__}"
             ) from None
-    if isinstance(stimuli, np.ndarray) and stimuli.ndim == 1:
-        names, stims = ["stimuli"], [_as_stimulus(stimuli, "stimuli")]
+    if isinstance(stimuli, CheckedStimulus) or isinstance(stimuli, np.ndarray) and stimuli.ndim == 1:
+        stimuli = [stimuli]
+        names = ["stimuli"]
     elif isinstance(stimuli, np.ndarray) and stimuli.ndim == 2 or (
         isinstance(stimuli, Sequence) and not isinstance(stimuli, str | bytes)
     ):
         names = [f"stimuli[{j}]" for j in range(len(stimuli))]
-        stims = [_as_stimulus(s, name) for s, name in zip(stimuli, names, strict=True)]
     else:
         raise ConfigError(
             f"stimuli: expected an array or a sequence of arrays, got {type(stimuli).__name__}"
         )
+    checked = [s if isinstance(s, CheckedStimulus) else None for s in stimuli]
+    stims = [c.current if c is not None else _as_stimulus(s, name)
+             for c, s, name in zip(checked, stimuli, names, strict=True)]
     packed = [(*m._kernel_arrays(dt), _kernels.KERNELS[m.standard_level, False]) for m in models]
 
     if pairing == "product":
@@ -518,13 +572,20 @@ def simulate_many(
         stim = stims[j]
         if seeds is not None:
             stim = _with_noise(stim, dt, noise, seeds[k])
-        return kernel(stim, p, f, _EMPTY1, _EMPTY1, _EMPTY2)
+        return kernel(stim, p, f, _EMPTY1, _EMPTY1, _EMPTY2, quiet[j])
 
     total_steps = sum(stims[j].shape[0] for _, j in pairs)
     parallel = n_jobs > 1 and len(pairs) > 1 and total_steps >= _MIN_PARALLEL_STEPS
     mapper = _pool(n_jobs).map if parallel else map
-    for j, bad in enumerate(mapper(_first_nonfinite, stims)):
+    unchecked = [j for j, c in enumerate(checked) if c is None]
+    for j, bad in zip(unchecked, mapper(_first_nonfinite, [stims[j] for j in unchecked]),
+                      strict=True):
         _check_finite(stims[j], names[j], bad)
+    if skip_quiet and noise is None:
+        quiet = [c.quiet if c is not None else _kernels.quiet_stretches(st, QUIET_MIN_STEPS)
+                 for c, st in zip(checked, stims, strict=True)]
+    else:
+        quiet = [_NO_QUIET] * len(stims)
     results = list(mapper(run, range(len(pairs))))
     spikes = [r[0] for r in results]
     if return_truncated:
