@@ -606,6 +606,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     0.3: C +136 % kept, against +6 % from the plain pass's start).
     """
     from glifx.glif import GlifModel, forced_spike_run
+    from glifx.glif.simulator import map_threads
 
     pieces = _iv_pieces(sweeps, ks, C, cut, block, RegressionCache() if cache is None else cache)
     noise_tau = 0.0
@@ -616,6 +617,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
     stood = "least squares"  # the last kind of pass that stood
+    designs: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # sweep -> (ρ, X, Σ X²)
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -636,23 +638,36 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             segments += np.split(resid, breaks)
         step = pc.sweep.dt * block
         rho = noise_correlation(segments, step) if correlated_noise and k > 0 else 0.0
-        ZX, Zy = np.zeros((n_col, n_col)), np.zeros(n_col)
-        xx, zz = np.zeros(n_col), np.zeros(n_col)
-        for j, pc in enumerate(pieces):
+        def cross_products(item: tuple[int, _IvPiece], model: GlifModel = model,
+                           rho: float = rho) -> tuple[np.ndarray, ...]:
+            """Z'X, Z'y, column sums of X² and Z² of one sweep at this pass."""
+            j, pc = item
             s = pc.sweep
             v_hat, valid = forced_spike_run(model, s.i, s.dt, np.asarray(s.spikes, np.int64))
-            instrument = difference_weighted_means(np.where(valid, v_hat, 0.0), block, pc.m)
+            # the forced run's voltage where it is defined, 0 in the cuts (no masked copy built)
+            instrument = _kernels.masked_difference_weighted_means(v_hat, valid, block, pc.m)
+            del v_hat, valid
             r = pc.rows
-            off = np.zeros((r.size, n_off))
-            off[:, j] = 1.0 - rho
-            X = np.column_stack([pc.x - rho * pc.x_prev, off])
+            if j not in designs or designs[j][0] != rho:  # X changes only with ρ
+                off = np.zeros((r.size, n_off))
+                off[:, j] = 1.0 - rho
+                X = np.column_stack([pc.x - rho * pc.x_prev, off])
+                designs[j] = (rho, X, np.sum(X**2, axis=0))
+            _, X, x2 = designs[j]
             Z = X.copy()
             Z[:, 0] = instrument[r] - rho * instrument[r - 1]
             y = pc.y - rho * pc.y_prev
-            ZX += Z.T @ X
-            Zy += Z.T @ y
-            xx += np.sum(X**2, axis=0)
-            zz += np.sum(Z**2, axis=0)
+            return Z.T @ X, Z.T @ y, x2, np.sum(Z**2, axis=0)
+
+        # sweeps on threads (the forced runs and the array work release the GIL); summed in
+        # sweep order, as one loop would
+        ZX, Zy = np.zeros((n_col, n_col)), np.zeros(n_col)
+        xx, zz = np.zeros(n_col), np.zeros(n_col)
+        for zx_j, zy_j, xx_j, zz_j in map_threads(cross_products, list(enumerate(pieces))):
+            ZX += zx_j
+            Zy += zy_j
+            xx += xx_j
+            zz += zz_j
         # the same solve as on the stacked, column-scaled X and Z, from their cross products
         sx, sz = np.sqrt(xx), np.sqrt(zz)
         sx[sx == 0] = 1.0
