@@ -335,6 +335,17 @@ def test_difference_weighted_means_carry_the_block_mean_difference():
                                atol=1e-9)
 
 
+@pytest.mark.parametrize(("n", "block"), [(10_007, 25), (10_000, 25), (1_249, 25), (101, 1),
+                                          (49, 25), (60, 7)])
+def test_next_current_means_are_those_of_the_shifted_copy(n, block):
+    """Bitwise what difference_weighted_means gives on append(i[1:], i[-1]), including the
+    block that reaches the appended sample (n = k·block + 2·block - 1)."""
+    i = np.random.default_rng(n).standard_normal(n)
+    for m in (n // block, max(n // block - 3, 0)):
+        expected = est.difference_weighted_means(np.append(i[1:], i[-1]), block, m)
+        assert np.array_equal(est._next_current_means(i, block, m), expected)
+
+
 def test_noise_correlation_of_ou_residuals_under_recording_noise():
     """An Ornstein–Uhlenbeck residual (τ 5 ms at 2 kHz) plus differenced white recording noise
     of twice its size and a slow offset: the lag-one correlation is that of the OU part."""

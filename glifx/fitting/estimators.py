@@ -543,6 +543,20 @@ class _IvPiece:
     sweep: SISweep
 
 
+def _next_current_means(i: np.ndarray, block: int, m: int) -> np.ndarray:
+    """:func:`difference_weighted_means` of the current at the next sample,
+    ``append(i[1:], i[-1])``, without copying ``i`` (a 25 s sweep at 200 kHz is 40 MB): the
+    means of the view ``i[1:]``, and the one block that reaches the appended sample from a copy
+    of its own samples (the same sums, term by term)."""
+    out = difference_weighted_means(i[1:], block, m)
+    width = 2 * block - 1
+    k, rem = divmod(i.size - width, block)
+    if rem == 0 and 0 <= k < m:  # block k ends on the last sample
+        tail = np.append(i[k * block + 1 :], i[-1])
+        out[k] = difference_weighted_means(tail, block, 1)[0]
+    return out
+
+
 def _iv_piece(s: SISweep, ks: tuple[float, float], C: float | None, n_cut: int,
               block: int) -> _IvPiece | None:
     """The sweep's :class:`_IvPiece`, or ``None`` with fewer than 10 rows."""
@@ -555,8 +569,7 @@ def _iv_piece(s: SISweep, ks: tuple[float, float], C: float | None, n_cut: int,
     vb = block_mean(v, block)
     D = dt * block
     # the GLIF step from sample m to m + 1 is driven by the current at m + 1 (GLIF_SPEC §2)
-    i_next = np.append(i[1:], i[-1])
-    wv, wi = difference_weighted_means(v, block, m), difference_weighted_means(i_next, block, m)
+    wv, wi = difference_weighted_means(v, block, m), _next_current_means(i, block, m)
     y_all = np.zeros(m)
     y_all[:-1] = np.diff(vb) / D
     if C is not None:
