@@ -79,6 +79,35 @@ def test_exp_basis_matches_direct_sum():
     np.testing.assert_allclose(_kernels.exp_basis(n, spikes, cut, rdt), direct, rtol=1e-12)
 
 
+@pytest.mark.parametrize(("spikes", "cut", "n"), [
+    ([5, 5, 40, 41, 44, 190], 7, 200),   # a double spike, overlapping cuts, one past the end
+    ([0, 3], 0, 50),                      # no cut: the injection at the spike sample itself
+    ([], 4, 30),                          # no spikes: zeros
+    ([10], 3, 2100),                      # decays across FLUSH_EVERY boundaries
+])
+def test_exp_basis_matches_direct_sum_at_the_edges(spikes, cut, n):
+    spikes = np.array(spikes, dtype=np.int64)
+    rdt = 0.05
+    direct = np.zeros(n)
+    for s in spikes:
+        for m in range(s + cut, n):
+            direct[m] += math.exp(-rdt * (m - s - cut))
+    np.testing.assert_allclose(_kernels.exp_basis(n, spikes, cut, rdt), direct, rtol=1e-12,
+                               atol=1e-300)
+
+
+def test_masked_difference_weighted_means_is_the_means_of_the_masked_copy():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(10_013)
+    keep = np.ones(x.size, dtype=bool)
+    for s in range(100, x.size - 60, 700):
+        keep[s : s + 50] = False  # cuts
+    for block in (1, 7, 25):
+        m = x.size // block
+        assert np.array_equal(_kernels.masked_difference_weighted_means(x, keep, block, m),
+                              _kernels.difference_weighted_means(np.where(keep, x, 0.0), block, m))
+
+
 def test_voltage_threshold_feature_matches_loop():
     rng = np.random.default_rng(0)
     v = rng.normal(0, 5e-3, 500)
@@ -192,6 +221,31 @@ def test_after_spike_currents_block_averaged():
     np.testing.assert_allclose(asc.amp, p["asc_amp"], rtol=0.05)
 
 
+def test_after_spike_currents_with_a_shared_cache_are_the_same():
+    """A RegressionCache shared by the joint fit and the per-sweep refits (as preprocessing
+    does) changes no bit of any result."""
+    rng = np.random.default_rng(8)
+    dt = 5e-5
+    p = {k: TRUE[k] for k in ("R", "C", "th_inf", "cut_s", "a_r", "b_r", "asc_k", "asc_amp")}
+    sweeps = []
+    for _ in range(2):
+        stim = noisy_current(rng, 60_000, dt, 1.4 * rheobase(p), cv=0.3)
+        v, sp = slow_glif(stim, dt, **p)
+        sweeps.append(si(v, stim, dt, sp))
+    reset = (p["a_r"], p["b_r"])
+    cache = est.RegressionCache()
+    for C in (None, p["C"]):
+        alone = est.after_spike_currents(sweeps, C, p["cut_s"], block=2, reset=reset)
+        shared = est.after_spike_currents(sweeps, C, p["cut_s"], block=2, reset=reset,
+                                          cache=cache)
+        assert shared == alone
+        for s in sweeps:
+            one = est.after_spike_currents([s], C, p["cut_s"], rates=alone.k, block=2,
+                                           reset=reset)
+            assert est.after_spike_currents([s], C, p["cut_s"], rates=alone.k, block=2,
+                                            reset=reset, cache=cache) == one
+
+
 def test_threshold_from_short_square():
     dt = 5e-6
     p = {k: TRUE[k] for k in ("R", "C", "th_inf", "cut_s")}
@@ -279,6 +333,17 @@ def test_difference_weighted_means_carry_the_block_mean_difference():
               / block**2 if k * block + 2 * block - 1 <= v.size else 0.0 for k in range(m)]
     np.testing.assert_allclose(est.difference_weighted_means(v, block, m), direct, rtol=1e-12,
                                atol=1e-9)
+
+
+@pytest.mark.parametrize(("n", "block"), [(10_007, 25), (10_000, 25), (1_249, 25), (101, 1),
+                                          (49, 25), (60, 7)])
+def test_next_current_means_are_those_of_the_shifted_copy(n, block):
+    """Bitwise what difference_weighted_means gives on append(i[1:], i[-1]), including the
+    block that reaches the appended sample (n = k·block + 2·block - 1)."""
+    i = np.random.default_rng(n).standard_normal(n)
+    for m in (n // block, max(n // block - 3, 0)):
+        expected = est.difference_weighted_means(np.append(i[1:], i[-1]), block, m)
+        assert np.array_equal(est._next_current_means(i, block, m), expected)
 
 
 def test_noise_correlation_of_ou_residuals_under_recording_noise():

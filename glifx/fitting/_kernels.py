@@ -14,7 +14,7 @@ from glifx.glif._kernels import FLUSH_EVERY, flush_tiny
 # --------------------------------------------------------------------------- explained variance
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def smoothed_train_sum(steps: np.ndarray, n: int, csum: np.ndarray, h: int) -> float:
     """Sum over the grid of a spike train convolved ('same' mode) with a kernel of half-width h.
 
@@ -30,7 +30,7 @@ def smoothed_train_sum(steps: np.ndarray, n: int, csum: np.ndarray, h: int) -> f
     return total
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def smoothed_train_dot(
     steps_a: np.ndarray, steps_b: np.ndarray, n: int, g: np.ndarray, acorr: np.ndarray
 ) -> float:
@@ -64,21 +64,33 @@ def smoothed_train_dot(
 # --------------------------------------------------------------------------- spike-triggered bases
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarray:
     """Sum over spikes ``s`` of ``exp(-rate_dt * (m - s - cut))`` for ``m >= s + cut``, else 0.
 
     This is the after-spike current (or spike threshold component) of unit amplitude that the GLIF
     simulator injects at the end of each spike cut (``rate_dt`` = rate constant × dt).
     """
-    out = np.zeros(n)
+    out = np.empty(n)
     decay = np.exp(-rate_dt)
     j = 0
     ns = spikes.size
     acc = 0.0
-    for m in range(n):
+    m = 0
+    while m < n:
+        # samples before the next injection only decay: a loop without the spike tests (twice
+        # as fast at 200 kHz; the same operations in the same order)
+        stop = n if j == ns else min(max(spikes[j] + cut, m), n)
+        for k in range(m, stop):
+            acc *= decay
+            if k % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+                acc = flush_tiny(acc)
+            out[k] = acc
+        m = stop
+        if m == n:
+            break
         acc *= decay
-        if m % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+        if m % FLUSH_EVERY == 0:
             acc = flush_tiny(acc)
         while j < ns and spikes[j] + cut == m:
             acc += 1.0
@@ -87,10 +99,11 @@ def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarra
             acc += np.exp(-rate_dt * (m - spikes[j] - cut))
             j += 1
         out[m] = acc
+        m += 1
     return out
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def voltage_threshold_feature(
     v: np.ndarray, spikes: np.ndarray, cut: int, b_dt: float, dt: float
 ) -> np.ndarray:
@@ -126,7 +139,7 @@ def voltage_threshold_feature(
     return out
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def model_spikes(spikes: np.ndarray, cut: int) -> np.ndarray:
     """Mask of the spikes a GLIF model can emit: not inside the cut (``s+1 … s+cut``) of the
     previous kept spike."""
@@ -139,7 +152,7 @@ def model_spikes(spikes: np.ndarray, cut: int) -> np.ndarray:
     return keep
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def spike_history(spikes: np.ndarray, cut: int, b_dt: float) -> np.ndarray:
     """Σ over earlier spikes ``p`` of ``exp(-b_dt (s - p - cut))`` at each spike ``s`` (the spike
     threshold component of unit jump, before the spike's own reset).  ``spikes`` must be model
@@ -152,13 +165,22 @@ def spike_history(spikes: np.ndarray, cut: int, b_dt: float) -> np.ndarray:
     return out
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
     """``m`` means of ``x`` over blocks ``k`` and ``k + 1`` with triangular weights
     ``1, 2, …, block, …, 2, 1`` (``2 block - 1`` samples from ``k · block``) divided by
     ``block²``; 0 where the samples run out.  One pass, no temporaries."""
+    return masked_difference_weighted_means(x, np.ones(0, dtype=np.bool_), block, m)
+
+
+@njit(cache=CACHE, nogil=True)
+def masked_difference_weighted_means(x: np.ndarray, keep: np.ndarray, block: int,
+                                     m: int) -> np.ndarray:
+    """:func:`difference_weighted_means` of ``where(keep, x, 0)`` without building it
+    (``keep`` empty: all of ``x``)."""
     out = np.zeros(m)
     n = x.size
+    masked = keep.size > 0
     width = 2 * block - 1
     scale = 1.0 / (block * block)
     for k in range(m):
@@ -168,6 +190,7 @@ def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
         acc = 0.0
         for j in range(width):
             w = j + 1 if j < block else width - j
-            acc += w * x[start + j]
+            xj = x[start + j] if not masked or keep[start + j] else 0.0
+            acc += w * xj
         out[k] = acc * scale
     return out

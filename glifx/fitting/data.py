@@ -51,6 +51,9 @@ REST_WINDOW_S = 0.5
 #: Time (s) skipped after the test pulse before the rest window may begin.
 TEST_PULSE_SETTLE_S = 0.1
 
+#: Samples :func:`hold_factor` looks at first for two consecutive changes of value.
+HOLD_PROBE = 4096
+
 #: Low-pass cutoff (kHz) of dV/dt for spike detection in fitting (ipfx's feature default is 10).
 DETECTION_FILTER_KHZ = 40.0
 
@@ -300,6 +303,12 @@ def hold_factor(v: np.ndarray) -> tuple[int, int]:
     -- a recording at ``rate / k`` upsampled by repeating each sample ``k`` times; ``(1, 0)``
     otherwise (or with too few changes to tell).  ``v[phase::k]`` is then the original
     recording."""
+    if v.size > HOLD_PROBE and np.isfinite(v[-1]):
+        # a recording at its own rate changes value at two consecutive samples early on: the
+        # gcd below is then 1, known without a pass over the whole sweep (the same answer)
+        early = np.flatnonzero(np.diff(v[:HOLD_PROBE]) != 0)
+        if np.any(np.diff(early) == 1):
+            return 1, 0
     finite = np.flatnonzero(np.isfinite(v))
     if finite.size < 2:
         return 1, 0

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from scipy import optimize
@@ -411,6 +411,48 @@ def spike_cut_and_reset(
                       int(x.size))
 
 
+T = TypeVar("T")
+
+
+class RegressionCache:
+    """Per-sweep arrays of the after-spike-current fits, built once and reused.
+
+    One preprocessing run fits the after-spike currents up to four times on the same sweeps
+    (with R and C on all training sweeps, then per sweep for the uncertainty; with C given,
+    then per sweep again) and every fit rebuilds the same spike-triggered bases at the
+    recorded rate (:func:`glifx.fitting._kernels.exp_basis`, the costliest step at 200 kHz)
+    and block-averages them.  Passing one cache to those fits
+    (:func:`after_spike_currents` ``cache=``) builds each array once; the values are the very
+    arrays an uncached fit computes, so results are bitwise the same.
+
+    Keys hold the :class:`~glifx.fitting.data.SISweep` itself (it compares by identity), so
+    a cache must not outlive the sweeps' data it was filled from: make one per run and drop
+    it.  At 200 kHz it holds about 55 MB per 25 s training sweep.
+    """
+
+    def __init__(self) -> None:
+        self._store: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value stored under ``key``, made by ``make()`` (and stored) the first time."""
+        try:
+            return self._store[key]
+        except KeyError:
+            value = self._store[key] = make()
+            return value
+
+
+@dataclass(frozen=True)
+class _AscRows:
+    """One sweep's rows of the after-spike-current least-squares regression (block-averaged),
+    before the known-C correction of ``y``."""
+
+    rows: np.ndarray       # block indices k whose centred derivative is clear of the cuts
+    dvdt: np.ndarray       # centred dV/dt at the rows, V/s
+    v: np.ndarray          # block-averaged V at the rows
+    i: np.ndarray          # block-averaged I at the rows
+
+
 @dataclass(frozen=True)
 class _AscPiece:
     """One sweep's rows of the after-spike-current least-squares regression (block-averaged)."""
@@ -419,6 +461,21 @@ class _AscPiece:
     v: np.ndarray          # block-averaged V at the rows
     bases: dict            # rate -> block-averaged unit ASC basis at the rows
     i: np.ndarray          # block-averaged I at the rows
+
+
+def _asc_rows(s: SISweep, n_cut: int, block: int) -> _AscRows:
+    v, i, dt = s.v, s.i, s.dt
+    mask = block_mask(cut_mask(v.size, np.asarray(s.spikes, dtype=np.int64), n_cut), block)
+    vb, ib = block_mean(v, block), block_mean(i, block)
+    rows = centred_rows(mask)
+    return _AscRows(rows, centred_derivative(vb, dt * block, rows), vb[rows], ib[rows])
+
+
+def _asc_basis_rows(s: SISweep, n_cut: int, block: int, rate: float, rows: np.ndarray
+                    ) -> np.ndarray:
+    """Block means of the unit after-spike current of rate ``rate`` (1/s) at ``rows``."""
+    spikes = np.asarray(s.spikes, dtype=np.int64)
+    return block_mean(_kernels.exp_basis(s.v.size, spikes, n_cut, rate * s.dt), block)[rows]
 
 
 def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
@@ -480,41 +537,70 @@ class _IvPiece:
     rows: np.ndarray
     y: np.ndarray        # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
     y_prev: np.ndarray   # the same at k - 1
-    columns: list        # difference-weighted V, [I], basis 1, basis 2 (full length)
+    x: np.ndarray        # difference-weighted V, [I], basis 1, basis 2 at the rows (columns)
+    x_prev: np.ndarray   # the same at k - 1
+    m: int               # blocks of the sweep
     sweep: SISweep
 
 
+def _next_current_means(i: np.ndarray, block: int, m: int) -> np.ndarray:
+    """:func:`difference_weighted_means` of the current at the next sample,
+    ``append(i[1:], i[-1])``, without copying ``i`` (a 25 s sweep at 200 kHz is 40 MB): the
+    means of the view ``i[1:]``, and the one block that reaches the appended sample from a copy
+    of its own samples (the same sums, term by term)."""
+    out = difference_weighted_means(i[1:], block, m)
+    width = 2 * block - 1
+    k, rem = divmod(i.size - width, block)
+    if rem == 0 and 0 <= k < m:  # block k ends on the last sample
+        tail = np.append(i[k * block + 1 :], i[-1])
+        out[k] = difference_weighted_means(tail, block, 1)[0]
+    return out
+
+
+def _iv_piece(s: SISweep, ks: tuple[float, float], C: float | None, n_cut: int,
+              block: int) -> _IvPiece | None:
+    """The sweep's :class:`_IvPiece`, or ``None`` with fewer than 10 rows."""
+    v, i, dt, spikes = s.v, s.i, s.dt, np.asarray(s.spikes, dtype=np.int64)
+    mask = block_mask(cut_mask(v.size, spikes, n_cut), block)
+    m = mask.size
+    rows = centred_rows(mask)  # k-1, k, k+1 clear: y[k] and y[k-1] both defined
+    if rows.size < 10:
+        return None
+    vb = block_mean(v, block)
+    D = dt * block
+    # the GLIF step from sample m to m + 1 is driven by the current at m + 1 (GLIF_SPEC §2)
+    wv, wi = difference_weighted_means(v, block, m), _next_current_means(i, block, m)
+    y_all = np.zeros(m)
+    y_all[:-1] = np.diff(vb) / D
+    if C is not None:
+        y_all -= wi / C
+    bases = [difference_weighted_means(_kernels.exp_basis(v.size, spikes, n_cut, k * dt),
+                                       block, m) for k in ks]
+    columns = [wv, *([] if C is not None else [wi]), *bases]
+    # the refinement reads the columns only at the rows and the rows before: kept stacked
+    return _IvPiece(rows, y_all[rows], y_all[rows - 1],
+                    np.column_stack([col[rows] for col in columns]),
+                    np.column_stack([col[rows - 1] for col in columns]), m, s)
+
+
 def _iv_pieces(sweeps: Sequence[SISweep], ks: tuple[float, float], C: float | None, cut: float,
-               block: int) -> list[_IvPiece]:
+               block: int, cache: RegressionCache) -> list[_IvPiece]:
+    """The :class:`_IvPiece` of each sweep with enough rows (from ``cache`` when it has it:
+    the per-sweep refits reuse the joint fit's)."""
     pieces = []
     for s in sweeps:
-        v, i, dt, spikes = s.v, s.i, s.dt, np.asarray(s.spikes, dtype=np.int64)
-        n_cut = int(round(cut / dt))
-        mask = block_mask(cut_mask(v.size, spikes, n_cut), block)
-        m = mask.size
-        rows = centred_rows(mask)  # k-1, k, k+1 clear: y[k] and y[k-1] both defined
-        if rows.size < 10:
-            continue
-        vb = block_mean(v, block)
-        D = dt * block
-        # the GLIF step from sample m to m + 1 is driven by the current at m + 1 (GLIF_SPEC §2)
-        i_next = np.append(i[1:], i[-1])
-        wv, wi = difference_weighted_means(v, block, m), difference_weighted_means(i_next, block, m)
-        y_all = np.zeros(m)
-        y_all[:-1] = np.diff(vb) / D
-        if C is not None:
-            y_all -= wi / C
-        bases = [difference_weighted_means(_kernels.exp_basis(v.size, spikes, n_cut, k * dt),
-                                           block, m) for k in ks]
-        columns = [wv, *([] if C is not None else [wi]), *bases]
-        pieces.append(_IvPiece(rows, y_all[rows], y_all[rows - 1], columns, s))
+        n_cut = int(round(cut / s.dt))
+        pc = cache.get(("iv", s, tuple(ks), C, n_cut, block),
+                       lambda s=s, n_cut=n_cut: _iv_piece(s, ks, C, n_cut, block))
+        if pc is not None:
+            pieces.append(pc)
     return pieces
 
 
 def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float],
             C: float | None, cut: float, reset: tuple[float, float], n_lead: int,
-            iterations: int, block: int, correlated_noise: bool
-            ) -> tuple[np.ndarray, float, str]:
+            iterations: int, block: int, correlated_noise: bool,
+            cache: RegressionCache | None = None) -> tuple[np.ndarray, float, str]:
     """Instrumental-variable refinement of the after-spike-current regression (see
     :func:`after_spike_currents`); returns the coefficients (the ``n_lead + 2`` leading ones
     refined), the intrinsic noise's time constant, s (0 unless a quasi-differenced pass stood),
@@ -533,8 +619,9 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     0.3: C +136 % kept, against +6 % from the plain pass's start).
     """
     from glifx.glif import GlifModel, forced_spike_run
+    from glifx.glif.simulator import map_threads
 
-    pieces = _iv_pieces(sweeps, ks, C, cut, block)
+    pieces = _iv_pieces(sweeps, ks, C, cut, block, RegressionCache() if cache is None else cache)
     noise_tau = 0.0
     if not pieces:
         return coef, noise_tau, "least squares"
@@ -543,6 +630,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
     stood = "least squares"  # the last kind of pass that stood
+    designs: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # sweep -> (ρ, X, Σ X²)
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -556,31 +644,43 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
         # residual of the current coefficients, per run of consecutive rows: the noise's ρ
         segments = []
         for pc in pieces:
-            fitted = np.column_stack([col[pc.rows] for col in pc.columns]) @ lead
+            fitted = pc.x @ lead
             resid = pc.y - fitted
             resid -= resid.mean()
             breaks = np.flatnonzero(np.diff(pc.rows) != 1) + 1
             segments += np.split(resid, breaks)
         step = pc.sweep.dt * block
         rho = noise_correlation(segments, step) if correlated_noise and k > 0 else 0.0
-        ZX, Zy = np.zeros((n_col, n_col)), np.zeros(n_col)
-        xx, zz = np.zeros(n_col), np.zeros(n_col)
-        for j, pc in enumerate(pieces):
+        def cross_products(item: tuple[int, _IvPiece], model: GlifModel = model,
+                           rho: float = rho) -> tuple[np.ndarray, ...]:
+            """Z'X, Z'y, column sums of X² and Z² of one sweep at this pass."""
+            j, pc = item
             s = pc.sweep
             v_hat, valid = forced_spike_run(model, s.i, s.dt, np.asarray(s.spikes, np.int64))
-            instrument = difference_weighted_means(np.where(valid, v_hat, 0.0), block,
-                                                   pc.columns[0].size)
+            # the forced run's voltage where it is defined, 0 in the cuts (no masked copy built)
+            instrument = _kernels.masked_difference_weighted_means(v_hat, valid, block, pc.m)
+            del v_hat, valid
             r = pc.rows
-            off = np.zeros((r.size, n_off))
-            off[:, j] = 1.0 - rho
-            X = np.column_stack([col[r] - rho * col[r - 1] for col in pc.columns] + [off])
+            if j not in designs or designs[j][0] != rho:  # X changes only with ρ
+                off = np.zeros((r.size, n_off))
+                off[:, j] = 1.0 - rho
+                X = np.column_stack([pc.x - rho * pc.x_prev, off])
+                designs[j] = (rho, X, np.sum(X**2, axis=0))
+            _, X, x2 = designs[j]
             Z = X.copy()
             Z[:, 0] = instrument[r] - rho * instrument[r - 1]
             y = pc.y - rho * pc.y_prev
-            ZX += Z.T @ X
-            Zy += Z.T @ y
-            xx += np.sum(X**2, axis=0)
-            zz += np.sum(Z**2, axis=0)
+            return Z.T @ X, Z.T @ y, x2, np.sum(Z**2, axis=0)
+
+        # sweeps on threads (the forced runs and the array work release the GIL); summed in
+        # sweep order, as one loop would
+        ZX, Zy = np.zeros((n_col, n_col)), np.zeros(n_col)
+        xx, zz = np.zeros(n_col), np.zeros(n_col)
+        for zx_j, zy_j, xx_j, zz_j in map_threads(cross_products, list(enumerate(pieces))):
+            ZX += zx_j
+            Zy += zy_j
+            xx += xx_j
+            zz += zz_j
         # the same solve as on the stacked, column-scaled X and Z, from their cross products
         sx, sz = np.sqrt(xx), np.sqrt(zz)
         sx[sx == 0] = 1.0
@@ -663,6 +763,7 @@ def after_spike_currents(
     reset: tuple[float, float] | None = None,
     iterations: int = 3,
     correlated_noise: bool | None = None,
+    cache: RegressionCache | None = None,
 ) -> AfterSpikeCurrents:
     """Fit two after-spike currents and R on spiking sweeps (GLIF_SPEC §3.5, slip fixed).
 
@@ -701,6 +802,9 @@ def after_spike_currents(
         noise 0.3: amplitudes within 4 %, R within 1.2 %) and stays stable on conductance-based
         cells, whose fastest after-spike current the quasi-differenced fit inflates (Pospischil
         RS, noise 0.3: −5.5 nA at 300 1/s against −92 pA).
+    cache
+        Per-sweep arrays shared with other fits on the same sweeps (:class:`RegressionCache`;
+        the same result, built once); default: none shared.
 
     Raises
     ------
@@ -710,21 +814,21 @@ def after_spike_currents(
     rates = tuple(sorted(float(r) for r in rates))
     pieces = []
     n_spikes = 0
+    cache = RegressionCache() if cache is None else cache
     for s in sweeps:
-        v, i, dt, spikes = s.v, s.i, s.dt, np.asarray(s.spikes, dtype=np.int64)
-        n_spikes += spikes.size
-        n_cut = int(round(cut / dt))
-        mask = block_mask(cut_mask(v.size, spikes, n_cut), block)
-        vb, ib = block_mean(v, block), block_mean(i, block)
-        rows = centred_rows(mask)
-        if rows.size < 10:
+        n_spikes += np.asarray(s.spikes).size
+        n_cut = int(round(cut / s.dt))
+        ar = cache.get(("ls", s, n_cut, block), lambda s=s, n_cut=n_cut: _asc_rows(s, n_cut, block))
+        if ar.rows.size < 10:
             continue
-        bases = {r: block_mean(_kernels.exp_basis(v.size, spikes, n_cut, r * dt), block)[rows]
+        bases = {r: cache.get(("ls basis", s, n_cut, block, r),
+                              lambda s=s, n_cut=n_cut, r=r, rows=ar.rows:
+                              _asc_basis_rows(s, n_cut, block, r, rows))
                  for r in rates}
-        y = centred_derivative(vb, dt * block, rows)
+        y = ar.dvdt
         if C is not None:
-            y = y - ib[rows] / C
-        pieces.append(_AscPiece(y, vb[rows], bases, ib[rows]))
+            y = y - ar.i / C
+        pieces.append(_AscPiece(y, ar.v, bases, ar.i))
     if n_spikes == 0:
         raise EstimationError("no spikes: after-spike currents cannot be estimated")
     if not pieces:
@@ -771,7 +875,7 @@ def after_spike_currents(
         iv_block = (regression_block(min(s.dt for s in sweeps), NOISE_IV_RATE)
                     if correlated_noise else block)
         coef, noise_tau, refinement = _asc_iv(sweeps, coef, ks, C, cut, reset, n_lead,
-                                              iterations, iv_block, correlated_noise)
+                                              iterations, iv_block, correlated_noise, cache)
         if correlated_noise and refinement == "least squares":
             # least squares is what the refinement exists to replace: no silent fallback
             raise EstimationError("the instrumental-variable refinement of the after-spike-"

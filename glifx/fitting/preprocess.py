@@ -181,7 +181,8 @@ def _estimate(pre: Preprocessing, name: str, make: Callable[[], Any],
 
 
 def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
-              min_subthreshold_s: float, membrane: str = "joint") -> est.Membrane:
+              min_subthreshold_s: float, membrane: str = "joint",
+              cache: est.RegressionCache | None = None) -> est.Membrane:
     """R and C (see :data:`MEMBRANE_METHODS`): with ``"joint"``, or with less than
     ``min_subthreshold_s`` of spike-free data (a cell that fires in its "subthreshold" epoch),
     together with the after-spike currents on everything outside the cuts; else, or when that
@@ -195,7 +196,7 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
     elif membrane == "joint" or quiet < min_subthreshold_s:
         try:
             asc = est.after_spike_currents(train, None, pre.cut, block=block,
-                                           reset=_reset_rule(pre))
+                                           reset=_reset_rule(pre), cache=cache)
         except GlifxError as exc:
             if quiet < min_subthreshold_s:
                 raise
@@ -206,7 +207,8 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
             for s in train:
                 try:
                     one = est.after_spike_currents([s], None, pre.cut, rates=tuple(asc.k),
-                                                   block=block, reset=_reset_rule(pre))
+                                                   block=block, reset=_reset_rule(pre),
+                                                   cache=cache)
                 except GlifxError:
                     continue
                 per.append((one.R, one.C))
@@ -224,12 +226,12 @@ def _reset_rule(pre: Preprocessing) -> tuple[float, float] | None:
     return (pre.reset.a_r, pre.reset.b_r) if isinstance(pre.reset, est.SpikeReset) else None
 
 
-def _after_spike_currents(train: list[SISweep], block: int, pre: Preprocessing
-                          ) -> est.AfterSpikeCurrents:
+def _after_spike_currents(train: list[SISweep], block: int, pre: Preprocessing,
+                          cache: est.RegressionCache | None = None) -> est.AfterSpikeCurrents:
     if not (pre.has("membrane") and pre.cut is not None):
         raise EstimationError("needs R, C and the spike cut")
     return est.after_spike_currents(train, pre.membrane.C, pre.cut, block=block,
-                                    reset=_reset_rule(pre))
+                                    reset=_reset_rule(pre), cache=cache)
 
 
 def _triple_error(data: FitData, cut: float | None) -> str | None:
@@ -290,13 +292,15 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     pre = Preprocessing()
     train = data.train
     block = est.regression_block(train[0].dt, regression_rate)
+    # the after-spike-current fits (membrane, asc, their per-sweep refits) share their bases
+    cache = est.RegressionCache()
     _estimate(pre, "reset", lambda: est.spike_cut_and_reset(train), progress)
     if membrane not in MEMBRANE_METHODS:
         raise ConfigError(f"membrane must be one of {MEMBRANE_METHODS}, got {membrane!r}")
-    _estimate(pre, "membrane", lambda: _membrane(train, block, pre, min_subthreshold_s, membrane),
-              progress)
+    _estimate(pre, "membrane",
+              lambda: _membrane(train, block, pre, min_subthreshold_s, membrane, cache), progress)
     if levels & {3, 4, 5}:
-        _estimate(pre, "asc", lambda: _after_spike_currents(train, block, pre), progress)
+        _estimate(pre, "asc", lambda: _after_spike_currents(train, block, pre, cache), progress)
     _estimate(pre, "theta_inf", lambda: est.threshold_from_short_square(data.short_square),
               progress)
     if method == "reference":
@@ -315,16 +319,19 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     if method == "reference" or (method == "select" and levels & set(SELECT_LEVELS)):
         _estimate(pre, "noise_scale",
                   lambda: est.laplace_scale_from_long_square(data.long_square), progress)
-    add_uncertainties(pre, data, block, progress)
+    add_uncertainties(pre, data, block, progress, cache=cache)
     return pre
 
 
 def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
-                      progress: Progress | None = None) -> None:
+                      progress: Progress | None = None, *,
+                      cache: est.RegressionCache | None = None) -> None:
     """Standard errors of the made estimates into ``pre.uncertainty`` (in place;
     :mod:`glifx.fitting.uncertainty`): reset and threshold components per spike (lmfit least
     squares), R, C and the after-spike-current amplitudes from their per-sweep spread.  An
-    estimate whose uncertainty the data do not allow is left out."""
+    estimate whose uncertainty the data do not allow is left out.  ``cache``: the
+    after-spike-current fits' per-sweep arrays, shared with the fits of ``pre``
+    (:class:`~glifx.fitting.estimators.RegressionCache`)."""
     from glifx.fitting import uncertainty as unc
 
     t0 = time.perf_counter()
@@ -337,7 +344,8 @@ def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
                                                               data.el_reference)
     if pre.has("asc") and pre.has("membrane") and pre.cut is not None:
         makers["asc"] = lambda: unc.asc_uncertainty(data.train, pre.asc, pre.membrane.C,
-                                                    pre.cut, block, _reset_rule(pre))
+                                                    pre.cut, block, _reset_rule(pre),
+                                                    cache=cache)
     for name in ("threshold_spike", "threshold_full"):
         if pre.has(name) and pre.cut is not None:
             makers[name] = partial(unc.threshold_uncertainty, spiking, pre.cut, getattr(pre, name))

@@ -240,14 +240,17 @@ def membrane_uncertainty(membrane: est.Membrane, rests: Sequence[float] = (),
 
 
 def asc_uncertainty(sweeps: Sequence[Any], asc: est.AfterSpikeCurrents, C: float, cut: float,
-                    block: int, reset: tuple[float, float] | None) -> dict[str, Uncertainty]:
+                    block: int, reset: tuple[float, float] | None, *,
+                    cache: est.RegressionCache | None = None) -> dict[str, Uncertainty]:
     """``R_input`` and the after-spike-current amplitudes of GLIF3–5 from per-sweep refits at the
-    chosen rates (time constants are picked from a grid, :data:`ASC_RATES`: no interval)."""
+    chosen rates (time constants are picked from a grid, :data:`ASC_RATES`: no interval).
+    ``cache``: per-sweep arrays shared with the fit of ``asc``
+    (:class:`~glifx.fitting.estimators.RegressionCache`)."""
     per: list[tuple[float, float, float]] = []
     for s in sweeps:
         try:
             one = est.after_spike_currents([s], C, cut, rates=tuple(asc.k), block=block,
-                                           reset=reset)
+                                           reset=reset, cache=cache)
         except GlifxError:  # a sweep without enough spikes or subthreshold data: no refit
             continue
         per.append((one.R, float(one.amp[0]), float(one.amp[1])))
