@@ -175,6 +175,34 @@ def test_glif3_choice_gates_glif4_and_5(small_cell, small_fit, gate_forced, choi
         assert fit.preprocessing.reference_threshold_spike is None
 
 
+@pytest.mark.parametrize("choice", ["reference", "ev"])
+def test_levels_on_threads_give_the_serial_result(small_cell, small_fit, gate_forced, choice):
+    """The levels fitted on two threads (GLIF4/5 start before GLIF3 has chosen and add the
+    reference optimiser when it does) give what one thread gives, in level order."""
+    from glifx.glif import set_threads
+
+    cell, _ = small_cell
+    gate_forced["choice"] = choice
+    kw = dict(data=small_fit.data, optimize_kwargs=dict(n_starts=1, max_evaluations=40))
+    fits = {}
+    try:
+        for n in (1, 2):
+            set_threads(n)
+            fits[n] = fit_cell(cell, **kw)
+    finally:
+        set_threads(None)
+    assert list(fits[2].levels) == [1, 2, 3, 4, 5]
+    for lv in (1, 2, 3, 4, 5):
+        one, two = fits[1][lv], fits[2][lv]
+        assert one.ok and two.ok, (one.reason, two.reason)
+        assert two.model == one.model and two.reason == one.reason
+        assert (two.train_ev, two.test_ev) == (one.train_ev, one.test_ev)
+        assert two.optimization.method == one.optimization.method
+        assert (two.selection is None) == (one.selection is None)
+        if one.selection is not None:
+            assert two.selection.choice == one.selection.choice
+
+
 def test_glif3_cross_validation_runs_for_glif4_when_glif3_is_not_requested(
         small_cell, small_fit, gate_forced):
     """Without GLIF3 among the levels, its cross-validation still decides GLIF4's candidates, and

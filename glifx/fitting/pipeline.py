@@ -369,14 +369,9 @@ def _ev_kept_theta(model: Any, data: SpikeTrainData, **kwargs: Any) -> Optimizat
 
 
 def _candidates(level: int, names: Sequence[str], ctx: FitContext
-                ) -> tuple[dict[str, tuple[Any, Fitter]], list[str]]:
-    """Optimiser name -> (initial model, fitter) at ``level``, and why any is missing.
-
-    Raises
-    ------
-    GlifxError
-        When no optimiser can run (the first one's reason).
-    """
+                ) -> tuple[dict[str, tuple[Any, Fitter]], list[str], GlifxError | None]:
+    """Optimiser name -> (initial model, fitter) at ``level``, why any is missing, and the
+    first missing one's error (raised by the caller when none can run)."""
     out: dict[str, tuple[Any, Fitter]] = {}
     missing: list[str] = []
     first_error: GlifxError | None = None
@@ -393,10 +388,7 @@ def _candidates(level: int, names: Sequence[str], ctx: FitContext
         except GlifxError as exc:
             first_error = first_error or exc
             missing.append(f"{name} optimiser unavailable ({exc})")
-    if not out:
-        assert first_error is not None
-        raise first_error
-    return out, missing
+    return out, missing, first_error
 
 
 def _recording(fit: Fitter, name: str, ctx: FitContext,
@@ -485,7 +477,7 @@ def gate_choice(ctx: FitContext, say: Progress) -> str:
     """Run the cross-validation of :data:`~glifx.fitting.selection.GATE_LEVEL` for the levels
     above it when that level itself is not fitted; the optimiser it chose (``"ev"`` if it could
     not run)."""
-    try:
+    try:  # (fewer than two candidates: no cross-validation)
         sel, _ = _cross_validated(_candidates(GATE_LEVEL, (EV, REFERENCE), ctx)[0], ctx)
     except GlifxError:
         sel = None
@@ -495,20 +487,43 @@ def gate_choice(ctx: FitContext, say: Progress) -> str:
     return sel.choice
 
 
-def fit_level(level: int, names: Sequence[str], ctx: FitContext) -> LevelFit:
+def fit_level(level: int, names: Sequence[str], ctx: FitContext,
+              more: Callable[[], Sequence[str]] | None = None) -> LevelFit:
     """Fit ``level`` with each optimiser in ``names`` (two: keep the cross-validation's choice),
     and score the result on the training and test sets.  A level the data do not allow gets
-    its reason instead of a model."""
+    its reason instead of a model.
+
+    ``more``, when given, is called once the optimisers of ``names`` have run and names the
+    level's optimisers in full: those not yet run are added (the choice at
+    :data:`GATE_LEVEL`, made meanwhile on another thread, :func:`_fit_levels`).  Each optimiser
+    depends only on its own inputs, so the result is the one of ``fit_level(level, more(),
+    ctx)``."""
     lf = LevelFit(level)
     try:
-        if REFERENCE in names and level != GATE_LEVEL:
-            with ctx.lock:  # levels run on several threads (_fit_levels): estimated once
-                if ctx.pre.reference_threshold_spike is None:
-                    add_reference_thresholds(ctx.pre, ctx.data, ctx.select_levels, ctx.progress)
-        cands, notes = _candidates(level, names, ctx)
+        cands: dict[str, tuple[Any, Fitter]] = {}
+        opts: dict[str, OptimizationResult] = {}
+        notes: list[str] = []
+        errors: list[GlifxError] = []
         refits: dict[tuple[str, int], OptimizationResult] = {}  # (optimiser, fold) -> result
-        cands = {name: (m0, _recording(fit, name, ctx, refits)) for name, (m0, fit) in cands.items()}
-        opts = {name: fit(ctx.train_set) for name, (_, fit) in cands.items()}
+
+        def run(batch: Sequence[str]) -> None:
+            if REFERENCE in batch and level != GATE_LEVEL:
+                with ctx.lock:  # levels run on several threads (_fit_levels): estimated once
+                    if ctx.pre.reference_threshold_spike is None:
+                        add_reference_thresholds(ctx.pre, ctx.data, ctx.select_levels,
+                                                 ctx.progress)
+            new, missing, error = _candidates(level, batch, ctx)
+            notes.extend(missing)
+            errors.extend([error] if error is not None else [])
+            for name, (m0, fit) in new.items():
+                cands[name] = (m0, _recording(fit, name, ctx, refits))
+                opts[name] = cands[name][1](ctx.train_set)
+
+        run(names)
+        if more is not None:
+            run([name for name in more() if name not in names])
+        if not cands:
+            raise errors[0]
         lf.selection, why_not = _cross_validated(cands, ctx)
         chosen = next(iter(cands)) if lf.selection is None else lf.selection.choice
         opt, kept, lf.protocol_check, guard_note = _guarded(level, opts, chosen, ctx)
@@ -705,25 +720,33 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
     The levels are independent but for the cross-validation choice at :data:`GATE_LEVEL`, which
     the levels above it wait for (:class:`_Gate`); each result is what the serial loop gives
     (every level's fit is deterministic and shares nothing else that it changes: the reference
-    threshold estimates are added under ``ctx.lock``).  The gate level is started first, so a
-    waiting level never holds the thread it needs.  The threads run the levels' Python while
-    their simulations (compiled, GIL released) run on the simulator's own pool: the optimisers'
-    serial Nelder-Mead steps leave one core idle with one level at a time.  One thread (a dask
-    worker, ``GLIFX_THREADS=1``) fits the levels in order, as before.
+    threshold estimates are added under ``ctx.lock``).  A gated level runs the optimiser every
+    choice includes first and waits for the choice only then (``fit_level``'s ``more``); the
+    gate level is started first, so a waiting level never holds the thread it needs.  The
+    threads run the levels' Python while their simulations (compiled, GIL released) run on
+    the simulator's own pool: the optimisers' serial Nelder-Mead steps leave one core idle
+    with one level at a time.  One thread (a dask worker, ``GLIFX_THREADS=1``) fits the
+    levels in order, as before.
     """
     from glifx.glif import default_n_jobs
 
     gated = method == "select" and any(needs_gate(lv, method) for lv in levels)
     gate = _Gate(ctx, say, from_level=gated and GATE_LEVEL in levels)
-    order = sorted(levels, key=lambda lv: (lv != GATE_LEVEL, needs_gate(lv, method), lv))
+    # in parallel the gate level first (it must be running before anything waits for it), then
+    # the costlier higher levels first, for balance; serially the levels in order (the gate
+    # level comes before those above it)
+    order = sorted(levels, key=lambda lv: (lv != GATE_LEVEL, -lv))
 
     def run(level: int) -> LevelFit:
         t0 = time.perf_counter()
         say(f"GLIF{level}: started")
-        choice = gate.get() if needs_gate(level, method) else None
+        # a gated level starts with the optimisers every choice includes and adds the rest
+        # once the gate has chosen
+        more = (lambda: optimisers(level, method, gate.get())) if needs_gate(level, method) \
+            else None
         lf = None
         try:
-            lf = fit_level(level, optimisers(level, method, choice), ctx)
+            lf = fit_level(level, optimisers(level, method, None), ctx, more)
         finally:  # also when it raised: the levels waiting for it must not wait for ever
             if level == GATE_LEVEL and gated:
                 gate.set_from_level(lf)
@@ -733,7 +756,7 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
 
     n_threads = min(default_n_jobs(), len(order))
     if n_threads <= 1:
-        done = {lv: run(lv) for lv in order}
+        done = {lv: run(lv) for lv in levels}
     else:
         with ThreadPoolExecutor(n_threads, thread_name_prefix="glifx-level") as pool:
             futures = {lv: pool.submit(run, lv) for lv in order}
