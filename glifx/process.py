@@ -41,6 +41,7 @@ from glifx.report import (
     plot_voltage_overlay,
     write_fit_outputs,
 )
+from glifx.report.from_fit import RecordedViews, recorded_views
 from glifx.report.outputs import prepare_output_dir
 from glifx.stimulus import NOISE_1, NOISE_2
 from glifx.sweep import Cell
@@ -95,6 +96,7 @@ class CellResult:
     warnings: list[str] = field(default_factory=list)
     wall_time: float = 0.0
     _report: CellReport | None = field(default=None, repr=False, compare=False)
+    _recorded: RecordedViews | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_fitted(self) -> int:
@@ -106,13 +108,14 @@ class CellResult:
         does: qc, features, neuron configs, fit_summary.json, report.html, columns.json), all or
         nothing; sets and returns :attr:`out_dir`."""
         self.out_dir = write_fit_outputs(out_dir, self.cell, self.qc, self.features, self.fit,
-                                         report=self._report)
+                                         report=self._report, recorded=self._recorded)
         return self.out_dir
 
     def report(self) -> CellReport:
         """The per-cell report's data (simulates the fitted models once; kept)."""
         if self._report is None:
-            self._report = build_cell_report(self.cell, self.qc, self.features, self.fit)
+            self._report = build_cell_report(self.cell, self.qc, self.features, self.fit,
+                                             recorded=self._recorded)
         return self._report
 
     def plot(self, what: str = "ev") -> Figure:
@@ -307,6 +310,9 @@ def process_cell(
     qc.warnings.extend(features.cell.get("warnings", []))  # qc.json holds every plausibility warning
     for message in qc.warnings:
         _warn(warnings, say, message)
+    # the report's example traces and first spike, reduced while QC's copies of the sweeps are
+    # still in memory: writing the report then reads nothing from the file (a few MB kept)
+    recorded = recorded_views(cell, features)
     cell.clear_cache()  # fitting reads the sweeps again one at a time; don't hold two copies
     no_training = qc_left_no_training(qc)
     if no_training is not None:  # still write QC and features: they say what to relax
@@ -321,9 +327,10 @@ def process_cell(
     if fit.data is not None and not fit.data.test:
         _warn(warnings, say,
               f"no usable {NOISE_2} sweep in {source}: test explained variance not computed")
-    result = CellResult(cell, qc, features, fit, warnings=warnings)
+    result = CellResult(cell, qc, features, fit, warnings=warnings, _recorded=recorded)
     if out_dir is not None:
         say(f"writing: {Path(out_dir)}")
-        result.out_dir = write_fit_outputs(out_dir, cell, qc, features, fit, folder=folder)
+        result.out_dir = write_fit_outputs(out_dir, cell, qc, features, fit, folder=folder,
+                                           recorded=recorded)
     result.wall_time = time.perf_counter() - t_start
     return result

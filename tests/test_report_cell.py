@@ -73,6 +73,40 @@ def test_example_traces_are_reduced_but_keep_every_extreme(cell_and_features) ->
             assert y[inside].min() == y[lo:lo + 101].min()
 
 
+def _envelope_reference(max_points: int, *traces: np.ndarray) -> np.ndarray:
+    """The numpy envelope_indices had before its compiled kernel (padded blocks, NaN -> ±inf)."""
+    n = traces[0].size
+    if n <= max_points:
+        return np.arange(n)
+    block = int(np.ceil(n / max(max_points // 2, 1)))
+    nb = int(np.ceil(n / block))
+    starts = np.arange(nb) * block
+    keep = [starts]
+    for y in traces:
+        yb = np.concatenate([np.asarray(y, dtype=float), np.full(nb * block - n, np.nan)])
+        yb = yb.reshape(nb, block)
+        keep.append(starts + np.argmin(np.where(np.isnan(yb), np.inf, yb), axis=1))
+        keep.append(starts + np.argmax(np.where(np.isnan(yb), -np.inf, yb), axis=1))
+    return np.unique(np.minimum(np.concatenate(keep), n - 1))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_envelope_indices_match_the_numpy_reference(seed: int) -> None:
+    from glifx.report.plots import envelope_indices
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 5000))
+    a = rng.choice([-1.0, 0.0, -0.0, 1.0, 2.0], n)  # ties: the first index must win
+    b = np.cumsum(rng.normal(size=n))
+    a[rng.random(n) < 0.2] = np.nan
+    b[rng.random(n) < 0.05] = np.inf
+    a[:40] = np.nan  # whole blocks of NaN
+    for max_points in (2, 7, 64, 1000, n):
+        got = envelope_indices(max_points, a, b)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, _envelope_reference(max_points, a, b))
+
+
 def test_first_spike_waveform(cell_and_features) -> None:
     cell, feats = cell_and_features
     wf = first_spike_waveform(cell, feats)

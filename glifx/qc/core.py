@@ -21,8 +21,16 @@ from glifx.qc.cell_measure import measure_protocol_sweeps
 from glifx.qc.cell_qc import CELL_MEASUREMENTS, qc_cell_metadata
 from glifx.qc.columns import QC_FILES
 from glifx.qc.criteria import QCCriteria
-from glifx.qc.plausibility_warnings import recording_warnings
-from glifx.qc.sweep_qc import EXCLUDED, FAILED, SWEEP_MEASUREMENTS, SweepQC, exclusion_reason, qc_sweep
+from glifx.qc.plausibility_warnings import SweepFinding, sweep_finding, warnings_from_findings
+from glifx.qc.sweep_qc import (
+    EXCLUDED,
+    FAILED,
+    SWEEP_MEASUREMENTS,
+    SweepQC,
+    exclusion_reason,
+    qc_sweep,
+    voltage_stats,
+)
 from glifx.sweep import Cell, Sweep
 
 #: Columns of :attr:`QCResult.sweeps`, in order.
@@ -314,9 +322,13 @@ def run_qc(
         raise ConfigError(f"run_qc needs a glifx.Cell or glifx.Sweep, got {type(cell).__name__}")
 
     results: list[SweepQC] = []
+    findings: list[tuple[int, SweepFinding]] = []  # the plausibility warnings' per sweep
     for rec in cell.records:
-        results.append(_qc_one(cell, rec.sweep_number, rec.stimulus_name, rec.stimulus_code,
-                               rec.clamp_mode, c))
+        result, finding = _qc_one(cell, rec.sweep_number, rec.stimulus_name, rec.stimulus_code,
+                                  rec.clamp_mode, c)
+        results.append(result)
+        if finding is not None and result.status != EXCLUDED:  # (the sweep's own clamp mode)
+            findings.append(finding)
 
     rows = [r.row() for r in results]
     table = pd.DataFrame(rows, columns=list(QC_SWEEP_COLUMNS))
@@ -336,8 +348,7 @@ def run_qc(
             f"{c.min_passed_sweeps} needed"
         )
     return QCResult(
-        warnings=recording_warnings(_readable(cell, [r.sweep_number for r in results
-                                                     if r.status != EXCLUDED])),
+        warnings=warnings_from_findings(findings),
         cell_id=cell.cell_id,
         sweeps=table,
         passed_sweeps=passed,
@@ -352,35 +363,34 @@ def run_qc(
     )
 
 
-def _readable(cell: Cell, numbers: list[int]) -> list[Sweep]:
-    """The sweeps among ``numbers`` that can be read (the others already failed QC, saying why)."""
-    out = []
-    for n in numbers:
-        try:
-            out.append(cell.sweep(n))
-        except GlifxError:
-            continue
-    return out
-
-
 def _qc_one(cell: Cell, number: int, name: str | None, code: str | None, clamp_mode: str,
-            c: QCCriteria) -> SweepQC:
-    """QC of one sweep; never raises for a bad sweep."""
+            c: QCCriteria) -> tuple[SweepQC, tuple[int, SweepFinding] | None]:
+    """QC of one sweep (never raises for a bad sweep) and, for a sweep that was read, what it
+    contributes to the plausibility warnings.
+
+    Both come from one :meth:`~glifx.Sweep.held` copy and one :func:`voltage_stats` pass, so
+    the float64 samples, the epochs and the passes over the whole sweep are made once.
+    """
     excluded = exclusion_reason(clamp_mode, name, c)
     if excluded:
-        return SweepQC(number, name, code, clamp_mode, status=EXCLUDED, notes=[excluded])
+        return SweepQC(number, name, code, clamp_mode, status=EXCLUDED, notes=[excluded]), None
     try:
         sweep = cell.sweep(number)
     except GlifxError as exc:
         reason = exc.reason if isinstance(exc, SweepError) else str(exc)
         if not reason.startswith("could not be read"):
             reason = f"could not be read: {reason}"
-        return _failed(number, name, code, clamp_mode, reason)
+        return _failed(number, name, code, clamp_mode, reason), None
+    held = sweep.held()
+    # outside the try below: a failure here stops run_qc, as the warnings pass over the read
+    # sweeps did when it was a separate pass
+    stats = voltage_stats(held, c)
+    finding = (number, sweep_finding(held, stats))
     try:
-        return qc_sweep(sweep.held(), c)
+        return qc_sweep(held, c, stats=stats), finding
     except Exception as exc:  # a bug or an unforeseen sweep shape must not stop the other sweeps
         return _failed(number, name, code, clamp_mode,
-                       f"QC could not be computed: {type(exc).__name__}: {exc}")
+                       f"QC could not be computed: {type(exc).__name__}: {exc}"), finding
 
 
 def _failed(number: int, name: str | None, code: str | None, clamp_mode: str, reason: str) -> SweepQC:

@@ -21,10 +21,13 @@ from collections.abc import Iterable
 import numpy as np
 
 from glifx.qc.criteria import QCCriteria
+from glifx.qc.sweep_qc import BASELINE_RANGE_MV, VoltageStats, voltage_stats
 from glifx.sweep import Sweep, sweep_ranges
 
-#: Resting/holding potentials outside this range (mV) are not physiological for a healthy neuron.
-BASELINE_RANGE_MV = (-100.0, -40.0)
+#: What one sweep contributes to :func:`recording_warnings`: ``(kind, value)`` with kind
+#: ``"flat"`` (value: its first finite voltage, mV), ``"volts"`` or ``"baseline"`` (value: the
+#: baseline, mV); ``None`` when the sweep is plausible.
+SweepFinding = tuple[str, float] | None
 #: A trace whose every finite value is within ± this (in "mV") was almost surely recorded in volts.
 VOLT_SCALE_MAX = 1.0
 
@@ -37,6 +40,30 @@ def baseline_mv(sweep: Sweep) -> float:
     before = v[: stim[0]] if stim is not None and stim[0] > 0 else v
     finite = before[np.isfinite(before)]
     return float(np.median(finite)) if finite.size else float("nan")
+
+
+def sweep_finding(sweep: Sweep, stats: VoltageStats | None = None) -> SweepFinding:
+    """What one sweep contributes to :func:`recording_warnings` (see :data:`SweepFinding`).
+
+    Parameters
+    ----------
+    sweep
+        A current-clamp sweep (``v`` mV), best :meth:`~glifx.Sweep.held`.
+    stats
+        Its :func:`~glifx.qc.sweep_qc.voltage_stats` when already computed (by sweep QC).
+    """
+    if stats is None:
+        stats = voltage_stats(sweep)
+    if stats.n_finite and stats.high - stats.low < QCCriteria().v_range_mv_min:
+        return "flat", stats.first  # a constant is neither volts nor a baseline
+    if stats.n_finite and max(abs(stats.low), abs(stats.high)) <= VOLT_SCALE_MAX:
+        return "volts", float("nan")
+    if stats.n_before == 0 or stats.baseline_within:  # NaN, or known to be in range
+        return None
+    before = sweep.v[: stats.split]
+    base = float(np.median(before[np.isfinite(before)]))  # as baseline_mv, needed only here
+    lo, hi = BASELINE_RANGE_MV
+    return None if lo <= base <= hi else ("baseline", base)
 
 
 def recording_warnings(sweeps: Iterable[Sweep]) -> list[str]:
@@ -52,23 +79,26 @@ def recording_warnings(sweeps: Iterable[Sweep]) -> list[str]:
     list of str
         E.g. ``"baseline outside -100…-40 mV on sweeps 1–16 (median -14.9 mV)"``.
     """
+    return warnings_from_findings((s.sweep_number, sweep_finding(s.held())) for s in sweeps)
+
+
+def warnings_from_findings(findings: Iterable[tuple[int, SweepFinding]]) -> list[str]:
+    """:func:`recording_warnings` from each sweep's ``(sweep_number, sweep_finding(...))``."""
     off_range: dict[int, float] = {}
     volts: list[int] = []
     flat: dict[int, float] = {}
     lo, hi = BASELINE_RANGE_MV
     flat_mv = QCCriteria().v_range_mv_min
-    for sweep in sweeps:
-        s = sweep.held()  # one sweep's float64 arrays, built once for the checks below
-        finite = s.v[np.isfinite(s.v)]
-        if finite.size and np.ptp(finite) < flat_mv:  # a constant is neither volts nor a baseline
-            flat[s.sweep_number] = float(finite[0])
+    for number, found in findings:
+        if found is None:
             continue
-        if finite.size and np.max(np.abs(finite)) <= VOLT_SCALE_MAX:
-            volts.append(s.sweep_number)
-            continue
-        base = baseline_mv(s)
-        if np.isfinite(base) and not lo <= base <= hi:
-            off_range[s.sweep_number] = base
+        kind, value = found
+        if kind == "flat":
+            flat[number] = value
+        elif kind == "volts":
+            volts.append(number)
+        else:
+            off_range[number] = value
     out = []
     if off_range:
         out.append(f"baseline outside {lo:g}…{hi:g} mV on sweeps {sweep_ranges(off_range)} "

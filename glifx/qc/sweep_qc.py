@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from glifx.qc._kernels import count_nan, voltage_pass
 from glifx.qc.criteria import QCCriteria
 from glifx.sweep import CURRENT_CLAMP, Sweep
 
@@ -122,6 +123,81 @@ class SweepQC:
         }
 
 
+#: Resting/holding potentials outside this range (mV) are not physiological for a healthy neuron
+#: (the plausibility warnings' baseline range, :mod:`glifx.qc.plausibility_warnings`).
+BASELINE_RANGE_MV = (-100.0, -40.0)
+
+
+def _median_within(n: int, below: int, above: int, lo: float, hi: float) -> bool:
+    """Whether numpy's median of ``n`` values lies in ``[lo, hi]`` for sure, knowing only how many
+    are ``< lo`` (``below``) and ``> hi`` (``above``).
+
+    ``np.median`` is the middle sorted value, or the mean of the two middle ones (indices
+    ``(n - 1) // 2`` and ``n // 2``); when both are in ``[lo, hi]`` so is their mean.  ``False``
+    means "not known" (then the median is computed), never "outside".
+    """
+    return bool(n > 0 and lo <= hi and below <= (n - 1) // 2 and above <= n - 1 - n // 2)
+
+
+@dataclass(frozen=True)
+class VoltageStats:
+    """What sweep QC's integrity checks and the plausibility warnings need of one sweep's
+    voltage, from one pass over it (:func:`voltage_stats`).
+
+    Attributes
+    ----------
+    n_nan
+        NaN samples up to the last finite one.
+    n_finite
+        Finite samples.
+    first, low, high
+        First, smallest and largest finite sample, mV (NaN, inf, -inf when none).
+    median_within
+        The median of the finite samples is known to lie within the criteria's
+        ``[v_median_mv_min, v_median_mv_max]`` (``False``: not known, compute it).
+    n_before
+        Finite samples before the stimulus (of the whole sweep without a stimulus epoch).
+    baseline_within
+        Their median is known to lie within :data:`BASELINE_RANGE_MV` (``False``: not known).
+    split
+        End (exclusive) of the samples "before the stimulus", as :func:`baseline_mv` takes them.
+    """
+
+    n_nan: int
+    n_finite: int
+    first: float
+    low: float
+    high: float
+    median_within: bool
+    n_before: int
+    baseline_within: bool
+    split: int
+
+
+def voltage_stats(sweep: Sweep, criteria: QCCriteria | None = None) -> VoltageStats:
+    """One compiled pass over ``sweep.v`` giving :class:`VoltageStats` (and the sweep's epochs).
+
+    The numbers are those of the numpy expressions they replace (``np.isnan``, ``v[finite].min()``
+    ...); medians are computed only when a count cannot tell on which side of a limit they lie.
+    """
+    c = criteria if criteria is not None else QCCriteria()
+    v, ep = sweep.v, sweep.epochs
+    stop = ep.recording[1] + 1 if ep.recording is not None else 0
+    stim = ep.stimulus
+    split = stim[0] if stim is not None and stim[0] > 0 else v.size
+    q_lo, q_hi = float(c.v_median_mv_min), float(c.v_median_mv_max)
+    b_lo, b_hi = BASELINE_RANGE_MV
+    (n_nan, n_finite, first, low, high, q_below, q_above, n_before, b_below,
+     b_above) = voltage_pass(v, stop, split, q_lo, q_hi, b_lo, b_hi)
+    return VoltageStats(
+        n_nan=int(n_nan), n_finite=int(n_finite), first=float(first), low=float(low),
+        high=float(high),
+        median_within=_median_within(n_finite, q_below, q_above, q_lo, q_hi),
+        n_before=int(n_before),
+        baseline_within=_median_within(n_before, b_below, b_above, b_lo, b_hi),
+        split=int(split))
+
+
 def measure_vm(values: np.ndarray) -> tuple[float, float]:
     """Mean and RMS about the mean of a voltage window, mV (NaN, NaN for an empty window)."""
     if values.size == 0:
@@ -141,7 +217,8 @@ def fmt_value(x: float, limit: float | None = None) -> str:
 
 
 def qc_sweep(
-    sweep: Sweep, criteria: QCCriteria | None = None, *, is_ramp: bool | None = None
+    sweep: Sweep, criteria: QCCriteria | None = None, *, is_ramp: bool | None = None,
+    stats: VoltageStats | None = None,
 ) -> SweepQC:
     """Measure and judge one current-clamp sweep.
 
@@ -155,6 +232,9 @@ def qc_sweep(
     is_ramp
         Force the ramp exceptions on or off; default: from the stimulus name/code and
         ``criteria.ramp_stimuli``.
+    stats
+        :func:`voltage_stats` of ``sweep`` with these criteria, when the caller has them
+        already (:func:`glifx.run_qc` shares them with the plausibility warnings).
 
     Returns
     -------
@@ -175,7 +255,7 @@ def qc_sweep(
         return out
     ramp = c.is_ramp(sweep.stimulus_name, sweep.stimulus_code) if is_ramp is None else bool(is_ramp)
     out.is_ramp = ramp
-    _measure(sweep, c, ramp, out)
+    _measure(sweep, c, ramp, out, stats)
     _judge(c, out)
     return out
 
@@ -191,7 +271,8 @@ def exclusion_reason(
     return None
 
 
-def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
+def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC,
+             stats: VoltageStats | None = None) -> None:
     m, nm, notes = out.measurements, out.not_measured, out.notes
     integrity: list[str] = []
     rate, n = sweep.sampling_rate, sweep.n_samples
@@ -211,19 +292,22 @@ def _measure(sweep: Sweep, c: QCCriteria, ramp: bool, out: SweepQC) -> None:
             nm.append(f"{name}: no finite response")
         return
     r = ep.recording[1]
-    n_nan = int(np.count_nonzero(np.isnan(v[: r + 1])))
-    if n_nan:
+    if stats is None:
+        stats = voltage_stats(sweep, c)
+    if stats.n_nan:
         integrity.append(
-            f"the response has {n_nan} NaN sample(s) before its last finite sample at {t_at(r)}"
+            f"the response has {stats.n_nan} NaN sample(s) before its last finite sample at "
+            f"{t_at(r)}"
         )
-    integrity.extend(implausible_voltage(v[: r + 1], c))
+    # v[: r + 1] holds every finite sample: r is the last one
+    integrity.extend(_implausible(stats, v, c))
 
     # ---- stimulus
     stim_missing: str | None = None
     if i is None:
         stim_missing = "the stimulus (command current) is not in the file"
     else:
-        n_nan_i = int(np.count_nonzero(np.isnan(i)))
+        n_nan_i = int(count_nan(i))
         if n_nan_i:
             integrity.append(f"the stimulus contains {n_nan_i} NaN sample(s)")
             stim_missing = "the stimulus contains NaN"
@@ -336,10 +420,22 @@ def implausible_voltage(v: np.ndarray, c: QCCriteria) -> list[str]:
     """Why a recorded voltage trace (mV) cannot be a membrane recording: flat, within
     ±``v_peak_abs_mv_min`` (volts stored as millivolts), or a median outside
     ``[v_median_mv_min, v_median_mv_max]``.  Empty when it is plausible."""
-    finite = v[np.isfinite(v)]
-    if finite.size == 0:
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    q_lo, q_hi = float(c.v_median_mv_min), float(c.v_median_mv_max)
+    _, n_finite, _, low, high, below, above, _, _, _ = voltage_pass(v, 0, 0, q_lo, q_hi, 0.0, 0.0)
+    return _implausible_parts(int(n_finite), float(low), float(high),
+                              _median_within(n_finite, below, above, q_lo, q_hi), v, c)
+
+
+def _implausible(stats: VoltageStats, v: np.ndarray, c: QCCriteria) -> list[str]:
+    """:func:`implausible_voltage` of ``v`` from its :class:`VoltageStats`."""
+    return _implausible_parts(stats.n_finite, stats.low, stats.high, stats.median_within, v, c)
+
+
+def _implausible_parts(n_finite: int, low: float, high: float, median_within: bool,
+                       v: np.ndarray, c: QCCriteria) -> list[str]:
+    if n_finite == 0:
         return []
-    low, high = float(finite.min()), float(finite.max())
     problems = []
     if high - low < c.v_range_mv_min:
         problems.append(f"flat trace: the voltage spans {high - low:.3g} mV "
@@ -348,8 +444,8 @@ def implausible_voltage(v: np.ndarray, c: QCCriteria) -> list[str]:
     if peak < c.v_peak_abs_mv_min:
         problems.append(f"implausible scale: |v| never exceeds {peak:.3g} mV (volts stored as "
                         "millivolts?)")
-    else:
-        median = float(np.median(finite))
+    elif not median_within:  # the median is needed only when counts cannot place it
+        median = float(np.median(v[np.isfinite(v)]))
         if not c.v_median_mv_min <= median <= c.v_median_mv_max:
             problems.append(f"implausible baseline: median voltage {median:.4g} mV, outside "
                             f"[{c.v_median_mv_min:g}, {c.v_median_mv_max:g}] mV")

@@ -17,6 +17,7 @@ evaluation, says why.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,6 +51,7 @@ def build_cell_report(
     fit: FitResult,
     *,
     data: FitData | None = None,
+    recorded: RecordedViews | None = None,
 ) -> CellReport:
     """The report of one fitted cell.
 
@@ -68,6 +70,9 @@ def build_cell_report(
         The SI sweeps to simulate the models on (default ``fit.data``, the ones the fit used,
         with Long Square sweeps for the model f-I curve).  Without them the simulated sections
         are left out with a note.
+    recorded
+        The sections drawn from the recording itself (:func:`recorded_views` of ``cell`` and
+        ``features``), when made already; default: made here, reading the sweeps they show.
 
     Returns
     -------
@@ -88,6 +93,8 @@ def build_cell_report(
                      f"disagree with the Long Square responses ({check['R_long_square_mohm']:.0f} MΩ, "
                      f"{check['tau_long_square_ms']:.1f} ms): {', '.join(check['disagree'])}.")
     levels = [_level_report(lf, evaluation, notes) for lf in fit.levels.values()]
+    if recorded is None:
+        recorded = recorded_views(cell, features)
     notes += evaluation.notes
     overlay = _overlay(evaluation.overlay, with_models=False)
     excluded = fit.sweeps.get("excluded") or {}
@@ -108,8 +115,8 @@ def build_cell_report(
         qc_not_measured=list(qc.cell_not_measured) if qc is not None else [],
         warnings=list(qc.warnings) if qc is not None else [],
         cell_features=cell_feature_rows(features),
-        example_traces=example_traces(cell, features),
-        spike_waveform=first_spike_waveform(cell, features),
+        example_traces=recorded.example_traces,
+        spike_waveform=recorded.spike_waveform,
         test_overlay=_overlay(evaluation.test_overlay),
         long_square_overlay=_overlay(evaluation.long_square_overlay),
         fit_wall_time_s=fit.wall_time,
@@ -121,6 +128,30 @@ def _overlay(ev: Any, with_models: bool = True) -> VoltageOverlay | None:
         return None
     return VoltageOverlay(t=ev.t, v_data=ev.v_data, stimulus_pa=ev.stimulus_pa, label=ev.label,
                           models=dict(ev.model_v) if with_models else {})
+
+
+@dataclass
+class RecordedViews:
+    """The report's sections drawn from the recording itself, reduced to what the figures show.
+
+    :func:`glifx.process_cell` makes them while the sweeps QC and the features read are still
+    in memory, so that writing the report does not read and decompress them from the file again.
+
+    Attributes
+    ----------
+    example_traces
+        :func:`example_traces` (``t`` s, ``v`` mV, ``i`` pA).
+    spike_waveform
+        :func:`first_spike_waveform`, or ``None``.
+    """
+
+    example_traces: list[VoltageOverlay]
+    spike_waveform: SpikeWaveform | None
+
+
+def recorded_views(cell: Cell, features: CellFeatures | None) -> RecordedViews:
+    """:class:`RecordedViews` of a cell: its example traces and first spike waveform."""
+    return RecordedViews(example_traces(cell, features), first_spike_waveform(cell, features))
 
 
 # ------------------------------------------------------------------------------- cell features
@@ -267,4 +298,4 @@ def _long_square_amplitudes(features: CellFeatures | None) -> dict[int, float]:
     return dict(zip(rows["sweep_number"].astype(int), rows["stim_amp"].astype(float), strict=True))
 
 
-__all__ = ["build_cell_report"]
+__all__ = ["RecordedViews", "build_cell_report", "recorded_views"]

@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from glifx.features import CellFeatures
     from glifx.fitting import FitData, FitResult
     from glifx.qc import QCResult
+    from glifx.report.from_fit import RecordedViews
     from glifx.sweep import Cell
 
 #: Name of the machine-readable summary.
@@ -333,6 +334,7 @@ def write_fit_outputs(
     data: FitData | None = None,
     with_report: bool = True,
     folder: str | None = None,
+    recorded: RecordedViews | None = None,
 ) -> Path:
     """Write the results of one cell into ``out_dir/<cell_id>/``, all or nothing.
 
@@ -354,6 +356,9 @@ def write_fit_outputs(
     folder
         Name of the cell's folder instead of its cell id (the cohort runner's way to keep two
         files with one cell id apart); the files inside are the same.
+    recorded
+        The report's sections drawn from the recording (example traces, first spike), when
+        already made (:func:`glifx.report.from_fit.recorded_views`); default: made from ``cell``.
 
     Returns
     -------
@@ -385,7 +390,8 @@ def write_fit_outputs(
         from glifx.report.from_fit import build_cell_report
 
         report = build_cell_report(cell, qc, features, fit,
-                                   data=data if data is not None else getattr(fit, "data", None))
+                                   data=data if data is not None else getattr(fit, "data", None),
+                                   recorded=recorded)
 
     with staged_dir(target) as tmp:
         qc.write(tmp, atomic=False)

@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from glifx.errors import ConfigError
+from glifx.report._kernels import block_extrema
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, FICurve, LevelReport, VoltageOverlay
 
 #: Colour of each GLIF level in every figure.
@@ -163,13 +164,9 @@ def envelope_indices(max_points: int, *traces: np.ndarray) -> np.ndarray:
         return np.arange(n)
     block = int(math.ceil(n / max(max_points // 2, 1)))
     nb = int(math.ceil(n / block))
-    starts = np.arange(nb) * block
-    keep = [starts]
-    for y in traces:
-        yb = np.concatenate([np.asarray(y, dtype=float), np.full(nb * block - n, np.nan)])
-        yb = yb.reshape(nb, block)
-        keep.append(starts + np.argmin(np.where(np.isnan(yb), np.inf, yb), axis=1))
-        keep.append(starts + np.argmax(np.where(np.isnan(yb), -np.inf, yb), axis=1))
+    keep = [np.arange(nb) * block]
+    for y in traces:  # one compiled pass per trace (a 200 kHz Noise sweep has 5 million samples)
+        keep.extend(block_extrema(np.ascontiguousarray(y, dtype=np.float64), block))
     return np.unique(np.minimum(np.concatenate(keep), n - 1))
 
 

@@ -21,6 +21,8 @@ import base64
 import html
 import io
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from glifx._files import write_text_atomic
 from glifx.report.cell_plots import plot_example_traces, plot_spike_waveform
@@ -94,6 +97,33 @@ tr.excluded td { color: #777; }
 STYLESHEET = _CSS
 
 
+@contextmanager
+def _tickless_spines_out_of_layout(fig: Figure) -> Iterator[None]:
+    """While drawing, leave out of constrained layout the top and right spines that carry no
+    tick marks (all of the report's, whose ticks are at the bottom and left).
+
+    Such a spine lies on its axes' edge, inside the axes' box that the layout counts anyway, so
+    the layout is the same (the PNGs are identical); but the layout asks each spine for its
+    extent, and a spine recomputes its axis's ticks for that, in both passes: a quarter of the
+    tick updates of a draw.  The figure is left as it was.
+    """
+    left_out = []
+    for ax in fig.axes:
+        for name, axis in (("top", ax.xaxis), ("right", ax.yaxis)):
+            spine = ax.spines.get(name)
+            if (spine is not None and spine.get_in_layout()
+                    and not axis.majorTicks[0].tick2line.get_visible()
+                    and (isinstance(axis.get_minor_locator(), NullLocator)
+                         or not axis.minorTicks[0].tick2line.get_visible())):
+                spine.set_in_layout(False)
+                left_out.append(spine)
+    try:
+        yield
+    finally:
+        for spine in left_out:
+            spine.set_in_layout(True)
+
+
 def figure_to_png(fig: Figure, dpi: int = DEFAULT_DPI, palette: bool = True) -> bytes:
     """Render a figure to PNG bytes.
 
@@ -117,7 +147,8 @@ def figure_to_png(fig: Figure, dpi: int = DEFAULT_DPI, palette: bool = True) -> 
     """
     if not palette:
         buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+        with _tickless_spines_out_of_layout(fig):
+            fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
         return buf.getvalue()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
@@ -126,7 +157,8 @@ def figure_to_png(fig: Figure, dpi: int = DEFAULT_DPI, palette: bool = True) -> 
     screen_dpi = fig.dpi
     fig.dpi = dpi  # as savefig does: the figure's inches stay, its pixels scale
     try:
-        canvas.draw()
+        with _tickless_spines_out_of_layout(fig):
+            canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba())
         small = Image.fromarray(rgba).convert("RGB").quantize(colors=256,
                                                               method=Image.Quantize.FASTOCTREE)
