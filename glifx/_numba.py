@@ -51,6 +51,8 @@ KERNEL_MODULES = {
     "glifx.features._kernels": "spike detection",
     "glifx.glif._kernels": "GLIF simulation",
     "glifx.fitting._kernels": "fitting",
+    "glifx.qc._kernels": "quality control",
+    "glifx.report._kernels": "report traces",
 }
 
 
