@@ -313,7 +313,8 @@ def process_cell(
     # the report's example traces and first spike, reduced while QC's copies of the sweeps are
     # still in memory: writing the report then reads nothing from the file (a few MB kept)
     recorded = recorded_views(cell, features)
-    cell.clear_cache()  # fitting reads the sweeps again one at a time; don't hold two copies
+    # the fit converts the loaded sweeps one at a time and drops each from the cache: no
+    # second reading of the file, never two copies of a sweep; the rest goes after the fit
     no_training = qc_left_no_training(qc)
     if no_training is not None:  # still write QC and features: they say what to relax
         _warn(warnings, say, f"{source}: {no_training}")
@@ -321,9 +322,10 @@ def process_cell(
     else:
         try:
             fit = fit_cell(cell, levels, qc=qc, method=method,  # type: ignore[arg-type]
-                           progress=say)
+                           progress=say, release_sweeps=True)
         except GlifxError as exc:
             raise FileFormatError(source, f"cannot fit: {exc}") from None
+    cell.clear_cache()
     if fit.data is not None and not fit.data.test:
         _warn(warnings, say,
               f"no usable {NOISE_2} sweep in {source}: test explained variance not computed")

@@ -781,6 +781,10 @@ class Cell:
         """Forget loaded sweep data (it is read again on next access)."""
         self._store.cache.clear()
 
+    def release(self, sweep_number: int) -> None:
+        """Forget one sweep's loaded data (read again on next access); nothing if not loaded."""
+        self._store.cache.pop(sweep_number, None)
+
     def _stimulus_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for r in self._records.values():

@@ -74,6 +74,23 @@ def test_prepare_units_rest_and_roles(cell):
     assert data.test[0].rest == pytest.approx(-0.060 + 0.071)
 
 
+def test_release_converts_the_same_and_keeps_no_recorded_copy(cell):
+    # process_cell's way: the sweeps QC and features loaded are converted and dropped one by one
+    kept = prepare(cell, qc=[1, 2, 3, 4, 5, 7], spike_detector=detector)
+    for n in cell.sweep_numbers:
+        cell.sweep(n)  # all loaded, as after QC
+    released = prepare(cell, qc=[1, 2, 3, 4, 5, 7], spike_detector=detector, release=True)
+    assert cell._store.cache == {}  # converted ones, and sweep 6 (failed QC) before any work
+    assert released.excluded == kept.excluded and released.el_reference == kept.el_reference
+    for role in ("train", "test", "short_square", "triple", "long_square"):
+        for a, b in zip(getattr(kept, role), getattr(released, role), strict=True):
+            assert a.sweep_number == b.sweep_number
+            np.testing.assert_array_equal(a.v, b.v)
+            np.testing.assert_array_equal(a.i, b.i)
+            np.testing.assert_array_equal(a.spikes, b.spikes)
+    assert cell.sweep(6).sweep_number == 6  # read again on demand
+
+
 def test_qc_object_with_passed_sweeps(cell):
     class QC:
         passed_sweeps = [3, 2]

@@ -358,6 +358,7 @@ def prepare(
     test: str | Sequence[str] = NOISE_2,
     spike_detector: SpikeDetector | None = None,
     long_square: bool = True,
+    release: bool = False,
 ) -> FitData:
     """Select, convert and annotate the sweeps a GLIF fit needs.
 
@@ -375,6 +376,13 @@ def prepare(
         glifx.features, in the stimulus window (:func:`default_spike_detector`), and for Short
         Square and Short Square - Triple sweeps glifx.features' Short Square rule
         (:func:`short_square_spikes`, one group per protocol).
+    long_square
+        Also convert the Long Square sweeps (the collapse guard's and the report's f-I curve).
+    release
+        Drop from ``cell``'s cache (:meth:`~glifx.sweep.Cell.release`) first every sweep that
+        will not be converted, then each one once it is: a cell whose sweeps were loaded
+        already (by QC and features) is then converted without reading the file again and
+        without holding both copies.
 
     Returns
     -------
@@ -402,7 +410,7 @@ def prepare(
                 out.append(record.sweep_number)
         return out
 
-    def load(numbers: list[int]) -> Iterator[Sweep]:
+    def load(numbers: list[int], last_use: bool = False) -> Iterator[Sweep]:
         for n in numbers:
             if n in excluded:
                 continue
@@ -411,6 +419,8 @@ def prepare(
             except GlifxError as exc:  # an unreadable sweep is left out, with the reason
                 excluded[n] = str(exc)
                 continue
+            if release and last_use:  # `sweep` holds the samples until it is converted
+                cell.release(n)
             sweep = at_recorded_rate(sweep)
             if sweep.i is None:
                 excluded[n] = "stimulus current unknown"
@@ -421,6 +431,13 @@ def prepare(
             else:
                 yield sweep
 
+    names = [train, test, SHORT_SQUARE, SHORT_SQUARE_TRIPLE] + ([LONG_SQUARE] if long_square else [])
+    if release:  # what will not be converted goes first
+        wanted = {r.sweep_number for role in names for r in cc.select(role).records
+                  if passed is None or r.sweep_number in passed}
+        for n in cell.sweep_numbers:
+            if n not in wanted:
+                cell.release(n)
     train_numbers = usable(train)
     rests, n_loaded = [], 0
     for s in load(train_numbers):
@@ -452,7 +469,7 @@ def prepare(
 
     def convert(numbers: list[int], pulses: bool = False) -> list[SISweep]:
         found: dict[int, np.ndarray] = {}
-        sweeps: Iterable[Sweep] = load(numbers)
+        sweeps: Iterable[Sweep] = load(numbers, last_use=True)
         if pulses:  # short pulse sweeps: detected together, so held together (they are short)
             sweeps = list(sweeps)
             if spike_detector is None:

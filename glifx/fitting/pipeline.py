@@ -565,11 +565,11 @@ def _context(data: FitData, pre: Preprocessing, levels: Sequence[int], method: s
 
 
 def _prepared(cell: Cell, qc: Any, train: Any, test: Any, spike_detector: SpikeDetector | None,
-              say: Progress) -> FitData:
+              say: Progress, release: bool = False) -> FitData:
     say("preparing sweeps: SI units, rest, spikes")
     t0 = time.perf_counter()
     data = prepare(cell, qc=qc, train=train, test=test, spike_detector=spike_detector,
-                   long_square=True)
+                   long_square=True, release=release)
     say(f"preparing sweeps: {len(data.train)} training, {len(data.test)} test, "
         f"{len(data.short_square)} Short Square, {len(data.triple)} Triple, "
         f"{len(data.long_square)} Long Square ({time.perf_counter() - t0:.2f} s)")
@@ -604,6 +604,7 @@ def fit_cell(
     progress: Progress | None = None,
     half_refits: bool = False,
     membrane: str = "joint",
+    release_sweeps: bool = False,
 ) -> FitResult:
     """Fit GLIF models of the requested levels to a cell.
 
@@ -643,6 +644,11 @@ def fit_cell(
         level.  Without it, only the levels the cross-validation refitted anyway get one.
     membrane
         How R and C are estimated, :data:`glifx.fitting.preprocess.MEMBRANE_METHODS`.
+    release_sweeps
+        Drop each sweep from ``cell``'s cache once converted to SI
+        (:func:`~glifx.fitting.data.prepare`'s ``release``): :func:`glifx.process_cell`, whose
+        QC and features loaded every sweep, fits without reading the file again or holding two
+        copies of the recording.
     progress
         Called with one line of text per step: ``"preparing sweeps: ..."`` (before and after
         :func:`~glifx.fitting.data.prepare`), ``"preprocessing: <estimate> done (0.37 s)"`` (or
@@ -674,7 +680,8 @@ def fit_cell(
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
     say = progress or _ignore
-    data = data if data is not None else _prepared(cell, qc, train, test, spike_detector, say)
+    data = data if data is not None else _prepared(cell, qc, train, test, spike_detector, say,
+                                                   release_sweeps)
     pre = preprocess(data, levels, method=method, membrane=membrane, progress=progress)
     ctx = _context(data, pre, levels, method, optimize_kwargs, progress, half_refits)
     fits = _fit_levels(levels, method, ctx, say)
