@@ -6,9 +6,9 @@ printed):
 
 * spike + spike-train features of a 20 s, 200 kHz sweep with ~100 spikes (default 10 kHz filter):
   >= 10x faster than ipfx's SpikeFeatureExtractor + SpikeTrainFeatureExtractor (issue 22 asks
-  for 20x; not met: 8-11x measured at load 2-4.6 on the 2-core development machine, see the
-  README's Speed table, and ``python benchmarks/profile_features.py sweep`` for where the time
-  goes);
+  for 20x; not met: 8-11x measured at load 2-4.6 on the 2-core development machine, 12-17x
+  after the blocked filter at load 5.3-5.5, see the README's Speed table, and
+  ``python benchmarks/profile_features.py sweep`` for where the time goes);
 * a whole Long Square cell summary (171116sh_0018.abf, 17 sweeps, filter off as ipfx must):
   >= 5x faster than ipfx's LongSquareAnalysis.
 

@@ -82,9 +82,11 @@ def _padded(v, p):
 @njit(cache=CACHE, fastmath=True)
 def _lanes4_forward_from(v, st, X, b, a, zi):
     """Forward pass of four overlapping stretches of the odd-padded ``v`` (stretch ``c`` starts at
-    padded position ``st[c]``, padding 15) side by side, into the rows of ``X``: the compiler packs
-    the four independent recursions (regrouped DF-II-T, see :func:`_lfilter4`) into one SIMD
-    register.  Each stretch starts from its steady state at its first sample, as scipy."""
+    padded position ``st[c]``, padding 15) side by side, into the rows of ``X``: four independent
+    recursions (regrouped DF-II-T, see :func:`_lfilter4`) interleaved, so that the processor
+    overlaps their dependency chains (numba leaves LLVM's SLP vectoriser off: they are not packed
+    into one SIMD register).  Each stretch starts from its steady state at its first sample, as
+    scipy."""
     b0, b1, b2, b3, b4 = b[0], b[1], b[2], b[3], b[4]
     a1, a2, a3, a4 = a[1], a[2], a[3], a[4]
     L = X.shape[0]
@@ -139,13 +141,14 @@ def _lanes4_forward_from(v, st, X, b, a, zi):
 
 # Deliberately the forward pass's recursion again (`duplicates` pairs the two): this pass runs
 # the rows in reverse with the derivative fused into the same loop, and in both the four lanes
-# are written out for the compiler to pack into one SIMD register (see _lanes4_forward_from).
+# are written out as independent chains (see _lanes4_forward_from).
 @njit(cache=CACHE, fastmath=True)
-def _lanes4_backward_derivative(X, b, a, zi, t, st, lo, hi, out):
+def _lanes4_backward_derivative(X, b, a, zi, R, st, lo, hi, out):
     """Backward pass of :func:`_lanes4_forward_from` fused with the derivative: for row ``k`` and lane
     ``c`` (padded position ``st[c] + k``, sample ``j = st[c] + k - 15``), writes
-    ``out[j] = 1e-3 * (z[j + 1] - z[j]) / (t[j + 1] - t[j])`` when ``lo[c] <= k < hi[c]``.
-    Rows where every lane writes run without tests, so the four lanes stay in one SIMD register.
+    ``out[j] = (z[j + 1] - z[j]) * R[c, k]`` (V/s) when ``lo[c] <= k < hi[c]``, where
+    ``R[c, k] = 1e-3 / (t[j + 1] - t[j])`` (:func:`_inverse_steps`).  Rows where every lane writes
+    run without tests.
     """
     b0, b1, b2, b3, b4 = b[0], b[1], b[2], b[3], b[4]
     a1, a2, a3, a4 = a[1], a[2], a[3], a[4]
@@ -191,78 +194,123 @@ def _lanes4_backward_derivative(X, b, a, zi, t, st, lo, hi, out):
         r2 = b4 * x2 - a4 * y2
         r3 = b4 * x3 - a4 * y3
         if all_lo <= k < all_hi:
-            out[j0 + k] = 1e-3 * (u0 - y0) / (t[j0 + k + 1] - t[j0 + k])
-            out[j1 + k] = 1e-3 * (u1 - y1) / (t[j1 + k + 1] - t[j1 + k])
-            out[j2 + k] = 1e-3 * (u2 - y2) / (t[j2 + k + 1] - t[j2 + k])
-            out[j3 + k] = 1e-3 * (u3 - y3) / (t[j3 + k + 1] - t[j3 + k])
+            out[j0 + k] = (u0 - y0) * R[0, k]
+            out[j1 + k] = (u1 - y1) * R[1, k]
+            out[j2 + k] = (u2 - y2) * R[2, k]
+            out[j3 + k] = (u3 - y3) * R[3, k]
         else:
             if lo[0] <= k < hi[0]:
-                out[j0 + k] = 1e-3 * (u0 - y0) / (t[j0 + k + 1] - t[j0 + k])
+                out[j0 + k] = (u0 - y0) * R[0, k]
             if lo[1] <= k < hi[1]:
-                out[j1 + k] = 1e-3 * (u1 - y1) / (t[j1 + k + 1] - t[j1 + k])
+                out[j1 + k] = (u1 - y1) * R[1, k]
             if lo[2] <= k < hi[2]:
-                out[j2 + k] = 1e-3 * (u2 - y2) / (t[j2 + k + 1] - t[j2 + k])
+                out[j2 + k] = (u2 - y2) * R[2, k]
             if lo[3] <= k < hi[3]:
-                out[j3 + k] = 1e-3 * (u3 - y3) / (t[j3 + k + 1] - t[j3 + k])
+                out[j3 + k] = (u3 - y3) * R[3, k]
 
 
-def lanes_rows(n, margin):
-    """Rows of the work buffer :func:`filtered_derivative_into` needs for ``n`` samples (0: none)."""
+#: Padded samples whose dV/dt one lane of a block keeps (:func:`block_plan`): four lanes of this
+#: many samples plus their margins (~0.55 MB at the 200 kHz margin) stay in one core's L2 cache
+#: between the forward and the backward pass, instead of a work buffer as large as the sweep
+#: being written and read back from memory.
+BLOCK = 16384
+
+
+@njit(cache=CACHE, nogil=True)
+def block_plan(n, margin):
+    """How :func:`filtered_derivative_blocks` cuts ``n`` samples: ``(groups, S, L)``.
+
+    The padded signal (``n + 30`` samples) is cut into ``4 * groups`` segments of ``S`` samples
+    (the last ones may be short or empty); each group of four is filtered as four lanes of ``L``
+    samples (each segment with ``margin`` samples, and one more for the derivative, on each side,
+    unless it touches an end of the signal).  ``groups`` is 0 when the signal is too short for
+    lanes (``n + 30 < 16 * margin + 64``: use :func:`filtfilt`).
+    """
     big = n + 30
     if big < 16 * margin + 64:
-        return 0
-    return (big + 3 * margin) // 4 + 4
+        return 0, 0, 0
+    groups = (big + 4 * BLOCK - 1) // (4 * BLOCK)
+    seg = (big + 4 * groups - 1) // (4 * groups)
+    return groups, seg, min(big, seg + 2 * margin + 2)
 
 
-@njit(cache=CACHE)
-def filtered_derivative(b, a, zi, v, t, margin):
-    """dV/dt (V/s, length n - 1) of ``filtfilt(b, a, zi, v)``; ``v`` mV, ``t`` s.
+@njit(cache=CACHE, nogil=True, error_model="numpy")
+def _inverse_steps(t, j0, lo, hi, r):
+    """``r[k] = 1e-3 / (t[j0 + k + 1] - t[j0 + k])`` (s^-1, scaled from mV/s to V/s) for ``k``
+    in ``[lo, hi)``; returns how many of those time steps are not positive.
 
-    See :func:`filtered_derivative_into`; this allocates the work buffer.
+    One contiguous pass that the compiler vectorises (packed division; the backward pass then
+    multiplies instead of dividing sample by sample, which changes dV/dt by an ulp at most).
+    A zero step gives inf instead of raising (``error_model="numpy"``).
     """
-    big = v.size + 30
-    if big < 16 * margin + 64:
-        return derivative(filtfilt(b, a, zi, v), t)
-    return filtered_derivative_into(b, a, zi, v, t, margin,
-                                    np.empty(((big + 3 * margin) // 4 + 4, 4)), np.empty(v.size - 1))
+    if hi <= lo:
+        return 0
+    tt = t[j0 + lo:j0 + hi + 1]
+    rr = r[lo:hi]
+    bad = 0
+    for k in range(rr.size):  # a count from 0: no negative-index wraparound, so it vectorises
+        dt = tt[k + 1] - tt[k]
+        bad += dt <= 0.0
+        rr[k] = 1e-3 / dt
+    return bad
 
 
-@njit(cache=CACHE)
-def filtered_derivative_into(b, a, zi, v, t, margin, X, out):
-    """dV/dt (V/s) of ``filtfilt(b, a, zi, v)`` written into ``out`` (length n - 1) and returned,
-    using the work buffer ``X`` (shape ``(lanes_rows(n, margin), 4)``, contents ignored; reusing
-    buffers saves the page faults of fresh 30 MB arrays).
+@njit(cache=CACHE, nogil=True)
+def filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g0, g1, X, R, out):
+    """dV/dt (V/s) of ``filtfilt(b, a, zi, v)`` at the samples of the block groups ``[g0, g1)``
+    of :func:`block_plan`, written into ``out`` (length n - 1); ``v`` mV, ``t`` s.  Returns the
+    number of time steps ``t[j + 1] - t[j] <= 0`` among those samples (the time base's
+    validation, done on the way since every step is read here anyway).
 
-    The padded signal is cut into four overlapping stretches filtered side by side (SIMD).  Each
-    stretch starts ``margin`` samples before the part it keeps, so the start-up transient of a cut
-    has decayed there (choose ``margin`` ~12 x sampling rate / cutoff: error < 1e-15 of the
-    signal); the first stretch starts at the true start and the last ends at the true end, with
-    scipy's odd padding and initial conditions, so the result is ``scipy.signal.filtfilt``'s to
-    rounding.
+    ``X`` and ``R`` are work buffers of shapes ``(L, 4)`` and ``(4, L)`` (contents ignored).
+    Groups write disjoint parts of ``out``, so threads may run disjoint group ranges at once, each
+    with its own buffers.
+
+    Segment ``s`` of padded positions ``[s * seg, (s + 1) * seg)`` is one lane of a window of ``L``
+    samples that starts ``margin`` samples before it (or at the true start, or ends at the true
+    end): the start-up transients of a cut (forward pass at the window start, backward pass at
+    its end) have decayed by then (``margin`` ~12 x sampling rate / cutoff: error < 1e-15 of the
+    signal).  Windows that touch an end of the padded signal start (end) there with scipy's odd
+    padding and initial conditions, so the result is ``scipy.signal.filtfilt``'s to rounding.
     """
     n = v.size
     pad = 15
     big = n + 2 * pad
     L = X.shape[0]
-    st = np.empty(5, dtype=np.int64)
-    for c in range(4):
-        st[c] = (c * (big - L)) // 3
-    st[4] = big
-    _lanes4_forward_from(v, st, X, b, a, zi)
-    # the first `margin` forward outputs of lanes 1-3 carry a start-up transient: take them from
-    # the lane before, which has long settled there
-    for c in range(1, 4):
-        d = st[c] - st[c - 1]
-        for k in range(margin):
-            X[k, c] = X[k + d, c - 1]
-    # lane c writes the derivative of padded positions [max(st[c], pad), min(st[c + 1], pad + n - 1))
-    # (the derivative at the last one uses the next filtered sample of the same lane)
+    st = np.empty(4, dtype=np.int64)
     lo = np.empty(4, dtype=np.int64)
     hi = np.empty(4, dtype=np.int64)
-    for c in range(4):
-        lo[c] = max(st[c], pad) - st[c]
-        hi[c] = min(st[c + 1], pad + n - 1) - st[c]
-    _lanes4_backward_derivative(X, b, a, zi, t, st, lo, hi, out)
+    bad = 0
+    for g in range(g0, g1):
+        for c in range(4):
+            s0 = (4 * g + c) * seg
+            s1 = min(s0 + seg, big)
+            w = min(max(s0 - margin, 0), big - L)
+            st[c] = w
+            # lane c writes the derivative of padded positions [max(s0, pad), min(s1, pad + n - 1))
+            # (the derivative at the last one uses the next filtered sample of the same lane)
+            lo[c] = max(s0, pad) - w
+            hi[c] = max(min(s1, pad + n - 1) - w, lo[c])
+        for c in range(4):
+            bad += _inverse_steps(t, st[c] - pad, lo[c], hi[c], R[c])
+        _lanes4_forward_from(v, st, X, b, a, zi)
+        _lanes4_backward_derivative(X, b, a, zi, R, st, lo, hi, out)
+    return bad
+
+
+@njit(cache=CACHE, nogil=True)
+def filtered_derivative(b, a, zi, v, t, margin):
+    """dV/dt (V/s, length n - 1) of ``filtfilt(b, a, zi, v)``; ``v`` mV, ``t`` s.
+
+    One thread; see :func:`filtered_derivative_blocks` (and ``spikes.calculate_dvdt``, which
+    spreads the blocks over threads).
+    """
+    groups, seg, L = block_plan(v.size, margin)
+    if groups == 0:
+        return derivative(filtfilt(b, a, zi, v), t)
+    out = np.empty(v.size - 1)
+    filtered_derivative_blocks(b, a, zi, v, t, margin, seg, 0, groups, np.empty((L, 4)),
+                               np.empty((4, L)), out)
     return out
 
 

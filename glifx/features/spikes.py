@@ -17,8 +17,10 @@ Differences from ipfx (deliberate):
 - ipfx crashes (argmin of an empty slice) when a spike's trough is its peak (a plateau after the
   last spike); glifx leaves that spike's downstroke undefined.
 
-Speed (same results, to rounding): the 10 kHz filter runs as four overlapping stretches side by side
-(SIMD) with the derivative fused into the backward pass; the 1 kHz ("heavy") filtered dV/dt is
+Speed (same results, to rounding): the 10 kHz filter runs in cache-sized blocks of four overlapping
+stretches side by side (interleaved recursions), spread over threads, with the derivative fused
+into the backward pass (multiplying by reciprocal time steps computed in packed divisions, which
+also validate the time base); the 1 kHz ("heavy") filtered dV/dt is
 computed only from each fast trough to ``adp_max_delta_t`` after it, the only place the ADP test can
 use it.
 """
@@ -151,6 +153,33 @@ def effective_cutoff(filter_khz: float | None, rate_hz: float) -> tuple[float | 
     return float(filter_khz), False
 
 
+#: Block groups per task when the filter runs on several threads: tasks of a few ms, so that a
+#: thread slowed by other jobs on its core leaves the remaining tasks to the others.
+GROUPS_PER_TASK = 4
+
+
+def _blocks_on_threads(b: np.ndarray, a: np.ndarray, zi: np.ndarray, v: np.ndarray,
+                       t: np.ndarray, margin: int, groups: int, seg: int, rows: int,
+                       out: np.ndarray) -> int:
+    """Run :func:`~glifx.features._kernels.filtered_derivative_blocks` over every block group,
+    on the threads of :func:`glifx.glif.simulator.map_threads` (each with its own cache-sized
+    work buffer); the groups write disjoint parts of ``out`` (V/s).  Returns the number of
+    non-positive time steps of ``t``."""
+    from glifx.glif.simulator import default_n_jobs, map_threads
+
+    def run(g: tuple[int, int]) -> int:
+        work = _work(8 * rows, "block")  # per thread: _WORK is thread-local
+        X, R = work[:4 * rows].reshape(rows, 4), work[4 * rows:].reshape(4, rows)
+        return K.filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g[0], g[1], X, R, out)
+
+    n_jobs = min(default_n_jobs(), groups)
+    if n_jobs <= 1:
+        return run((0, groups))
+    step = max(1, min(GROUPS_PER_TASK, groups // n_jobs))
+    return sum(map_threads(run, [(g, min(g + step, groups)) for g in range(0, groups, step)],
+                           n_jobs))
+
+
 def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
                    rate_hz: float | None = None, *, reuse: bool = False
                    ) -> tuple[np.ndarray, float | None, bool]:
@@ -165,9 +194,8 @@ def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
     rate_hz
         Sampling rate, Hz (default: from the first two samples of ``t``, as ipfx).
     reuse
-        Write into a per-thread buffer that the next call overwrites, and keep the filter's work
-        buffer (as large as ``v``) for the next call (internal use; without it, both are fresh
-        and the work buffer is released on return).
+        Write into a per-thread buffer that the next call overwrites (internal use; without it,
+        the result is a fresh array).
 
     Returns
     -------
@@ -176,21 +204,44 @@ def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
     """
     if rate_hz is None:
         rate_hz = 1.0 / (t[1] - t[0])
+    dvdt, cutoff, clipped, _ = _dvdt_checked(t, v, filter_khz, float(rate_hz), reuse)
+    return dvdt, cutoff, clipped
+
+
+def _filter_plan(v: np.ndarray, cutoff: float | None, rate_hz: float) -> tuple[int, int, int, int]:
+    """``(margin, groups, seg, rows)`` of the blocked filter (:func:`K.block_plan`) for a cutoff
+    (kHz) at ``rate_hz``; ``groups`` 0 when the blocked filter does not run (no filter, or too few
+    samples)."""
+    if cutoff is None or v.size <= 15:
+        return 0, 0, 0, 0
+    margin = int(12 * rate_hz / (cutoff * 1e3)) + 32
+    return (margin, *K.block_plan(v.size, margin))
+
+
+def _dvdt_checked(t: np.ndarray, v: np.ndarray, filter_khz: float | None, rate_hz: float,
+                  reuse: bool) -> tuple[np.ndarray, float | None, bool, int]:
+    """:func:`calculate_dvdt`, plus the number of time steps ``t[k + 1] - t[k] <= 0`` (s) when
+    the blocked filter counted them on its way (it reads every step), else -1 (not checked)."""
     cutoff, clipped = effective_cutoff(filter_khz, rate_hz)
+    margin, groups, seg, rows = _filter_plan(v, cutoff, rate_hz)
     if cutoff is not None and v.size > 15:
-        b, a, zi = _bessel(cutoff * 1e3, float(rate_hz))
-        margin = int(12 * rate_hz / (cutoff * 1e3)) + 32
-        rows = K.lanes_rows(v.size, margin)
-        if rows == 0:
-            return K.filtered_derivative(b, a, zi, v, t, margin), cutoff, clipped
+        b, a, zi = _bessel(cutoff * 1e3, rate_hz)
+        if groups == 0:
+            return K.filtered_derivative(b, a, zi, v, t, margin), cutoff, clipped, -1
         out = _work(v.size - 1, "out") if reuse else np.empty(v.size - 1)
-        lanes = (_work(4 * rows, "lanes") if reuse else np.empty(4 * rows)).reshape(rows, 4)
-        dvdt = K.filtered_derivative_into(b, a, zi, v, t, margin, lanes, out)
-        return dvdt, cutoff, clipped
-    return K.derivative(v, t), cutoff, clipped
+        bad = _blocks_on_threads(b, a, zi, v, t, margin, groups, seg, rows, out)
+        return out, cutoff, clipped, bad
+    return K.derivative(v, t), cutoff, clipped, -1
 
 
-def _validate(t: Any, v: Any, i: Any | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+TIME_BASE_ERROR = "time base t must be strictly increasing"
+
+
+def _validate(t: Any, v: Any, i: Any | None, check_time: bool = True
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Contiguous float64 ``t`` (s), ``v`` (mV), ``i`` (pA); raises :class:`SweepError` on bad
+    shapes and, with ``check_time``, on a time base that is not strictly increasing (the caller
+    checks it otherwise: the blocked filter counts bad steps on its way, :data:`TIME_BASE_ERROR`)."""
     v = np.ascontiguousarray(v, dtype=np.float64)
     t = np.ascontiguousarray(t, dtype=np.float64)
     if v.ndim != 1 or t.shape != v.shape:
@@ -198,8 +249,8 @@ def _validate(t: Any, v: Any, i: Any | None) -> tuple[np.ndarray, np.ndarray, np
                                f"{v.shape}")
     if v.size < 3:
         raise SweepError(None, f"needs at least 3 samples, got {v.size}")
-    if not K.strictly_increasing(t):
-        raise SweepError(None, "time base t must be strictly increasing")
+    if check_time and not K.strictly_increasing(t):
+        raise SweepError(None, TIME_BASE_ERROR)
     if i is not None:
         i = np.ascontiguousarray(i, dtype=np.float64)
         if i.shape != v.shape:
@@ -251,10 +302,16 @@ def detect_spikes(
     >>> spikes["threshold_t"].to_numpy()                       # doctest: +SKIP
     """
     p = SpikeParams.from_kwargs(**params)
-    t, v, i = _validate(t, v, i)
+    t, v, i = _validate(t, v, i, check_time=False)
     rate = float(sampling_rate) if sampling_rate else 1.0 / (t[1] - t[0])
+    # the blocked filter reads every time step anyway and counts the bad ones: no separate pass
+    fused_check = dvdt is None and _filter_plan(v, effective_cutoff(p.filter, rate)[0], rate)[1] > 0
+    if not fused_check and not K.strictly_increasing(t):
+        raise SweepError(None, TIME_BASE_ERROR)
     if dvdt is None:
-        dvdt, cutoff, clipped_f = calculate_dvdt(t, v, p.filter, rate, reuse=True)
+        dvdt, cutoff, clipped_f, bad = _dvdt_checked(t, v, p.filter, rate, True)
+        if bad > 0 or (bad < 0 and fused_check and not K.strictly_increasing(t)):
+            raise SweepError(None, TIME_BASE_ERROR)
     else:
         dvdt = np.ascontiguousarray(dvdt, dtype=np.float64)
         cutoff, clipped_f = effective_cutoff(p.filter, rate)
@@ -427,10 +484,10 @@ def adjusted_detection_params(sweeps: Any, start: float, end: float, *, filter: 
 def kernels_ready() -> bool:
     """Whether the spike-detection kernels are compiled in this process (or loaded from
     numba's on-disk cache), so that the next detection pays no first-run cost."""
-    return bool(K.detect.signatures) and bool(K.filtered_derivative_into.signatures)
+    return bool(K.detect.signatures) and bool(K.filtered_derivative_blocks.signatures)
 
 
-#: The warm-up trace: this many seconds at this rate (long enough for the SIMD filter path).
+#: The warm-up trace: this many seconds at this rate (long enough for the blocked filter path).
 WARM_UP_S, WARM_UP_RATE = 0.2, 50e3
 
 
