@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NoReturn
@@ -185,12 +186,21 @@ def test_levels_on_threads_give_the_serial_result(small_cell, small_fit, gate_fo
     gate_forced["choice"] = choice
     kw = dict(data=small_fit.data, optimize_kwargs=dict(n_starts=1, max_evaluations=40))
     fits = {}
+    inside, overlaps = [], []
+
+    def progress(message: str) -> None:  # never entered by two threads at once
+        overlaps.extend(inside)
+        inside.append(message)
+        time.sleep(0.002)
+        inside.pop()
+
     try:
         for n in (1, 2):
             set_threads(n)
-            fits[n] = fit_cell(cell, **kw)
+            fits[n] = fit_cell(cell, progress=progress, **kw)
     finally:
         set_threads(None)
+    assert overlaps == []
     assert list(fits[2].levels) == [1, 2, 3, 4, 5]
     for lv in (1, 2, 3, 4, 5):
         one, two = fits[1][lv], fits[2][lv]

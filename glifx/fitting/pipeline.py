@@ -589,6 +589,18 @@ def _ignore(_message: str) -> None:
     """A progress callback that reports nothing."""
 
 
+def _one_at_a_time(progress: Progress) -> Progress:
+    """``progress`` called by one thread at a time: the levels report from several
+    (:func:`_fit_levels`), and a caller's callback need not be thread-safe (``glifx fit``'s
+    stage display is not: two levels starting at once opened the next stage twice)."""
+    lock = threading.Lock()
+
+    def say(message: str) -> None:
+        with lock:
+            progress(message)
+    return say
+
+
 # --------------------------------------------------------------------------- the pipeline
 def fit_cell(
     cell: Cell,
@@ -679,6 +691,8 @@ def fit_cell(
         raise ConfigError(f"levels must be among {LEVELS}, got {levels}")
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}")
+    if progress is not None:
+        progress = _one_at_a_time(progress)
     say = progress or _ignore
     data = data if data is not None else _prepared(cell, qc, train, test, spike_detector, say,
                                                    release_sweeps)
