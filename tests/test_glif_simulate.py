@@ -399,3 +399,21 @@ def test_threads_per_cell_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
     worker.get_worker = no_worker  # type: ignore[attr-defined]  # distributed imported, no task
     assert default_n_jobs() == cores
+
+
+def test_work_submitted_from_a_pool_thread_runs_inline() -> None:
+    # two outer tasks that each wait for inner tasks queued behind them on the same 2-thread
+    # pool would wait for ever; from a pool thread the inner ones run in the caller
+    import threading
+
+    from glifx.glif.simulator import map_threads
+
+    def outer(k: int) -> int:
+        return sum(map_threads(lambda x: x + k, list(range(4)), 2))
+
+    result: list[list[int]] = []
+    worker = threading.Thread(target=lambda: result.append(map_threads(outer, [0, 1, 2, 3], 2)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert result == [[6, 10, 14, 18]]

@@ -371,13 +371,22 @@ _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
+def _in_pool_thread() -> bool:
+    """Whether this code runs in a thread of the pools below: work submitted from there runs
+    in the caller (two tasks that each waited for tasks queued behind them would deadlock)."""
+    return threading.current_thread().name.startswith(_POOL_PREFIX)
+
+
+_POOL_PREFIX = "glifx-glif"
+
+
 def _pool(n_jobs: int) -> ThreadPoolExecutor:
     """A reusable pool of ``n_jobs`` threads (a new one in a forked child: threads do not survive)."""
     key = (os.getpid(), n_jobs)
     with _POOLS_LOCK:
         pool = _POOLS.get(key)
         if pool is None:
-            pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="glifx-glif")
+            pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix=_POOL_PREFIX)
             _POOLS[key] = pool
         return pool
 
@@ -461,7 +470,7 @@ def map_threads(fn: Callable[[T], R], items: Sequence[T], n_jobs: int | None = N
     :func:`simulate` with recorded traces of several models; results in the order of ``items``.
     """
     n_jobs = default_n_jobs() if n_jobs is None else n_jobs
-    if n_jobs > 1 and len(items) > 1:
+    if n_jobs > 1 and len(items) > 1 and not _in_pool_thread():
         return list(_pool(n_jobs).map(fn, items))
     return [fn(x) for x in items]
 
@@ -575,7 +584,8 @@ def simulate_many(
         return kernel(stim, p, f, _EMPTY1, _EMPTY1, _EMPTY2, quiet[j])
 
     total_steps = sum(stims[j].shape[0] for _, j in pairs)
-    parallel = n_jobs > 1 and len(pairs) > 1 and total_steps >= _MIN_PARALLEL_STEPS
+    parallel = (n_jobs > 1 and len(pairs) > 1 and total_steps >= _MIN_PARALLEL_STEPS
+                and not _in_pool_thread())
     mapper = _pool(n_jobs).map if parallel else map
     unchecked = [j for j, c in enumerate(checked) if c is None]
     for j, bad in zip(unchecked, mapper(_first_nonfinite, [stims[j] for j in unchecked]),
