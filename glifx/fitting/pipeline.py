@@ -20,7 +20,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
@@ -749,7 +748,7 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
     with one level at a time.  One thread (a dask worker, ``GLIFX_THREADS=1``) fits the
     levels in order, as before.
     """
-    from glifx.glif import default_n_jobs
+    from glifx.glif.simulator import map_tasks, task_threads
 
     gated = method == "select" and any(needs_gate(lv, method) for lv in levels)
     gate = _Gate(ctx, say, from_level=gated and GATE_LEVEL in levels)
@@ -775,13 +774,9 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
         _report(lf, say)
         return lf
 
-    n_threads = min(default_n_jobs(), len(order))
-    if n_threads <= 1:
-        done = {lv: run(lv) for lv in levels}
-    else:
-        with ThreadPoolExecutor(n_threads, thread_name_prefix="glifx-level") as pool:
-            futures = {lv: pool.submit(run, lv) for lv in order}
-            done = {lv: f.result() for lv, f in futures.items()}
+    # one thread (or already inside a task): in level order, which puts the gate level first
+    fits = map_tasks(run, order if task_threads(len(order)) > 1 else list(levels))
+    done = {lf.level: lf for lf in fits}
     return {lv: done[lv] for lv in levels}
 
 

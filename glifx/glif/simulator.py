@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -473,6 +473,42 @@ def map_threads(fn: Callable[[T], R], items: Sequence[T], n_jobs: int | None = N
     if n_jobs > 1 and len(items) > 1 and not _in_pool_thread():
         return list(_pool(n_jobs).map(fn, items))
     return [fn(x) for x in items]
+
+
+_TASK_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def map_tasks(fn: Callable[[T], R], items: Sequence[T], n_jobs: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]`` on :func:`default_n_jobs` threads, for independent tasks that
+    themselves simulate or call :func:`map_threads` (the levels of a fit, per-sweep refits).
+
+    They run on a pool of their own: a task that waited for work queued behind it on the
+    simulator's pool could deadlock it.  Results in the order of ``items``; the first exception
+    of a task is raised once all have finished.  Inline with one thread, one item, or inside a
+    task of this pool.
+    """
+    n_jobs = task_threads(len(items), n_jobs)
+    if n_jobs <= 1:
+        return [fn(x) for x in items]
+    key = (os.getpid(), n_jobs)
+    with _POOLS_LOCK:
+        pool = _TASK_POOLS.get(key)
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix=_TASK_PREFIX)
+            _TASK_POOLS[key] = pool
+    futures = [pool.submit(fn, x) for x in items]
+    wait(futures)
+    return [f.result() for f in futures]
+
+
+_TASK_PREFIX = "glifx-task"
+
+
+def task_threads(n_items: int, n_jobs: int | None = None) -> int:
+    """Threads :func:`map_tasks` would use for ``n_items`` tasks (1: it runs them in order)."""
+    if threading.current_thread().name.startswith(_TASK_PREFIX):
+        return 1
+    return max(1, min(default_n_jobs() if n_jobs is None else n_jobs, n_items))
 
 
 def simulate_many(
