@@ -53,6 +53,7 @@ KERNEL_MODULES = {
     "glifx.fitting._kernels": "fitting",
     "glifx.qc._kernels": "quality control",
     "glifx.report._kernels": "report traces",
+    "glifx._sweep_kernels": "sweep epochs",
 }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from glifx import _sweep_kernels
 from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.stimulus import (
     NAME_FROM_FILE,
@@ -412,17 +413,21 @@ class Sweep:
     def epochs(self) -> Epochs:
         """The sweep's epochs, computed once from ``v`` and ``i`` (see :class:`Epochs`)."""
         n, rate, v, i = self._n, self.sampling_rate, self.v, self.i
-        finite = np.flatnonzero(np.isfinite(v))
-        recording = (0, int(finite[-1])) if finite.size else None
+        end = int(_sweep_kernels.last_finite(v))
+        recording = (0, end) if end >= 0 else None
         test = stimulus = experiment = None
-        if i is not None and np.all(np.isfinite(i)):
-            changes = np.flatnonzero(i[1:] != i[:-1])  # where diff(i) != 0, without a float diff
-            test = _find_test_pulse(changes, rate, self._test_pulse_hint)
-            after = changes[changes > test[1]] if test is not None else changes
-            if after.size >= 2:
-                stimulus = (int(after[0]) + 1, int(after[-1]))
-            elif after.size == 1:  # a step that never returns: runs to the end of the sweep
-                stimulus = (int(after[0]) + 1, n - 1)
+        finite, count, first, last = (False, 0, None, -1) if i is None else \
+            _sweep_kernels.command_changes(i)
+        if finite:
+            # the changes (k where i[k + 1] != i[k]) are sorted: the test pulse is read from the
+            # first ones, and the stimulus lies between the first change after it and the last
+            test = _find_test_pulse(first[:min(count, _sweep_kernels.FIRST_CHANGES)], rate,
+                                    self._test_pulse_hint)
+            skip = 2 if test is not None else 0  # the test pulse is changes 0 and 1
+            if count - skip >= 2:
+                stimulus = (int(first[skip]) + 1, int(last))
+            elif count - skip == 1:  # a step that never returns: runs to the end of the sweep
+                stimulus = (int(first[skip]) + 1, n - 1)
             if stimulus is not None:
                 pad = int(STABILITY_WINDOW_S * rate)
                 experiment = (max(0, stimulus[0] - pad), min(n - 1, stimulus[1] + pad))
