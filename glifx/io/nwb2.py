@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from glifx.errors import FileFormatError, SweepError
+from glifx.io._chunks import read_window
 from glifx.io._format import sweep_size_problem
 from glifx.stimulus import (
     LONG_SQUARE,
@@ -349,7 +350,7 @@ def _read_series(f: Any, where: str, window: tuple[int, int], target: str,
     data = g["data"]
     start, count = window
     stop = data.shape[0] if count < 0 else start + count
-    raw = data[start:stop]
+    raw = read_window(data, start, stop)
     unit = _text(data.attrs.get("unit", ""))
     if target == "mV":
         factor = _si_factor(unit, 1e-3, _VOLT_UNITS, where, path)
