@@ -630,7 +630,9 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
     stood = "least squares"  # the last kind of pass that stood
-    designs: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # sweep -> (ρ, X, Σ X²)
+    # sweep -> (ρ, X, Σ X², Z): X changes only with ρ; Z is X with the instrument in column 0,
+    # rewritten in place at each pass
+    designs: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -661,16 +663,17 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             instrument = _kernels.masked_difference_weighted_means(v_hat, valid, block, pc.m)
             del v_hat, valid
             r = pc.rows
-            if j not in designs or designs[j][0] != rho:  # X changes only with ρ
+            if j not in designs or designs[j][0] != rho:
                 off = np.zeros((r.size, n_off))
                 off[:, j] = 1.0 - rho
                 X = np.column_stack([pc.x - rho * pc.x_prev, off])
-                designs[j] = (rho, X, np.sum(X**2, axis=0))
-            _, X, x2 = designs[j]
-            Z = X.copy()
-            Z[:, 0] = instrument[r] - rho * instrument[r - 1]
+                designs[j] = (rho, X, _kernels.column_sums_of_squares(X), X.copy())
+            _, X, x2, Z = designs[j]
+            # Z differs from X in column 0 only: so do the sums of squares
+            z2 = x2.copy()
+            z2[0] = _kernels.quasi_differenced_column(Z, 0, instrument, r, rho)
             y = pc.y - rho * pc.y_prev
-            return Z.T @ X, Z.T @ y, x2, np.sum(Z**2, axis=0)
+            return Z.T @ X, Z.T @ y, x2, z2
 
         # sweeps on threads (the forced runs and the array work release the GIL); summed in
         # sweep order, as one loop would
@@ -1277,6 +1280,16 @@ def voltage_feature_column(prepared: Sequence[ThresholdObservations],
                            for o in prepared])
 
 
+def voltage_feature_columns(prepared: Sequence[ThresholdObservations],
+                            b_voltages: Sequence[float]) -> list[np.ndarray]:
+    """:func:`voltage_feature_column` at each of ``b_voltages`` (1/s), bitwise, in one pass
+    over each sweep (:func:`glifx.fitting._kernels.voltage_threshold_features`)."""
+    per_sweep = [_kernels.voltage_threshold_features(
+        o.v, o.spikes, o.n_cut, np.array([b * o.dt for b in b_voltages], dtype=np.float64), o.dt)
+        for o in prepared]
+    return [np.concatenate([rows[q] for rows in per_sweep]) for q in range(len(b_voltages))]
+
+
 def threshold_components(
     sweeps: Sequence[SISweep],
     cut: float,
@@ -1388,7 +1401,11 @@ def threshold_components(
 
     g_s = g_v = None
     if voltage_component:
-        g_v, _ = refine_on_grid(lambda g: best_spike(f_col(np.exp(g)))[0], gv, xatol=1e-3)
+        # the grid's voltage columns in one pass (the same columns as one at a time)
+        on_grid = voltage_feature_columns(prepared, [np.exp(g) for g in gv])
+        g_v, _ = refine_on_grid(lambda g: best_spike(f_col(np.exp(g)))[0], gv,
+                                [best_spike(f)[0] for f in on_grid], xatol=1e-3)
+        del on_grid
         f = f_col(np.exp(g_v))
     else:
         f = None
