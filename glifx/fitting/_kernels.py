@@ -103,6 +103,91 @@ def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarra
     return out
 
 
+#: Longest block :func:`block_means` sums as numpy does (numpy's pairwise summation sums up to
+#: this many values with eight partial sums, longer ones by halves).
+PAIRWISE_BLOCK = 128
+
+
+@njit(inline="always")
+def _pairwise_sum(x: np.ndarray, a: int, n: int) -> float:  # pragma: no cover - compiled
+    """``x[a : a + n].sum()`` in numpy's order for ``n <= PAIRWISE_BLOCK`` (its pairwise
+    summation: one running sum below 8 values, else 8 partial sums combined pairwise, then the
+    remainder)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += x[a + i]
+        return res
+    r0, r1, r2, r3 = x[a], x[a + 1], x[a + 2], x[a + 3]
+    r4, r5, r6, r7 = x[a + 4], x[a + 5], x[a + 6], x[a + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += x[a + i]
+        r1 += x[a + i + 1]
+        r2 += x[a + i + 2]
+        r3 += x[a + i + 3]
+        r4 += x[a + i + 4]
+        r5 += x[a + i + 5]
+        r6 += x[a + i + 6]
+        r7 += x[a + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += x[a + i]
+        i += 1
+    return res
+
+
+@njit(cache=CACHE, nogil=True)
+def block_means(x: np.ndarray, block: int) -> np.ndarray:
+    """``x[:m * block].reshape(m, block).mean(axis=1)`` (``m = x.size // block``), bitwise,
+    for ``2 <= block <= PAIRWISE_BLOCK``, without numpy's per-row overhead."""
+    m = x.size // block
+    out = np.empty(m)
+    for k in range(m):
+        out[k] = _pairwise_sum(x, k * block, block) / block
+    return out
+
+
+@njit(cache=CACHE, nogil=True)
+def exp_basis_block_means(n: int, spikes: np.ndarray, cut: int, rate_dts: np.ndarray,
+                          block: int) -> np.ndarray:
+    """Row ``q``: :func:`block_means` of ``exp_basis(n, spikes, cut, rate_dts[q])``, bitwise,
+    without the bases (the rates side by side in one pass; ``2 <= block <= PAIRWISE_BLOCK``)."""
+    nr = rate_dts.size
+    m = n // block
+    out = np.empty((nr, m))
+    buf = np.empty((nr, block))
+    decay = np.empty(nr)
+    acc = np.zeros(nr)
+    for q in range(nr):
+        decay[q] = np.exp(-rate_dts[q])
+    j = 0
+    ns = spikes.size
+    for k in range(m * block):
+        # exp_basis's step, sample by sample (its two loops are the same operations)
+        for q in range(nr):
+            acc[q] *= decay[q]
+        if k % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+            for q in range(nr):
+                acc[q] = flush_tiny(acc[q])
+        while j < ns and spikes[j] + cut == k:
+            for q in range(nr):
+                acc[q] += 1.0
+            j += 1
+        while j < ns and spikes[j] + cut < k:  # overlapping cuts: inject late spikes at once
+            for q in range(nr):
+                acc[q] += np.exp(-rate_dts[q] * (k - spikes[j] - cut))
+            j += 1
+        r = k % block
+        for q in range(nr):
+            buf[q, r] = acc[q]
+        if r == block - 1:
+            for q in range(nr):
+                out[q, k // block] = _pairwise_sum(buf[q], 0, block) / block
+    return out
+
+
 @njit(cache=CACHE, nogil=True)
 def voltage_threshold_feature(
     v: np.ndarray, spikes: np.ndarray, cut: int, b_dt: float, dt: float

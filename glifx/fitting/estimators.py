@@ -104,6 +104,8 @@ def block_mean(x: np.ndarray, factor: int) -> np.ndarray:
     """Block averages of ``x`` over ``factor`` samples (incomplete last block dropped)."""
     if factor <= 1:
         return np.asarray(x, dtype=np.float64)
+    if x.dtype == np.float64 and x.ndim == 1 and factor <= _kernels.PAIRWISE_BLOCK:
+        return _kernels.block_means(x, int(factor))  # numpy's sums, without its per-row cost
     m = x.size // factor
     return x[: m * factor].reshape(m, factor).mean(axis=1)
 
@@ -433,6 +435,9 @@ class RegressionCache:
     def __init__(self) -> None:
         self._store: dict[Hashable, Any] = {}
 
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._store
+
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
         """The value stored under ``key``, made by ``make()`` (and stored) the first time."""
         try:
@@ -471,11 +476,17 @@ def _asc_rows(s: SISweep, n_cut: int, block: int) -> _AscRows:
     return _AscRows(rows, centred_derivative(vb, dt * block, rows), vb[rows], ib[rows])
 
 
-def _asc_basis_rows(s: SISweep, n_cut: int, block: int, rate: float, rows: np.ndarray
-                    ) -> np.ndarray:
-    """Block means of the unit after-spike current of rate ``rate`` (1/s) at ``rows``."""
+def _asc_basis_rows(s: SISweep, n_cut: int, block: int, rates: Sequence[float],
+                    rows: np.ndarray) -> list[np.ndarray]:
+    """Block means of the unit after-spike current of each rate of ``rates`` (1/s) at ``rows``
+    (in one pass over the sweep when the block allows)."""
     spikes = np.asarray(s.spikes, dtype=np.int64)
-    return block_mean(_kernels.exp_basis(s.v.size, spikes, n_cut, rate * s.dt), block)[rows]
+    if 2 <= block <= _kernels.PAIRWISE_BLOCK:
+        means = _kernels.exp_basis_block_means(
+            s.v.size, spikes, n_cut, np.array([r * s.dt for r in rates], dtype=np.float64), block)
+        return [row[rows] for row in means]
+    return [block_mean(_kernels.exp_basis(s.v.size, spikes, n_cut, r * s.dt), block)[rows]
+            for r in rates]
 
 
 def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
@@ -824,10 +835,12 @@ def after_spike_currents(
         ar = cache.get(("ls", s, n_cut, block), lambda s=s, n_cut=n_cut: _asc_rows(s, n_cut, block))
         if ar.rows.size < 10:
             continue
-        bases = {r: cache.get(("ls basis", s, n_cut, block, r),
-                              lambda s=s, n_cut=n_cut, r=r, rows=ar.rows:
-                              _asc_basis_rows(s, n_cut, block, r, rows))
-                 for r in rates}
+        missing = [r for r in rates if ("ls basis", s, n_cut, block, r) not in cache]
+        if missing:  # built together, kept one by one (a refit asks for two of them)
+            for r, basis in zip(missing, _asc_basis_rows(s, n_cut, block, missing, ar.rows),
+                                strict=True):
+                cache.get(("ls basis", s, n_cut, block, r), lambda basis=basis: basis)
+        bases = {r: cache.get(("ls basis", s, n_cut, block, r), lambda: None) for r in rates}
         y = ar.dvdt
         if C is not None:
             y = y - ar.i / C
