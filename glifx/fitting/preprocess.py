@@ -203,15 +203,19 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
             note = f"the fit with the after-spike currents failed ({exc}): R and C from the " \
                    "subthreshold samples"
         else:
-            per = []
-            for s in train:
+            from glifx.glif.simulator import map_threads
+
+            def refit(s: SISweep) -> tuple[float, float] | None:
                 try:
                     one = est.after_spike_currents([s], None, pre.cut, rates=tuple(asc.k),
                                                    block=block, reset=_reset_rule(pre),
                                                    cache=cache)
                 except GlifxError:
-                    continue
-                per.append((one.R, one.C))
+                    return None
+                return one.R, one.C
+
+            # the sweeps' refits are independent (their forced runs release the GIL)
+            per = [rc for rc in map_threads(refit, train) if rc is not None]
             per = per or [(asc.R, asc.C)]
             why = "" if asc.refinement == "quasi-differenced" else (
                 f"R and C by {asc.refinement} refinement: the intrinsic noise's correlation was "
