@@ -158,26 +158,61 @@ def effective_cutoff(filter_khz: float | None, rate_hz: float) -> tuple[float | 
 GROUPS_PER_TASK = 4
 
 
+#: Block summaries of ``v`` and dV/dt, ``(vmin, vmax, dmin, dmax)``
+#: (:func:`~glifx.features._kernels.block_extremes`).
+Summaries = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+_NONE = np.empty(0)  # "no block summary" for the kernels that take one
+
+
+def _summary_buffers(n: int) -> Summaries:
+    """Per-thread buffers for the block summaries of ``n`` samples of v (and n - 1 of dV/dt),
+    overwritten by the next call in the same thread."""
+    nv, nd = n // K.SUMMARY_BLOCK, (n - 1) // K.SUMMARY_BLOCK
+    buf = _work(2 * nv + 2 * nd, "summaries")
+    return buf[:nv], buf[nv:2 * nv], buf[2 * nv:2 * nv + nd], buf[2 * nv + nd:]
+
+
+def block_summaries(v: np.ndarray, dvdt: np.ndarray, into: Summaries | None = None
+                    ) -> Summaries:
+    """Block minima and maxima of ``v`` (mV) and ``dvdt`` (V/s, length ``v.size - 1``), for the
+    kernels' long searches (:func:`~glifx.features._kernels.block_extremes`):
+    ``(vmin, vmax, dmin, dmax)``, written into ``into`` when given."""
+    summ = _summary_buffers(v.size) if into is None else into
+    vmin, vmax, dmin, dmax = summ
+    K.block_extremes(v, 0, vmin.size, vmin, vmax)
+    K.block_extremes(dvdt, 0, dmin.size, dmin, dmax)
+    return summ
+
+
 def _blocks_on_threads(b: np.ndarray, a: np.ndarray, zi: np.ndarray, v: np.ndarray,
                        t: np.ndarray, margin: int, groups: int, seg: int, rows: int,
-                       out: np.ndarray) -> int:
+                       out: np.ndarray, summ: Summaries | None = None) -> int:
     """Run :func:`~glifx.features._kernels.filtered_derivative_blocks` over every block group,
     on the threads of :func:`glifx.glif.simulator.map_threads` (each with its own cache-sized
-    work buffer); the groups write disjoint parts of ``out`` (V/s).  Returns the number of
-    non-positive time steps of ``t``."""
+    work buffer); the groups write disjoint parts of ``out`` (V/s), and of the block summaries
+    ``summ`` when given (computed on the way, while each group's samples are in cache).
+    Returns the number of non-positive time steps of ``t``."""
     from glifx.glif.simulator import default_n_jobs, map_threads
+
+    sm = (_NONE,) * 4 if summ is None else summ
 
     def run(g: tuple[int, int]) -> int:
         work = _work(8 * rows, "block")  # per thread: _WORK is thread-local
         X, R = work[:4 * rows].reshape(rows, 4), work[4 * rows:].reshape(4, rows)
-        return K.filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g[0], g[1], X, R, out)
+        return K.filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g[0], g[1], X, R, out,
+                                            *sm)
 
     n_jobs = min(default_n_jobs(), groups)
     if n_jobs <= 1:
-        return run((0, groups))
-    step = max(1, min(GROUPS_PER_TASK, groups // n_jobs))
-    return sum(map_threads(run, [(g, min(g + step, groups)) for g in range(0, groups, step)],
-                           n_jobs))
+        bad = run((0, groups))
+    else:
+        step = max(1, min(GROUPS_PER_TASK, groups // n_jobs))
+        bad = sum(map_threads(run, [(g, min(g + step, groups)) for g in range(0, groups, step)],
+                              n_jobs))
+    if summ is not None:
+        K.summary_seams(v, out, seg, groups, *summ)
+    return bad
 
 
 def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
@@ -219,9 +254,12 @@ def _filter_plan(v: np.ndarray, cutoff: float | None, rate_hz: float) -> tuple[i
 
 
 def _dvdt_checked(t: np.ndarray, v: np.ndarray, filter_khz: float | None, rate_hz: float,
-                  reuse: bool) -> tuple[np.ndarray, float | None, bool, int]:
+                  reuse: bool, summ: Summaries | None = None
+                  ) -> tuple[np.ndarray, float | None, bool, int]:
     """:func:`calculate_dvdt`, plus the number of time steps ``t[k + 1] - t[k] <= 0`` (s) when
-    the blocked filter counted them on its way (it reads every step), else -1 (not checked)."""
+    the blocked filter counted them on its way (it reads every step), else -1 (not checked).
+    The blocked filter also fills the block summaries ``summ`` when given (the other paths
+    leave them alone)."""
     cutoff, clipped = effective_cutoff(filter_khz, rate_hz)
     margin, groups, seg, rows = _filter_plan(v, cutoff, rate_hz)
     if cutoff is not None and v.size > 15:
@@ -229,7 +267,7 @@ def _dvdt_checked(t: np.ndarray, v: np.ndarray, filter_khz: float | None, rate_h
         if groups == 0:
             return K.filtered_derivative(b, a, zi, v, t, margin), cutoff, clipped, -1
         out = _work(v.size - 1, "out") if reuse else np.empty(v.size - 1)
-        bad = _blocks_on_threads(b, a, zi, v, t, margin, groups, seg, rows, out)
+        bad = _blocks_on_threads(b, a, zi, v, t, margin, groups, seg, rows, out, summ)
         return out, cutoff, clipped, bad
     return K.derivative(v, t), cutoff, clipped, -1
 
@@ -308,22 +346,30 @@ def detect_spikes(
     fused_check = dvdt is None and _filter_plan(v, effective_cutoff(p.filter, rate)[0], rate)[1] > 0
     if not fused_check and not K.strictly_increasing(t):
         raise SweepError(None, TIME_BASE_ERROR)
+    summ = _summary_buffers(v.size)
     if dvdt is None:
-        dvdt, cutoff, clipped_f, bad = _dvdt_checked(t, v, p.filter, rate, True)
+        # the blocked filter writes the block summaries while its samples are in cache
+        dvdt, cutoff, clipped_f, bad = _dvdt_checked(t, v, p.filter, rate, True, summ)
         if bad > 0 or (bad < 0 and fused_check and not K.strictly_increasing(t)):
             raise SweepError(None, TIME_BASE_ERROR)
     else:
         dvdt = np.ascontiguousarray(dvdt, dtype=np.float64)
+        if dvdt.shape != (v.size - 1,):
+            raise SweepError(None, f"dvdt must have {v.size - 1} samples (one fewer than v), got "
+                                   f"shape {dvdt.shape}")
         cutoff, clipped_f = effective_cutoff(p.filter, rate)
+    if not fused_check:
+        block_summaries(v, dvdt, summ)
+    vmin, vmax, dmin, dmax = summ
     start_t = t[0] if start is None else float(start)
     end_t = t[-1] if not end else float(end)
     si = K.time_index(t, start_t)
     ei = K.time_index(t, end_t)
     th, pk, up, clipped = K.detect(t, v, dvdt, si, ei, start_t, p.dv_cutoff, p.min_height,
                                    p.min_peak, p.thresh_frac, p.max_interval,
-                                   p.reject_at_stim_start_interval, p.clip_tol)
+                                   p.reject_at_stim_start_interval, p.clip_tol, vmax, dmax)
     if th.size:
-        troughs, downs = K.find_troughs(v, dvdt, th, pk, clipped, ei)
+        troughs, downs = K.find_troughs(v, dvdt, th, pk, clipped, ei, vmin, dmin)
         hcut, _ = effective_cutoff(p.heavy_filter, rate)
         use_h = hcut is not None and v.size > 15
         hb, ha, hzi = _bessel((hcut or 1.0) * 1e3, rate)
@@ -331,7 +377,7 @@ def detect_spikes(
         fast, adp, slow, kind, clipped = K.trough_details(
             t, v, dvdt, hb, ha, hzi, margin, use_h, th, pk, clipped, ei, p.term_frac,
             p.adp_thresh, p.trough_tol, p.flat_interval, p.adp_max_delta_t, p.adp_max_delta_v,
-            troughs)
+            troughs, vmin, dmin)
         w = K.widths(t, v, th, pk, fast, clipped)
     else:
         troughs = downs = fast = adp = slow = kind = np.empty(0, dtype=np.int64)
@@ -470,9 +516,9 @@ def adjusted_detection_params(sweeps: Any, start: float, end: float, *, filter: 
     ups = []
     for s, dv in zip(sweeps, dvs, strict=True):
         v = np.ascontiguousarray(s.v, dtype=np.float64)
-        ps = K.putative_spikes(dv, 0, v.size - 1, cutoff)
+        ps = K.putative_spikes(dv, 0, v.size - 1, cutoff, _NONE)
         if ps.size:
-            pk = K.find_peaks(v, ps, v.size - 1)
+            pk = K.find_peaks(v, ps, v.size - 1, _NONE)
             ps, pk = K.filter_spikes(v, dv, ps, pk, 2.0, -30.0)
             ups.extend(dv[K.find_upstrokes(dv, ps, pk)].tolist())
     frac = min_thresh / float(np.mean(ups)) if ups else SpikeParams.thresh_frac
