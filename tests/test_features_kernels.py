@@ -7,6 +7,7 @@ References are plain Python loops over the definitions in FEATURES_SPEC.md (half
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import signal
 
@@ -334,3 +335,26 @@ def test_filter_writes_the_block_summaries(n):
     np.testing.assert_array_equal(out, out2)
     for got, want in zip(summ, _summaries(v, out), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_threads_do_not_change_the_spike_table(monkeypatch):
+    """The filter blocks and the per-spike trough details spread over threads give the table of
+    one thread."""
+    from glifx.features import detect_spikes
+    from glifx.features import spikes as S
+    from glifx.glif.simulator import set_threads
+
+    rng = np.random.default_rng(11)
+    st = np.sort(rng.uniform(0.12, 1.9, 40))
+    st = st[np.r_[True, np.diff(st) > 0.004]]
+    t, v, i = spike_train_sweep(2.0, 200e3, st, step=(0.1, 1.95, 100.0), noise=0.2, seed=11)
+    monkeypatch.setattr(S, "TROUGH_THREAD_SAMPLES", 0)
+    try:
+        set_threads(1)
+        one = detect_spikes(t, v, i, 0.1, 1.95)
+        set_threads(2)
+        two = detect_spikes(t, v, i, 0.1, 1.95)
+    finally:
+        set_threads(None)
+    assert len(one) == st.size
+    pd.testing.assert_frame_equal(one, two, check_exact=True)

@@ -895,7 +895,28 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
     slow = np.full(n, -1, dtype=np.int64)
     kind = np.zeros(n, dtype=np.int64)
     clip = clipped.copy()
-    for k in range(n):
+    trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clipped,
+                        end_index, term_frac, adp_thresh, tol, flat_interval, adp_max_delta_t,
+                        adp_max_delta_v, troughs, vmin, dmin, 0, n, fast, adp, slow, kind, clip)
+    if n > 0:
+        adp[n - 1] = -1
+        slow[n - 1] = -1
+    return fast, adp, slow, kind, clip
+
+
+@njit(cache=CACHE, nogil=True)
+def trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clipped,
+                        end_index, term_frac, adp_thresh, tol, flat_interval, adp_max_delta_t,
+                        adp_max_delta_v, troughs, vmin, dmin, k0, k1, fast, adp, slow, kind,
+                        clip):
+    """:func:`trough_details` of spikes ``[k0, k1)``, written into ``fast``, ``adp``, ``slow``,
+    ``kind`` and ``clip`` (initialised as there: -1, -1, -1, 0 and a copy of ``clipped``), except
+    that the last spike's ADP and slow trough are left as found (the caller sets them to -1).
+
+    Spikes are independent: threads may run disjoint ranges at once.
+    """
+    n = thr.size
+    for k in range(k0, k1):
         if clipped[k]:
             continue
         nxt = end_index
@@ -958,10 +979,6 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
         fast[k] = term
         adp[k] = adp_k
         slow[k] = slow_k
-    if n > 0:
-        adp[n - 1] = -1
-        slow[n - 1] = -1
-    return fast, adp, slow, kind, clip
 
 
 @njit(cache=CACHE)

@@ -189,11 +189,12 @@ def _blocks_on_threads(b: np.ndarray, a: np.ndarray, zi: np.ndarray, v: np.ndarr
                        t: np.ndarray, margin: int, groups: int, seg: int, rows: int,
                        out: np.ndarray, summ: Summaries | None = None) -> int:
     """Run :func:`~glifx.features._kernels.filtered_derivative_blocks` over every block group,
-    on the threads of :func:`glifx.glif.simulator.map_threads` (each with its own cache-sized
-    work buffer); the groups write disjoint parts of ``out`` (V/s), and of the block summaries
+    on the calling thread and pool threads (:func:`glifx.glif.simulator.map_threads_with_caller`,
+    each with its own cache-sized work buffer); the groups write disjoint parts of ``out`` (V/s),
+    and of the block summaries
     ``summ`` when given (computed on the way, while each group's samples are in cache).
     Returns the number of non-positive time steps of ``t``."""
-    from glifx.glif.simulator import default_n_jobs, map_threads
+    from glifx.glif.simulator import default_n_jobs, map_threads_with_caller
 
     sm = (_NONE,) * 4 if summ is None else summ
 
@@ -208,11 +209,30 @@ def _blocks_on_threads(b: np.ndarray, a: np.ndarray, zi: np.ndarray, v: np.ndarr
         bad = run((0, groups))
     else:
         step = max(1, min(GROUPS_PER_TASK, groups // n_jobs))
-        bad = sum(map_threads(run, [(g, min(g + step, groups)) for g in range(0, groups, step)],
-                              n_jobs))
+        bad = sum(map_threads_with_caller(
+            run, [(g, min(g + step, groups)) for g in range(0, groups, step)], n_jobs))
     if summ is not None:
         K.summary_seams(v, out, seg, groups, *summ)
     return bad
+
+
+#: Samples the per-spike trough details filter (heavy dV/dt) in a sweep from which they run on
+#: two threads (~0.6 ms of work on one: more than a thread pool's round trip).
+TROUGH_THREAD_SAMPLES = 200_000
+
+
+def _on_threads(fn: Any, n: int, parts: int) -> None:
+    """``fn((k0, k1))`` over ``parts`` consecutive ranges that cover ``range(n)``, the calling
+    thread and threads of :func:`glifx.glif.simulator.map_threads_with_caller` sharing them
+    (inline when one part or one thread)."""
+    from glifx.glif.simulator import default_n_jobs, map_threads_with_caller
+
+    parts = max(1, min(parts, n, default_n_jobs()))
+    if parts == 1:
+        fn((0, n))
+        return
+    cuts = [n * j // parts for j in range(parts + 1)]
+    map_threads_with_caller(fn, list(zip(cuts[:-1], cuts[1:], strict=True)), parts)
 
 
 def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
@@ -374,10 +394,23 @@ def detect_spikes(
         use_h = hcut is not None and v.size > 15
         hb, ha, hzi = _bessel((hcut or 1.0) * 1e3, rate)
         margin = int(HEAVY_MARGIN_PERIODS * rate / ((hcut or 1.0) * 1e3)) + 16
-        fast, adp, slow, kind, clipped = K.trough_details(
-            t, v, dvdt, hb, ha, hzi, margin, use_h, th, pk, clipped, ei, p.term_frac,
-            p.adp_thresh, p.trough_tol, p.flat_interval, p.adp_max_delta_t, p.adp_max_delta_v,
-            troughs, vmin, dmin)
+        n = th.size
+        fast, adp, slow = (np.full(n, -1, dtype=np.int64) for _ in range(3))
+        kind = np.zeros(n, dtype=np.int64)
+        clip = clipped.copy()
+
+        def details(k: tuple[int, int]) -> None:
+            K.trough_details_into(
+                t, v, dvdt, hb, ha, hzi, margin, use_h, th, pk, clipped, ei, p.term_frac,
+                p.adp_thresh, p.trough_tol, p.flat_interval, p.adp_max_delta_t,
+                p.adp_max_delta_v, troughs, vmin, dmin, k[0], k[1], fast, adp, slow, kind, clip)
+
+        # each spike filters ~adp_max_delta_t plus two margins of voltage: worth two threads
+        # only when that adds up
+        work = n * (p.adp_max_delta_t * rate + 2 * margin) if use_h else 0
+        _on_threads(details, n, 2 if work >= TROUGH_THREAD_SAMPLES else 1)
+        adp[-1] = slow[-1] = -1  # the last spike has neither
+        clipped = clip
         w = K.widths(t, v, th, pk, fast, clipped)
     else:
         troughs = downs = fast = adp = slow = kind = np.empty(0, dtype=np.int64)
