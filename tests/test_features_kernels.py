@@ -358,3 +358,25 @@ def test_threads_do_not_change_the_spike_table(monkeypatch):
         set_threads(None)
     assert len(one) == st.size
     pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
+@pytest.mark.parametrize("use_filter", [True, False])
+def test_batched_segment_derivatives_are_the_single_ones(sweep, use_filter):
+    """Four filters side by side give each segment's derivative to the bit: segments of unequal
+    lengths, at both ends of the sweep, empty and shorter than the padding."""
+    t, v, _, _ = sweep
+    rng = np.random.default_rng(9)
+    b, a, zi = _bessel(1e3, RATE)
+    margin = int(6 * RATE / 1e3) + 16
+    lo = np.sort(rng.integers(0, t.size - 1, 23))
+    hi = np.minimum(lo + rng.integers(-3, 400, lo.size), t.size - 1)
+    lo[:3], hi[:3] = [0, 5, -1], [120, 5, -1]
+    lo[-1], hi[-1] = t.size - 50, t.size - 1
+    out, offs = K.segment_derivatives(b, a, zi, v, t, lo, hi, margin, use_filter)
+    for k in range(lo.size):
+        np.testing.assert_array_equal(out[offs[k]:offs[k + 1]],
+                                      K.segment_derivative(b, a, zi, v, t, lo[k], hi[k], margin,
+                                                           use_filter))
+    x = v[:12].copy()  # shorter than filtfilt's padding: no filter, as segment_derivative
+    o2, _ = K.segment_derivatives(b, a, zi, x, t[:12], np.array([2]), np.array([6]), 0, True)
+    np.testing.assert_array_equal(o2, K.segment_derivative(b, a, zi, x, t[:12], 2, 6, 0, True))

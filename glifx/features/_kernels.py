@@ -377,6 +377,156 @@ def segment_derivative(b, a, zi, v, t, lo, hi, margin, use_filter):
 
 
 @njit(cache=CACHE)
+def _lfilter4_steps(b, a, x, k, count, step, w, z1, z2, z3, y_prev):
+    """``count`` steps of :func:`_lfilter4` on ``x`` in place from index ``k`` (``step`` +1 or
+    -1) and the state ``(w, z1, z2, z3, y_prev)``, which it returns (same arithmetic)."""
+    b0, b1, b2, b3, b4 = b[0], b[1], b[2], b[3], b[4]
+    a1, a2, a3, a4 = a[1], a[2], a[3], a[4]
+    for _ in range(count):
+        xk = x[k]
+        yk = (b0 * xk + w) - a1 * y_prev
+        w = b1 * xk + z1
+        z1 = (b2 * xk + z2) - a2 * yk
+        z2 = (b3 * xk + z3) - a3 * yk
+        z3 = b4 * xk - a4 * yk
+        y_prev = yk
+        x[k] = yk
+        k += step
+    return w, z1, z2, z3, y_prev
+
+
+@njit(cache=CACHE)
+def _lanes4_pass(b, a, zi, e0, e1, e2, e3, L, m, backward):
+    """One pass of :func:`_filtfilt4` (the four lanes side by side for their shared length
+    ``m``, then each alone), from the steady state at each lane's first sample of the pass."""
+    b0, b1, b2, b3, b4 = b[0], b[1], b[2], b[3], b[4]
+    a1, a2, a3, a4 = a[1], a[2], a[3], a[4]
+    step = -1 if backward else 1
+    k0 = L[0] - 1 if backward else 0
+    k1 = L[1] - 1 if backward else 0
+    k2 = L[2] - 1 if backward else 0
+    k3 = L[3] - 1 if backward else 0
+    s0, s1, s2, s3 = e0[k0], e1[k1], e2[k2], e3[k3]
+    w0, p0, q0, r0, y0 = zi[0] * s0, zi[1] * s0, zi[2] * s0, zi[3] * s0, 0.0
+    w1, p1, q1, r1, y1 = zi[0] * s1, zi[1] * s1, zi[2] * s1, zi[3] * s1, 0.0
+    w2, p2, q2, r2, y2 = zi[0] * s2, zi[1] * s2, zi[2] * s2, zi[3] * s2, 0.0
+    w3, p3, q3, r3, y3 = zi[0] * s3, zi[1] * s3, zi[2] * s3, zi[3] * s3, 0.0
+    for _ in range(m):
+        x0, x1, x2, x3 = e0[k0], e1[k1], e2[k2], e3[k3]
+        y0 = (b0 * x0 + w0) - a1 * y0
+        y1 = (b0 * x1 + w1) - a1 * y1
+        y2 = (b0 * x2 + w2) - a1 * y2
+        y3 = (b0 * x3 + w3) - a1 * y3
+        w0 = b1 * x0 + p0
+        w1 = b1 * x1 + p1
+        w2 = b1 * x2 + p2
+        w3 = b1 * x3 + p3
+        p0 = (b2 * x0 + q0) - a2 * y0
+        p1 = (b2 * x1 + q1) - a2 * y1
+        p2 = (b2 * x2 + q2) - a2 * y2
+        p3 = (b2 * x3 + q3) - a2 * y3
+        q0 = (b3 * x0 + r0) - a3 * y0
+        q1 = (b3 * x1 + r1) - a3 * y1
+        q2 = (b3 * x2 + r2) - a3 * y2
+        q3 = (b3 * x3 + r3) - a3 * y3
+        r0 = b4 * x0 - a4 * y0
+        r1 = b4 * x1 - a4 * y1
+        r2 = b4 * x2 - a4 * y2
+        r3 = b4 * x3 - a4 * y3
+        e0[k0] = y0
+        e1[k1] = y1
+        e2[k2] = y2
+        e3[k3] = y3
+        k0 += step
+        k1 += step
+        k2 += step
+        k3 += step
+    _lfilter4_steps(b, a, e0, k0, L[0] - m, step, w0, p0, q0, r0, y0)
+    _lfilter4_steps(b, a, e1, k1, L[1] - m, step, w1, p1, q1, r1, y1)
+    _lfilter4_steps(b, a, e2, k2, L[2] - m, step, w2, p2, q2, r2, y2)
+    _lfilter4_steps(b, a, e3, k3, L[3] - m, step, w3, p3, q3, r3, y3)
+
+
+@njit(cache=CACHE)
+def _filtfilt4(b, a, zi, E, L):
+    """:func:`filtfilt` of four padded signals at once, in place: row ``c`` of ``E`` holds the
+    odd-padded signal (``L[c]`` samples) as :func:`filtfilt` builds it.
+
+    The four recursions run side by side (independent dependency chains that the processor
+    overlaps) for the length they share, each lane then alone; every lane does exactly the
+    arithmetic of :func:`_lfilter4`, so the results are :func:`filtfilt`'s to the bit.
+    """
+    m = min(min(L[0], L[1]), min(L[2], L[3]))
+    e0, e1, e2, e3 = E[0], E[1], E[2], E[3]
+    _lanes4_pass(b, a, zi, e0, e1, e2, e3, L, m, False)
+    _lanes4_pass(b, a, zi, e0, e1, e2, e3, L, m, True)
+
+
+@njit(cache=CACHE)
+def segment_derivatives(b, a, zi, v, t, lo, hi, margin, use_filter):
+    """:func:`segment_derivative` of many segments ``[lo[k], hi[k])`` (none where
+    ``hi[k] <= lo[k]``): ``(out, offs)``, segment ``k`` in ``out[offs[k]:offs[k + 1]]``, the
+    same values to the bit.
+
+    Filtered segments run four at a time through :func:`_filtfilt4`.
+    """
+    m = lo.size
+    n = v.size
+    pad = 15
+    offs = np.zeros(m + 1, dtype=np.int64)
+    for k in range(m):
+        offs[k + 1] = offs[k] + max(hi[k] - lo[k], 0)
+    out = np.empty(offs[m])
+    batch = np.empty(4, dtype=np.int64)
+    nb = 0
+    for k in range(m + 1):
+        if k < m:
+            if hi[k] <= lo[k]:
+                continue
+            a0 = max(0, lo[k] - margin)
+            a1 = min(n, hi[k] + 1 + margin)
+            if not use_filter or a1 - a0 <= pad:
+                out[offs[k]:offs[k + 1]] = segment_derivative(b, a, zi, v, t, lo[k], hi[k],
+                                                              margin, use_filter)
+                continue
+            batch[nb] = k
+            nb += 1
+            if nb < 4:
+                continue
+        elif nb == 0:
+            break
+        if nb < 4:  # the last few: one at a time
+            for c in range(nb):
+                kk = batch[c]
+                out[offs[kk]:offs[kk + 1]] = segment_derivative(b, a, zi, v, t, lo[kk], hi[kk],
+                                                                margin, use_filter)
+            break
+        L = np.empty(4, dtype=np.int64)
+        A0 = np.empty(4, dtype=np.int64)
+        for c in range(4):
+            kk = batch[c]
+            A0[c] = max(0, lo[kk] - margin)
+            L[c] = min(n, hi[kk] + 1 + margin) - A0[c] + 2 * pad
+        E = np.empty((4, L.max()))
+        for c in range(4):  # the odd padding of filtfilt
+            x = v[A0[c]:A0[c] + L[c] - 2 * pad]
+            nx = x.size
+            for j in range(pad):
+                E[c, j] = 2.0 * x[0] - x[pad - j]
+                E[c, nx + pad + j] = 2.0 * x[nx - 1] - x[nx - 2 - j]
+            E[c, pad:pad + nx] = x
+        _filtfilt4(b, a, zi, E, L)
+        for c in range(4):
+            kk = batch[c]
+            o = offs[kk] - lo[kk]
+            base = pad - A0[c]
+            for j in range(lo[kk], hi[kk]):
+                out[o + j] = 1e-3 * (E[c, base + j + 1] - E[c, base + j]) / (t[j + 1] - t[j])
+        nb = 0
+    return out, offs
+
+
+@njit(cache=CACHE)
 def derivative(v, t):
     """dV/dt in V/s from ``v`` (mV) and ``t`` (s): ``1e-3 * diff(v) / diff(t)``, length n - 1."""
     n = v.size
@@ -916,6 +1066,12 @@ def trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks,
     Spikes are independent: threads may run disjoint ranges at once.
     """
     n = thr.size
+    m = max(k1 - k0, 0)
+    nxts = np.empty(m, dtype=np.int64)
+    terms = np.full(m, -1, dtype=np.int64)
+    jmaxs = np.zeros(m, dtype=np.int64)
+    kmaxs = np.full(m, -1, dtype=np.int64)  # with terms -1: no segment
+    # first the fast troughs, and where each spike needs the heavily filtered dV/dt ...
     for k in range(k0, k1):
         if clipped[k]:
             continue
@@ -924,7 +1080,7 @@ def trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks,
             if not clipped[j]:
                 nxt = thr[j]
                 break
-        same_end = nxt == (thr[k + 1] if k + 1 < n else end_index)
+        nxts[k - k0] = nxt
         ds = _argmin_in(dvdt, dmin, peaks[k], nxt)
         if ds < 0:
             clip[k] = True
@@ -938,8 +1094,6 @@ def trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks,
         if term < 0:
             clip[k] = True
             continue
-        adp_k = -1
-        slow_k = -1
         # An ADP needs dV/dt (heavy) to reach adp_thresh within flat_interval of the fast trough
         # and to return to 0 within adp_max_delta_t of it: the heavily filtered dV/dt is needed
         # only up to there (a later return would fail the test anyway).
@@ -949,7 +1103,19 @@ def trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks,
         kmax = jmax
         while kmax < nxt and t[kmax] - t[term] <= adp_max_delta_t:
             kmax += 1
-        seg = segment_derivative(hb, ha, hzi, v, t, term, kmax, h_margin, h_filter)
+        terms[k - k0], jmaxs[k - k0], kmaxs[k - k0] = term, jmax, kmax
+    # ... then that derivative for every spike at once (four filters side by side) ...
+    segs, offs = segment_derivatives(hb, ha, hzi, v, t, terms, kmaxs, h_margin, h_filter)
+    # ... and the ADP and slow trough tests
+    for k in range(k0, k1):
+        term = terms[k - k0]
+        if term < 0:
+            continue
+        nxt, jmax, kmax = nxts[k - k0], jmaxs[k - k0], kmaxs[k - k0]
+        same_end = nxt == (thr[k + 1] if k + 1 < n else end_index)
+        seg = segs[offs[k - k0]:offs[k - k0 + 1]]
+        adp_k = -1
+        slow_k = -1
         cross = -1
         for j in range(term, jmax):
             if seg[j - term] >= adp_thresh:
