@@ -194,9 +194,8 @@ def _blocks_on_threads(b: np.ndarray, a: np.ndarray, zi: np.ndarray, v: np.ndarr
     """Run :func:`~glifx.features._kernels.filtered_derivative_blocks` over every block group,
     on the calling thread and pool threads (:func:`glifx.glif.simulator.map_threads_with_caller`,
     each with its own cache-sized work buffer); the groups write disjoint parts of ``out`` (V/s),
-    and of the block summaries
-    ``summ`` when given (computed on the way, while each group's samples are in cache).
-    Returns the number of non-positive time steps of ``t``."""
+    and of the block summaries ``summ`` when given (computed on the way, while each group's
+    samples are in cache).  Returns the number of non-positive time steps of ``t``."""
     from glifx.glif.simulator import default_n_jobs, map_threads_with_caller
 
     sm = (_NONE,) * 4 if summ is None else summ
