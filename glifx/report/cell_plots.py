@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from glifx.report._layout import GridLayout
 from glifx.report.data import SpikeWaveform, VoltageOverlay
 from glifx.report.plots import DATA_COLOR, FIG_WIDTH, MAX_TRACE_POINTS, downsample_minmax
 
@@ -27,7 +28,7 @@ def plot_example_traces(traces: Sequence[VoltageOverlay], max_points: int = MAX_
     n = max(1, len(traces))
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig = Figure(figsize=(FIG_WIDTH, 2.9 * rows), layout="constrained")
+    fig = Figure(figsize=(FIG_WIDTH, 2.9 * rows), layout=GridLayout())
     grid = fig.add_gridspec(2 * rows, cols, height_ratios=[3, 1] * rows)
     for k, tr in enumerate(traces):
         r, c = divmod(k, cols)
@@ -54,7 +55,7 @@ def plot_example_traces(traces: Sequence[VoltageOverlay], max_points: int = MAX_
 
 def plot_spike_waveform(spike: SpikeWaveform) -> Figure:
     """The spike's waveform (V against time from threshold) and phase plot (dV/dt against V)."""
-    fig = Figure(figsize=(FIG_WIDTH, 3.4), layout="constrained")
+    fig = Figure(figsize=(FIG_WIDTH, 3.4), layout=GridLayout())
     ax_w, ax_p = fig.subplots(1, 2)
     ax_w.plot(spike.t_ms, spike.v_mv, color=DATA_COLOR, lw=1.2)
     ax_w.axvline(0.0, color="#999999", lw=0.8, ls="--")

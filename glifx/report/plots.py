@@ -22,6 +22,7 @@ from matplotlib.patches import Patch
 
 from glifx.errors import ConfigError
 from glifx.report._kernels import block_extrema
+from glifx.report._layout import GridLayout
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, FICurve, LevelReport, VoltageOverlay
 
 #: Colour of each GLIF level in every figure.
@@ -41,7 +42,8 @@ def level_color(level: int) -> str:
 
 
 def _figure(height: float, width: float = FIG_WIDTH) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+    # constrained layout's placement at a fraction of its cost (glifx.report._layout)
+    return Figure(figsize=(width, height), layout=GridLayout())
 
 
 def _target(ax: Axes | None, height: float) -> tuple[Figure, Axes]:
