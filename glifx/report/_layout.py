@@ -62,6 +62,7 @@ class _TickLabels:
     height: np.ndarray
     offset: float  # spine to label, pt (tick length outside the axes + pad)
     tick_out: float  # tick marks outside the axes, pt (counted even without labels)
+    offset_text: str = ""  # the formatter's offset ("1e−9"), drawn beside the axis's end
 
 
 def _tick_labels(axis: Axis) -> _TickLabels:
@@ -75,7 +76,9 @@ def _tick_labels(axis: Axis) -> _TickLabels:
     locs = np.asarray(axis.get_major_locator()(), dtype=float)
     if locs.size == 0:
         return empty
-    labels = axis.get_major_formatter().format_ticks(locs)
+    formatter = axis.get_major_formatter()
+    labels = formatter.format_ticks(locs)
+    offset_text = formatter.get_offset() if hasattr(formatter, "get_offset") else ""
     lo, hi = sorted(axis.get_view_interval())
     trans = axis.get_transform()
     a, b = trans.transform([lo, hi])
@@ -89,7 +92,7 @@ def _tick_labels(axis: Axis) -> _TickLabels:
         return empty
     frac = (x[inside] - a) / (b - a) if b != a else np.zeros(int(inside.sum()))
     w, h = np.array(sizes).T
-    return _TickLabels(frac, w, h, tick.get_pad() + tick.get_tick_padding(), out)
+    return _TickLabels(frac, w, h, tick.get_pad() + tick.get_tick_padding(), out, offset_text)
 
 
 @dataclass
@@ -103,9 +106,16 @@ class _Decorations:
     top: float
     x_ticks: _TickLabels
     y_ticks: _TickLabels
+    lift: float  # height of the y offset text above the axes (0 without one), pt
 
 
-def _decorations(ax: Axes) -> _Decorations:
+#: Gap between the tick labels and the offset text of an axis, pt (matplotlib's OFFSETTEXTPAD).
+_OFFSET_TEXT_PAD = 3.0
+
+
+def _decorations(ax: Axes, fixed_titles: set[int]) -> _Decorations:
+    """The decorations of ``ax``; ``fixed_titles``: ids of titles placed by :class:`GridLayout`
+    (lifted above a y offset text, where matplotlib would move an auto-positioned one)."""
     x_ticks, y_ticks = _tick_labels(ax.xaxis), _tick_labels(ax.yaxis)
     if not ax.axison:
         x_ticks = y_ticks = _TickLabels(np.zeros(0), np.zeros(0), np.zeros(0), 0.0, 0.0)
@@ -123,10 +133,13 @@ def _decorations(ax: Axes) -> _Decorations:
     top = max(_text_extent(t, baseline=True)[1] for t in titles)  # titles sit on their baseline
     if top:
         top += rcParams["axes.titlepad"]
-    if ax.axison:
-        _, h_off = _text_extent(ax.yaxis.get_offset_text())
-        top = max(top, h_off + 2.0)
-    return _Decorations(left, 0.0, bottom, top, x_ticks, y_ticks)
+    lift = 0.0
+    if ax.axison and y_ticks.offset_text:
+        off = ax.yaxis.get_offset_text()
+        lift = _OFFSET_TEXT_PAD + _extent(y_ticks.offset_text, off.get_fontproperties())[1]
+        top = (top + lift) if any(id(t) in fixed_titles for t in titles if t is not None) \
+            else max(top, lift)
+    return _Decorations(left, 0.0, bottom, top, x_ticks, y_ticks, lift)
 
 
 def _overhang(ticks: _TickLabels, extent: np.ndarray, length: float) -> tuple[float, float]:
@@ -188,12 +201,25 @@ class GridLayout(LayoutEngine):
     def __init__(self, *, w_pad: float | None = None, h_pad: float | None = None,
                  wspace: float | None = None, hspace: float | None = None) -> None:
         super().__init__()
+        self._fixed_titles: dict[int, tuple[Axes, Text]] = {}  # id(title) -> (axes, title)
         self._params = {
             "w_pad": rcParams["figure.constrained_layout.w_pad"] if w_pad is None else w_pad,
             "h_pad": rcParams["figure.constrained_layout.h_pad"] if h_pad is None else h_pad,
             "wspace": rcParams["figure.constrained_layout.wspace"] if wspace is None else wspace,
             "hspace": rcParams["figure.constrained_layout.hspace"] if hspace is None else hspace,
         }
+
+    def set_title(self, ax: Axes, label: str, **kwargs: object) -> Text:
+        """``ax.set_title(label, **kwargs)`` at a fixed height, placed by this engine.
+
+        Matplotlib positions a title anew at every draw, and to see whether the y axis's
+        offset text is in the way it lays out that axis's ticks once more; this engine knows
+        the offset text already and lifts the title above it when there is one (titles sit
+        ``axes.titlepad`` above the axes otherwise, where matplotlib puts them too).
+        """
+        title = ax.set_title(label, y=1.0, **kwargs)  # type: ignore[arg-type]
+        self._fixed_titles[id(title)] = (ax, title)
+        return title
 
     def _fallback(self, fig: Figure) -> None:
         ConstrainedLayoutEngine(w_pad=self._params["w_pad"], h_pad=self._params["h_pad"],
@@ -219,7 +245,7 @@ class GridLayout(LayoutEngine):
         # the spacing (half the spacing over the number of cells), its outer side the pad
         w_inner = max(w_pad, p["wspace"] / 2 / ncols * w_pt)
         h_inner = max(h_pad, p["hspace"] / 2 / nrows * h_pt)
-        decor = [_decorations(ax) for ax in axes]
+        decor = [_decorations(ax, set(self._fixed_titles)) for ax in axes]
         cols = [s.colspan for s in specs]
         rows = [s.rowspan for s in specs]
         wr = np.asarray(gs.get_width_ratios() or [1.0] * ncols, dtype=float)
@@ -247,3 +273,8 @@ class GridLayout(LayoutEngine):
         for ax, (x0, x1, y0, y1) in zip(axes, boxes, strict=True):
             # y0 / y1 count from the top edge; figure coordinates from the bottom
             ax._set_position(Bbox.from_extents(x0 / w_pt, 1 - y1 / h_pt, x1 / w_pt, 1 - y0 / h_pt))
+        lifts = {id(ax): (d.lift, y1 - y0) for ax, d, (_, _, y0, y1) in zip(axes, decor, boxes,
+                                                                           strict=True)}
+        for ax, title in self._fixed_titles.values():
+            lift, height = lifts.get(id(ax), (0.0, 1.0))
+            title.set_y(1.0 + lift / height)
