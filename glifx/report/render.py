@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import NullLocator
 
 from glifx._files import write_text_atomic
@@ -109,6 +110,9 @@ def _tickless_spines_out_of_layout(fig: Figure) -> Iterator[None]:
     tick updates of a draw.  The figure is left as it was.
     """
     left_out = []
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        yield  # e.g. the report's own figures (glifx.report._layout.GridLayout)
+        return
     for ax in fig.axes:
         for name, axis in (("top", ax.xaxis), ("right", ax.yaxis)):
             spine = ax.spines.get(name)
