@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glifx.errors import ConfigError, GlifxError, SweepError
+from glifx.fitting._kernels import away_runs
 from glifx.fitting.data import FitData, SISweep
 from glifx.fitting.scoring import SpikeTrainData
 
@@ -257,11 +258,11 @@ def stimulus_epochs(s: SISweep) -> list[tuple[int, int]]:
         return []
     a, b = s.stimulus
     base = float(np.median(s.i[max(0, a - int(0.1 / s.dt)):a])) if a > 0 else 0.0
-    active = np.abs(s.i[a:b + 1] - base) > EPOCH_CURRENT_A
-    if not active.any():
+    starts, stops = away_runs(np.ascontiguousarray(s.i[a:b + 1], dtype=np.float64), base,
+                              EPOCH_CURRENT_A)  # one compiled pass over ~5 million samples
+    if not starts.size:
         return []
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], active.astype(np.int8), [0]))))
-    runs = [[int(x) + a, int(y) + a] for x, y in zip(edges[::2], edges[1::2], strict=True)]
+    runs = [[int(x) + a, int(y) + a] for x, y in zip(starts, stops, strict=True)]
     merged = [runs[0]]
     for x, y in runs[1:]:
         if (x - merged[-1][1]) * s.dt < EPOCH_MERGE_S:
