@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from glifx.errors import ConfigError
-from glifx.report._kernels import block_extrema
+from glifx.report._kernels import block_extrema, block_minmax_gaps
 from glifx.report._layout import GridLayout
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, FICurve, LevelReport, VoltageOverlay
 
@@ -137,19 +137,10 @@ def downsample_minmax(t: np.ndarray, y: np.ndarray, max_points: int = MAX_TRACE_
     if n <= max_points:
         return t, y
     block = int(math.ceil(n / (max(max_points, 6) // 3)))
-    nb = int(math.ceil(n / block))
-    pad = nb * block - n
-    yb = np.concatenate([y, np.full(pad, np.nan)]).reshape(nb, block)
-    tb = np.concatenate([t, np.full(pad, t[-1])]).reshape(nb, block)
-    nan = np.isnan(yb)
-    empty, gap = np.all(nan, axis=1), np.any(nan, axis=1)
-    imin = np.argmin(np.where(np.isnan(yb), np.inf, yb), axis=1)
-    imax = np.argmax(np.where(np.isnan(yb), -np.inf, yb), axis=1)
-    first = np.minimum(imin, imax)
-    second = np.maximum(imin, imax)
-    rows = np.arange(nb)
-    t_out = np.stack([tb[rows, first], tb[rows, second], tb[rows, second]], axis=1).ravel()
-    y_out = np.stack([yb[rows, first], yb[rows, second], yb[rows, second]], axis=1)
+    # one compiled pass (the last block, if short, counts as holding a NaN: padded, as it was)
+    first, second, gap, empty = block_minmax_gaps(np.ascontiguousarray(y), block)
+    t_out = np.stack([t[first], t[second], t[second]], axis=1).ravel()
+    y_out = np.stack([y[first], y[second], y[second]], axis=1)
     y_out[gap, 2] = np.nan
     y_out[empty] = np.nan
     return t_out, y_out.ravel()
