@@ -8,8 +8,9 @@ decorations, axes sizes in the grid's ratios) but measures the decorations direc
 labels' strings from the axis's locator and formatter, titles and axis labels from their text,
 each string's extent from the font (:data:`matplotlib.textpath.text_to_path`, no renderer).  It
 knows the decorations the report uses (tick labels, axis labels, titles, the y offset text,
-inside legends and texts); a figure it cannot lay out (axes outside one grid, spanning
-colorbars, too small a figure) falls back to constrained layout.
+inside legends and texts; titles set through :meth:`GridLayout.set_title`); a figure it
+cannot lay out (axes outside one grid, colorbars, figure legends or texts, too small a figure)
+falls back to constrained layout.
 """
 
 from __future__ import annotations
@@ -271,7 +272,8 @@ class GridLayout(LayoutEngine):
                 extra.append((max(0.0, xl - d.left), max(0.0, xr - d.right),
                               max(0.0, yb - d.bottom), max(0.0, yt - d.top)))
         for ax, (x0, x1, y0, y1) in zip(axes, boxes, strict=True):
-            # y0 / y1 count from the top edge; figure coordinates from the bottom
+            # y0 / y1 count from the top edge; figure coordinates from the bottom.  The private
+            # setter, as constrained layout's: the public one takes the axes out of the layout
             ax._set_position(Bbox.from_extents(x0 / w_pt, 1 - y1 / h_pt, x1 / w_pt, 1 - y0 / h_pt))
         lifts = {id(ax): (d.lift, y1 - y0) for ax, d, (_, _, y0, y1) in zip(axes, decor, boxes,
                                                                            strict=True)}
