@@ -107,6 +107,49 @@ def test_envelope_indices_match_the_numpy_reference(seed: int) -> None:
         np.testing.assert_array_equal(got, _envelope_reference(max_points, a, b))
 
 
+def _downsample_reference(t: np.ndarray, y: np.ndarray, max_points: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The numpy downsample_minmax had before its compiled kernel (padded blocks)."""
+    t, y = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
+    n = y.size
+    if n <= max_points:
+        return t, y
+    block = int(np.ceil(n / (max(max_points, 6) // 3)))
+    nb = int(np.ceil(n / block))
+    pad = nb * block - n
+    yb = np.concatenate([y, np.full(pad, np.nan)]).reshape(nb, block)
+    tb = np.concatenate([t, np.full(pad, t[-1])]).reshape(nb, block)
+    nan = np.isnan(yb)
+    empty, gap = np.all(nan, axis=1), np.any(nan, axis=1)
+    imin = np.argmin(np.where(np.isnan(yb), np.inf, yb), axis=1)
+    imax = np.argmax(np.where(np.isnan(yb), -np.inf, yb), axis=1)
+    first, second = np.minimum(imin, imax), np.maximum(imin, imax)
+    rows = np.arange(nb)
+    t_out = np.stack([tb[rows, first], tb[rows, second], tb[rows, second]], axis=1).ravel()
+    y_out = np.stack([yb[rows, first], yb[rows, second], yb[rows, second]], axis=1)
+    y_out[gap, 2] = np.nan
+    y_out[empty] = np.nan
+    return t_out, y_out.ravel()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_downsample_minmax_matches_the_numpy_reference(seed: int) -> None:
+    from glifx.report.plots import downsample_minmax
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 5000))
+    t = np.arange(n) * 5e-6
+    y = rng.choice([-1.0, 0.0, -0.0, 1.0, 2.0], n) + (rng.random(n) < 0.5) * rng.normal(size=n)
+    y[rng.random(n) < 0.1] = np.nan
+    y[rng.random(n) < 0.02] = np.inf
+    y[:60] = np.nan  # whole blocks of NaN
+    for max_points in (6, 7, 64, 1000, n - 1, n):
+        got_t, got_y = downsample_minmax(t, y, max_points)
+        ref_t, ref_y = _downsample_reference(t, y, max_points)
+        np.testing.assert_array_equal(got_t, ref_t)
+        np.testing.assert_array_equal(got_y, ref_y)
+
+
 def test_first_spike_waveform(cell_and_features) -> None:
     cell, feats = cell_and_features
     wf = first_spike_waveform(cell, feats)

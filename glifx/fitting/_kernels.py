@@ -379,3 +379,41 @@ def quasi_differenced_column(z: np.ndarray, col: int, values: np.ndarray, rows: 
         z[r, col] = q
         acc += q * q
     return acc
+
+
+# ------------------------------------------------------------------------------------ epochs
+
+
+@njit(cache=CACHE, nogil=True)
+def away_runs(x: np.ndarray, base: float, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Half-open index ranges ``[start, stop)`` of the runs of ``abs(x - base) > tol``, in one
+    pass (the edges of ``np.diff`` of that mask, padded with False, without the mask's copies).
+
+    Returns
+    -------
+    starts, stops
+        int64 arrays of equal length, in order.
+    """
+    n = x.size
+    count = 0
+    inside = False
+    for k in range(n):  # count the runs first: exact-size outputs
+        away = abs(x[k] - base) > tol
+        if away and not inside:
+            count += 1
+        inside = away
+    starts = np.empty(count, dtype=np.int64)
+    stops = np.empty(count, dtype=np.int64)
+    j = 0
+    inside = False
+    for k in range(n):
+        away = abs(x[k] - base) > tol
+        if away and not inside:
+            starts[j] = k
+        elif inside and not away:
+            stops[j] = k
+            j += 1
+        inside = away
+    if inside:
+        stops[j] = n
+    return starts, stops

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from glifx.errors import GlifxError, SweepError
+from glifx.errors import ConfigError, GlifxError, SweepError
+from glifx.fitting._kernels import away_runs
 from glifx.fitting.data import FitData, SISweep
 from glifx.fitting.scoring import SpikeTrainData
 
@@ -188,12 +189,16 @@ def test_spike_trains(model: Any, test: Sequence[SISweep],
     start), simulated exactly as the test EV is scored (common grid, data ``dt``); ``runs``:
     the model's spike steps per test sweep when already simulated so (``LevelFit.test_runs``).
     """
-    tsd = SpikeTrainData.from_sweeps(list(test))
-    dt = tsd.dt
-    data_times = [np.asarray(sp, dtype=np.float64) * dt for sp in tsd.spikes]
+    if runs is None:
+        tsd = SpikeTrainData.from_sweeps(list(test))
+        dt, n_samples, spikes = tsd.dt, tsd.n_samples, tsd.spikes
+        runs = tsd.simulate(model)
+    else:  # the fit's runs: the grid and the recorded spikes suffice, no scorer to prepare
+        dt, n_samples, spikes = _common_grid(test)
+    data_times = [np.asarray(sp, dtype=np.float64) * dt for sp in spikes]
     model_times: list[np.ndarray] = []
     seen: list[np.ndarray] = []
-    for steps in runs if runs is not None else tsd.simulate(model):
+    for steps in runs:
         # identical repeats give identical runs: show each once
         if not any(np.array_equal(steps, s) for s in seen):
             seen.append(steps)
@@ -202,9 +207,21 @@ def test_spike_trains(model: Any, test: Sequence[SISweep],
     t_range = None
     if windows:
         a = min(w[0] for w in windows) * dt
-        b = min(max(w[1] for w in windows), tsd.n_samples - 1) * dt
+        b = min(max(w[1] for w in windows), n_samples - 1) * dt
         t_range = (a, b) if b > a else None
     return SpikeTrainComparison(data_times, model_times, t_range)
+
+
+def _common_grid(sweeps: Sequence[SISweep]) -> tuple[float, int, list[np.ndarray]]:
+    """``dt`` (s), length and recorded spike steps per sweep of the common grid
+    :meth:`SpikeTrainData.from_sweeps` scores on (the shortest sweep), with its checks."""
+    if not sweeps:
+        raise ConfigError("no sweeps to score a model on")
+    dts = {round(s.dt, 15) for s in sweeps}
+    if len(dts) != 1:
+        raise ConfigError(f"sweeps have different sample intervals: {sorted(dts)}")
+    n = min(s.i.size for s in sweeps)
+    return float(sweeps[0].dt), n, [sp[sp < n] for sp in (np.asarray(s.spikes) for s in sweeps)]
 
 
 def model_fi(model: Any, sweeps: Sequence[SISweep], amplitudes_pa: Sequence[float],
@@ -241,11 +258,11 @@ def stimulus_epochs(s: SISweep) -> list[tuple[int, int]]:
         return []
     a, b = s.stimulus
     base = float(np.median(s.i[max(0, a - int(0.1 / s.dt)):a])) if a > 0 else 0.0
-    active = np.abs(s.i[a:b + 1] - base) > EPOCH_CURRENT_A
-    if not active.any():
+    starts, stops = away_runs(np.ascontiguousarray(s.i[a:b + 1], dtype=np.float64), base,
+                              EPOCH_CURRENT_A)  # one compiled pass over ~5 million samples
+    if not starts.size:
         return []
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], active.astype(np.int8), [0]))))
-    runs = [[int(x) + a, int(y) + a] for x, y in zip(edges[::2], edges[1::2], strict=True)]
+    runs = [[int(x) + a, int(y) + a] for x, y in zip(starts, stops, strict=True)]
     merged = [runs[0]]
     for x, y in runs[1:]:
         if (x - merged[-1][1]) * s.dt < EPOCH_MERGE_S:
@@ -274,8 +291,8 @@ def epoch_overlay(data: FitData, models: Mapping[int, Any], sweep: SISweep | Non
 def sweep_overlay(data: FitData, models: Mapping[int, Any], s: SISweep,
                   window: tuple[int, int] | None, what: str = "stimulus") -> EpochOverlay:
     """Recorded and model voltage (mV) on the samples ``window`` (inclusive) of ``s`` with
-    :data:`OVERLAY_MARGIN_S` either side; models simulated on the whole sweep so that their
-    state at the window is right."""
+    :data:`OVERLAY_MARGIN_S` either side; models simulated from the sweep's start (so that
+    their state at the window is right) to the window's end."""
     from glifx.glif import simulate
     from glifx.glif.simulator import map_threads
 
@@ -291,7 +308,8 @@ def sweep_overlay(data: FitData, models: Mapping[int, Any], s: SISweep,
     )
 
     def window_mv(model: Any) -> np.ndarray:  # each thread keeps only the window of its trace
-        v = simulate(model, s.i, s.dt, record=("voltage",)).voltage
+        # up to the window's end only: a step depends on the ones before it, never after
+        v = simulate(model, s.i[:hi], s.dt, record=("voltage",)).voltage
         return v[lo:hi] * MV_PER_V + el_mv
 
     overlay.model_v.update(zip(models, map_threads(window_mv, list(models.values())), strict=True))

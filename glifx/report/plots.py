@@ -21,7 +21,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from glifx.errors import ConfigError
-from glifx.report._kernels import block_extrema
+from glifx.report._kernels import block_extrema, block_minmax_gaps
+from glifx.report._layout import GridLayout
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, FICurve, LevelReport, VoltageOverlay
 
 #: Colour of each GLIF level in every figure.
@@ -41,7 +42,18 @@ def level_color(level: int) -> str:
 
 
 def _figure(height: float, width: float = FIG_WIDTH) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+    # constrained layout's placement at a fraction of its cost (glifx.report._layout)
+    return Figure(figsize=(width, height), layout=GridLayout())
+
+
+def _title(ax: Axes, label: str, **kwargs: Any) -> None:
+    """``ax.set_title(label, **kwargs)``; on a figure of :func:`_figure`, placed by its layout
+    engine (:meth:`GridLayout.set_title`: no second layout of the ticks at every draw)."""
+    engine = ax.figure.get_layout_engine()
+    if isinstance(engine, GridLayout):
+        engine.set_title(ax, label, **kwargs)
+    else:
+        ax.set_title(label, **kwargs)
 
 
 def _target(ax: Axes | None, height: float) -> tuple[Figure, Axes]:
@@ -125,19 +137,10 @@ def downsample_minmax(t: np.ndarray, y: np.ndarray, max_points: int = MAX_TRACE_
     if n <= max_points:
         return t, y
     block = int(math.ceil(n / (max(max_points, 6) // 3)))
-    nb = int(math.ceil(n / block))
-    pad = nb * block - n
-    yb = np.concatenate([y, np.full(pad, np.nan)]).reshape(nb, block)
-    tb = np.concatenate([t, np.full(pad, t[-1])]).reshape(nb, block)
-    nan = np.isnan(yb)
-    empty, gap = np.all(nan, axis=1), np.any(nan, axis=1)
-    imin = np.argmin(np.where(np.isnan(yb), np.inf, yb), axis=1)
-    imax = np.argmax(np.where(np.isnan(yb), -np.inf, yb), axis=1)
-    first = np.minimum(imin, imax)
-    second = np.maximum(imin, imax)
-    rows = np.arange(nb)
-    t_out = np.stack([tb[rows, first], tb[rows, second], tb[rows, second]], axis=1).ravel()
-    y_out = np.stack([yb[rows, first], yb[rows, second], yb[rows, second]], axis=1)
+    # one compiled pass (the last block, if short, counts as holding a NaN: padded, as it was)
+    first, second, gap, empty = block_minmax_gaps(np.ascontiguousarray(y), block)
+    t_out = np.stack([t[first], t[second], t[second]], axis=1).ravel()
+    y_out = np.stack([y[first], y[second], y[second]], axis=1)
     y_out[gap, 2] = np.nan
     y_out[empty] = np.nan
     return t_out, y_out.ravel()
@@ -279,7 +282,7 @@ def plot_raster(level: LevelReport, ax: Axes | None = None,
     ax.set_ylim(positions.min() - 0.6, positions.max() + 0.6)
     ax.set_xlim(t0, t1)
     ax.set_xlabel("time (s)")
-    ax.set_title(f"{level.name}: test spike trains, data (black) vs model", fontsize=10, loc="left")
+    _title(ax, f"{level.name}: test spike trains, data (black) vs model", fontsize=10, loc="left")
     return fig
 
 
@@ -329,7 +332,7 @@ def plot_psth(level: LevelReport, ax: Axes | None = None, bin_s: float = 0.001,
     ax.set_xlabel("time (s)")
     ax.set_ylabel("rate (Hz)")
     ax.legend(loc="upper right", fontsize=8, frameon=False)
-    ax.set_title(f"{level.name}: PSTH (Gaussian σ = {sigma_s * 1e3:g} ms)", fontsize=10, loc="left")
+    _title(ax, f"{level.name}: PSTH (Gaussian σ = {sigma_s * 1e3:g} ms)", fontsize=10, loc="left")
     return fig
 
 
@@ -378,16 +381,16 @@ def plot_test_response(level: LevelReport, bin_s: float = 0.001, sigma_s: float 
         ax_r.sharex(ax_p)
         ax_r.set_xlabel("")
         ax_r.tick_params(labelbottom=False)
-        ax_p.set_title("", loc="left")
-        ax_r.set_title("", loc="left")
+        _title(ax_p, "", loc="left")
+        _title(ax_r, "", loc="left")
     title = f"{level.name}: test sweeps — raster and PSTH, whole sweep"
     if level.test_ev is not None:
         title += f" — test EV {level.test_ev:.3f}"
-    axes[0].set_title(title, fontsize=10, loc="left")
+    _title(axes[0], title, fontsize=10, loc="left")
     if zoom is not None:
         for ax in axes[:2]:
             ax.axvspan(*zoom, color="#ffd54f", alpha=0.35, lw=0, zorder=0)
-        axes[2].set_title(f"zoom: {zoom[0]:.2f}–{zoom[1]:.2f} s (shaded above: the recorded repeats' "
+        _title(axes[2], f"zoom: {zoom[0]:.2f}–{zoom[1]:.2f} s (shaded above: the recorded repeats' "
                           f"busiest {zoom[1] - zoom[0]:g} s)", fontsize=10, loc="left")
     return fig
 
@@ -452,7 +455,7 @@ def plot_explained_variance(levels: Sequence[LevelReport],
         handles.append(Line2D([], [], ls="none", marker="_", markersize=14, mew=2.5, color="black",
                               label="published median, test (645 cells)"))
     ax.legend(handles=handles, loc="upper left", fontsize=8, ncols=3, frameon=False)
-    ax.set_title("Explained variance (Gaussian σ = 10 ms; ratio to the data's own PSTH)", fontsize=10,
+    _title(ax, "Explained variance (Gaussian σ = 10 ms; ratio to the data's own PSTH)", fontsize=10,
                  loc="left")
     return fig
 
@@ -504,7 +507,7 @@ def plot_parameter_table(levels: Sequence[LevelReport]) -> Figure:
             lv = int(m.columns[c].removeprefix("GLIF")) if m.columns[c].startswith("GLIF") else 0
             cell.set_facecolor(level_color(lv))
             cell.get_text().set_color("white")
-    ax.set_title("Fitted parameters", fontsize=10, loc="left")
+    _title(ax, "Fitted parameters", fontsize=10, loc="left")
     return fig
 
 
@@ -575,7 +578,7 @@ def plot_voltage_overlay(
     axes[-1].set_xlabel("time (s)")
     if overlay.label:
         title += f" — {overlay.label}"
-    axes[0].set_title(title, fontsize=10, loc="left")
+    _title(axes[0], title, fontsize=10, loc="left")
     return fig
 
 
@@ -614,7 +617,7 @@ def plot_fi_curve(data: FICurve | None, models: Mapping[int, FICurve] | Iterable
     ax.set_ylabel("firing rate (Hz)")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8, frameon=False)
-    ax.set_title("f-I curve (Long Square)", fontsize=10, loc="left")
+    _title(ax, "f-I curve (Long Square)", fontsize=10, loc="left")
     return fig
 
 
@@ -679,7 +682,7 @@ def plot_qc_summary(qc_table: pd.DataFrame, max_reasons: int = 10) -> Figure:
     ax_c.set_xlim(0, max(c for _, c in counts) * 1.25 + 1)
     ax_c.set_xlabel("sweeps")
     ax_c.xaxis.get_major_locator().set_params(integer=True)
-    ax_c.set_title(f"Sweep QC ({len(qc_table)} sweeps)", fontsize=10, loc="left")
+    _title(ax_c, f"Sweep QC ({len(qc_table)} sweeps)", fontsize=10, loc="left")
     if top:
         yr = np.arange(len(top))[::-1]
         labels = [k if len(k) <= 60 else k[:57] + "…" for k, _ in top]
@@ -689,5 +692,5 @@ def plot_qc_summary(qc_table: pd.DataFrame, max_reasons: int = 10) -> Figure:
         ax_r.xaxis.get_major_locator().set_params(integer=True)
     else:
         _no_data(ax_r, "no failed sweeps")
-    ax_r.set_title("Failure reasons (numbers masked as n)", fontsize=10, loc="left")
+    _title(ax_r, "Failure reasons (numbers masked as n)", fontsize=10, loc="left")
     return fig
