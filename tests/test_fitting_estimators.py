@@ -108,6 +108,86 @@ def test_masked_difference_weighted_means_is_the_means_of_the_masked_copy():
                               _kernels.difference_weighted_means(np.where(keep, x, 0.0), block, m))
 
 
+def _difference_weighted_means_one_by_one(x, keep, block, m):
+    """The means one at a time, sample by sample (the kernel's order before it summed four
+    side by side)."""
+    out = np.zeros(m)
+    width = 2 * block - 1
+    for k in range(m):
+        start = k * block
+        if start + width > x.size:
+            break
+        acc = 0.0
+        for j in range(width):
+            w = j + 1 if j < block else width - j
+            acc += w * (x[start + j] if keep is None or keep[start + j] else 0.0)
+        out[k] = acc * (1.0 / (block * block))
+    return out
+
+
+def test_difference_weighted_means_sum_each_mean_in_order():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(3_001) * 10.0 ** rng.uniform(-12, 2, 3_001)
+    keep = rng.random(x.size) > 0.1
+    for block in (1, 2, 7, 10):
+        for n in (x.size, x.size - 5, 2 * block + 3):
+            m = n // block
+            assert np.array_equal(_kernels.masked_difference_weighted_means(x[:n], keep[:n], block, m),
+                                  _difference_weighted_means_one_by_one(x[:n], keep[:n], block, m))
+            assert np.array_equal(_kernels.difference_weighted_means(x[:n], block, m),
+                                  _difference_weighted_means_one_by_one(x[:n], None, block, m))
+
+
+def test_sums_of_squares_kernels_are_numpys():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((20_011, 5)) * 10.0 ** rng.uniform(-12, 2, (20_011, 5))
+    assert np.array_equal(_kernels.column_sums_of_squares(X), np.sum(X**2, axis=0))
+    values = rng.standard_normal(30_000)
+    rows = np.flatnonzero(rng.random(values.size - 1) > 0.3) + 1
+    Z = np.zeros((rows.size, 3))
+    total = _kernels.quasi_differenced_column(Z, 0, values, rows, 0.37)
+    assert np.array_equal(Z[:, 0], values[rows] - 0.37 * values[rows - 1])
+    assert total == np.sum(Z**2, axis=0)[0]
+
+
+def test_block_means_are_numpys_means():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(20_003) * 10.0 ** rng.uniform(-14, 2, 20_003)
+    for block in (*range(2, 20), 63, 64, 100, 127, _kernels.PAIRWISE_BLOCK):
+        m = x.size // block
+        expected = x[: m * block].reshape(m, block).mean(axis=1)
+        assert np.array_equal(_kernels.block_means(x, block), expected)
+        assert np.array_equal(est.block_mean(x, block), expected)
+    m = x.size // 200  # beyond the kernel's blocks: numpy itself
+    assert np.array_equal(est.block_mean(x, 200), x[: m * 200].reshape(m, 200).mean(axis=1))
+
+
+def test_exp_basis_block_means_are_the_block_means_of_the_bases():
+    rates = np.array([3.0, 100.0, 3000.0]) * 1e-4  # rate x dt
+    for spikes in (np.array([50, 51, 52, 400, 403, 2_000], dtype=np.int64),  # overlapping cuts
+                   np.arange(100, 9_000, 37, dtype=np.int64), np.empty(0, dtype=np.int64)):
+        for cut, block in ((0, 2), (3, 10), (25, 7), (40, 100)):
+            n = 9_973
+            m = n // block
+            got = _kernels.exp_basis_block_means(n, spikes, cut, rates, block)
+            for q, r in enumerate(rates):
+                basis = _kernels.exp_basis(n, spikes, cut, r)
+                assert np.array_equal(got[q], basis[: m * block].reshape(m, block).mean(axis=1))
+
+
+def test_voltage_threshold_features_are_the_features_at_each_rate():
+    rng = np.random.default_rng(8)
+    v = np.cumsum(rng.standard_normal(50_000)) * 1e-4
+    spikes = np.sort(rng.choice(np.arange(10, v.size), 60, replace=False)).astype(np.int64)
+    dt = 5e-6
+    b_dts = np.array([0.0, 1.0, 30.0, 300.0, 2000.0]) * dt
+    for cut in (0, 5, 400):
+        got = _kernels.voltage_threshold_features(v, spikes, cut, b_dts, dt)
+        for q, b_dt in enumerate(b_dts):
+            assert np.array_equal(got[q], _kernels.voltage_threshold_feature(v, spikes, cut, b_dt, dt),
+                                  equal_nan=True)
+
+
 def test_voltage_threshold_feature_matches_loop():
     rng = np.random.default_rng(0)
     v = rng.normal(0, 5e-3, 500)

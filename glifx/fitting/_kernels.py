@@ -103,6 +103,91 @@ def exp_basis(n: int, spikes: np.ndarray, cut: int, rate_dt: float) -> np.ndarra
     return out
 
 
+#: Longest block :func:`block_means` sums as numpy does (numpy's pairwise summation sums up to
+#: this many values with eight partial sums, longer ones by halves).
+PAIRWISE_BLOCK = 128
+
+
+@njit(inline="always")
+def _pairwise_sum(x: np.ndarray, a: int, n: int) -> float:  # pragma: no cover - compiled
+    """``x[a : a + n].sum()`` in numpy's order for ``n <= PAIRWISE_BLOCK`` (its pairwise
+    summation: one running sum below 8 values, else 8 partial sums combined pairwise, then the
+    remainder)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += x[a + i]
+        return res
+    r0, r1, r2, r3 = x[a], x[a + 1], x[a + 2], x[a + 3]
+    r4, r5, r6, r7 = x[a + 4], x[a + 5], x[a + 6], x[a + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += x[a + i]
+        r1 += x[a + i + 1]
+        r2 += x[a + i + 2]
+        r3 += x[a + i + 3]
+        r4 += x[a + i + 4]
+        r5 += x[a + i + 5]
+        r6 += x[a + i + 6]
+        r7 += x[a + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += x[a + i]
+        i += 1
+    return res
+
+
+@njit(cache=CACHE, nogil=True)
+def block_means(x: np.ndarray, block: int) -> np.ndarray:
+    """``x[:m * block].reshape(m, block).mean(axis=1)`` (``m = x.size // block``), bitwise,
+    for ``2 <= block <= PAIRWISE_BLOCK``, without numpy's per-row overhead."""
+    m = x.size // block
+    out = np.empty(m)
+    for k in range(m):
+        out[k] = _pairwise_sum(x, k * block, block) / block
+    return out
+
+
+@njit(cache=CACHE, nogil=True)
+def exp_basis_block_means(n: int, spikes: np.ndarray, cut: int, rate_dts: np.ndarray,
+                          block: int) -> np.ndarray:
+    """Row ``q``: :func:`block_means` of ``exp_basis(n, spikes, cut, rate_dts[q])``, bitwise,
+    without the bases (the rates side by side in one pass; ``2 <= block <= PAIRWISE_BLOCK``)."""
+    nr = rate_dts.size
+    m = n // block
+    out = np.empty((nr, m))
+    buf = np.empty((nr, block))
+    decay = np.empty(nr)
+    acc = np.zeros(nr)
+    for q in range(nr):
+        decay[q] = np.exp(-rate_dts[q])
+    j = 0
+    ns = spikes.size
+    for k in range(m * block):
+        # exp_basis's step, sample by sample (its two loops are the same operations)
+        for q in range(nr):
+            acc[q] *= decay[q]
+        if k % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+            for q in range(nr):
+                acc[q] = flush_tiny(acc[q])
+        while j < ns and spikes[j] + cut == k:
+            for q in range(nr):
+                acc[q] += 1.0
+            j += 1
+        while j < ns and spikes[j] + cut < k:  # overlapping cuts: inject late spikes at once
+            for q in range(nr):
+                acc[q] += np.exp(-rate_dts[q] * (k - spikes[j] - cut))
+            j += 1
+        r = k % block
+        for q in range(nr):
+            buf[q, r] = acc[q]
+        if r == block - 1:
+            for q in range(nr):
+                out[q, k // block] = _pairwise_sum(buf[q], 0, block) / block
+    return out
+
+
 @njit(cache=CACHE, nogil=True)
 def voltage_threshold_feature(
     v: np.ndarray, spikes: np.ndarray, cut: int, b_dt: float, dt: float
@@ -132,6 +217,47 @@ def voltage_threshold_feature(
             f = flush_tiny(f)
         if m == spikes[j]:
             out[j] = f
+            j += 1
+            m += cut + 1
+        else:
+            m += 1
+    return out
+
+
+@njit(cache=CACHE, nogil=True)
+def voltage_threshold_features(
+    v: np.ndarray, spikes: np.ndarray, cut: int, b_dts: np.ndarray, dt: float
+) -> np.ndarray:
+    """:func:`voltage_threshold_feature` at several decay rates in one pass: row ``q`` is its
+    value for ``b_dts[q]``, bitwise (each rate's recursion is the same operations in the same
+    order; side by side, their dependency chains overlap in the CPU instead of running one
+    after the other)."""
+    nb = b_dts.size
+    out = np.full((nb, spikes.size), np.nan)
+    decay = np.empty(nb)
+    gain = np.empty(nb)
+    for q in range(nb):
+        decay[q] = np.exp(-b_dts[q])
+        gain[q] = dt if b_dts[q] == 0.0 else (1.0 - decay[q]) / (b_dts[q] / dt)
+    f = np.zeros(nb)
+    j = 0
+    m = 1
+    n = v.size
+    ns = spikes.size
+    while m < n and j < ns:
+        while j < ns and spikes[j] < m:  # inside a cut (or at sample 0): not a model spike
+            j += 1
+        if j == ns:
+            break
+        vm = v[m - 1]
+        for q in range(nb):
+            f[q] = f[q] * decay[q] + gain[q] * vm
+        if m % FLUSH_EVERY == 0:  # see glifx.glif._kernels.TINY
+            for q in range(nb):
+                f[q] = flush_tiny(f[q])
+        if m == spikes[j]:
+            for q in range(nb):
+                out[q, j] = f[q]
             j += 1
             m += cut + 1
         else:
@@ -177,20 +303,79 @@ def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
 def masked_difference_weighted_means(x: np.ndarray, keep: np.ndarray, block: int,
                                      m: int) -> np.ndarray:
     """:func:`difference_weighted_means` of ``where(keep, x, 0)`` without building it
-    (``keep`` empty: all of ``x``)."""
+    (``keep`` empty: all of ``x``).
+
+    Each mean is summed sample by sample in order (``acc += w * x``); four consecutive means are
+    summed side by side, so that their four dependency chains overlap in the CPU (the same
+    operations in the same order per mean as one at a time: bitwise the same values).
+    """
     out = np.zeros(m)
     n = x.size
     masked = keep.size > 0
     width = 2 * block - 1
     scale = 1.0 / (block * block)
-    for k in range(m):
+    weights = np.empty(width)
+    for j in range(width):
+        weights[j] = j + 1 if j < block else width - j
+    # means whose 2 block - 1 samples all lie in x (the others stay 0)
+    full = 0 if n < width else min(m, (n - width) // block + 1)
+    k = 0
+    while k + 4 <= full:
+        s0 = k * block
+        s1 = s0 + block
+        s2 = s1 + block
+        s3 = s2 + block
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(width):
+            w = weights[j]
+            if masked:
+                x0 = x[s0 + j] if keep[s0 + j] else 0.0
+                x1 = x[s1 + j] if keep[s1 + j] else 0.0
+                x2 = x[s2 + j] if keep[s2 + j] else 0.0
+                x3 = x[s3 + j] if keep[s3 + j] else 0.0
+            else:
+                x0, x1, x2, x3 = x[s0 + j], x[s1 + j], x[s2 + j], x[s3 + j]
+            a0 += w * x0
+            a1 += w * x1
+            a2 += w * x2
+            a3 += w * x3
+        out[k] = a0 * scale
+        out[k + 1] = a1 * scale
+        out[k + 2] = a2 * scale
+        out[k + 3] = a3 * scale
+        k += 4
+    while k < full:
         start = k * block
-        if start + width > n:
-            break
         acc = 0.0
         for j in range(width):
-            w = j + 1 if j < block else width - j
             xj = x[start + j] if not masked or keep[start + j] else 0.0
-            acc += w * xj
+            acc += weights[j] * xj
         out[k] = acc * scale
+        k += 1
     return out
+
+
+@njit(cache=CACHE, nogil=True)
+def column_sums_of_squares(x: np.ndarray) -> np.ndarray:
+    """``np.sum(x**2, axis=0)`` of a C-contiguous 2-D array without the squared copy: numpy
+    reduces a C-ordered array over axis 0 row by row, in order, and so does this (bitwise the
+    same sums)."""
+    out = np.zeros(x.shape[1])
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[c] += x[r, c] * x[r, c]
+    return out
+
+
+@njit(cache=CACHE, nogil=True)
+def quasi_differenced_column(z: np.ndarray, col: int, values: np.ndarray, rows: np.ndarray,
+                             rho: float) -> float:
+    """In place ``z[:, col] = values[rows] - rho * values[rows - 1]``; returns the sum of its
+    squares, accumulated in row order (:func:`column_sums_of_squares`'s value for that
+    column)."""
+    acc = 0.0
+    for r in range(rows.size):
+        q = values[rows[r]] - rho * values[rows[r] - 1]
+        z[r, col] = q
+        acc += q * q
+    return acc

@@ -270,7 +270,8 @@ def to_si(
         When the sweep has no current.
     """
     n = _recorded_samples(sweep)
-    v = np.asarray(sweep.v[:n], dtype=np.float64) * MV - el_reference
+    v = np.asarray(sweep.v[:n], dtype=np.float64) * MV
+    v -= el_reference  # in place: the same values without a second 40 MB array (25 s, 200 kHz)
     i = np.asarray(sweep.i[:n], dtype=np.float64) * PA
     if spikes is None:
         detector = spike_detector or default_spike_detector

@@ -104,6 +104,8 @@ def block_mean(x: np.ndarray, factor: int) -> np.ndarray:
     """Block averages of ``x`` over ``factor`` samples (incomplete last block dropped)."""
     if factor <= 1:
         return np.asarray(x, dtype=np.float64)
+    if x.dtype == np.float64 and x.ndim == 1 and factor <= _kernels.PAIRWISE_BLOCK:
+        return _kernels.block_means(x, int(factor))  # numpy's sums, without its per-row cost
     m = x.size // factor
     return x[: m * factor].reshape(m, factor).mean(axis=1)
 
@@ -433,6 +435,9 @@ class RegressionCache:
     def __init__(self) -> None:
         self._store: dict[Hashable, Any] = {}
 
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._store
+
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
         """The value stored under ``key``, made by ``make()`` (and stored) the first time."""
         try:
@@ -471,11 +476,17 @@ def _asc_rows(s: SISweep, n_cut: int, block: int) -> _AscRows:
     return _AscRows(rows, centred_derivative(vb, dt * block, rows), vb[rows], ib[rows])
 
 
-def _asc_basis_rows(s: SISweep, n_cut: int, block: int, rate: float, rows: np.ndarray
-                    ) -> np.ndarray:
-    """Block means of the unit after-spike current of rate ``rate`` (1/s) at ``rows``."""
+def _asc_basis_rows(s: SISweep, n_cut: int, block: int, rates: Sequence[float],
+                    rows: np.ndarray) -> list[np.ndarray]:
+    """Block means of the unit after-spike current of each rate of ``rates`` (1/s) at ``rows``
+    (in one pass over the sweep when the block allows)."""
     spikes = np.asarray(s.spikes, dtype=np.int64)
-    return block_mean(_kernels.exp_basis(s.v.size, spikes, n_cut, rate * s.dt), block)[rows]
+    if 2 <= block <= _kernels.PAIRWISE_BLOCK:
+        means = _kernels.exp_basis_block_means(
+            s.v.size, spikes, n_cut, np.array([r * s.dt for r in rates], dtype=np.float64), block)
+        return [row[rows] for row in means]
+    return [block_mean(_kernels.exp_basis(s.v.size, spikes, n_cut, r * s.dt), block)[rows]
+            for r in rates]
 
 
 def difference_weighted_means(x: np.ndarray, block: int, m: int) -> np.ndarray:
@@ -630,7 +641,9 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
     stood = "least squares"  # the last kind of pass that stood
-    designs: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}  # sweep -> (ρ, X, Σ X²)
+    # sweep -> (ρ, X, Σ X², Z): X changes only with ρ; Z is X with the instrument in column 0,
+    # rewritten in place at each pass
+    designs: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -661,16 +674,17 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             instrument = _kernels.masked_difference_weighted_means(v_hat, valid, block, pc.m)
             del v_hat, valid
             r = pc.rows
-            if j not in designs or designs[j][0] != rho:  # X changes only with ρ
+            if j not in designs or designs[j][0] != rho:
                 off = np.zeros((r.size, n_off))
                 off[:, j] = 1.0 - rho
                 X = np.column_stack([pc.x - rho * pc.x_prev, off])
-                designs[j] = (rho, X, np.sum(X**2, axis=0))
-            _, X, x2 = designs[j]
-            Z = X.copy()
-            Z[:, 0] = instrument[r] - rho * instrument[r - 1]
+                designs[j] = (rho, X, _kernels.column_sums_of_squares(X), X.copy())
+            _, X, x2, Z = designs[j]
+            # Z differs from X in column 0 only: so do the sums of squares
+            z2 = x2.copy()
+            z2[0] = _kernels.quasi_differenced_column(Z, 0, instrument, r, rho)
             y = pc.y - rho * pc.y_prev
-            return Z.T @ X, Z.T @ y, x2, np.sum(Z**2, axis=0)
+            return Z.T @ X, Z.T @ y, x2, z2
 
         # sweeps on threads (the forced runs and the array work release the GIL); summed in
         # sweep order, as one loop would
@@ -821,10 +835,12 @@ def after_spike_currents(
         ar = cache.get(("ls", s, n_cut, block), lambda s=s, n_cut=n_cut: _asc_rows(s, n_cut, block))
         if ar.rows.size < 10:
             continue
-        bases = {r: cache.get(("ls basis", s, n_cut, block, r),
-                              lambda s=s, n_cut=n_cut, r=r, rows=ar.rows:
-                              _asc_basis_rows(s, n_cut, block, r, rows))
-                 for r in rates}
+        missing = [r for r in rates if ("ls basis", s, n_cut, block, r) not in cache]
+        if missing:  # built together, kept one by one (a refit asks for two of them)
+            for r, basis in zip(missing, _asc_basis_rows(s, n_cut, block, missing, ar.rows),
+                                strict=True):
+                cache.get(("ls basis", s, n_cut, block, r), lambda basis=basis: basis)
+        bases = {r: cache.get(("ls basis", s, n_cut, block, r), lambda: None) for r in rates}
         y = ar.dvdt
         if C is not None:
             y = y - ar.i / C
@@ -1277,6 +1293,16 @@ def voltage_feature_column(prepared: Sequence[ThresholdObservations],
                            for o in prepared])
 
 
+def voltage_feature_columns(prepared: Sequence[ThresholdObservations],
+                            b_voltages: Sequence[float]) -> list[np.ndarray]:
+    """:func:`voltage_feature_column` at each of ``b_voltages`` (1/s), bitwise, in one pass
+    over each sweep (:func:`glifx.fitting._kernels.voltage_threshold_features`)."""
+    per_sweep = [_kernels.voltage_threshold_features(
+        o.v, o.spikes, o.n_cut, np.array([b * o.dt for b in b_voltages], dtype=np.float64), o.dt)
+        for o in prepared]
+    return [np.concatenate([rows[q] for rows in per_sweep]) for q in range(len(b_voltages))]
+
+
 def threshold_components(
     sweeps: Sequence[SISweep],
     cut: float,
@@ -1388,7 +1414,11 @@ def threshold_components(
 
     g_s = g_v = None
     if voltage_component:
-        g_v, _ = refine_on_grid(lambda g: best_spike(f_col(np.exp(g)))[0], gv, xatol=1e-3)
+        # the grid's voltage columns in one pass (the same columns as one at a time)
+        on_grid = voltage_feature_columns(prepared, [np.exp(g) for g in gv])
+        g_v, _ = refine_on_grid(lambda g: best_spike(f_col(np.exp(g)))[0], gv,
+                                [best_spike(f)[0] for f in on_grid], xatol=1e-3)
+        del on_grid
         f = f_col(np.exp(g_v))
     else:
         f = None

@@ -203,15 +203,19 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
             note = f"the fit with the after-spike currents failed ({exc}): R and C from the " \
                    "subthreshold samples"
         else:
-            per = []
-            for s in train:
+            from glifx.glif.simulator import map_threads
+
+            def refit(s: SISweep) -> tuple[float, float] | None:
                 try:
                     one = est.after_spike_currents([s], None, pre.cut, rates=tuple(asc.k),
                                                    block=block, reset=_reset_rule(pre),
                                                    cache=cache)
                 except GlifxError:
-                    continue
-                per.append((one.R, one.C))
+                    return None
+                return one.R, one.C
+
+            # the sweeps' refits are independent (their forced runs release the GIL)
+            per = [rc for rc in map_threads(refit, train) if rc is not None]
             per = per or [(asc.R, asc.C)]
             why = "" if asc.refinement == "quasi-differenced" else (
                 f"R and C by {asc.refinement} refinement: the intrinsic noise's correlation was "
@@ -287,6 +291,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
         <reason>``) after each estimate.
     """
     from glifx.fitting.selection import SELECT_LEVELS
+    from glifx.glif.simulator import map_tasks
 
     levels = set(levels)
     pre = Preprocessing()
@@ -297,41 +302,67 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     _estimate(pre, "reset", lambda: est.spike_cut_and_reset(train), progress)
     if membrane not in MEMBRANE_METHODS:
         raise ConfigError(f"membrane must be one of {MEMBRANE_METHODS}, got {membrane!r}")
-    _estimate(pre, "membrane",
-              lambda: _membrane(train, block, pre, min_subthreshold_s, membrane, cache), progress)
-    if levels & {3, 4, 5}:
-        _estimate(pre, "asc", lambda: _after_spike_currents(train, block, pre, cache), progress)
-    _estimate(pre, "theta_inf", lambda: est.threshold_from_short_square(data.short_square),
-              progress)
-    if method == "reference":
-        add_reference_thresholds(pre, data, levels, progress)
-    elif levels & {2, 4, 5}:  # "ev", "select": the joint fit
-        why_not = _triple_error(data, pre.cut)
-        if why_not is not None:
-            pre.threshold_spike = pre.threshold_full = Failed(why_not)
-        else:
-            if levels & {2, 4}:
-                _estimate(pre, "threshold_spike",
-                          lambda: _joint_thresholds(data, pre.cut, False), progress)
-            if 5 in levels:
-                _estimate(pre, "threshold_full",
-                          lambda: _joint_thresholds(data, pre.cut, True), progress)
-    if method == "reference" or (method == "select" and levels & set(SELECT_LEVELS)):
-        _estimate(pre, "noise_scale",
-                  lambda: est.laplace_scale_from_long_square(data.long_square), progress)
-    add_uncertainties(pre, data, block, progress, cache=cache)
+
+    # Two independent chains from here on, each needing only the spike cut: the regressions
+    # (R and C, then the after-spike currents with that C) and the thresholds.  They run side by
+    # side (map_tasks: in order on one thread); each estimate is the same computation as in
+    # order, and the messages keep the order of a sequential run (the thresholds' wait).
+    held: list[str] = []
+
+    def regressions() -> tuple[dict[str, Any], float]:
+        _estimate(pre, "membrane",
+                  lambda: _membrane(train, block, pre, min_subthreshold_s, membrane, cache),
+                  progress)
+        if levels & {3, 4, 5}:
+            _estimate(pre, "asc", lambda: _after_spike_currents(train, block, pre, cache),
+                      progress)
+        return _uncertainties(pre, data, block, ("membrane", "asc"), cache)
+
+    def thresholds() -> tuple[dict[str, Any], float]:
+        later = held.append
+        _estimate(pre, "theta_inf", lambda: est.threshold_from_short_square(data.short_square),
+                  later)
+        if method == "reference":
+            add_reference_thresholds(pre, data, levels, later)
+        elif levels & {2, 4, 5}:  # "ev", "select": the joint fit
+            why_not = _triple_error(data, pre.cut)
+            if why_not is not None:
+                pre.threshold_spike = pre.threshold_full = Failed(why_not)
+            else:
+                if levels & {2, 4}:
+                    _estimate(pre, "threshold_spike",
+                              lambda: _joint_thresholds(data, pre.cut, False), later)
+                if 5 in levels:
+                    _estimate(pre, "threshold_full",
+                              lambda: _joint_thresholds(data, pre.cut, True), later)
+        if method == "reference" or (method == "select" and levels & set(SELECT_LEVELS)):
+            _estimate(pre, "noise_scale",
+                      lambda: est.laplace_scale_from_long_square(data.long_square), later)
+        return _uncertainties(pre, data, block, ("reset", "threshold_spike", "threshold_full"))
+
+    (passive, t_passive), (spiking, t_spiking) = map_tasks(lambda chain: chain(),
+                                                           [regressions, thresholds])
+    if progress is not None:
+        for message in held:
+            progress(message)
+    made = {**passive, **spiking}
+    pre.uncertainty.update((name, made[name]) for name in UNCERTAINTIES if name in made)
+    pre.times["uncertainty"] = t_passive + t_spiking
+    order = [*ESTIMATES, "uncertainty"]  # the order of a sequential run (the chains interleave)
+    pre.times = dict(sorted(pre.times.items(), key=lambda item: order.index(item[0])))
+    if progress is not None:
+        _report_uncertainties(pre, progress)
     return pre
 
 
-def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
-                      progress: Progress | None = None, *,
-                      cache: est.RegressionCache | None = None) -> None:
-    """Standard errors of the made estimates into ``pre.uncertainty`` (in place;
-    :mod:`glifx.fitting.uncertainty`): reset and threshold components per spike (lmfit least
-    squares), R, C and the after-spike-current amplitudes from their per-sweep spread.  An
-    estimate whose uncertainty the data do not allow is left out.  ``cache``: the
-    after-spike-current fits' per-sweep arrays, shared with the fits of ``pre``
-    (:class:`~glifx.fitting.estimators.RegressionCache`)."""
+#: The estimates :func:`add_uncertainties` gives uncertainties of, in the order it adds them.
+UNCERTAINTIES = ("reset", "membrane", "asc", "threshold_spike", "threshold_full")
+
+
+def _uncertainties(pre: Preprocessing, data: FitData, block: int, names: Iterable[str],
+                   cache: est.RegressionCache | None = None) -> tuple[dict[str, Any], float]:
+    """The uncertainties of the estimates ``names`` the data allow (:func:`add_uncertainties`),
+    and the seconds spent on them."""
     from glifx.fitting import uncertainty as unc
 
     t0 = time.perf_counter()
@@ -349,15 +380,36 @@ def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
     for name in ("threshold_spike", "threshold_full"):
         if pre.has(name) and pre.cut is not None:
             makers[name] = partial(unc.threshold_uncertainty, spiking, pre.cut, getattr(pre, name))
-    for name, make in makers.items():
+    out: dict[str, Any] = {}
+    for name in names:
+        if name not in makers:
+            continue
         try:
-            pre.uncertainty[name] = make()
+            out[name] = makers[name]()
         except GlifxError:
             continue
-    pre.times["uncertainty"] = time.perf_counter() - t0
+    return out, time.perf_counter() - t0
+
+
+def _report_uncertainties(pre: Preprocessing, progress: Progress) -> None:
+    progress(f"preprocessing: uncertainties of {', '.join(pre.uncertainty) or 'nothing'} "
+             f"done ({pre.times['uncertainty']:.2f} s)")
+
+
+def add_uncertainties(pre: Preprocessing, data: FitData, block: int,
+                      progress: Progress | None = None, *,
+                      cache: est.RegressionCache | None = None) -> None:
+    """Standard errors of the made estimates into ``pre.uncertainty`` (in place;
+    :mod:`glifx.fitting.uncertainty`): reset and threshold components per spike (lmfit least
+    squares), R, C and the after-spike-current amplitudes from their per-sweep spread.  An
+    estimate whose uncertainty the data do not allow is left out.  ``cache``: the
+    after-spike-current fits' per-sweep arrays, shared with the fits of ``pre``
+    (:class:`~glifx.fitting.estimators.RegressionCache`)."""
+    made, seconds = _uncertainties(pre, data, block, UNCERTAINTIES, cache)
+    pre.uncertainty.update(made)
+    pre.times["uncertainty"] = seconds
     if progress is not None:
-        progress(f"preprocessing: uncertainties of {', '.join(pre.uncertainty) or 'nothing'} "
-                 f"done ({pre.times['uncertainty']:.2f} s)")
+        _report_uncertainties(pre, progress)
 
 
 def _reference_spike(data: FitData, pre: Preprocessing) -> est.ThresholdComponents:

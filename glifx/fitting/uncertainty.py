@@ -246,14 +246,18 @@ def asc_uncertainty(sweeps: Sequence[Any], asc: est.AfterSpikeCurrents, C: float
     chosen rates (time constants are picked from a grid, :data:`ASC_RATES`: no interval).
     ``cache``: per-sweep arrays shared with the fit of ``asc``
     (:class:`~glifx.fitting.estimators.RegressionCache`)."""
-    per: list[tuple[float, float, float]] = []
-    for s in sweeps:
+    from glifx.glif.simulator import map_threads
+
+    def refit(s: Any) -> tuple[float, float, float] | None:
         try:
             one = est.after_spike_currents([s], C, cut, rates=tuple(asc.k), block=block,
                                            reset=reset, cache=cache)
         except GlifxError:  # a sweep without enough spikes or subthreshold data: no refit
-            continue
-        per.append((one.R, float(one.amp[0]), float(one.amp[1])))
+            return None
+        return one.R, float(one.amp[0]), float(one.amp[1])
+
+    # the sweeps' refits are independent (their forced runs release the GIL)
+    per = [r for r in map_threads(refit, list(sweeps)) if r is not None]
     cols = list(zip(*per, strict=True)) if per else [[], [], []]
     return {"R_input": between_sweeps(cols[0], asc.R),
             "asc_amp_array[0]": between_sweeps(cols[1], float(asc.amp[0])),
