@@ -8,8 +8,9 @@ Not a pytest module: the profiling commands issue 22 asks for, run by hand::
 
 ``sweep``: the sweep of ``benchmarks/test_bench_features.py`` (20 s at 200 kHz, ~100 spikes);
 prints the best-of-10 time of each stage of :func:`glifx.features.detect_spikes` +
-:func:`glifx.features.spike_train_features` (validation, filtered dV/dt, detection kernels,
-trough details, the table, train features), then cProfile's top functions of the whole call.
+:func:`glifx.features.spike_train_features` (shape validation, filtered dV/dt with the block
+summaries and the time-base check, detection kernels, trough details, the table, train features),
+then cProfile's top functions of the whole call.
 
 ``cell``: ``glifx features FILE --out TMP`` (the command :mod:`benchmarks.features_500khz`
 times; make its recording with ``python benchmarks/features_500khz.py --keep DIR``) under
@@ -56,20 +57,38 @@ def profile_sweep(top: int, sort: str) -> None:
     whole()
     dvdt, _, _ = S.calculate_dvdt(t, v, p.filter, rate, reuse=True)
     dvdt = dvdt.copy()
+    vmin, vmax, dmin, dmax = (x.copy() for x in S.block_summaries(v, dvdt))
     si, ei = K.time_index(t, start), K.time_index(t, end)
+    summ = S._summary_buffers(v.size)
 
     def chain():
         return K.detect(t, v, dvdt, si, ei, start, p.dv_cutoff, p.min_height, p.min_peak,
-                        p.thresh_frac, p.max_interval, p.reject_at_stim_start_interval, p.clip_tol)
+                        p.thresh_frac, p.max_interval, p.reject_at_stim_start_interval, p.clip_tol,
+                        vmax, dmax)
 
     th, pk, up, clipped = chain()
+    troughs, downs = K.find_troughs(v, dvdt, th, pk, clipped, ei, vmin, dmin)
+    hb, ha, hzi = S._bessel(p.heavy_filter * 1e3, rate)
+    margin = int(S.HEAVY_MARGIN_PERIODS * rate / (p.heavy_filter * 1e3)) + 16
+
+    def details():
+        return K.trough_details(t, v, dvdt, hb, ha, hzi, margin, True, th, pk, clipped, ei,
+                                p.term_frac, p.adp_thresh, p.trough_tol, p.flat_interval,
+                                p.adp_max_delta_t, p.adp_max_delta_v, troughs, vmin, dmin)
+
+    fast, adp, slow, kind, clipped2 = details()
+    w = K.widths(t, v, th, pk, fast, clipped2)
     spikes = whole()[0]
     stages = {
-        "validate (_validate)": lambda: S._validate(t, v, i),
-        "filtered dV/dt (calculate_dvdt)": lambda: S.calculate_dvdt(t, v, p.filter, rate,
-                                                                      reuse=True),
+        # what detect_spikes runs: shapes only (the filter validates the time base on its way)
+        "validate (_validate)": lambda: S._validate(t, v, i, check_time=False),
+        "dV/dt + block summaries": lambda: S._dvdt_checked(t, v, p.filter, rate, True, summ),
         "detection chain (K.detect)": chain,
-        "troughs (K.find_troughs)": lambda: K.find_troughs(v, dvdt, th, pk, clipped, ei),
+        "troughs (K.find_troughs)": lambda: K.find_troughs(v, dvdt, th, pk, clipped, ei, vmin,
+                                                           dmin),
+        "trough details (1 thread)": details,
+        "spike table (_table)": lambda: S._table(t, v, i, dvdt, th, pk, up, clipped2, troughs,
+                                                 downs, fast, adp, slow, kind, w),
         "train features": lambda: spike_train_features(spikes, start, end),
         "whole call": whole,
     }

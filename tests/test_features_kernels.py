@@ -7,6 +7,7 @@ References are plain Python loops over the definitions in FEATURES_SPEC.md (half
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import signal
 
@@ -182,13 +183,23 @@ def test_time_index():
         assert K.time_index(t, x) == want
 
 
-def test_detection_chain_matches_reference(sweep):
+def _summaries(v, dvdt):
+    vmin, vmax = np.empty(v.size // K.SUMMARY_BLOCK), np.empty(v.size // K.SUMMARY_BLOCK)
+    dmin, dmax = np.empty(dvdt.size // K.SUMMARY_BLOCK), np.empty(dvdt.size // K.SUMMARY_BLOCK)
+    K.block_extremes(v, 0, vmin.size, vmin, vmax)
+    K.block_extremes(dvdt, 0, dmin.size, dmin, dmax)
+    return vmin, vmax, dmin, dmax
+
+
+@pytest.mark.parametrize("summarised", [True, False])
+def test_detection_chain_matches_reference(sweep, summarised):
     t, v, _, dvdt = sweep
+    vmin, vmax, dmin, dmax = _summaries(v, dvdt) if summarised else (np.empty(0),) * 4
     s, e = ref_time_index(t, 0.1), ref_time_index(t, 0.95)
-    ps = K.putative_spikes(dvdt, s, e, 20.0)
+    ps = K.putative_spikes(dvdt, s, e, 20.0, dmax)
     np.testing.assert_array_equal(ps, ref_putative(dvdt, s, e, 20.0))
     assert ps.size >= 10
-    pk = K.find_peaks(v, ps, e)
+    pk = K.find_peaks(v, ps, e, vmax)
     np.testing.assert_array_equal(pk, ref_peaks(v, ps, e))
     fs, fp = K.filter_spikes(v, dvdt, ps, pk, 2.0, -30.0)
     rs, rp = ref_filter(v, dvdt, ps, pk, 2.0, -30.0)
@@ -204,14 +215,14 @@ def test_detection_chain_matches_reference(sweep):
     np.testing.assert_array_equal(th2, th)
     np.testing.assert_array_equal(pk2, fp)
     assert not clipped.any()
-    tr, ds = K.find_troughs(v, dvdt, th2, pk2, clipped, e)
+    tr, ds = K.find_troughs(v, dvdt, th2, pk2, clipped, e, vmin, dmin)
     rtr, rds = ref_troughs(v, dvdt, th2, pk2, clipped, e)
     np.testing.assert_array_equal(tr, rtr)
     np.testing.assert_array_equal(ds, rds)
     hb, ha, hzi = _bessel(1e3, RATE)
     dvh = 1e-3 * np.diff(signal.filtfilt(*signal.bessel(4, 1e3 / (RATE / 2), "low"), v)) / np.diff(t)
     got = K.trough_details(t, v, dvdt, hb, ha, hzi, int(10 * RATE / 1e3) + 16, True, th2, pk2, clipped,
-                           e, 0.01, 0.5, 0.5, 0.002, 0.005, 10.0, tr)
+                           e, 0.01, 0.5, 0.5, 0.002, 0.005, 10.0, tr, vmin, dmin)
     want = ref_trough_details(t, v, dvdt, dvh, th2, pk2, clipped, e)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
@@ -270,3 +281,102 @@ def test_one_pass_argmax_argmin_match_the_reference():
         b = int(rng.integers(a, n + 1))
         assert K._argmax(x, a, b) == _first_extreme(x, a, b, True)
         assert K._argmin(x, a, b) == _first_extreme(x, a, b, False)
+
+
+def _first_crossing(x, a, b, level):
+    return next((j for j in range(a, b) if x[j] < level <= x[j + 1]), -1)
+
+
+def test_summarised_searches_match_the_reference():
+    """The searches through block summaries find the same samples as a plain search, with
+    ties, NaNs and infinities, at every alignment of the range to the blocks."""
+    rng = np.random.default_rng(5)
+    B = K.SUMMARY_BLOCK
+    for trial in range(400):
+        n = int(rng.integers(1, 12 * B))
+        x = rng.integers(-5, 6, n).astype(float)  # many ties
+        if trial % 3 == 0:
+            x[rng.random(n) < 0.1] = np.nan
+        if trial % 7 == 0:
+            x[rng.random(n) < 0.5] = rng.choice([np.inf, -np.inf])
+        if trial % 11 == 0:
+            x[rng.integers(0, n):] = np.nan
+        if trial % 13 == 0:
+            x[:] = -0.0 if trial % 2 else 0.0
+            x[rng.random(n) < 0.3] = 0.0
+        lo, hi = np.empty(n // B), np.empty(n // B)
+        K.block_extremes(x, 0, lo.size, lo, hi)
+        a = int(rng.integers(0, n))
+        b = int(rng.integers(a, n + 1))
+        assert K._argmax_in(x, hi, a, b) == _first_extreme(x, a, b, True)
+        assert K._argmin_in(x, lo, a, b) == _first_extreme(x, a, b, False)
+        level = float(rng.integers(-4, 5))
+        bb = max(a, b - 1)
+        assert K._next_crossing_in(x, hi, a, bb, level) == _first_crossing(x, a, bb, level)
+
+
+@pytest.mark.parametrize("n", [5000, 40_000, 65_536 * 4 + 1, 300_001])
+def test_filter_writes_the_block_summaries(n):
+    """The blocked filter's block summaries (written group by group, seams after) equal those of
+    its output, and its output is that of the filter without them."""
+    from glifx.features import spikes as S
+
+    rng = np.random.default_rng(n)
+    t = np.arange(n) / 200e3
+    v = rng.normal(size=n).cumsum()
+    b, a, zi = _bessel(10e3, 200e3)
+    margin = int(12 * 200e3 / 10e3) + 32
+    groups, seg, rows = K.block_plan(n, margin)
+    assert groups > 0
+    out, out2 = np.empty(n - 1), np.empty(n - 1)
+    summ = tuple(np.full(m, 7.0) for m in (n // 64, n // 64, (n - 1) // 64, (n - 1) // 64))
+    S._blocks_on_threads(b, a, zi, v, t, margin, groups, seg, rows, out, summ)
+    S._blocks_on_threads(b, a, zi, v, t, margin, groups, seg, rows, out2)
+    np.testing.assert_array_equal(out, out2)
+    for got, want in zip(summ, _summaries(v, out), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_threads_do_not_change_the_spike_table(monkeypatch):
+    """The filter blocks and the per-spike trough details spread over threads give the table of
+    one thread."""
+    from glifx.features import detect_spikes
+    from glifx.features import spikes as S
+    from glifx.glif.simulator import set_threads
+
+    rng = np.random.default_rng(11)
+    st = np.sort(rng.uniform(0.12, 1.9, 40))
+    st = st[np.r_[True, np.diff(st) > 0.004]]
+    t, v, i = spike_train_sweep(2.0, 200e3, st, step=(0.1, 1.95, 100.0), noise=0.2, seed=11)
+    monkeypatch.setattr(S, "TROUGH_THREAD_SAMPLES", 0)
+    try:
+        set_threads(1)
+        one = detect_spikes(t, v, i, 0.1, 1.95)
+        set_threads(2)
+        two = detect_spikes(t, v, i, 0.1, 1.95)
+    finally:
+        set_threads(None)
+    assert len(one) == st.size
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
+@pytest.mark.parametrize("use_filter", [True, False])
+def test_batched_segment_derivatives_are_the_single_ones(sweep, use_filter):
+    """Four filters side by side give each segment's derivative to the bit: segments of unequal
+    lengths, at both ends of the sweep, empty and shorter than the padding."""
+    t, v, _, _ = sweep
+    rng = np.random.default_rng(9)
+    b, a, zi = _bessel(1e3, RATE)
+    margin = int(6 * RATE / 1e3) + 16
+    lo = np.sort(rng.integers(0, t.size - 1, 23))
+    hi = np.minimum(lo + rng.integers(-3, 400, lo.size), t.size - 1)
+    lo[:3], hi[:3] = [0, 5, -1], [120, 5, -1]
+    lo[-1], hi[-1] = t.size - 50, t.size - 1
+    out, offs = K.segment_derivatives(b, a, zi, v, t, lo, hi, margin, use_filter)
+    for k in range(lo.size):
+        np.testing.assert_array_equal(out[offs[k]:offs[k + 1]],
+                                      K.segment_derivative(b, a, zi, v, t, lo[k], hi[k], margin,
+                                                           use_filter))
+    x = v[:12].copy()  # shorter than filtfilt's padding: no filter, as segment_derivative
+    o2, _ = K.segment_derivatives(b, a, zi, x, t[:12], np.array([2]), np.array([6]), 0, True)
+    np.testing.assert_array_equal(o2, K.segment_derivative(b, a, zi, x, t[:12], 2, 6, 0, True))

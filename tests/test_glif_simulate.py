@@ -417,3 +417,39 @@ def test_work_submitted_from_a_pool_thread_runs_inline() -> None:
     worker.start()
     worker.join(timeout=30)
     assert result == [[6, 10, 14, 18]]
+
+
+def test_map_threads_with_caller() -> None:
+    """Results in order whoever runs them; the caller takes items too; inside a pool thread
+    (and with one thread) everything runs inline; a busy pool does not hold the caller up."""
+    import threading
+
+    from glifx.glif.simulator import map_threads, map_threads_with_caller
+
+    me = threading.get_ident()
+    ran_by: list[int] = []
+
+    def f(x: int) -> int:
+        ran_by.append(threading.get_ident())
+        return x * x
+
+    assert map_threads_with_caller(f, list(range(50)), 2) == [x * x for x in range(50)]
+    assert me in ran_by
+    assert map_threads_with_caller(f, [3], 2) == [9]
+    assert map_threads_with_caller(f, [1, 2], 1) == [1, 4]
+    assert map_threads_with_caller(f, [], 2) == []
+
+    def outer(k: int) -> int:
+        return sum(map_threads_with_caller(lambda x: x + k, list(range(4)), 2))
+
+    assert map_threads(outer, [0, 1, 2, 3], 2) == [6, 10, 14, 18]
+
+    # both pool threads blocked: the caller does every item itself and returns
+    release = threading.Event()
+    blockers = [threading.Thread(target=lambda: map_threads(lambda _: release.wait(30), [0, 1], 2))]
+    blockers[0].start()
+    try:
+        assert map_threads_with_caller(f, list(range(10)), 2) == [x * x for x in range(10)]
+    finally:
+        release.set()
+        blockers[0].join(timeout=30)

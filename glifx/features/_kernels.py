@@ -256,11 +256,26 @@ def _inverse_steps(t, j0, lo, hi, r):
 
 
 @njit(cache=CACHE, nogil=True)
-def filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g0, g1, X, R, out):
+def _group_samples(g, seg, n):
+    """The samples ``[j0, j1)`` whose dV/dt block group ``g`` of :func:`block_plan` writes
+    (``seg`` samples per segment, ``n`` samples in the signal)."""
+    pad = 15
+    j0 = max(4 * g * seg, pad) - pad
+    return j0, max(min(4 * (g + 1) * seg, pad + n - 1) - pad, j0)
+
+
+@njit(cache=CACHE, nogil=True)
+def filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g0, g1, X, R, out, vmin, vmax, dmin,
+                               dmax):
     """dV/dt (V/s) of ``filtfilt(b, a, zi, v)`` at the samples of the block groups ``[g0, g1)``
     of :func:`block_plan`, written into ``out`` (length n - 1); ``v`` mV, ``t`` s.  Returns the
     number of time steps ``t[j + 1] - t[j] <= 0`` among those samples (the time base's
     validation, done on the way since every step is read here anyway).
+
+    With ``vmin``, ``vmax`` (length ``n // B``) and ``dmin``, ``dmax`` (length ``(n - 1) // B``,
+    ``B`` = :data:`SUMMARY_BLOCK`; empty: not wanted), also writes the block summaries
+    (:func:`block_extremes`) of ``v`` and ``out`` for the blocks that lie wholly within a group,
+    while its samples are still in cache; :func:`summary_seams` completes them.
 
     ``X`` and ``R`` are work buffers of shapes ``(L, 4)`` and ``(4, L)`` (contents ignored).
     Groups write disjoint parts of ``out``, so threads may run disjoint group ranges at once, each
@@ -295,7 +310,29 @@ def filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g0, g1, X, R, out):
             bad += _inverse_steps(t, st[c] - pad, lo[c], hi[c], R[c])
         _lanes4_forward_from(v, st, X, b, a, zi)
         _lanes4_backward_derivative(X, b, a, zi, R, st, lo, hi, out)
+        if dmax.size > 0:
+            j0, j1 = _group_samples(g, seg, n)
+            q0 = (j0 + SUMMARY_BLOCK - 1) // SUMMARY_BLOCK
+            q1 = j1 // SUMMARY_BLOCK
+            if q1 > q0:
+                block_extremes(out, q0, q1, dmin, dmax)
+                block_extremes(v, q0, q1, vmin, vmax)
     return bad
+
+
+@njit(cache=CACHE, nogil=True)
+def summary_seams(v, out, seg, groups, vmin, vmax, dmin, dmax):
+    """The block summaries that :func:`filtered_derivative_blocks` leaves out: blocks across
+    the seam between two groups (and ``v``'s block holding its last sample)."""
+    B = SUMMARY_BLOCK
+    for g in range(groups):
+        j1 = _group_samples(g, seg, v.size)[1]
+        q = j1 // B
+        if j1 % B != 0:
+            if q < vmax.size:
+                block_extremes(v, q, q + 1, vmin, vmax)
+            if q < dmax.size:
+                block_extremes(out, q, q + 1, dmin, dmax)
 
 
 @njit(cache=CACHE, nogil=True)
@@ -309,8 +346,9 @@ def filtered_derivative(b, a, zi, v, t, margin):
     if groups == 0:
         return derivative(filtfilt(b, a, zi, v), t)
     out = np.empty(v.size - 1)
+    none = np.empty(0)
     filtered_derivative_blocks(b, a, zi, v, t, margin, seg, 0, groups, np.empty((L, 4)),
-                               np.empty((4, L)), out)
+                               np.empty((4, L)), out, none, none, none, none)
     return out
 
 
@@ -336,6 +374,156 @@ def segment_derivative(b, a, zi, v, t, lo, hi, margin, use_filter):
     for j in range(lo, hi):
         out[j - lo] = 1e-3 * (y[j + 1 - a0] - y[j - a0]) / (t[j + 1] - t[j])
     return out
+
+
+@njit(cache=CACHE)
+def _lfilter4_steps(b, a, x, k, count, step, w, z1, z2, z3, y_prev):
+    """``count`` steps of :func:`_lfilter4` on ``x`` in place from index ``k`` (``step`` +1 or
+    -1) and the state ``(w, z1, z2, z3, y_prev)``, which it returns (same arithmetic)."""
+    b0, b1, b2, b3, b4 = b[0], b[1], b[2], b[3], b[4]
+    a1, a2, a3, a4 = a[1], a[2], a[3], a[4]
+    for _ in range(count):
+        xk = x[k]
+        yk = (b0 * xk + w) - a1 * y_prev
+        w = b1 * xk + z1
+        z1 = (b2 * xk + z2) - a2 * yk
+        z2 = (b3 * xk + z3) - a3 * yk
+        z3 = b4 * xk - a4 * yk
+        y_prev = yk
+        x[k] = yk
+        k += step
+    return w, z1, z2, z3, y_prev
+
+
+@njit(cache=CACHE)
+def _lanes4_pass(b, a, zi, e0, e1, e2, e3, L, m, backward):
+    """One pass of :func:`_filtfilt4` (the four lanes side by side for their shared length
+    ``m``, then each alone), from the steady state at each lane's first sample of the pass."""
+    b0, b1, b2, b3, b4 = b[0], b[1], b[2], b[3], b[4]
+    a1, a2, a3, a4 = a[1], a[2], a[3], a[4]
+    step = -1 if backward else 1
+    k0 = L[0] - 1 if backward else 0
+    k1 = L[1] - 1 if backward else 0
+    k2 = L[2] - 1 if backward else 0
+    k3 = L[3] - 1 if backward else 0
+    s0, s1, s2, s3 = e0[k0], e1[k1], e2[k2], e3[k3]
+    w0, p0, q0, r0, y0 = zi[0] * s0, zi[1] * s0, zi[2] * s0, zi[3] * s0, 0.0
+    w1, p1, q1, r1, y1 = zi[0] * s1, zi[1] * s1, zi[2] * s1, zi[3] * s1, 0.0
+    w2, p2, q2, r2, y2 = zi[0] * s2, zi[1] * s2, zi[2] * s2, zi[3] * s2, 0.0
+    w3, p3, q3, r3, y3 = zi[0] * s3, zi[1] * s3, zi[2] * s3, zi[3] * s3, 0.0
+    for _ in range(m):
+        x0, x1, x2, x3 = e0[k0], e1[k1], e2[k2], e3[k3]
+        y0 = (b0 * x0 + w0) - a1 * y0
+        y1 = (b0 * x1 + w1) - a1 * y1
+        y2 = (b0 * x2 + w2) - a1 * y2
+        y3 = (b0 * x3 + w3) - a1 * y3
+        w0 = b1 * x0 + p0
+        w1 = b1 * x1 + p1
+        w2 = b1 * x2 + p2
+        w3 = b1 * x3 + p3
+        p0 = (b2 * x0 + q0) - a2 * y0
+        p1 = (b2 * x1 + q1) - a2 * y1
+        p2 = (b2 * x2 + q2) - a2 * y2
+        p3 = (b2 * x3 + q3) - a2 * y3
+        q0 = (b3 * x0 + r0) - a3 * y0
+        q1 = (b3 * x1 + r1) - a3 * y1
+        q2 = (b3 * x2 + r2) - a3 * y2
+        q3 = (b3 * x3 + r3) - a3 * y3
+        r0 = b4 * x0 - a4 * y0
+        r1 = b4 * x1 - a4 * y1
+        r2 = b4 * x2 - a4 * y2
+        r3 = b4 * x3 - a4 * y3
+        e0[k0] = y0
+        e1[k1] = y1
+        e2[k2] = y2
+        e3[k3] = y3
+        k0 += step
+        k1 += step
+        k2 += step
+        k3 += step
+    _lfilter4_steps(b, a, e0, k0, L[0] - m, step, w0, p0, q0, r0, y0)
+    _lfilter4_steps(b, a, e1, k1, L[1] - m, step, w1, p1, q1, r1, y1)
+    _lfilter4_steps(b, a, e2, k2, L[2] - m, step, w2, p2, q2, r2, y2)
+    _lfilter4_steps(b, a, e3, k3, L[3] - m, step, w3, p3, q3, r3, y3)
+
+
+@njit(cache=CACHE)
+def _filtfilt4(b, a, zi, E, L):
+    """:func:`filtfilt` of four padded signals at once, in place: row ``c`` of ``E`` holds the
+    odd-padded signal (``L[c]`` samples) as :func:`filtfilt` builds it.
+
+    The four recursions run side by side (independent dependency chains that the processor
+    overlaps) for the length they share, each lane then alone; every lane does exactly the
+    arithmetic of :func:`_lfilter4`, so the results are :func:`filtfilt`'s to the bit.
+    """
+    m = min(min(L[0], L[1]), min(L[2], L[3]))
+    e0, e1, e2, e3 = E[0], E[1], E[2], E[3]
+    _lanes4_pass(b, a, zi, e0, e1, e2, e3, L, m, False)
+    _lanes4_pass(b, a, zi, e0, e1, e2, e3, L, m, True)
+
+
+@njit(cache=CACHE)
+def segment_derivatives(b, a, zi, v, t, lo, hi, margin, use_filter):
+    """:func:`segment_derivative` of many segments ``[lo[k], hi[k])`` (none where
+    ``hi[k] <= lo[k]``): ``(out, offs)``, segment ``k`` in ``out[offs[k]:offs[k + 1]]``, the
+    same values to the bit.
+
+    Filtered segments run four at a time through :func:`_filtfilt4`.
+    """
+    m = lo.size
+    n = v.size
+    pad = 15
+    offs = np.zeros(m + 1, dtype=np.int64)
+    for k in range(m):
+        offs[k + 1] = offs[k] + max(hi[k] - lo[k], 0)
+    out = np.empty(offs[m])
+    batch = np.empty(4, dtype=np.int64)
+    nb = 0
+    for k in range(m + 1):
+        if k < m:
+            if hi[k] <= lo[k]:
+                continue
+            a0 = max(0, lo[k] - margin)
+            a1 = min(n, hi[k] + 1 + margin)
+            if not use_filter or a1 - a0 <= pad:
+                out[offs[k]:offs[k + 1]] = segment_derivative(b, a, zi, v, t, lo[k], hi[k],
+                                                              margin, use_filter)
+                continue
+            batch[nb] = k
+            nb += 1
+            if nb < 4:
+                continue
+        elif nb == 0:
+            break
+        if nb < 4:  # the last few: one at a time
+            for c in range(nb):
+                kk = batch[c]
+                out[offs[kk]:offs[kk + 1]] = segment_derivative(b, a, zi, v, t, lo[kk], hi[kk],
+                                                                margin, use_filter)
+            break
+        L = np.empty(4, dtype=np.int64)
+        A0 = np.empty(4, dtype=np.int64)
+        for c in range(4):
+            kk = batch[c]
+            A0[c] = max(0, lo[kk] - margin)
+            L[c] = min(n, hi[kk] + 1 + margin) - A0[c] + 2 * pad
+        E = np.empty((4, L.max()))
+        for c in range(4):  # the odd padding of filtfilt
+            x = v[A0[c]:A0[c] + L[c] - 2 * pad]
+            nx = x.size
+            for j in range(pad):
+                E[c, j] = 2.0 * x[0] - x[pad - j]
+                E[c, nx + pad + j] = 2.0 * x[nx - 1] - x[nx - 2 - j]
+            E[c, pad:pad + nx] = x
+        _filtfilt4(b, a, zi, E, L)
+        for c in range(4):
+            kk = batch[c]
+            o = offs[kk] - lo[kk]
+            base = pad - A0[c]
+            for j in range(lo[kk], hi[kk]):
+                out[o + j] = 1e-3 * (E[c, base + j + 1] - E[c, base + j]) / (t[j + 1] - t[j])
+        nb = 0
+    return out, offs
 
 
 @njit(cache=CACHE)
@@ -491,6 +679,108 @@ def strictly_increasing(t):
     return bad == 0
 
 
+# --------------------------------------------------------------------------- block summaries
+
+#: Samples per entry of the block summaries (:func:`block_extremes`).  The long searches of a
+#: sweep (peaks, troughs and downstrokes from one spike to the next, dV/dt crossings) read the
+#: summary of each whole block they cover instead of its 64 samples: 1/64 of the memory traffic,
+#: with the same results (the block holding the extreme is searched again, sample by sample).
+SUMMARY_BLOCK = 64
+
+
+@njit(cache=CACHE, nogil=True)
+def block_extremes(x, q0, q1, lo, hi):
+    """``lo[q]``, ``hi[q]`` = smallest and largest value of ``x[q * B:(q + 1) * B]``
+    (``B`` = :data:`SUMMARY_BLOCK`, every block whole) for ``q`` in ``[q0, q1)``; NaNs are
+    skipped (a block of NaNs only gives ``inf``, ``-inf``), as :func:`_min_value`.
+
+    Disjoint ranges of ``q`` may run on threads at once.
+    """
+    B = SUMMARY_BLOCK
+    for q in range(q0, q1):
+        a = q * B
+        n0 = n1 = n2 = n3 = np.inf
+        m0 = m1 = m2 = m3 = -np.inf
+        for k in range(a, a + B, 4):
+            x0, x1, x2, x3 = x[k], x[k + 1], x[k + 2], x[k + 3]
+            n0 = x0 if x0 < n0 else n0
+            n1 = x1 if x1 < n1 else n1
+            n2 = x2 if x2 < n2 else n2
+            n3 = x3 if x3 < n3 else n3
+            m0 = x0 if x0 > m0 else m0
+            m1 = x1 if x1 > m1 else m1
+            m2 = x2 if x2 > m2 else m2
+            m3 = x3 if x3 > m3 else m3
+        n0 = n1 if n1 < n0 else n0
+        n2 = n3 if n3 < n2 else n2
+        m0 = m1 if m1 > m0 else m0
+        m2 = m3 if m3 > m2 else m2
+        lo[q] = n2 if n2 < n0 else n0
+        hi[q] = m2 if m2 > m0 else m0
+
+
+@njit(cache=CACHE)
+def _argmax_in(x, smax, a, b):
+    """:func:`_argmax` of ``x[a:b]`` (same result) reading the whole blocks inside ``[a, b)``
+    from ``smax``, the block maxima of ``x`` (:func:`block_extremes`; an array too short for
+    ``[a, b)``, e.g. empty, means none)."""
+    B = SUMMARY_BLOCK
+    q0 = (a + B - 1) // B
+    q1 = b // B
+    if q1 - q0 < 2 or q1 > smax.size:
+        return _argmax(x, a, b)
+    hm = _max_value(x, a, q0 * B)
+    sm = _max_value(smax, q0, q1)
+    tm = _max_value(x, q1 * B, b)
+    m = max(hm, max(sm, tm))
+    if m == -np.inf:  # every value NaN or -inf
+        return _argmax(x, a, b)
+    # the first part holding the maximum holds its first position
+    if hm == m:
+        lo, hi = a, q0 * B
+    elif sm == m:
+        q = q0
+        while smax[q] != m:
+            q += 1
+        lo, hi = q * B, (q + 1) * B
+    else:
+        lo, hi = q1 * B, b
+    for k in range(lo, hi):
+        if x[k] == m:
+            return k
+    return _argmax(x, a, b)  # not reached
+
+
+@njit(cache=CACHE)
+def _argmin_in(x, smin, a, b):
+    """:func:`_argmin` of ``x[a:b]`` (same result) through ``smin``, the block minima of ``x``;
+    as :func:`_argmax_in`."""
+    B = SUMMARY_BLOCK
+    q0 = (a + B - 1) // B
+    q1 = b // B
+    if q1 - q0 < 2 or q1 > smin.size:
+        return _argmin(x, a, b)
+    hm = _min_value(x, a, q0 * B)
+    sm = _min_value(smin, q0, q1)
+    tm = _min_value(x, q1 * B, b)
+    m = min(hm, min(sm, tm))
+    if m == np.inf:  # every value NaN or +inf
+        return _argmin(x, a, b)
+    if hm == m:
+        lo, hi = a, q0 * B
+    elif sm == m:
+        q = q0
+        while smin[q] != m:
+            q += 1
+        lo, hi = q * B, (q + 1) * B
+    else:
+        lo, hi = q1 * B, b
+    for k in range(lo, hi):
+        if x[k] == m:
+            return k
+    return _argmin(x, a, b)  # not reached
+
+
 # --------------------------------------------------------------------------- detection
 
 
@@ -513,18 +803,39 @@ def _next_crossing(x, a, b, level):
 
 
 @njit(cache=CACHE)
-def putative_spikes(dvdt, start_index, end_index, dv_cutoff):
+def _next_crossing_in(x, smax, a, b, level):
+    """:func:`_next_crossing` (same result), skipping the whole blocks whose maximum in ``smax``
+    (:func:`block_extremes` of ``x``) is below ``level``: a crossing ends at a sample
+    ``>= level``, in a block whose maximum is at least that."""
+    B = SUMMARY_BLOCK
+    k = a
+    while k < b:
+        q = (k + 1) // B  # the block of x[k + 1]
+        if q >= smax.size:
+            return _next_crossing(x, k, b, level)
+        e = min(b, (q + 1) * B - 1)  # crossings j in [k, e) end inside block q
+        if smax[q] >= level:
+            for j in range(k, e):
+                if x[j + 1] >= level and x[j] < level:
+                    return j
+        k = e
+    return -1
+
+
+@njit(cache=CACHE)
+def putative_spikes(dvdt, start_index, end_index, dv_cutoff, dmax):
     """Upward crossings of ``dv_cutoff`` in ``dvdt[start_index:end_index]``.
 
     A crossing at ``k`` means ``dvdt[k] < dv_cutoff <= dvdt[k + 1]``.  A crossing is kept only if
     dV/dt went below 0 somewhere in ``[previous crossing, k)`` (the previous crossing, kept or not).
+    ``dmax``: block maxima of ``dvdt`` (:func:`block_extremes`; empty: none), to skip quiet blocks.
     """
     out = np.empty(16, dtype=np.int64)
     count = 0
     prev = -1
     k = start_index - 1
     while True:
-        k = _next_crossing(dvdt, k + 1, end_index - 1, dv_cutoff)
+        k = _next_crossing_in(dvdt, dmax, k + 1, end_index - 1, dv_cutoff)
         if k < 0:
             break
         keep = prev < 0
@@ -545,13 +856,14 @@ def putative_spikes(dvdt, start_index, end_index, dv_cutoff):
 
 
 @njit(cache=CACHE)
-def find_peaks(v, spikes, end_index):
-    """Argmax of ``v`` from each putative spike to the next one (the last: to ``end_index``)."""
+def find_peaks(v, spikes, end_index, vmax):
+    """Argmax of ``v`` from each putative spike to the next one (the last: to ``end_index``);
+    ``vmax``: block maxima of ``v`` (:func:`block_extremes`; empty: none)."""
     n = spikes.size
     peaks = np.empty(n, dtype=np.int64)
     for k in range(n):
         nxt = spikes[k + 1] if k + 1 < n else end_index
-        p = _argmax(v, spikes[k], nxt)
+        p = _argmax_in(v, vmax, spikes[k], nxt)
         peaks[k] = p if p >= 0 else spikes[k]
     return peaks
 
@@ -683,9 +995,10 @@ def check_thresholds_and_peaks(t, v, dvdt, thr, peaks, ups, start_t, reject_inte
 
 
 @njit(cache=CACHE)
-def find_troughs(v, dvdt, thr, peaks, clipped, end_index):
+def find_troughs(v, dvdt, thr, peaks, clipped, end_index, vmin, dmin):
     """Troughs (argmin of v from peak to next threshold, the last to ``end_index``) and
-    downstrokes (argmin of dV/dt from peak to trough); -1 where undefined."""
+    downstrokes (argmin of dV/dt from peak to trough); -1 where undefined.  ``vmin``, ``dmin``:
+    block minima of ``v`` and ``dvdt`` (:func:`block_extremes`; empty: none)."""
     n = thr.size
     troughs = np.full(n, -1, dtype=np.int64)
     downs = np.full(n, -1, dtype=np.int64)
@@ -693,26 +1006,26 @@ def find_troughs(v, dvdt, thr, peaks, clipped, end_index):
         if clipped[k]:
             continue
         nxt = thr[k + 1] if k + 1 < n else end_index
-        tr = _argmin(v, peaks[k], nxt)
+        tr = _argmin_in(v, vmin, peaks[k], nxt)
         troughs[k] = tr
         if tr >= 0:
-            downs[k] = _argmin(dvdt, peaks[k], tr)
+            downs[k] = _argmin_in(dvdt, dmin, peaks[k], tr)
     return troughs, downs
 
 
 @njit(cache=CACHE)
-def _trough_from(v, a, b, trough, same_end):
+def _trough_from(v, vmin, a, b, trough, same_end):
     """First minimum of ``v[a:b]``; ``trough`` (first minimum of a range ending at ``b`` that
     contains ``[a, b)``) is it whenever it lies in ``[a, b)``."""
     if same_end and a <= trough < b:
         return trough
-    return _argmin(v, a, b)
+    return _argmin_in(v, vmin, a, b)
 
 
 @njit(cache=CACHE)
 def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clipped, end_index,
                    term_frac, adp_thresh, tol, flat_interval, adp_max_delta_t, adp_max_delta_v,
-                   troughs):
+                   troughs, vmin, dmin):
     """Fast trough, ADP, slow trough and reset type of each spike.
 
     Returns ``fast_trough``, ``adp``, ``slow_trough`` (indices, -1 where undefined), ``isi_type``
@@ -724,6 +1037,7 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
     computed only where it is searched, by :func:`segment_derivative` with ``h_margin``.
     ``troughs`` (from :func:`find_troughs`, the first minimum of v from each peak to the next
     threshold) saves searching v again where the search intervals end at the same sample.
+    ``vmin``, ``dmin``: block minima of ``v`` and ``dvdt`` (:func:`block_extremes`; empty: none).
     """
     n = thr.size
     fast = np.full(n, -1, dtype=np.int64)
@@ -731,7 +1045,34 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
     slow = np.full(n, -1, dtype=np.int64)
     kind = np.zeros(n, dtype=np.int64)
     clip = clipped.copy()
-    for k in range(n):
+    trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clipped,
+                        end_index, term_frac, adp_thresh, tol, flat_interval, adp_max_delta_t,
+                        adp_max_delta_v, troughs, vmin, dmin, 0, n, fast, adp, slow, kind, clip)
+    if n > 0:
+        adp[n - 1] = -1
+        slow[n - 1] = -1
+    return fast, adp, slow, kind, clip
+
+
+@njit(cache=CACHE, nogil=True)
+def trough_details_into(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clipped,
+                        end_index, term_frac, adp_thresh, tol, flat_interval, adp_max_delta_t,
+                        adp_max_delta_v, troughs, vmin, dmin, k0, k1, fast, adp, slow, kind,
+                        clip):
+    """:func:`trough_details` of spikes ``[k0, k1)``, written into ``fast``, ``adp``, ``slow``,
+    ``kind`` and ``clip`` (initialised as there: -1, -1, -1, 0 and a copy of ``clipped``), except
+    that the last spike's ADP and slow trough are left as found (the caller sets them to -1).
+
+    Spikes are independent: threads may run disjoint ranges at once.
+    """
+    n = thr.size
+    m = max(k1 - k0, 0)
+    nxts = np.empty(m, dtype=np.int64)
+    terms = np.full(m, -1, dtype=np.int64)
+    jmaxs = np.zeros(m, dtype=np.int64)
+    kmaxs = np.full(m, -1, dtype=np.int64)  # with terms -1: no segment
+    # first the fast troughs, and where each spike needs the heavily filtered dV/dt ...
+    for k in range(k0, k1):
         if clipped[k]:
             continue
         nxt = end_index
@@ -739,8 +1080,8 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
             if not clipped[j]:
                 nxt = thr[j]
                 break
-        same_end = nxt == (thr[k + 1] if k + 1 < n else end_index)
-        ds = _argmin(dvdt, peaks[k], nxt)
+        nxts[k - k0] = nxt
+        ds = _argmin_in(dvdt, dmin, peaks[k], nxt)
         if ds < 0:
             clip[k] = True
             continue
@@ -753,8 +1094,6 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
         if term < 0:
             clip[k] = True
             continue
-        adp_k = -1
-        slow_k = -1
         # An ADP needs dV/dt (heavy) to reach adp_thresh within flat_interval of the fast trough
         # and to return to 0 within adp_max_delta_t of it: the heavily filtered dV/dt is needed
         # only up to there (a later return would fail the test anyway).
@@ -764,7 +1103,19 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
         kmax = jmax
         while kmax < nxt and t[kmax] - t[term] <= adp_max_delta_t:
             kmax += 1
-        seg = segment_derivative(hb, ha, hzi, v, t, term, kmax, h_margin, h_filter)
+        terms[k - k0], jmaxs[k - k0], kmaxs[k - k0] = term, jmax, kmax
+    # ... then that derivative for every spike at once (four filters side by side) ...
+    segs, offs = segment_derivatives(hb, ha, hzi, v, t, terms, kmaxs, h_margin, h_filter)
+    # ... and the ADP and slow trough tests
+    for k in range(k0, k1):
+        term = terms[k - k0]
+        if term < 0:
+            continue
+        nxt, jmax, kmax = nxts[k - k0], jmaxs[k - k0], kmaxs[k - k0]
+        same_end = nxt == (thr[k + 1] if k + 1 < n else end_index)
+        seg = segs[offs[k - k0]:offs[k - k0 + 1]]
+        adp_k = -1
+        slow_k = -1
         cross = -1
         for j in range(term, jmax):
             if seg[j - term] >= adp_thresh:
@@ -777,7 +1128,7 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
                     padp = j
                     break
             if padp >= 0:
-                mn = _trough_from(v, padp, nxt, troughs[k], same_end)
+                mn = _trough_from(v, vmin, padp, nxt, troughs[k], same_end)
                 if (v[padp] - v[mn] >= tol and v[padp] - v[term] <= adp_max_delta_v
                         and t[padp] - t[term] <= adp_max_delta_t):
                     adp_k = padp
@@ -785,7 +1136,7 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
         if adp_k >= 0:
             kind[k] = 2
         else:
-            mn = _trough_from(v, term, nxt, troughs[k], same_end)
+            mn = _trough_from(v, vmin, term, nxt, troughs[k], same_end)
             if mn >= 0 and v[term] - v[mn] >= tol:
                 kind[k] = 2
                 slow_k = mn
@@ -794,10 +1145,6 @@ def trough_details(t, v, dvdt, hb, ha, hzi, h_margin, h_filter, thr, peaks, clip
         fast[k] = term
         adp[k] = adp_k
         slow[k] = slow_k
-    if n > 0:
-        adp[n - 1] = -1
-        slow[n - 1] = -1
-    return fast, adp, slow, kind, clip
 
 
 @njit(cache=CACHE)
@@ -830,13 +1177,16 @@ def widths(t, v, thr, peaks, fast, clipped):
 
 @njit(cache=CACHE)
 def detect(t, v, dvdt, start_index, end_index, start_t, dv_cutoff, min_height, min_peak,
-           thresh_frac, max_interval, reject_interval, tol):
-    """The whole detection chain: thresholds, peaks, upstrokes and clipped flags."""
+           thresh_frac, max_interval, reject_interval, tol, vmax, dmax):
+    """The whole detection chain: thresholds, peaks, upstrokes and clipped flags.
+
+    ``vmax``, ``dmax``: block maxima of ``v`` and ``dvdt`` (:func:`block_extremes`; empty: none).
+    """
     empty = np.empty(0, dtype=np.int64)
-    ps = putative_spikes(dvdt, start_index, end_index, dv_cutoff)
+    ps = putative_spikes(dvdt, start_index, end_index, dv_cutoff, dmax)
     if ps.size == 0:
         return empty, empty, empty, np.empty(0, dtype=np.bool_)
-    pk = find_peaks(v, ps, end_index)
+    pk = find_peaks(v, ps, end_index, vmax)
     ps, pk = filter_spikes(v, dvdt, ps, pk, min_height, min_peak)
     if ps.size == 0:
         return empty, empty, empty, np.empty(0, dtype=np.bool_)

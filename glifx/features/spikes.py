@@ -22,7 +22,10 @@ stretches side by side (interleaved recursions), spread over threads, with the d
 into the backward pass (multiplying by reciprocal time steps computed in packed divisions, which
 also validate the time base); the 1 kHz ("heavy") filtered dV/dt is
 computed only from each fast trough to ``adp_max_delta_t`` after it, the only place the ADP test can
-use it.
+use it, four spikes' filters side by side, the spikes spread over two threads.  The searches from
+one spike to the next (crossings, peaks, troughs, downstrokes) read block summaries (minimum and
+maximum of every 64 samples of v and dV/dt, written by the filter's threads while the samples are
+in cache) instead of every sample.
 """
 
 from __future__ import annotations
@@ -158,26 +161,80 @@ def effective_cutoff(filter_khz: float | None, rate_hz: float) -> tuple[float | 
 GROUPS_PER_TASK = 4
 
 
+#: Block summaries of ``v`` and dV/dt, ``(vmin, vmax, dmin, dmax)``
+#: (:func:`~glifx.features._kernels.block_extremes`).
+Summaries = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+_NONE = np.empty(0)  # "no block summary" for the kernels that take one
+
+
+def _summary_buffers(n: int) -> Summaries:
+    """Per-thread buffers for the block summaries of ``n`` samples of v (and n - 1 of dV/dt),
+    overwritten by the next call in the same thread."""
+    nv, nd = n // K.SUMMARY_BLOCK, (n - 1) // K.SUMMARY_BLOCK
+    buf = _work(2 * nv + 2 * nd, "summaries")
+    return buf[:nv], buf[nv:2 * nv], buf[2 * nv:2 * nv + nd], buf[2 * nv + nd:]
+
+
+def block_summaries(v: np.ndarray, dvdt: np.ndarray, into: Summaries | None = None
+                    ) -> Summaries:
+    """Block minima and maxima of ``v`` (mV) and ``dvdt`` (V/s, length ``v.size - 1``), for the
+    kernels' long searches (:func:`~glifx.features._kernels.block_extremes`):
+    ``(vmin, vmax, dmin, dmax)``, written into ``into`` when given."""
+    summ = _summary_buffers(v.size) if into is None else into
+    vmin, vmax, dmin, dmax = summ
+    K.block_extremes(v, 0, vmin.size, vmin, vmax)
+    K.block_extremes(dvdt, 0, dmin.size, dmin, dmax)
+    return summ
+
+
 def _blocks_on_threads(b: np.ndarray, a: np.ndarray, zi: np.ndarray, v: np.ndarray,
                        t: np.ndarray, margin: int, groups: int, seg: int, rows: int,
-                       out: np.ndarray) -> int:
+                       out: np.ndarray, summ: Summaries | None = None) -> int:
     """Run :func:`~glifx.features._kernels.filtered_derivative_blocks` over every block group,
-    on the threads of :func:`glifx.glif.simulator.map_threads` (each with its own cache-sized
-    work buffer); the groups write disjoint parts of ``out`` (V/s).  Returns the number of
-    non-positive time steps of ``t``."""
-    from glifx.glif.simulator import default_n_jobs, map_threads
+    on the calling thread and pool threads (:func:`glifx.glif.simulator.map_threads_with_caller`,
+    each with its own cache-sized work buffer); the groups write disjoint parts of ``out`` (V/s),
+    and of the block summaries ``summ`` when given (computed on the way, while each group's
+    samples are in cache).  Returns the number of non-positive time steps of ``t``."""
+    from glifx.glif.simulator import default_n_jobs, map_threads_with_caller
+
+    sm = (_NONE,) * 4 if summ is None else summ
 
     def run(g: tuple[int, int]) -> int:
         work = _work(8 * rows, "block")  # per thread: _WORK is thread-local
         X, R = work[:4 * rows].reshape(rows, 4), work[4 * rows:].reshape(4, rows)
-        return K.filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g[0], g[1], X, R, out)
+        return K.filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g[0], g[1], X, R, out,
+                                            *sm)
 
     n_jobs = min(default_n_jobs(), groups)
     if n_jobs <= 1:
-        return run((0, groups))
-    step = max(1, min(GROUPS_PER_TASK, groups // n_jobs))
-    return sum(map_threads(run, [(g, min(g + step, groups)) for g in range(0, groups, step)],
-                           n_jobs))
+        bad = run((0, groups))
+    else:
+        step = max(1, min(GROUPS_PER_TASK, groups // n_jobs))
+        bad = sum(map_threads_with_caller(
+            run, [(g, min(g + step, groups)) for g in range(0, groups, step)], n_jobs))
+    if summ is not None:
+        K.summary_seams(v, out, seg, groups, *summ)
+    return bad
+
+
+#: Samples the per-spike trough details filter (heavy dV/dt) in a sweep from which they run on
+#: two threads (~0.8 ms of work on one: well above a thread pool's round trip).
+TROUGH_THREAD_SAMPLES = 200_000
+
+
+def _on_threads(fn: Any, n: int, parts: int) -> None:
+    """``fn((k0, k1))`` over ``parts`` consecutive ranges that cover ``range(n)``, the calling
+    thread and threads of :func:`glifx.glif.simulator.map_threads_with_caller` sharing them
+    (inline when one part or one thread)."""
+    from glifx.glif.simulator import default_n_jobs, map_threads_with_caller
+
+    parts = max(1, min(parts, n, default_n_jobs()))
+    if parts == 1:
+        fn((0, n))
+        return
+    cuts = [n * j // parts for j in range(parts + 1)]
+    map_threads_with_caller(fn, list(zip(cuts[:-1], cuts[1:], strict=True)), parts)
 
 
 def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
@@ -219,9 +276,12 @@ def _filter_plan(v: np.ndarray, cutoff: float | None, rate_hz: float) -> tuple[i
 
 
 def _dvdt_checked(t: np.ndarray, v: np.ndarray, filter_khz: float | None, rate_hz: float,
-                  reuse: bool) -> tuple[np.ndarray, float | None, bool, int]:
+                  reuse: bool, summ: Summaries | None = None
+                  ) -> tuple[np.ndarray, float | None, bool, int]:
     """:func:`calculate_dvdt`, plus the number of time steps ``t[k + 1] - t[k] <= 0`` (s) when
-    the blocked filter counted them on its way (it reads every step), else -1 (not checked)."""
+    the blocked filter counted them on its way (it reads every step), else -1 (not checked).
+    The blocked filter also fills the block summaries ``summ`` when given (the other paths
+    leave them alone)."""
     cutoff, clipped = effective_cutoff(filter_khz, rate_hz)
     margin, groups, seg, rows = _filter_plan(v, cutoff, rate_hz)
     if cutoff is not None and v.size > 15:
@@ -229,7 +289,7 @@ def _dvdt_checked(t: np.ndarray, v: np.ndarray, filter_khz: float | None, rate_h
         if groups == 0:
             return K.filtered_derivative(b, a, zi, v, t, margin), cutoff, clipped, -1
         out = _work(v.size - 1, "out") if reuse else np.empty(v.size - 1)
-        bad = _blocks_on_threads(b, a, zi, v, t, margin, groups, seg, rows, out)
+        bad = _blocks_on_threads(b, a, zi, v, t, margin, groups, seg, rows, out, summ)
         return out, cutoff, clipped, bad
     return K.derivative(v, t), cutoff, clipped, -1
 
@@ -308,30 +368,51 @@ def detect_spikes(
     fused_check = dvdt is None and _filter_plan(v, effective_cutoff(p.filter, rate)[0], rate)[1] > 0
     if not fused_check and not K.strictly_increasing(t):
         raise SweepError(None, TIME_BASE_ERROR)
+    summ = _summary_buffers(v.size)
     if dvdt is None:
-        dvdt, cutoff, clipped_f, bad = _dvdt_checked(t, v, p.filter, rate, True)
+        # the blocked filter writes the block summaries while its samples are in cache
+        dvdt, cutoff, clipped_f, bad = _dvdt_checked(t, v, p.filter, rate, True, summ)
         if bad > 0 or (bad < 0 and fused_check and not K.strictly_increasing(t)):
             raise SweepError(None, TIME_BASE_ERROR)
     else:
         dvdt = np.ascontiguousarray(dvdt, dtype=np.float64)
+        if dvdt.shape != (v.size - 1,):
+            raise SweepError(None, f"dvdt must have {v.size - 1} samples (one fewer than v), got "
+                                   f"shape {dvdt.shape}")
         cutoff, clipped_f = effective_cutoff(p.filter, rate)
+    if not fused_check:
+        block_summaries(v, dvdt, summ)
+    vmin, vmax, dmin, dmax = summ
     start_t = t[0] if start is None else float(start)
     end_t = t[-1] if not end else float(end)
     si = K.time_index(t, start_t)
     ei = K.time_index(t, end_t)
     th, pk, up, clipped = K.detect(t, v, dvdt, si, ei, start_t, p.dv_cutoff, p.min_height,
                                    p.min_peak, p.thresh_frac, p.max_interval,
-                                   p.reject_at_stim_start_interval, p.clip_tol)
+                                   p.reject_at_stim_start_interval, p.clip_tol, vmax, dmax)
     if th.size:
-        troughs, downs = K.find_troughs(v, dvdt, th, pk, clipped, ei)
+        troughs, downs = K.find_troughs(v, dvdt, th, pk, clipped, ei, vmin, dmin)
         hcut, _ = effective_cutoff(p.heavy_filter, rate)
         use_h = hcut is not None and v.size > 15
         hb, ha, hzi = _bessel((hcut or 1.0) * 1e3, rate)
         margin = int(HEAVY_MARGIN_PERIODS * rate / ((hcut or 1.0) * 1e3)) + 16
-        fast, adp, slow, kind, clipped = K.trough_details(
-            t, v, dvdt, hb, ha, hzi, margin, use_h, th, pk, clipped, ei, p.term_frac,
-            p.adp_thresh, p.trough_tol, p.flat_interval, p.adp_max_delta_t, p.adp_max_delta_v,
-            troughs)
+        n = th.size
+        fast, adp, slow = (np.full(n, -1, dtype=np.int64) for _ in range(3))
+        kind = np.zeros(n, dtype=np.int64)
+        clip = clipped.copy()
+
+        def details(k: tuple[int, int]) -> None:
+            K.trough_details_into(
+                t, v, dvdt, hb, ha, hzi, margin, use_h, th, pk, clipped, ei, p.term_frac,
+                p.adp_thresh, p.trough_tol, p.flat_interval, p.adp_max_delta_t,
+                p.adp_max_delta_v, troughs, vmin, dmin, k[0], k[1], fast, adp, slow, kind, clip)
+
+        # each spike filters ~adp_max_delta_t plus two margins of voltage: worth two threads
+        # only when that adds up
+        work = n * (p.adp_max_delta_t * rate + 2 * margin) if use_h else 0
+        _on_threads(details, n, 2 if work >= TROUGH_THREAD_SAMPLES else 1)
+        adp[-1] = slow[-1] = -1  # the last spike has neither
+        clipped = clip
         w = K.widths(t, v, th, pk, fast, clipped)
     else:
         troughs = downs = fast = adp = slow = kind = np.empty(0, dtype=np.int64)
@@ -371,7 +452,8 @@ def _table(t, v, i, dvdt, th, pk, up, clipped, troughs, downs, fast, adp, slow, 
     with np.errstate(divide="ignore", invalid="ignore"):
         cols["upstroke_downstroke_ratio"] = cols["upstroke"] / -cols["downstroke"]
     order = [c for c in SPIKE_COLUMNS if c in cols]
-    return pd.DataFrame({c: cols[c] for c in order})
+    # every column is a fresh array of its own: no copy needed (a third of the construction)
+    return pd.DataFrame({c: cols[c] for c in order}, copy=False)
 
 
 def recorded_length(sweep: Any) -> int:
@@ -470,9 +552,9 @@ def adjusted_detection_params(sweeps: Any, start: float, end: float, *, filter: 
     ups = []
     for s, dv in zip(sweeps, dvs, strict=True):
         v = np.ascontiguousarray(s.v, dtype=np.float64)
-        ps = K.putative_spikes(dv, 0, v.size - 1, cutoff)
+        ps = K.putative_spikes(dv, 0, v.size - 1, cutoff, _NONE)
         if ps.size:
-            pk = K.find_peaks(v, ps, v.size - 1)
+            pk = K.find_peaks(v, ps, v.size - 1, _NONE)
             ps, pk = K.filter_spikes(v, dv, ps, pk, 2.0, -30.0)
             ups.extend(dv[K.find_upstrokes(dv, ps, pk)].tolist())
     frac = min_thresh / float(np.mean(ups)) if ups else SpikeParams.thresh_frac

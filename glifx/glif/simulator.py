@@ -475,6 +475,40 @@ def map_threads(fn: Callable[[T], R], items: Sequence[T], n_jobs: int | None = N
     return [fn(x) for x in items]
 
 
+def map_threads_with_caller(fn: Callable[[T], R], items: Sequence[T],
+                            n_jobs: int | None = None) -> list[R]:
+    """:func:`map_threads`, with the calling thread taking items too, alongside ``n_jobs - 1``
+    threads of the simulator's pool, instead of waiting for them.
+
+    For short calls (a few ms) of compiled kernels that release the GIL: one thread fewer to
+    wake and wait for, which on a busy machine is worth a good part of a millisecond.  Results
+    in the order of ``items``; inline with one thread, one item, or inside a pool thread.
+    """
+    n_jobs = default_n_jobs() if n_jobs is None else n_jobs
+    if n_jobs <= 1 or len(items) <= 1 or _in_pool_thread():
+        return [fn(x) for x in items]
+    results: list[R | None] = [None] * len(items)
+    todo = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                k = next(todo, None)
+            if k is None:
+                return
+            results[k] = fn(items[k])
+
+    helpers = [_pool(n_jobs).submit(work) for _ in range(min(n_jobs, len(items)) - 1)]
+    try:
+        work()
+    finally:
+        for h in helpers:
+            if not h.cancel():  # a helper still queued (pool busy elsewhere) is not waited for
+                h.result()
+    return results  # type: ignore[return-value]  # every slot filled
+
+
 _TASK_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
