@@ -25,17 +25,16 @@ RS_PULSE_THRESHOLD_PA = 804.0
 
 #: Issue 17 acceptance figures not met on the issue 21 sample cells, with the measured test EVs;
 #: strict, so that meeting one again is noticed.  The FS cell (M current at 15 % of the paper's, no
-#: AHP) hardly adapts: the after-spike currents of GLIF3-5 have little adaptation to capture and
-#: their joint fit puts R 28 % above GLIF1's.  The RS cell adapts through its AHP
-#: (data_samples/README.md) and meets the hierarchy, but not the per-level default >= reference.
+#: AHP) hardly adapts: the after-spike currents of GLIF3-5 have little adaptation to capture, and
+#: their own optima explain Noise 1 less than GLIF1/2, whose models they keep (``kept_from``).
+#: The RS cell adapts through its AHP (data_samples/README.md) and meets the hierarchy, but not the
+#: per-level default >= reference.
 NOT_MET = {
-    ("acceptance", "fs_cell"): "FS GLIF3 test EV 0.709 < GLIF1 0.761 - 0.01",
-    ("every_level", "rs_cell"): "RS GLIF2 / GLIF3 test EV default 0.295 / 0.374 < reference "
+    ("every_level", "rs_cell"): "RS GLIF2 / GLIF3 test EV default 0.302 / 0.374 < reference "
                                 "0.305 / 0.571",
     ("every_level", "fs_cell"): "FS GLIF1 test EV default 0.761 < reference 0.779",
-    ("held_out_hierarchy", "fs_cell"): "FS held-out EV GLIF3 0.692 < GLIF1 0.778 - 0.01",
-    ("held_out_default", "rs_cell"): "RS held-out EV GLIF1 / GLIF2 / GLIF5 default 0.304 / 0.315 / "
-                                     "0.372 < reference 0.324 / 0.322 / 0.379",
+    ("held_out_default", "rs_cell"): "RS held-out EV GLIF1 / GLIF2 default 0.304 / 0.304 < "
+                                     "reference 0.324 / 0.322",
 }
 
 
@@ -251,10 +250,12 @@ def test_default_beats_reference_on_held_out_noise(held_out, request):
 def test_pathological_estimates_are_flagged(both_methods):
     """Issue 17, flags: on both sample cells and with both methods, every negative ``a_spike``
     (the threshold would drop after each spike) is flagged ``implausible_sign`` and every
-    ``b_spike`` at an end of its search interval (1 or 2000 1/s) ``at_search_bound``; the sample
-    cells have such estimates (the RS default fit's GLIF5 ``a_spike`` -0.16 mV, the FS GLIF4 one
-    -3.05 mV), so the rule is exercised."""
-    _, ev, ref = both_methods
+    ``b_spike`` at an end of its search interval (1 or 2000 1/s) ``at_search_bound``; the FS
+    cell has such estimates, so the rule is exercised.  A level that kept a simpler level's model
+    (``kept_from``; the RS default fit's GLIF4, whose own optimum had ``b_spike`` at 1 1/s) has
+    no threshold jump: its ``b_spike`` decays nothing and is not flagged; the RS cell then has
+    no estimate to flag, and the test asserts that its GLIF4 is such a level."""
+    name, ev, ref = both_methods
     seen = 0
     for fit in (ev, ref):
         for level in (2, 4, 5):
@@ -263,7 +264,12 @@ def test_pathological_estimates_are_flagged(both_methods):
             if model.a_spike < 0:
                 assert rules["a_spike"] == ["implausible_sign"], (level, model.a_spike)
                 seen += 1
+            if fit[level].kept_from is not None and model.a_spike == 0.0:
+                continue  # a simpler level's model: no threshold jump, b_spike acts on nothing
             if any(model.b_spike == pytest.approx(end) for end in B_SPIKE_BOUNDS):
                 assert rules["b_spike"] == ["at_search_bound"], (level, model.b_spike)
                 seen += 1
-    assert seen >= 1
+    if name == "rs_cell":  # the issue's case, RS GLIF4 b_spike at 1 1/s: gone
+        assert ev[4].kept_from == 3 and ev[4].own_train_ev < ev[4].train_ev
+    else:
+        assert seen >= 1

@@ -80,6 +80,24 @@ def test_summary_counts_the_acceptance_criteria():
     assert "| R_C_within_5pct | 0.50 | 0.50 |" in bench.summary_markdown(summary, "cmd")
 
 
+def test_own_optima_restores_the_levels_that_gave_way():
+    base = dict.fromkeys(bench.CELL_COLUMNS, float("nan"))
+    row = {**base, "cell_id": "c", "kind": "glif", "truth_level": 4, "noise": 0.1, "status": "ok",
+           "truth_test_ev": 0.8, "test_ev_GLIF1": 0.7, "test_ev_GLIF2": 0.7,
+           "test_ev_GLIF3": 0.8, "test_ev_GLIF4": 0.8, "test_ev_GLIF5": 0.8,
+           "kept_from_GLIF4": 3, "own_test_ev_GLIF4": 0.3,  # GLIF4's own optimum collapsed
+           "kept_from_GLIF5": 3, "own_test_ev_GLIF5": 0.76}
+    kept = pd.DataFrame([row])
+    kept["collapse"] = bench.collapsed({lv: row[f"test_ev_GLIF{lv}"] for lv in range(1, 6)})
+    kept["hierarchy_ok"] = True
+    own = bench.own_optima(kept)
+    assert not kept.loc[0, "collapse"] and own.loc[0, "collapse"]
+    assert own.loc[0, "test_ev_GLIF4"] == 0.3 and own.loc[0, "test_ev_GLIF3"] == 0.8
+    assert own.loc[0, "test_ev_ratio_GLIF5"] == pytest.approx(0.76 / 0.8)
+    assert not own.loc[0, "hierarchy_ok"]  # GLIF3 0.8 -> GLIF4 0.3
+    assert kept.loc[0, "test_ev_GLIF4"] == 0.8  # the table given is left alone
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_one_ground_truth_cell_end_to_end(halves, tmp_path):

@@ -118,6 +118,15 @@ class LevelFit:
         ``model``'s spike steps on each test sweep, from the runs that gave ``test_ev`` (kept so
         that :func:`glifx.fitting.evaluate_fit` need not simulate them again); empty without
         a test set.
+    kept_from
+        The simpler level whose model this level kept, written as a model of this level
+        (:func:`_contained_levels`), because this level's own optimum explained the training
+        data less; ``None`` when the level kept its own optimum.  ``flags``, ``uncertainty``,
+        ``optimization`` and ``protocol_check`` are then that level's (the same parameters,
+        the same spike trains).
+    own_train_ev, own_test_ev
+        With ``kept_from``: the EV ratios of this level's own optimum, which gave way; else
+        ``nan``.
     """
 
     level: int
@@ -134,6 +143,9 @@ class LevelFit:
     uncertainty: dict[str, Uncertainty] = field(default_factory=dict)
     protocol_check: ProtocolCheck | None = None
     test_runs: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
+    kept_from: int | None = None
+    own_train_ev: float = float("nan")
+    own_test_ev: float = float("nan")
 
     @property
     def ok(self) -> bool:
@@ -641,7 +653,9 @@ def fit_cell(
         that is the reference, GLIF4 and GLIF5 choose the same way, else they use ``"ev"``;
         see :func:`glifx.fitting.selection.optimisers`; the choice is in
         :attr:`LevelFit.selection`).  All use the same membrane, reset and
-        after-spike-current estimates.
+        after-spike-current estimates.  With ``"select"`` and ``"ev"``, a level whose optimum
+        explains the training data less than a simpler level it contains keeps that level's
+        model, with its own added components switched off (:attr:`LevelFit.kept_from`).
     spike_detector
         ``f(sweep) -> threshold indices`` (default: ipfx definitions via glifx.features).
     optimize_kwargs
@@ -698,6 +712,8 @@ def fit_cell(
     pre = preprocess(data, levels, method=method, membrane=membrane, progress=progress)
     ctx = _context(data, pre, levels, method, optimize_kwargs, progress, half_refits)
     fits = _fit_levels(levels, method, ctx, say)
+    if method != REFERENCE:  # the published method stays as published
+        fits = _contained_levels(fits, ctx, say)
     return FitResult(cell.cell_id, fits, pre, data.el_reference, _sweep_roles(data),
                      time.perf_counter() - t_start, method, data=data)
 
@@ -778,6 +794,64 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
     fits = map_tasks(run, order if task_threads(len(order)) > 1 else list(levels))
     done = {lf.level: lf for lf in fits}
     return {lv: done[lv] for lv in levels}
+
+
+#: The components each level adds to GLIF1 (what a richer level switches off to contain a
+#: simpler one, :meth:`glifx.glif.GlifModel.as_level`).
+_COMPONENTS = {1: (), 2: ("voltage reset", "threshold spike component"),
+               3: ("after-spike currents",),
+               4: ("voltage reset", "threshold spike component", "after-spike currents"),
+               5: ("voltage reset", "threshold spike component", "after-spike currents",
+                   "threshold voltage component")}
+
+
+def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
+                      ) -> dict[int, LevelFit]:
+    """No level explains the training data less than a simpler level it contains.
+
+    A GLIF level contains the simpler ones (:data:`glifx.glif.model.CONTAINED_LEVELS`: GLIF4
+    with no voltage reset and no threshold jump is GLIF3): an optimum of its own below one of
+    theirs on the training EV is a point of its search space the optimiser failed to reach
+    (with several optimisers and the collapse guard, the optimum kept).  Then, in level order,
+    the best such simpler model (by training EV; strictly better) is kept as this level's
+    model, written for it (:meth:`~glifx.glif.GlifModel.as_level`), and the level says so.
+    Only the training data decide; the test EV is that of the model kept.  The simpler
+    model comes with its Long Square check: the collapse guard chose between the optimisers of
+    one level, and a model that fails the check stays the better explanation of the training
+    data (the level's note says that it fails).
+    """
+    from glifx.glif.model import CONTAINED_LEVELS
+
+    for level in sorted(fits):
+        lf = fits[level]
+        inner = [fits[n] for n in CONTAINED_LEVELS[level] if n in fits and fits[n].ok]
+        best = max(inner, key=lambda f: f.train_ev, default=None)
+        if not lf.ok or best is None or not best.train_ev > lf.train_ev:
+            continue
+        t0 = time.perf_counter()
+        try:
+            model = best.model.as_level(level, rates_from=lf.model)
+        except ConfigError:  # the simpler model's R, C make this level's b_voltage singular
+            continue
+        own = best.kept_from or best.level
+        off = [c for c in _COMPONENTS[level] if c not in _COMPONENTS[own]]
+        note = (f"GLIF{level}'s optimum explained the training data less than GLIF{own}'s "
+                f"model (EV {lf.train_ev:.3f} < {best.train_ev:.3f}), which GLIF{level} contains: "
+                f"kept GLIF{own}'s model, its {', '.join(off)} switched off")
+        lf.own_train_ev, lf.own_test_ev = lf.train_ev, lf.test_ev
+        lf.model, lf.kept_from = model, own
+        lf.train_ev = float(ctx.train_set.score(model).ratio)
+        lf.test_ev, lf.test_runs = float("nan"), []
+        if ctx.test_set is not None:
+            test_ev, lf.test_runs = ctx.test_set.score_with_runs(model)
+            lf.test_ev = float(test_ev.ratio)
+        lf.optimization, lf.protocol_check = best.optimization, best.protocol_check
+        lf.flags, lf.uncertainty = list(best.flags), dict(best.uncertainty)
+        lf.reason = "; ".join(n for n in (note, best.reason) if n)
+        lf.wall_time += time.perf_counter() - t0
+        say(f"GLIF{level}: kept GLIF{own}'s model (training EV {best.train_ev:.3f} > "
+            f"{lf.own_train_ev:.3f}): train EV {lf.train_ev:.3f}, test EV {lf.test_ev:.3f}")
+    return fits
 
 
 def _sweep_roles(data: FitData) -> dict[str, Any]:

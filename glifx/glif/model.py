@@ -63,6 +63,12 @@ LEVEL_METHODS: dict[int, tuple[str, str, str, str, str]] = {
     4: ("v_before", "spike_component", "three_components", "exp", "sum"),
     5: ("v_before", "three_components_exact", "three_components", "exp", "sum"),
 }
+#: The standard levels whose models are also models of each level: a richer level with the
+#: components it adds switched off (voltage reset slope and offset 0, as the zero reset; no
+#: threshold jump; no voltage coupling; no after-spike current) fires the same spike trains
+#: (:meth:`GlifModel.as_level`).
+CONTAINED_LEVELS: dict[int, tuple[int, ...]] = {1: (), 2: (1,), 3: (1,), 4: (1, 2, 3),
+                                                 5: (1, 2, 3, 4)}
 _LEVEL_FIELDS = (
     "voltage_reset_method",
     "threshold_dynamics_method",
@@ -470,6 +476,57 @@ class GlifModel:
             dtype=np.int64,
         )
         return p, f
+
+    def as_level(self, level: int, rates_from: GlifModel) -> GlifModel:
+        """This model as a model of ``level``, a level that contains its own
+        (:data:`CONTAINED_LEVELS`): the same spike trains, with every component ``level`` adds
+        switched off.
+
+        The added voltage reset is ``V ← 0·V + 0`` (the zero reset), the added threshold
+        components have no jump (``a_spike = 0``) and no voltage coupling (``a_voltage = 0``),
+        the added after-spike currents have zero amplitudes.  The decay rates of the switched-off
+        components (``b_spike``, ``b_voltage`` and its multiplier, the after-spike time constants
+        and reset fractions), which then act on nothing, are those of ``rates_from``, a model
+        of ``level``, so that the result is one its optimiser could have reached.
+
+        Parameters
+        ----------
+        level
+            The richer standard level, 2–5.
+        rates_from
+            A model of ``level`` (e.g. its own fit).
+
+        Raises
+        ------
+        ConfigError
+            When this model is not of a standard level that ``level`` contains, or
+            ``rates_from`` is not of ``level``.
+        """
+        own = self.standard_level
+        if own is None or level not in CONTAINED_LEVELS or own not in CONTAINED_LEVELS[level]:
+            raise ConfigError(f"level: GLIF{level} does not contain this model's level "
+                              f"({own if own is not None else 'non-standard'})")
+        if rates_from.standard_level != level:
+            raise ConfigError(f"rates_from: expected a GLIF{level} model, got level "
+                              f"{rates_from.standard_level}")
+        mine, theirs = self.methods, rates_from.methods
+        kw: dict[str, Any] = {name: None for name in _LEVEL_FIELDS}
+        kw["level"] = level
+        if mine["voltage_reset_method"] == "zero" and theirs["voltage_reset_method"] == "v_before":
+            kw.update(a=0.0, b=0.0)
+        if mine["threshold_reset_method"] == "inf" \
+                and theirs["threshold_reset_method"] == "three_components":
+            kw.update(a_spike=0.0, b_spike=rates_from.b_spike)
+        if mine["threshold_dynamics_method"] != "three_components_exact" \
+                and theirs["threshold_dynamics_method"] == "three_components_exact":
+            kw.update(a_voltage=0.0, b_voltage=rates_from.b_voltage,
+                      coeff_a=rates_from.coeff_a, coeff_b=rates_from.coeff_b)
+        if mine["AScurrent_dynamics_method"] == "none" \
+                and theirs["AScurrent_dynamics_method"] == "exp":
+            kw.update(asc_amp_array=(0.0, 0.0), asc_tau_array=rates_from.asc_tau_array,
+                      asc_r=rates_from.asc_r, coeff_asc_amp=rates_from.coeff_asc_amp,
+                      init_AScurrents=(0.0, 0.0))
+        return replace(self, **kw)
 
     # ------------------------------------------------------------------ Allen config I/O
     @classmethod

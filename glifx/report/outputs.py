@@ -74,7 +74,8 @@ SUMMARY_KEYS = (
 LEVEL_KEYS = (
     "level", "status", "reason", "train_ev", "test_ev", "train_ev_initial", "wall_time_s",
     "published_median_test_ev", "neuron_config", "spike_cut_s", "parameters", "optimization",
-    "selection", "flags", "uncertainty", "protocol_check",
+    "selection", "flags", "uncertainty", "protocol_check", "kept_from", "own_train_ev",
+    "own_test_ev",
 )
 
 
@@ -100,6 +101,12 @@ FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
         ("levels.GLIF<n>.train_ev", "", "explained-variance ratio on the training sweeps (Noise 1)"),
         ("levels.GLIF<n>.test_ev", "", "explained-variance ratio on the test sweeps (Noise 2)"),
         ("levels.GLIF<n>.train_ev_initial", "", "training EV ratio before optimisation"),
+        ("levels.GLIF<n>.kept_from", "", "the simpler level whose model this level kept (its "
+                                         "own optimum explained the training data less; the "
+                                         "components it adds switched off), else null"),
+        ("levels.GLIF<n>.own_train_ev", "", "with kept_from: training EV of the level's own "
+                                            "optimum, which gave way"),
+        ("levels.GLIF<n>.own_test_ev", "", "with kept_from: test EV of the level's own optimum"),
         ("levels.GLIF<n>.wall_time_s", "s", "time spent on this level"),
         ("levels.GLIF<n>.published_median_test_ev", "", "median test EV of Teeter et al. 2018"),
         ("levels.GLIF<n>.neuron_config", "", "file name of the level's Allen neuron config"),
@@ -277,6 +284,9 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
             "uncertainty": {name: u.as_dict() for name, u in lf.uncertainty.items()},
             "protocol_check": (lf.protocol_check.as_dict() if lf.protocol_check is not None
                                else None),
+            "kept_from": lf.kept_from,
+            "own_train_ev": lf.own_train_ev,
+            "own_test_ev": lf.own_test_ev,
         }
         opt = lf.optimization
         if lf.ok and opt is not None:

@@ -294,7 +294,33 @@ CELL_COLUMNS = (
     *(f"test_ev_ratio_GLIF{lv}" for lv in LEVELS), *(f"reason_GLIF{lv}" for lv in LEVELS),
     *(f"flags_GLIF{lv}" for lv in LEVELS), "collapse", "hierarchy_ok",
     "ci_pairs", "ci_covered", "ci_missed",
+    *(f"kept_from_GLIF{lv}" for lv in LEVELS), *(f"own_test_ev_GLIF{lv}" for lv in LEVELS),
 )
+
+
+def own_optima(table: Any) -> Any:
+    """``cells.csv`` as the levels' own optima would have given it, before a level kept the
+    model of a simpler level it contains (:attr:`glifx.fitting.LevelFit.kept_from`): the test
+    EVs, their ratios to the truth's, ``collapse`` and ``hierarchy_ok`` (the parameter errors
+    and intervals are not recomputed: the own optimum's model is not kept).
+
+    Parameters
+    ----------
+    table
+        A ``cells.csv`` DataFrame (:data:`CELL_COLUMNS`).
+    """
+    out = table.copy()
+    for lv in LEVELS:
+        kept = out[f"kept_from_GLIF{lv}"].notna()
+        out.loc[kept, f"test_ev_GLIF{lv}"] = out.loc[kept, f"own_test_ev_GLIF{lv}"]
+        out[f"test_ev_ratio_GLIF{lv}"] = out[f"test_ev_GLIF{lv}"] / out["truth_test_ev"].where(
+            out["truth_test_ev"] > 0)
+    for k, row in out.iterrows():
+        if row["status"] == "ok":
+            test_ev = {lv: float(row[f"test_ev_GLIF{lv}"]) for lv in LEVELS}
+            out.loc[k, "collapse"] = collapsed(test_ev)
+            out.loc[k, "hierarchy_ok"] = hierarchy_ok(test_ev)
+    return out
 
 
 def _truth_values(fitted: Any, truth: Any) -> dict[str, float]:
@@ -371,6 +397,9 @@ def run_cell(cell: BenchCell, method: str = "select",
         row[f"train_ev_GLIF{lf.level}"], row[f"test_ev_GLIF{lf.level}"] = lf.train_ev, lf.test_ev
         row[f"reason_GLIF{lf.level}"] = lf.reason or ""
         row[f"flags_GLIF{lf.level}"] = "; ".join(f.parameter for f in lf.flags)
+        if lf.kept_from is not None:
+            row[f"kept_from_GLIF{lf.level}"] = lf.kept_from
+            row[f"own_test_ev_GLIF{lf.level}"] = lf.own_test_ev
     if truth is not None and fit.data is not None and fit.data.test:
         truth_ev = float(SpikeTrainData.from_sweeps(fit.data.test).score(truth).ratio)
         row["truth_test_ev"] = truth_ev
@@ -561,12 +590,15 @@ def _membrane_only(cells: Sequence[BenchCell], out: str) -> int:
     return 0
 
 
-def _summarize_only(table_path: str, out: str) -> int:
+def _summarize_only(table_paths: Sequence[str], out: str, own: bool = False) -> int:
     import pandas as pd
 
     from glifx._files import write_json_atomic, write_text_atomic
 
-    table = pd.read_csv(table_path, keep_default_na=True)
+    table = pd.concat([pd.read_csv(t, keep_default_na=True) for t in table_paths],
+                      ignore_index=True)
+    if own:
+        table = own_optima(table)
     summary = summarize(table)
     Path(out).mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(out) / "summary.json", summary)
@@ -597,9 +629,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", nargs="+", default=None,
                    help="folders holding Allen config folders (searched recursively)")
-    p.add_argument("--from-table", default=None, metavar="CELLS_CSV",
-                   help="only summarise an existing cells.csv (e.g. of a run stopped early) "
-                        "into --out")
+    p.add_argument("--from-table", nargs="+", default=None, metavar="CELLS_CSV",
+                   help="only summarise existing cells.csv files, together (e.g. the GLIF and "
+                        "the conductance cells' runs, or a run stopped early), into --out")
+    p.add_argument("--own-optima", action="store_true",
+                   help="with --from-table: summarise the levels' own optima, before any level "
+                        "kept a simpler level's model (test EVs, collapse, hierarchy)")
     p.add_argument("--out", required=True, help="output folder (cells.csv, summary.json/.md)")
     p.add_argument("--half", choices=("dev", "check", "all"), default="dev")
     p.add_argument("--limit", type=int, default=None, help="first N configs of the half only")
@@ -625,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.from_table is not None:
-        return _summarize_only(args.from_table, args.out)
+        return _summarize_only(args.from_table, args.out, own=args.own_optima)
     if not args.configs:
         p.error("--configs is required (unless --from-table)")
     try:
@@ -668,6 +703,7 @@ __all__ = [
     "effective",
     "hierarchy_ok",
     "load_config",
+    "own_optima",
     "parameter_errors",
     "record",
     "run_bench",

@@ -1,0 +1,81 @@
+"""A fitted level never explains the training data less than a simpler level it contains
+(:func:`glifx.fitting.pipeline._contained_levels`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+from test_fitting_optimize import recorded, stimulus
+
+from glifx.fitting.pipeline import LevelFit, _contained_levels
+from glifx.fitting.scoring import SpikeTrainData
+from glifx.glif import GlifModel
+
+GLIF3 = GlifModel(level=3, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_s=1e-3,
+                  asc_amp_array=(-3e-11, -1e-11), asc_tau_array=(0.01, 0.1))
+
+
+def _context():
+    train = SpikeTrainData.from_sweeps(recorded(GLIF3, stimulus(0, n=80_000)))
+    test = SpikeTrainData.from_sweeps(recorded(GLIF3, stimulus(1, n=80_000)))
+    return SimpleNamespace(train_set=train, test_set=test)
+
+
+def _level(ctx, model: GlifModel, level: int) -> LevelFit:
+    test_ev, runs = ctx.test_set.score_with_runs(model)
+    return LevelFit(level, model=model, train_ev=float(ctx.train_set.score(model).ratio),
+                    test_ev=float(test_ev.ratio), test_runs=runs, reason="own note")
+
+
+def _glif4(a_spike: float) -> GlifModel:
+    return GlifModel(level=4, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_s=1e-3,
+                     asc_amp_array=(-3e-11, -1e-11), asc_tau_array=(0.01, 0.1), a=0.3, b=0.002,
+                     a_spike=a_spike, b_spike=50.0)
+
+
+def test_a_level_below_the_level_it_contains_keeps_that_model() -> None:
+    ctx = _context()
+    glif3 = _level(ctx, GLIF3, 3)
+    bad4 = _level(ctx, _glif4(a_spike=0.01), 4)  # a 10 mV threshold jump the data do not have
+    glif5 = GlifModel(level=5, R_input=2e8, C=1e-10, th_inf=0.02, spike_cut_s=1e-3,
+                      asc_amp_array=(-3e-11, -1e-11), asc_tau_array=(0.01, 0.1), a=0.3, b=0.002,
+                      a_spike=0.012, b_spike=40.0, a_voltage=5.0, b_voltage=30.0)
+    bad5 = _level(ctx, glif5, 5)
+    assert bad4.train_ev < glif3.train_ev and bad5.train_ev < glif3.train_ev
+    own4 = (bad4.train_ev, bad4.test_ev)
+    said: list[str] = []
+    fits = _contained_levels({3: glif3, 4: bad4, 5: bad5}, ctx, said.append)
+    assert fits[3] is glif3 and glif3.kept_from is None
+    for level in (4, 5):
+        lf = fits[level]
+        assert lf.kept_from == 3
+        assert lf.model.level == level and lf.model.a_spike == 0.0
+        # the same spike trains as GLIF3's model: the same EVs, computed again
+        assert lf.train_ev == glif3.train_ev and lf.test_ev == glif3.test_ev
+        for a, b in zip(lf.test_runs, glif3.test_runs, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert lf.reason.startswith(f"GLIF{level}'s optimum explained the training data less "
+                                    "than GLIF3's model")
+        assert "own note" in lf.reason  # GLIF3's own caveat comes along
+    assert (fits[4].own_train_ev, fits[4].own_test_ev) == own4
+    assert "threshold voltage component" in fits[5].reason
+    assert fits[5].model.b_voltage == 30.0  # the rates of the switched-off parts are its own
+    assert [m.split(":")[0] for m in said] == ["GLIF4", "GLIF5"]
+
+
+def test_a_level_at_least_as_good_keeps_its_own_optimum() -> None:
+    ctx = _context()
+    glif3 = _level(ctx, GLIF3, 3)
+    same4 = _level(ctx, GLIF3.as_level(4, rates_from=_glif4(0.001)), 4)  # a tie: not strictly
+    fits = _contained_levels({3: glif3, 4: same4}, ctx, lambda _m: None)
+    assert fits[4].kept_from is None and fits[4].reason == "own note"
+    assert np.isnan(fits[4].own_train_ev)
+    failed = LevelFit(5, reason="no threshold components")
+    fits = _contained_levels({3: glif3, 5: failed}, ctx, lambda _m: None)
+    assert fits[5].model is None and fits[5].kept_from is None  # a failed level stays failed
+    worse3 = _level(ctx, replace(GLIF3, th_inf=0.03), 3)
+    fits = _contained_levels({3: worse3, 4: same4}, ctx, lambda _m: None)
+    assert fits[4].kept_from is None
+
