@@ -79,3 +79,20 @@ def test_a_level_at_least_as_good_keeps_its_own_optimum() -> None:
     fits = _contained_levels({3: worse3, 4: same4}, ctx, lambda _m: None)
     assert fits[4].kept_from is None
 
+
+
+def test_a_measured_threshold_gives_way_only_beyond_the_tolerance_it_was_granted() -> None:
+    from glifx.fitting.optimize import KEPT_TH_INF_EV_TOLERANCE
+
+    ctx = _context()
+    glif3 = _level(ctx, GLIF3, 3)
+    own4 = _level(ctx, _glif4(a_spike=0.01), 4)
+    kept_theta = SimpleNamespace(method="ev", multipliers={"a_spike": 1.0})  # θ∞ not optimised
+    free_theta = SimpleNamespace(method="ev", multipliers={"th_inf": 1.0, "a_spike": 1.0})
+    for optimization, gain, kept in [(kept_theta, KEPT_TH_INF_EV_TOLERANCE / 2, None),
+                                     (kept_theta, KEPT_TH_INF_EV_TOLERANCE * 2, 3),
+                                     (free_theta, KEPT_TH_INF_EV_TOLERANCE / 2, 3)]:
+        lf = replace(own4, optimization=optimization)
+        inner = replace(glif3, train_ev=own4.train_ev + gain)
+        fits = _contained_levels({3: inner, 4: lf}, ctx, lambda _m: None)
+        assert fits[4].kept_from == kept, (optimization, gain)
