@@ -816,22 +816,24 @@ def _measured_margin(lf: LevelFit) -> float:
 
 def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
                       ) -> dict[int, LevelFit]:
-    """No level explains the training data less than a simpler level it contains.
+    """No level explains the training data less than a simpler level it contains (beyond the
+    margin of a measured θ∞).
 
     A GLIF level contains the simpler ones (:data:`glifx.glif.model.CONTAINED_LEVELS`: GLIF4
     with no voltage reset and no threshold jump is GLIF3): an optimum of its own below one of
     theirs on the training EV is a point of its search space the optimiser failed to reach
     (with several optimisers and the collapse guard, the optimum kept).  Then, in level order,
-    the best such simpler model (by training EV; strictly better) is kept as this level's
-    model, written for it (:meth:`~glifx.glif.GlifModel.as_level`), and the level says so.
-    Only the training data decide; the test EV is that of the model kept.  A level whose θ∞
-    stayed at its measured value (:func:`_measured_margin`) gives way only to a model better by
-    more than the training-EV loss its optimiser accepted for that measurement: the first check
-    half run, with no margin, traded measured θ∞ of GLIF5 truths at noise 0.3 for gains of 0.0004
-    to 0.016 (θ∞ within 1 mV on 0 of 4 instead of 3).  The simpler
-    model comes with its Long Square check: the collapse guard chose between the optimisers of
-    one level, and a model that fails the check stays the better explanation of the training
-    data (the level's note says that it fails).
+    the best such simpler model (by training EV) is kept as this level's model, written for it
+    (:meth:`~glifx.glif.GlifModel.as_level`), and the level says so.  Only the training data
+    decide; the test EV is that of the model kept.
+
+    A level whose θ∞ stayed at its measured value gives way only to a model better by more
+    than the training-EV loss its optimiser accepted for that measurement
+    (:func:`_measured_margin`): without it, the first check-half run traded the measured θ∞ of
+    GLIF5 truths at noise 0.3 for gains of 0.0004 to 0.016 (θ∞ within 1 mV on 0 of 4 instead
+    of 3).  The simpler model comes with its Long Square check: the collapse guard chose
+    between the optimisers of one level, and a model that fails the check stays the better
+    explanation of the training data (the level's note says that it fails).
     """
     from glifx.glif.model import CONTAINED_LEVELS
 
