@@ -22,8 +22,11 @@ import gc
 import html
 import io
 import math
-from collections.abc import Iterator
+import re
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
@@ -35,6 +38,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import NullLocator
 
 from glifx._files import write_text_atomic
+from glifx.report._forked import map_shared
 from glifx.report.cell_plots import plot_example_traces, plot_spike_waveform
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, LevelReport, VoltageOverlay
 from glifx.report.plots import (
@@ -217,11 +221,55 @@ def _e(x: object) -> str:
 CSS_PX_PER_INCH = 100
 
 
-def _img(fig: Figure, alt: str, caption: str | None, dpi: int) -> str:
-    cap = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
-    width = round(fig.get_size_inches()[0] * CSS_PX_PER_INCH)
-    return (f'<figure><img alt="{_e(alt)}" width="{width}" '
-            f'src="{figure_to_data_uri(fig, dpi)}">{cap}</figure>')
+@dataclass
+class _Figure:
+    """One figure of the report, made and drawn only when the page is filled in."""
+
+    make: Callable[[], Figure]
+    alt: str
+    caption: str | None
+    #: relative drawing cost, so that the longest are started first
+    weight: float
+
+
+class _Figures:
+    """The report's figures: :meth:`img` leaves a placeholder in the page, :meth:`fill` draws
+    every figure (shared with a forked helper process where allowed:
+    :func:`glifx.report._forked.map_shared`; matplotlib holds the GIL, so threads would not
+    help) and puts each ``<figure>`` in its place.  The page is the same either way."""
+
+    def __init__(self, dpi: int) -> None:
+        self.dpi = dpi
+        self.jobs: list[_Figure] = []
+        self.token = uuid.uuid4().hex  # nothing else in the page can look like a placeholder
+
+    def img(self, make: Callable[[], Figure], alt: str, caption: str | None = None,
+            weight: float = 1.0) -> str:
+        """A placeholder for the figure ``make()`` returns."""
+        self.jobs.append(_Figure(make, alt, caption, weight))
+        return f"\x00{self.token}:{len(self.jobs) - 1}\x00"
+
+    def _draw(self, job: _Figure) -> tuple[int, bytes]:
+        fig = job.make()
+        return round(fig.get_size_inches()[0] * CSS_PX_PER_INCH), figure_to_png(fig, self.dpi)
+
+    def fill(self, page: str, where: str) -> str:
+        """``page`` with every placeholder replaced by its ``<figure>``."""
+        order = sorted(range(len(self.jobs)), key=lambda k: -self.jobs[k].weight)
+        drawn = map_shared(self._draw, [self.jobs[k] for k in order], what=f"{where}: figure")
+        html_of: dict[int, str] = {}
+        for k, (width, png) in zip(order, drawn, strict=True):
+            job = self.jobs[k]
+            cap = f"<figcaption>{_e(job.caption)}</figcaption>" if job.caption else ""
+            src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            html_of[k] = (f'<figure><img alt="{_e(job.alt)}" width="{width}" '
+                          f'src="{src}">{cap}</figure>')
+        return re.sub(f"\x00{self.token}:(\\d+)\x00", lambda m: html_of[int(m[1])], page)
+
+
+#: Drawing cost of the heaviest figures relative to the others (1; on a 200 kHz cell the
+#: voltage overlays and the example traces take 2-3 times longer than a raster).
+_HEAVY = 2.5
 
 
 def _ev(x: float | None) -> str:
@@ -289,7 +337,7 @@ def _parameters(report: CellReport) -> str:
     return f"<table><thead><tr><th>parameter</th>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _level_section(lv: LevelReport, dpi: int) -> str:
+def _level_section(lv: LevelReport, figs: _Figures) -> str:
     parts = [f'<h3 id="{_anchor(lv)}">{_swatch(lv.level)}{_e(lv.name)} — '
              f'<span class="status-{_e(lv.status)}">{_e(lv.status)}</span></h3>']
     if not lv.fitted:
@@ -304,7 +352,8 @@ def _level_section(lv: LevelReport, dpi: int) -> str:
         caption = (f"{n_d} recorded test repeat(s) (black) and {n_m} model run(s). Whole sweep on "
                    f"top (PSTH smoothing as labelled); below, a 1 s zoom at σ = 10 ms, the smoothing "
                    f"of the explained variance.")
-        parts.append(_img(plot_test_response(lv), f"{lv.name} test raster and PSTH", caption, dpi))
+        parts.append(figs.img(lambda: plot_test_response(lv), f"{lv.name} test raster and PSTH",
+                              caption))
     else:
         parts.append('<p class="empty">No test spike trains supplied for this level.</p>')
     return "".join(parts)
@@ -354,7 +403,7 @@ def _sweep_qc_table(table: pd.DataFrame) -> str:
             + '</tbody></table></div><p class="meta">n/m: not measured (see qc.json).</p>')
 
 
-def _qc(report: CellReport, dpi: int) -> str:
+def _qc(report: CellReport, figs: _Figures) -> str:
     parts = [_cell_qc(report)]
     parts.extend(f'<div class="warn"><b>Warning:</b> {_e(w)}</div>' for w in report.warnings)
     table = report.qc_table
@@ -364,7 +413,7 @@ def _qc(report: CellReport, dpi: int) -> str:
     failed = int((qc_status(table) == "failed").sum())
     parts.append(f"<h3>Sweeps ({len(table)}; {failed} failed)</h3>" + _sweep_qc_table(table))
     if failed:
-        parts.append(_img(plot_qc_summary(table), "sweep QC summary", None, dpi))
+        parts.append(figs.img(lambda: plot_qc_summary(table), "sweep QC summary"))
     return "".join(parts)
 
 
@@ -394,19 +443,20 @@ def _zoom(overlay: VoltageOverlay) -> VoltageOverlay:
                           models={k: m[keep] for k, m in overlay.models.items()})
 
 
-def _model_overlay(overlay: VoltageOverlay, title: str, dpi: int, zoom: bool) -> str:
+def _model_overlay(overlay: VoltageOverlay, title: str, figs: _Figures, zoom: bool) -> str:
     caption = ("Grey: recorded voltage; coloured: model (gaps are spike cuts, triangles the "
                "model's spikes). Long traces are reduced to their per-block minima and maxima.")
-    out = _img(plot_voltage_overlay(overlay, overlay.models, title=title), title, caption, dpi)
+    out = figs.img(lambda: plot_voltage_overlay(overlay, overlay.models, title=title), title,
+                   caption, _HEAVY)
     if zoom:
         z = _zoom(overlay)
         if z.t.size >= 2:
-            out += _img(plot_voltage_overlay(z, z.models, title=title + " (zoom)"),
-                        title + " (zoom)", None, dpi)
+            out += figs.img(lambda: plot_voltage_overlay(z, z.models, title=title + " (zoom)"),
+                            title + " (zoom)", None, _HEAVY)
     return out
 
 
-def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
+def render_html(report: CellReport, dpi: int = DEFAULT_DPI, *, name: str = REPORT_NAME) -> str:
     """The report as one HTML document (a string), figures embedded as base64 PNG.
 
     Parameters
@@ -415,6 +465,8 @@ def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
         What to show.
     dpi
         Resolution of the embedded figures, dots per inch.
+    name
+        What error messages call the page (e.g. its path).
 
     Returns
     -------
@@ -428,10 +480,12 @@ def render_html(report: CellReport, dpi: int = DEFAULT_DPI) -> str:
 
         raise ConfigError(f"render_html: expected a CellReport, got {type(report).__name__}")
     with _older_objects_frozen():
-        return _render_html(report, dpi)
+        figs = _Figures(dpi)
+        return figs.fill(_render_html(report, figs), name)
 
 
-def _render_html(report: CellReport, dpi: int) -> str:
+def _render_html(report: CellReport, figs: _Figures) -> str:
+    """The page, with placeholders for the figures (:meth:`_Figures.fill` draws them)."""
     from glifx import __version__
 
     sections: list[tuple[str, str, str]] = []  # (id, title, body)
@@ -440,41 +494,47 @@ def _render_html(report: CellReport, dpi: int) -> str:
         sections.append(("features", "Cell features", _cell_features(report)))
     if report.example_traces:
         sections.append(("traces", "Example traces per protocol",
-                         _img(plot_example_traces(report.example_traces), "example traces",
-                              "One recorded sweep per protocol: the rheobase sweep for Long "
-                              "Square, else the sweep with the most spikes.", dpi)))
+                         figs.img(lambda: plot_example_traces(report.example_traces),
+                                  "example traces",
+                                  "One recorded sweep per protocol: the rheobase sweep for Long "
+                                  "Square, else the sweep with the most spikes.", _HEAVY)))
     if report.spike_waveform is not None:
         sections.append(("spike", "First spike",
-                         _img(plot_spike_waveform(report.spike_waveform),
-                              "first spike waveform and phase plot", None, dpi)))
+                         figs.img(lambda: plot_spike_waveform(report.spike_waveform),
+                                  "first spike waveform and phase plot")))
     if report.levels:
         sections.append(("ev", "Explained variance",
-                         _img(plot_explained_variance(report.levels), "explained variance per level",
-                              "Bars: this cell (light: train, dark: test); black marks: published "
-                              "median test EV per level.", dpi)))
+                         figs.img(lambda: plot_explained_variance(report.levels),
+                                  "explained variance per level",
+                                  "Bars: this cell (light: train, dark: test); black marks: "
+                                  "published median test EV per level.")))
         sections.append(("parameters", "Fitted parameters", _parameters(report)))
         sections.append(("levels", "Test sweeps per level",
-                         "".join(_level_section(lv, dpi) for lv in report.levels)))
+                         "".join(_level_section(lv, figs) for lv in report.levels)))
     if report.test_overlay is not None:
         sections.append(("test-voltage", "Noise 2 (test): model vs data voltage",
-                         _model_overlay(report.test_overlay, "Test epoch: recorded vs model", dpi,
-                                        zoom=True)))
+                         _model_overlay(report.test_overlay, "Test epoch: recorded vs model",
+                                        figs, zoom=True)))
     if report.long_square_overlay is not None:
         sections.append(("long-square", "Long Square: model vs data voltage",
                          _model_overlay(report.long_square_overlay,
-                                        "Long Square step: recorded vs model", dpi, zoom=False)))
+                                        "Long Square step: recorded vs model", figs,
+                                        zoom=False)))
     fitted_v = [lv for lv in report.levels if lv.fitted and lv.model_v is not None]
     if report.overlay is not None:
         sections.append(("overlay", "Voltage: training epoch",
-                         _img(plot_voltage_overlay(report.overlay, fitted_v), "voltage overlay",
-                              "Grey: recorded voltage; coloured: model (gaps are spike cuts). Long "
-                              "traces are reduced to their per-block minima and maxima.", dpi)))
+                         figs.img(lambda: plot_voltage_overlay(report.overlay, fitted_v),
+                                  "voltage overlay",
+                                  "Grey: recorded voltage; coloured: model (gaps are spike cuts). "
+                                  "Long traces are reduced to their per-block minima and maxima.",
+                                  _HEAVY)))
     fitted_fi = [lv for lv in report.levels if lv.fitted and lv.fi_model is not None]
     if report.fi_data is not None or fitted_fi:
         sections.append(("fi", "f-I curve",
-                         _img(plot_fi_curve(report.fi_data, fitted_fi), "f-I curve", None, dpi)))
+                         figs.img(lambda: plot_fi_curve(report.fi_data, fitted_fi),
+                                  "f-I curve")))
     if report.qc_table is not None or report.qc_cell_passed is not None:
-        sections.append(("qc", "Quality control", _qc(report, dpi)))
+        sections.append(("qc", "Quality control", _qc(report, figs)))
 
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = "".join(f'<div class="note">{_e(n)}</div>' for n in report.notes)
@@ -527,7 +587,7 @@ def write_report(report: CellReport, path: str | PathLike[str], dpi: int = DEFAU
     target = Path(path)
     if target.is_dir():
         target = target / REPORT_NAME
-    text = render_html(report, dpi=dpi)
+    text = render_html(report, dpi=dpi, name=str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target, text)
     return target
