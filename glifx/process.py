@@ -41,6 +41,7 @@ from glifx.report import (
     plot_voltage_overlay,
     write_fit_outputs,
 )
+from glifx.report._forked import Pending, helper_allowed, in_helper
 from glifx.report.from_fit import RecordedViews, recorded_views
 from glifx.report.outputs import prepare_output_dir
 from glifx.stimulus import NOISE_1, NOISE_2
@@ -220,6 +221,44 @@ def qc_left_no_training(qc: QCResult, train: str = NOISE_1, top: int = 3) -> str
             f"nothing to fit; {how}")
 
 
+def _data_side(cell: Cell, qc: QCResult) -> tuple[CellFeatures, RecordedViews]:
+    """The features and the report's views of the recording (example traces, first spike),
+    reduced while QC's copies of the sweeps are in memory: writing the report then reads
+    nothing from the file (a few MB kept)."""
+    features = extract_features(cell, qc=qc)
+    return features, recorded_views(cell, features)
+
+
+def _gated(say: Progress, helper: Pending[Any]) -> Progress:
+    """``say``, which also waits for ``helper`` to finish when the fit has converted its sweeps
+    (fit_cell's second ``"preparing sweeps:"`` message).
+
+    While the helper lives, the pages of the recording that the fit released are the helper's
+    alone; past that point the preprocessing builds its largest working sets, which should not
+    come on top of them.  So the helper overlaps the conversion, and the cell's peak memory
+    stays that of the preprocessing.
+    """
+    seen = 0
+
+    def progress(message: str) -> None:
+        nonlocal seen
+        say(message)
+        if message.startswith("preparing sweeps:"):
+            seen += 1
+            if seen == 2:
+                helper.wait()
+
+    return progress
+
+
+def _feature_warnings(qc: QCResult, features: CellFeatures, warnings: list[str],
+                      say: Progress) -> None:
+    """Add the features' plausibility warnings to QC's (qc.json holds every one) and say all."""
+    qc.warnings.extend(features.cell.get("warnings", []))
+    for message in qc.warnings:
+        _warn(warnings, say, message)
+
+
 def _not_fitted(cell: Cell, levels: Sequence[int], method: str, reason: str) -> FitResult:
     """A fit result whose every level says ``reason`` (nothing was estimated)."""
     fits = {lv: LevelFit(lv, reason=reason) for lv in sorted(set(levels))}
@@ -304,27 +343,38 @@ def process_cell(
     else:
         say("compiling: nothing to compile, numba's cache holds the kernels")
     if not kernels_ready():
-        warm_up()
-    say("features: spikes, sweep features, cell record")
-    features = extract_features(cell, qc=qc)
-    qc.warnings.extend(features.cell.get("warnings", []))  # qc.json holds every plausibility warning
-    for message in qc.warnings:
-        _warn(warnings, say, message)
-    # the report's example traces and first spike, reduced while QC's copies of the sweeps are
-    # still in memory: writing the report then reads nothing from the file (a few MB kept)
-    recorded = recorded_views(cell, features)
-    # the fit converts the loaded sweeps one at a time and drops each from the cache: no
-    # second reading of the file, never two copies of a sweep; the rest goes after the fit
+        warm_up()  # here, not in the helper below: compiled once, for both processes
     no_training = qc_left_no_training(qc)
-    if no_training is not None:  # still write QC and features: they say what to relax
-        _warn(warnings, say, f"{source}: {no_training}")
-        fit = _not_fitted(cell, levels, method, no_training)
-    else:
-        try:
-            fit = fit_cell(cell, levels, qc=qc, method=method,  # type: ignore[arg-type]
-                           progress=say, release_sweeps=True)
-        except GlifxError as exc:
-            raise FileFormatError(source, f"cannot fit: {exc}") from None
+    # features and the report's views of the recording need nothing of the fit: with a fit
+    # to run they are made by a forked helper process while the fit converts its sweeps (both
+    # hold the GIL too often to share one process on threads)
+    alongside = no_training is None and helper_allowed()
+    say("features: spikes, sweep features, cell record"
+        + (" (alongside the fit, in a helper process)" if alongside else ""))
+    data_side = (in_helper(lambda: _data_side(cell, qc), what=f"{source}: features")
+                 if alongside else None)
+    try:
+        if data_side is None:
+            features, recorded = _data_side(cell, qc)
+            _feature_warnings(qc, features, warnings, say)
+        if no_training is not None:  # still write QC and features: they say what to relax
+            _warn(warnings, say, f"{source}: {no_training}")
+            fit = _not_fitted(cell, levels, method, no_training)
+        else:
+            try:
+                # the fit converts the loaded sweeps one at a time and drops each from the
+                # cache: no second reading of the file, never two copies of a sweep here
+                fit = fit_cell(cell, levels, qc=qc, method=method,  # type: ignore[arg-type]
+                               progress=say if data_side is None else _gated(say, data_side),
+                               release_sweeps=True)
+            except GlifxError as exc:
+                raise FileFormatError(source, f"cannot fit: {exc}") from None
+        if data_side is not None:
+            features, recorded = data_side.result()
+            _feature_warnings(qc, features, warnings, say)
+    finally:
+        if data_side is not None:
+            data_side.cancel()
     cell.clear_cache()
     if fit.data is not None and not fit.data.test:
         _warn(warnings, say,

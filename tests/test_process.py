@@ -101,3 +101,50 @@ def test_bad_input_raises_before_any_output(tmp_path):
     with pytest.raises(glifx.ConfigError):
         process_cell(RS_CELL, tmp_path / "out", criteria={"no_such_criterion": 1})
     assert not (tmp_path / "out").exists()
+
+
+def test_one_thread_and_helper_processes_write_the_same_folder(both, tmp_path):
+    """With one thread everything runs here; with two (the ``both`` fixture, on a machine of
+    two or more cores) the features and half the report's figures are made by forked helpers
+    (glifx.report._forked): the same files, figures included."""
+    from glifx.report._forked import helper_allowed
+
+    _, res, _, _ = both
+    glifx.set_threads(1)
+    try:
+        assert not helper_allowed()
+        serial = process_cell(str(RS_CELL), tmp_path, levels=(1, 3))
+    finally:
+        glifx.set_threads(None)
+    for a in sorted(res.out_dir.iterdir()):
+        b = serial.out_dir / a.name
+        if a.suffix == ".json":
+            assert _without_run_keys(json.loads(a.read_text())) == _without_run_keys(
+                json.loads(b.read_text())), a.name
+        elif a.suffix == ".csv":
+            assert a.read_bytes() == b.read_bytes(), a.name
+        else:
+            images = [re.findall(r'<img[^>]*src="data:image/png[^"]+"', p.read_text())
+                      for p in (a, b)]
+            # the explained-variance and summary figures carry no timing: the PNGs are equal
+            assert len(images[0]) == len(images[1]) > 3 and images[0][1:] == images[1][1:]
+    pd.testing.assert_frame_equal(res.features.spikes, serial.features.spikes, check_exact=True)
+    # (as text: a NaN that crossed from the helper is another object, and NaN != NaN)
+    assert (json.dumps(res.features.cell, sort_keys=True, default=repr)
+            == json.dumps(serial.features.cell, sort_keys=True, default=repr))
+
+
+def test_a_feature_error_in_the_helper_is_raised_as_itself(tmp_path, monkeypatch):
+    from glifx import process
+
+    def fail(cell, qc=None):
+        raise glifx.FileFormatError("some.nwb", "features failed here")
+
+    monkeypatch.setattr(process, "extract_features", fail)
+    glifx.set_threads(2)  # the helper, even on one core
+    try:
+        with pytest.raises(glifx.FileFormatError, match="some.nwb: features failed here"):
+            process_cell(str(RS_CELL), tmp_path / "out", levels=(1,), method="ev")
+    finally:
+        glifx.set_threads(None)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

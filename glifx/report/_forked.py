@@ -1,11 +1,16 @@
-"""Work shared with one forked helper process, for work that holds the GIL (matplotlib drawing).
+"""Work done by a forked helper process beside this one, for work that holds the GIL
+(matplotlib drawing, feature extraction) while this process does other work.
 
-:func:`map_shared` computes ``[fn(x) for x in items]`` with the items shared between the
-calling process and one child forked from it: both take the next item not yet taken from a
-shared counter, so the two stay busy until the last item whatever each costs.  The child
-inherits ``fn`` and ``items`` by the fork (nothing is pickled on the way in) and returns its
-results, which must be picklable (e.g. PNG bytes), in one message when it is done.
+:func:`in_helper` runs one call in a child forked from this process and gives its result
+when asked (:meth:`Pending.result`), while this process goes on.  :func:`map_shared` computes
+``[fn(x) for x in items]`` with the items shared between the calling process and one child
+forked from it: both take the next item not yet taken from a shared counter, so the two stay
+busy until the last item whatever each costs.  The child inherits ``fn`` and ``items`` by the
+fork (nothing is pickled on the way in) and returns its results, which must be picklable (e.g.
+PNG bytes), in one message when it is done.
 
+The child inherits everything by the fork: it shares this process's memory copy-on-write
+(its own allocations and the pages this process changes or frees meanwhile are its own cost).
 The child is used only where it can help and is allowed (:func:`helper_allowed`): two or more
 threads per cell (:func:`glifx.glif.default_n_jobs`: the usable cores, one in a dask worker
 unless ``GLIFX_THREADS`` says otherwise), not inside a dask worker or any daemonic process (a
@@ -26,7 +31,7 @@ import multiprocessing
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from glifx.glif import default_n_jobs
 from glifx.glif.simulator import _in_dask_worker
@@ -74,15 +79,144 @@ def _child(fn: Callable[[Any], Any], items: Sequence[Any], counter: _Counter, se
         send.close()
 
 
-def _portable(exc: BaseException) -> BaseException | None:
-    """``exc`` if it survives pickling (so the parent can raise the same type), else ``None``."""
+def _child_call(fn: Callable[[], Any], send: Any) -> None:
+    """The helper of :func:`in_helper`: one call, its result (or error) in one message."""
+    try:
+        try:
+            message = ("done", fn())
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
+            message = ("error", None, _portable(exc), traceback.format_exc())
+        send.send(message)
+    finally:
+        send.close()
+
+
+def _raise_helper_error(message: tuple[Any, ...], what: str, pid: int | None) -> None:
+    _, k, parts, text = message
+    item = "" if k is None else f" {k}"
+    note = f"{what}{item} (in helper process {pid}) failed:\n{text}"
+    exc = None if parts is None else _rebuilt(parts)
+    if exc is not None:
+        exc.add_note(note)
+        raise exc
+    raise RuntimeError(note)
+
+
+def _before_fork() -> None:
+    """Flush the standard streams (nothing buffered here is written twice) and give the
+    allocator's free pages back to the system (glibc ``malloc_trim``): a free page that is
+    still mapped would be copied as soon as either process reused it, so both would hold it."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc
+        pass
+
+
+class Pending(Generic[R]):
+    """The result of :func:`in_helper`'s call, to come."""
+
+    def __init__(self, fn: Callable[[], R], what: str, proc: Any = None, recv: Any = None,
+                 value: Any = None) -> None:
+        self._fn, self._what, self._proc, self._recv = fn, what, proc, recv
+        #: the helper's message once received; ("done", value) when the call ran here
+        self._message: tuple[Any, ...] | None = None if proc is not None else ("done", value)
+        self.pid: int | None = None if proc is None else proc.pid  # None: ran here
+
+    def wait(self) -> None:
+        """Wait until the helper has finished and is gone (its memory with it), without
+        raising what it raised (:meth:`result` does)."""
+        if self._proc is None:
+            return
+        try:
+            self._message = self._recv.recv()
+        except EOFError:  # died without a word (killed, out of memory): result() redoes it
+            self._message = None
+        finally:
+            self.cancel()
+
+    def result(self) -> R:
+        """The call's result: waits for the helper; raises its exception (see the module's
+        notes); runs the call here if the helper died without a word."""
+        self.wait()
+        if self._message is None:
+            self._message = ("done", self._fn())
+        if self._message[0] == "error":
+            _raise_helper_error(self._message, self._what, self.pid)
+        return self._message[1]  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        """Stop the helper if it still runs; what it did not send is lost (:meth:`result`
+        would then run the call here)."""
+        if self._proc is None:
+            return
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join()
+        self._recv.close()
+        self._proc = None
+
+
+def in_helper(fn: Callable[[], R], *, what: str = "work") -> Pending[R]:
+    """Start ``fn()`` in a forked helper process when allowed (:func:`helper_allowed`), else
+    call it now; :meth:`Pending.result` gives its result either way.
+
+    Parameters
+    ----------
+    fn
+        The call; its result must be picklable.  What it changes stays in the helper.
+    what
+        What it does, for error messages.
+
+    Returns
+    -------
+    Pending
+        Ask it for the result (:meth:`Pending.result`) or stop the helper
+        (:meth:`Pending.cancel`, e.g. when this process's own work failed).
+    """
+    if not helper_allowed():
+        return Pending(fn, what, value=fn())
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    _before_fork()
+    proc = ctx.Process(target=_child_call, args=(fn, send), daemon=True, name="glifx-helper")
+    proc.start()
+    send.close()
+    return Pending(fn, what, proc, recv)
+
+
+def _portable(exc: BaseException) -> tuple[type, tuple[Any, ...], dict[str, Any]] | None:
+    """``exc`` as (type, args, attributes) if those survive pickling, else ``None``.
+
+    Rebuilt by :func:`_rebuilt` without calling the type's ``__init__``: glifx's errors take
+    other arguments (a path and a reason) than the ``args`` they keep, which plain pickling
+    of an exception would pass back to ``__init__``.
+    """
     import pickle
 
+    parts = (type(exc), tuple(exc.args), dict(getattr(exc, "__dict__", {})))
     try:
-        pickle.loads(pickle.dumps(exc))
+        pickle.loads(pickle.dumps(parts))
     except Exception:  # noqa: BLE001 - any failure just means "send the text only"
         return None
-    return exc
+    return parts
+
+
+def _rebuilt(parts: tuple[type, tuple[Any, ...], dict[str, Any]]) -> BaseException | None:
+    cls, args, attributes = parts
+    try:
+        exc = cls.__new__(cls, *args)
+        exc.args = args
+        exc.__dict__.update(attributes)
+    except Exception:  # noqa: BLE001 - an exotic type: the text only
+        return None
+    return exc  # type: ignore[no-any-return]
 
 
 def map_shared(fn: Callable[[T], R], items: Sequence[T], *, what: str = "work") -> list[R]:
@@ -116,11 +250,7 @@ def map_shared(fn: Callable[[T], R], items: Sequence[T], *, what: str = "work") 
     ctx = multiprocessing.get_context("fork")
     counter = _Counter(ctx, n)
     recv, send = ctx.Pipe(duplex=False)
-    for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
-        try:
-            stream.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
+    _before_fork()
     proc = ctx.Process(target=_child, args=(fn, items, counter, send), daemon=True,
                        name="glifx-helper")
     proc.start()
@@ -135,12 +265,7 @@ def map_shared(fn: Callable[[T], R], items: Sequence[T], *, what: str = "work") 
         except EOFError:  # died without a word: its items are redone below
             message = ("done", [])
         if message[0] == "error":
-            _, k, exc, text = message
-            note = f"{what} {k} (in helper process {proc.pid}) failed:\n{text}"
-            if exc is not None:
-                exc.add_note(note)
-                raise exc
-            raise RuntimeError(note)
+            _raise_helper_error(message, what, proc.pid)
         for k, value in message[1]:
             results[k], done[k] = value, True
         proc.join()
@@ -155,4 +280,4 @@ def map_shared(fn: Callable[[T], R], items: Sequence[T], *, what: str = "work") 
     return results
 
 
-__all__ = ["helper_allowed", "map_shared"]
+__all__ = ["Pending", "helper_allowed", "in_helper", "map_shared"]
