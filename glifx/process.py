@@ -18,6 +18,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ from glifx.report import (
 )
 from glifx.report._forked import Pending, helper_allowed, in_helper
 from glifx.report.from_fit import RecordedViews, recorded_views
-from glifx.report.outputs import prepare_output_dir
+from glifx.report.outputs import FROM_FILE, file_sha256, prepare_output_dir
 from glifx.stimulus import NOISE_1, NOISE_2
 from glifx.sweep import Cell
 
@@ -259,6 +260,15 @@ def _feature_warnings(qc: QCResult, features: CellFeatures, warnings: list[str],
         _warn(warnings, say, message)
 
 
+def _on_a_thread(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """``fn(*args)`` started on a thread of its own (which ends with the call)."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="glifx-process")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)
+
+
 def _not_fitted(cell: Cell, levels: Sequence[int], method: str, reason: str) -> FitResult:
     """A fit result whose every level says ``reason`` (nothing was estimated)."""
     fits = {lv: LevelFit(lv, reason=reason) for lv in sorted(set(levels))}
@@ -328,6 +338,10 @@ def process_cell(
         cell = load_cell(path_or_cell)
     if out_dir is not None:
         prepare_output_dir(out_dir)  # an unusable out_dir is found before any work
+    # fit_summary.json's hash of the file, on a thread beside QC (hashing and reading release
+    # the GIL; QC leaves part of a core idle), not at the end
+    sha256 = (_on_a_thread(file_sha256, cell.source) if out_dir is not None and cell.source
+              else None)
     source = cell.source or cell.cell_id
     warnings: list[str] = []
     say(f"QC: {len(cell.records)} sweeps")
@@ -382,7 +396,8 @@ def process_cell(
     result = CellResult(cell, qc, features, fit, warnings=warnings, _recorded=recorded)
     if out_dir is not None:
         say(f"writing: {Path(out_dir)}")
-        result.out_dir = write_fit_outputs(out_dir, cell, qc, features, fit, folder=folder,
-                                           recorded=recorded)
+        result.out_dir = write_fit_outputs(
+            out_dir, cell, qc, features, fit, folder=folder, recorded=recorded,
+            source_sha256=sha256.result() if sha256 is not None else FROM_FILE)
     result.wall_time = time.perf_counter() - t_start
     return result

@@ -226,9 +226,17 @@ def file_sha256(path: str | os.PathLike[str]) -> str | None:
     return digest.hexdigest()
 
 
+#: ``source_sha256`` default of :func:`fit_summary` and :func:`write_fit_outputs`: read the file.
+FROM_FILE = "from file"
+
+
 def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
-                features: CellFeatures | None = None) -> dict[str, Any]:
+                features: CellFeatures | None = None, *,
+                source_sha256: str | None = FROM_FILE) -> dict[str, Any]:
     """The content of ``fit_summary.json`` (JSON-ready; NaN written as ``null``).
+
+    ``source_sha256`` is the SHA-256 of the source file when already known (e.g. computed while
+    the cell was being fitted), by default :func:`file_sha256` of ``cell.source``.
 
     Returns
     -------
@@ -314,7 +322,8 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
     return jsonable({
         "cell_id": cell.cell_id,
         "source": cell.source,
-        "source_sha256": file_sha256(cell.source) if cell.source else None,
+        "source_sha256": (source_sha256 if source_sha256 != FROM_FILE
+                          else file_sha256(cell.source) if cell.source else None),
         "glifx_version": __version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "method": fit.method,
@@ -345,6 +354,7 @@ def write_fit_outputs(
     with_report: bool = True,
     folder: str | None = None,
     recorded: RecordedViews | None = None,
+    source_sha256: str | None = FROM_FILE,
 ) -> Path:
     """Write the results of one cell into ``out_dir/<cell_id>/``, all or nothing.
 
@@ -369,6 +379,8 @@ def write_fit_outputs(
     recorded
         The report's sections drawn from the recording (example traces, first spike), when
         already made (:func:`glifx.report.from_fit.recorded_views`); default: made from ``cell``.
+    source_sha256
+        ``fit_summary.json``'s ``source_sha256`` when already known (:func:`fit_summary`).
 
     Returns
     -------
@@ -395,7 +407,7 @@ def write_fit_outputs(
     target = parent / safe_cell_dirname(cell.cell_id if folder is None else folder)
     # render everything that can fail on content before touching the disk
     configs = {lf.level: allen_config(lf.model) for lf in fit.levels.values() if lf.ok}
-    summary = fit_summary(cell, qc, fit, features)
+    summary = fit_summary(cell, qc, fit, features, source_sha256=source_sha256)
     if report is None and with_report:
         from glifx.report.from_fit import build_cell_report
 
