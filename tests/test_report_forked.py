@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import sys
 
 import pytest
 from test_report import make_report
@@ -12,8 +13,8 @@ from test_report import make_report
 import glifx
 from glifx.report import _forked, render_html
 
-pytestmark = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
-                                reason="no fork on this platform")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="helpers are forked on Linux only")
 
 
 @pytest.fixture
@@ -53,6 +54,12 @@ def test_one_thread_or_few_items_stay_in_this_process():
 
 def test_daemonic_process_has_no_helper(two_threads, monkeypatch):
     monkeypatch.setattr(multiprocessing.current_process(), "daemon", True, raising=False)
+    assert not _forked.helper_allowed()
+
+
+def test_no_helper_in_a_dask_worker(two_threads, monkeypatch):
+    """A cohort's worker runs its cell on its own threads, even with GLIFX_THREADS=2."""
+    monkeypatch.setattr(_forked, "_in_dask_worker", lambda: True)
     assert not _forked.helper_allowed()
 
 
@@ -117,3 +124,41 @@ def test_report_identical_with_and_without_helper():
             glifx.set_threads(None)
     assert pages[0] == pages[1]
     assert pages[0].count("<img") >= 5 and "\x00" not in pages[0]
+
+
+def test_helper_dies_with_a_killed_parent(tmp_path):
+    """SIGKILL of the main process (a killed ``glifx fit``) takes its helper with it."""
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "helper.pid"
+    script = tmp_path / "killed.py"
+    script.write_text(
+        "import os, signal, time, glifx\n"
+        "from glifx.report import _forked\n"
+        "glifx.set_threads(2)\n"
+        "parent = os.getpid()\n"
+        "def item(x):\n"
+        "    if os.getpid() != parent:\n"
+        f"        open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "        time.sleep(60)\n"
+        "    time.sleep(0.5)\n"
+        "    os.kill(parent, signal.SIGKILL)\n"
+        "_forked.map_shared(item, [0, 1, 2])\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    helper = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{helper}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state in ("Z", "X"):  # gone, its parent (init) not reaping yet
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"helper {helper} outlived its killed parent")

@@ -15,8 +15,8 @@ The child is used only where it can help and is allowed (:func:`helper_allowed`)
 threads per cell (:func:`glifx.glif.default_n_jobs`: the usable cores, one in a dask worker
 unless ``GLIFX_THREADS`` says otherwise), not inside a dask worker or any daemonic process (a
 cohort worker runs its cells one after the other on its own threads, never a process pool), and
-only where ``fork`` exists.  Otherwise, and for fewer than two items, the items run in order
-here.
+only on Linux (macOS has ``fork``, but a process with threads cannot fork safely there).
+Otherwise (and for fewer than two items) the work runs here, in order.
 
 Errors: an exception in the child stops it and is raised here once this process has done its
 share, as the same type when it can be rebuilt (else ``RuntimeError``), with ``what``, the item
@@ -28,6 +28,7 @@ here kills the child before the exception goes on.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -42,7 +43,8 @@ R = TypeVar("R")
 
 def helper_allowed() -> bool:
     """Whether :func:`map_shared` may fork a helper process here (see the module's notes)."""
-    return ("fork" in multiprocessing.get_all_start_methods()
+    # Linux only: macOS has fork, but forking a process with threads is unsafe there
+    return (sys.platform.startswith("linux")
             and default_n_jobs() >= 2
             and not multiprocessing.current_process().daemon
             and not _in_dask_worker())
@@ -63,32 +65,53 @@ class _Counter:
             return k
 
 
-def _child(fn: Callable[[Any], Any], items: Sequence[Any], counter: _Counter, send: Any) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this helper when its parent dies (``PR_SET_PDEATHSIG``): a parent
+    killed with SIGKILL must not leave a helper running, writing to its streams."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    except (AttributeError, OSError):  # pragma: no cover - not glibc
+        pass
+    if os.getppid() != parent:  # died before that was set
+        os._exit(1)
+
+
+def _send(send: Any, message: tuple[Any, ...]) -> None:
+    """Send the helper's one message; a parent gone meanwhile is no one's error."""
+    try:
+        send.send(message)
+    except OSError:  # BrokenPipeError: nobody is listening any more
+        pass
+    finally:
+        send.close()
+
+
+def _child(parent: int, fn: Callable[[Any], Any], items: Sequence[Any], counter: _Counter,
+           send: Any) -> None:
     """The helper's whole life: take items until none is left, then send the results (or the
     first error) in one message."""
+    _die_with(parent)
     done: list[tuple[int, Any]] = []
-    try:
-        while (k := counter.take()) is not None:
-            try:
-                done.append((k, fn(items[k])))
-            except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
-                send.send(("error", k, _portable(exc), traceback.format_exc()))
-                return
-        send.send(("done", done))
-    finally:
-        send.close()
-
-
-def _child_call(fn: Callable[[], Any], send: Any) -> None:
-    """The helper of :func:`in_helper`: one call, its result (or error) in one message."""
-    try:
+    while (k := counter.take()) is not None:
         try:
-            message = ("done", fn())
+            done.append((k, fn(items[k])))
         except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
-            message = ("error", None, _portable(exc), traceback.format_exc())
-        send.send(message)
-    finally:
-        send.close()
+            _send(send, ("error", k, _portable(exc), traceback.format_exc()))
+            return
+    _send(send, ("done", done))
+
+
+def _child_call(parent: int, fn: Callable[[], Any], send: Any) -> None:
+    """The helper of :func:`in_helper`: one call, its result (or error) in one message."""
+    _die_with(parent)
+    try:
+        message = ("done", fn())
+    except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
+        message = ("error", None, _portable(exc), traceback.format_exc())
+    _send(send, message)
 
 
 def _raise_helper_error(message: tuple[Any, ...], what: str, pid: int | None) -> None:
@@ -185,7 +208,8 @@ def in_helper(fn: Callable[[], R], *, what: str = "work") -> Pending[R]:
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     _before_fork()
-    proc = ctx.Process(target=_child_call, args=(fn, send), daemon=True, name="glifx-helper")
+    proc = ctx.Process(target=_child_call, args=(os.getpid(), fn, send), daemon=True,
+                       name="glifx-helper")
     proc.start()
     send.close()
     return Pending(fn, what, proc, recv)
@@ -251,7 +275,7 @@ def map_shared(fn: Callable[[T], R], items: Sequence[T], *, what: str = "work") 
     counter = _Counter(ctx, n)
     recv, send = ctx.Pipe(duplex=False)
     _before_fork()
-    proc = ctx.Process(target=_child, args=(fn, items, counter, send), daemon=True,
+    proc = ctx.Process(target=_child, args=(os.getpid(), fn, items, counter, send), daemon=True,
                        name="glifx-helper")
     proc.start()
     send.close()  # the child holds the writing end: its exit ends the pipe
