@@ -5,7 +5,10 @@ through the full protocol set at 200 kHz, 3 + 3 Noise sweeps of 25 s; a small 50
 default ``--benchmark-disable`` run, as a smoke test).  Its recording noise is above Allen's
 baseline-noise limits, so QC runs with the cohort benchmark's relaxed criteria
 (:data:`CRITERIA`).  The command runs once untimed first, so that numba's cache is warm, then
-once timed, in a child process whose own resource usage is read (``os.wait4``).
+once timed, in a child process whose resource usage is read (``os.wait4``: its CPU time and
+that of the helper processes it forks and waits for; peak RSS is the largest of any one of them,
+not their sum, as the helpers share the main process's pages copy-on-write).  The fit stages
+leave out the time the fit waits for the features' helper (``glifx.process``).
 
 Issue 22's acceptance targets, **goals** reported in ``extra_info`` and printed with the
 figures, not asserted (the code does not meet them yet)::
@@ -39,6 +42,9 @@ CRITERIA = {"pre_noise_rms_mv_max": 0.5, "post_noise_rms_mv_max": 0.5,
 #: The stages of ``glifx fit`` that are the fit itself (glifx.process.STAGES titles).
 FIT_STAGES = ("preparing sweeps", "fitting GLIF")
 _HEADER = re.compile(r"^\[\d+/\d+\] (?P<title>.+) \.\.\.$")
+#: ``glifx fit``'s note of the time its fit stood waiting for the features' helper process
+#: (glifx.process): not the fit's work, so not counted in the fit stages.
+_WAITED = re.compile(r"waited (?P<s>[0-9.]+) s for it\)$")
 _FOOTER = re.compile(r"^ {6}(?P<s>[0-9.]+) s\b")
 
 
@@ -63,15 +69,17 @@ def run_fit(nwb: Path, out: Path, criteria: Path) -> dict:
     with logs[0].open("w") as so, logs[1].open("w") as se:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=so, stderr=se)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time and peak RSS
+        _, status, usage = os.wait4(proc.pid, 0)  # CPU time and peak RSS, helpers included
         wall = time.perf_counter() - t0
     stdout, stderr = logs[0].read_text(), logs[1].read_text()
     assert os.waitstatus_to_exitcode(status) == 0, stderr[-2000:]
     times = stage_times(stderr)
+    waited = sum(float(m["s"]) for m in map(_WAITED.search, stderr.splitlines()) if m)
     cpu = usage.ru_utime + usage.ru_stime
     return {"wall_s": wall, "cpu_s": cpu, "cpu_per_wall": cpu / wall,
             "peak_rss_mb": usage.ru_maxrss / 1024.0, "stages_s": times,
-            "fit_stages_s": sum(s for t, s in times.items() if t.startswith(FIT_STAGES)),
+            "fit_stages_s": sum(s for t, s in times.items() if t.startswith(FIT_STAGES)) - waited,
+            "waited_for_features_s": waited,
             "table": stdout, "load_average": os.getloadavg()}
 
 

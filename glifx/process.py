@@ -230,26 +230,30 @@ def _data_side(cell: Cell, qc: QCResult) -> tuple[CellFeatures, RecordedViews]:
     return features, recorded_views(cell, features)
 
 
-def _gated(say: Progress, helper: Pending[Any]) -> Progress:
-    """``say``, which also waits for ``helper`` to finish when the fit has converted its sweeps
-    (fit_cell's second ``"preparing sweeps:"`` message).
+class _Gated:
+    """A progress callback (``say``) that also waits for ``helper`` to finish when the fit has
+    converted its sweeps (fit_cell's second ``"preparing sweeps:"`` message), and says how long
+    it waited (:attr:`waited`, s: time the fit stood still, not fitting).
 
     While the helper lives, the pages of the recording that the fit released are the helper's
     alone; past that point the preprocessing builds its largest working sets, which should not
     come on top of them.  So the helper overlaps the conversion, and the cell's peak memory
     stays that of the preprocessing.
     """
-    seen = 0
 
-    def progress(message: str) -> None:
-        nonlocal seen
-        say(message)
+    def __init__(self, say: Progress, helper: Pending[Any]) -> None:
+        self.say, self.helper, self.seen, self.waited = say, helper, 0, 0.0
+
+    def __call__(self, message: str) -> None:
+        self.say(message)
         if message.startswith("preparing sweeps:"):
-            seen += 1
-            if seen == 2:
-                helper.wait()
-
-    return progress
+            self.seen += 1
+            if self.seen == 2:
+                t0 = time.perf_counter()
+                self.helper.wait()
+                self.waited = time.perf_counter() - t0
+                self.say(f"preparing sweeps: the features were made meanwhile by a helper "
+                         f"process (waited {self.waited:.2f} s for it)")
 
 
 def _feature_warnings(qc: QCResult, features: CellFeatures, warnings: list[str],
@@ -367,6 +371,7 @@ def process_cell(
         + (" (alongside the fit, in a helper process)" if alongside else ""))
     data_side = (in_helper(lambda: _data_side(cell, qc), what=f"{source}: features")
                  if alongside else None)
+    gated = _Gated(say, data_side) if data_side is not None else None
     try:
         if data_side is None:
             features, recorded = _data_side(cell, qc)
@@ -379,8 +384,9 @@ def process_cell(
                 # the fit converts the loaded sweeps one at a time and drops each from the
                 # cache: no second reading of the file, never two copies of a sweep here
                 fit = fit_cell(cell, levels, qc=qc, method=method,  # type: ignore[arg-type]
-                               progress=say if data_side is None else _gated(say, data_side),
-                               release_sweeps=True)
+                               progress=say if gated is None else gated, release_sweeps=True)
+                if gated is not None:  # the fit's time is its own work's (fit_summary.json)
+                    fit.wall_time -= gated.waited
             except GlifxError as exc:
                 raise FileFormatError(source, f"cannot fit: {exc}") from None
         if data_side is not None:
