@@ -13,6 +13,7 @@ their public functions and nothing else: :func:`glifx.io.load_cell`, :func:`glif
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import time
@@ -33,15 +34,7 @@ from glifx.fitting.pipeline import LEVELS, LevelFit
 from glifx.fitting.preprocess import Preprocessing
 from glifx.io import load_cell
 from glifx.qc import QCCriteria, QCResult, resolve_criteria, run_qc
-from glifx.report import (
-    CellReport,
-    build_cell_report,
-    plot_explained_variance,
-    plot_fi_curve,
-    plot_qc_summary,
-    plot_voltage_overlay,
-    write_fit_outputs,
-)
+from glifx.report import CellReport, build_cell_report, write_fit_outputs
 from glifx.report._forked import Pending, helper_allowed, in_helper
 from glifx.report.from_fit import RecordedViews, recorded_views
 from glifx.report.outputs import FROM_FILE, file_sha256, prepare_output_dir
@@ -135,6 +128,13 @@ class CellResult:
         ConfigError
             On another ``what``, or when the figure's data are missing.
         """
+        from glifx.report.plots import (
+            plot_explained_variance,
+            plot_fi_curve,
+            plot_qc_summary,
+            plot_voltage_overlay,
+        )
+
         rep = self.report()
         if what == "ev":
             return plot_explained_variance(rep.levels)
@@ -250,6 +250,9 @@ class _Gated:
             self.seen += 1
             if self.seen == 2:
                 t0 = time.perf_counter()
+                # what drawing the report needs, imported while this process has nothing
+                # else to do (the helper was forked without it: a smaller, faster fork)
+                importlib.import_module("glifx.report.render")
                 self.helper.wait()
                 self.waited = time.perf_counter() - t0
                 self.say(f"preparing sweeps: the features were made meanwhile by a helper "

@@ -23,9 +23,12 @@ Example
 ... # doctest: +SKIP
 """
 
+from typing import Any
+
 from glifx.report.data import (
     LEVEL_STATUSES,
     PUBLISHED_TEST_EV_MEDIANS,
+    REPORT_NAME,
     CellReport,
     FICurve,
     LevelReport,
@@ -35,31 +38,37 @@ from glifx.report.data import (
 )
 from glifx.report.from_fit import build_cell_report
 from glifx.report.outputs import fit_summary, write_fit_outputs
-from glifx.report.plots import (
-    LEVEL_COLORS,
-    busiest_window,
-    downsample_minmax,
-    format_value,
-    level_color,
-    parameter_matrix,
-    plot_explained_variance,
-    plot_fi_curve,
-    plot_parameter_table,
-    plot_psth,
-    plot_qc_summary,
-    plot_raster,
-    plot_test_response,
-    plot_voltage_overlay,
-    psth,
-)
-from glifx.report.render import (
-    DEFAULT_DPI,
-    REPORT_NAME,
-    figure_to_data_uri,
-    figure_to_png,
-    render_html,
-    write_report,
-)
+from glifx.report.traces import downsample_minmax
+
+#: The names drawn with matplotlib, by module: imported on first use, so that the stages that
+#: run before any drawing (and the helper processes forked meanwhile) do without matplotlib.
+_DRAWING = {
+    "glifx.report.plots": (
+        "LEVEL_COLORS", "busiest_window", "format_value", "level_color", "parameter_matrix",
+        "plot_explained_variance", "plot_fi_curve", "plot_parameter_table", "plot_psth",
+        "plot_qc_summary", "plot_raster", "plot_test_response", "plot_voltage_overlay", "psth",
+    ),
+    "glifx.report.render": (
+        "DEFAULT_DPI", "figure_to_data_uri", "figure_to_png", "render_html", "write_report",
+    ),
+}
+_LAZY = {name: module for module, names in _DRAWING.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'glifx.report' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "DEFAULT_DPI",

@@ -21,6 +21,9 @@ import pandas as pd
 
 from glifx.errors import ConfigError
 
+#: File name of the report (:func:`glifx.report.write_report` given a directory writes it there).
+REPORT_NAME = "report.html"
+
 #: Published medians of the test (Noise 2) explained-variance ratio over 645 mouse cells
 #: (Teeter et al. 2018; GLIF_SPEC.md §4), by GLIF level.
 PUBLISHED_TEST_EV_MEDIANS: dict[int, float] = {1: 0.702, 2: 0.677, 3: 0.724, 4: 0.759, 5: 0.776}

@@ -32,7 +32,7 @@ from glifx.report.data import (
     VoltageOverlay,
     parameters_from_allen_config,
 )
-from glifx.report.plots import MAX_TRACE_POINTS, envelope_indices
+from glifx.report.traces import MAX_TRACE_POINTS, envelope_indices
 from glifx.stimulus import LONG_SQUARE
 
 if TYPE_CHECKING:  # pragma: no cover

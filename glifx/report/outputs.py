@@ -44,8 +44,12 @@ from glifx._files import (
 )
 from glifx.errors import ConfigError
 from glifx.report.checks import MEMBRANE_AGREEMENT, membrane_cross_check
-from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, parameters_from_allen_config
-from glifx.report.render import REPORT_NAME, write_report
+from glifx.report.data import (
+    PUBLISHED_TEST_EV_MEDIANS,
+    REPORT_NAME,
+    CellReport,
+    parameters_from_allen_config,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from glifx.features import CellFeatures
@@ -423,6 +427,8 @@ def write_fit_outputs(
         write_json_atomic(tmp / SUMMARY_NAME, summary)
         write_columns(tmp, FIT_FILES)
         if with_report:
+            from glifx.report.render import write_report  # matplotlib: only when drawing
+
             write_report(report, tmp / REPORT_NAME)
     return target
 

@@ -21,9 +21,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from glifx.errors import ConfigError
-from glifx.report._kernels import block_extrema, block_minmax_gaps
 from glifx.report._layout import GridLayout
 from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, FICurve, LevelReport, VoltageOverlay
+from glifx.report.traces import (  # noqa: F401 - envelope_indices: also reachable from here
+    MAX_TRACE_POINTS,
+    downsample_minmax,
+    envelope_indices,
+)
 
 #: Colour of each GLIF level in every figure.
 LEVEL_COLORS: dict[int, str] = {1: "#1f77b4", 2: "#ff7f0e", 3: "#2ca02c", 4: "#d62728", 5: "#9467bd"}
@@ -32,8 +36,6 @@ _EXTRA_COLORS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 DATA_COLOR = "#222222"
 #: Width of report figures, inches (at the report's dpi this fits a 1000 px column).
 FIG_WIDTH = 10.0
-#: Default number of points a long trace is reduced to for plotting (min/max per block).
-MAX_TRACE_POINTS = 4000
 
 
 def level_color(level: int) -> str:
@@ -110,67 +112,6 @@ def psth(
         counts = np.convolve(counts, g, mode="full")[h : h + n]
     rate = counts / (bin_s * max(len(spike_trains), 1))
     return edges[:-1] + bin_s / 2, rate
-
-
-def downsample_minmax(t: np.ndarray, y: np.ndarray, max_points: int = MAX_TRACE_POINTS
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Reduce a trace to at most ``max_points`` points, keeping each block's minimum and maximum.
-
-    Spikes and spike-cut gaps survive: each block contributes its extremes in time order, then a
-    NaN if it holds any NaN (so a line plot breaks at every spike cut, however short), else its
-    maximum-or-minimum again; an all-NaN block contributes only NaN.
-
-    Parameters
-    ----------
-    t, y
-        Time (s) and values (any unit), same length.
-    max_points
-        Upper bound on the output length (≥ 6).
-
-    Returns
-    -------
-    t, y
-        The reduced trace (the input itself when it is already short enough).
-    """
-    t, y = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
-    n = y.size
-    if n <= max_points:
-        return t, y
-    block = int(math.ceil(n / (max(max_points, 6) // 3)))
-    # one compiled pass (the last block, if short, counts as holding a NaN: padded, as it was)
-    first, second, gap, empty = block_minmax_gaps(np.ascontiguousarray(y), block)
-    t_out = np.stack([t[first], t[second], t[second]], axis=1).ravel()
-    y_out = np.stack([y[first], y[second], y[second]], axis=1)
-    y_out[gap, 2] = np.nan
-    y_out[empty] = np.nan
-    return t_out, y_out.ravel()
-
-
-def envelope_indices(max_points: int, *traces: np.ndarray) -> np.ndarray:
-    """Sample indices that keep every trace's minimum and maximum in each of ``max_points // 2``
-    blocks (NaN ignored): a common reduction of several traces sampled on one clock.
-
-    Parameters
-    ----------
-    max_points
-        Blocks are ``max_points // 2`` (≥ 1); at most ``2 · len(traces)`` indices per block.
-    traces
-        Same-length 1-D arrays (any unit).
-
-    Returns
-    -------
-    numpy.ndarray
-        Sorted, unique int64 indices; all of them when the traces are at most ``max_points`` long.
-    """
-    n = traces[0].size
-    if n <= max_points:
-        return np.arange(n)
-    block = int(math.ceil(n / max(max_points // 2, 1)))
-    nb = int(math.ceil(n / block))
-    keep = [np.arange(nb) * block]
-    for y in traces:  # one compiled pass per trace (a 200 kHz Noise sweep has 5 million samples)
-        keep.extend(block_extrema(np.ascontiguousarray(y, dtype=np.float64), block))
-    return np.unique(np.minimum(np.concatenate(keep), n - 1))
 
 
 _SI_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),

@@ -40,7 +40,13 @@ from matplotlib.ticker import NullLocator
 from glifx._files import write_text_atomic
 from glifx.report._forked import map_shared
 from glifx.report.cell_plots import plot_example_traces, plot_spike_waveform
-from glifx.report.data import PUBLISHED_TEST_EV_MEDIANS, CellReport, LevelReport, VoltageOverlay
+from glifx.report.data import (
+    PUBLISHED_TEST_EV_MEDIANS,
+    REPORT_NAME,
+    CellReport,
+    LevelReport,
+    VoltageOverlay,
+)
 from glifx.report.plots import (
     level_color,
     parameter_matrix,
@@ -58,8 +64,6 @@ from glifx.report.plots import (
 DEFAULT_DPI = 200
 #: Width of the zoomed view of the Noise 2 overlay, s.
 ZOOM_S = 0.3
-#: File name used when :func:`write_report` is given a directory.
-REPORT_NAME = "report.html"
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
