@@ -23,6 +23,7 @@ Example
 ... # doctest: +SKIP
 """
 
+import importlib
 from typing import Any
 
 from glifx.report.data import (
@@ -55,14 +56,11 @@ _DRAWING = {
 _LAZY = {name: module for module, names in _DRAWING.items() for name in names}
 
 
+# PEP 562 hook for the drawing names, as glifx, glifx.qc and glifx.testing have for theirs
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'glifx.report' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    globals()[name] = value = getattr(importlib.import_module(_LAZY[name]), name)
     return value
 
 
