@@ -232,31 +232,31 @@ def _data_side(cell: Cell, qc: QCResult) -> tuple[CellFeatures, RecordedViews]:
 
 class _Gated:
     """A progress callback (``say``) that also waits for ``helper`` to finish when the fit has
-    converted its sweeps (fit_cell's second ``"preparing sweeps:"`` message), and says how long
-    it waited (:attr:`waited`, s: time the fit stood still, not fitting).
+    converted its sweeps and found the spike cut (the first ``"preprocessing:"`` message, sent
+    before the preprocessing's two chains start), and says how long it waited (:attr:`waited`,
+    s: time the fit stood still, not fitting).
 
     While the helper lives, the pages of the recording that the fit released are the helper's
-    alone; past that point the preprocessing builds its largest working sets, which should not
-    come on top of them.  So the helper overlaps the conversion, and the cell's peak memory
-    stays that of the preprocessing.
+    alone; the preprocessing's chains then build its largest working sets, which should not
+    come on top of them.  So the helper overlaps the conversion and the spike cut, and the
+    cell's peak memory stays that of the preprocessing.
     """
 
     def __init__(self, say: Progress, helper: Pending[Any]) -> None:
-        self.say, self.helper, self.seen, self.waited = say, helper, 0, 0.0
+        self.say, self.helper = say, helper
+        self.waited: float | None = None
 
     def __call__(self, message: str) -> None:
         self.say(message)
-        if message.startswith("preparing sweeps:"):
-            self.seen += 1
-            if self.seen == 2:
-                t0 = time.perf_counter()
-                # what drawing the report needs, imported while this process has nothing
-                # else to do (the helper was forked without it: a smaller, faster fork)
-                importlib.import_module("glifx.report.render")
-                self.helper.wait()
-                self.waited = time.perf_counter() - t0
-                self.say(f"preparing sweeps: the features were made meanwhile by a helper "
-                         f"process (waited {self.waited:.2f} s for it)")
+        if message.startswith("preprocessing:") and self.waited is None:
+            t0 = time.perf_counter()
+            # what drawing the report needs, imported while this process has nothing else to
+            # do (the helper was forked without it: a smaller, faster fork)
+            importlib.import_module("glifx.report.render")
+            self.helper.wait()
+            self.waited = time.perf_counter() - t0
+            self.say(f"preprocessing: the features were made meanwhile by a helper process "
+                     f"(waited {self.waited:.2f} s for it)")
 
 
 def _feature_warnings(qc: QCResult, features: CellFeatures, warnings: list[str],
@@ -388,8 +388,8 @@ def process_cell(
                 # cache: no second reading of the file, never two copies of a sweep here
                 fit = fit_cell(cell, levels, qc=qc, method=method,  # type: ignore[arg-type]
                                progress=say if gated is None else gated, release_sweeps=True)
-                if gated is not None:  # the fit's time is its own work's (fit_summary.json)
-                    fit.wall_time -= gated.waited
+                if gated is not None and gated.waited is not None:  # the fit's own time
+                    fit.wall_time -= gated.waited  # (fit_summary.json), not the wait
             except GlifxError as exc:
                 raise FileFormatError(source, f"cannot fit: {exc}") from None
         if data_side is not None:
