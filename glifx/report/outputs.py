@@ -427,10 +427,16 @@ def write_fit_outputs(
         write_json_atomic(tmp / SUMMARY_NAME, summary)
         write_columns(tmp, FIT_FILES)
         if with_report:
-            from glifx.report.render import write_report  # matplotlib: only when drawing
-
             write_report(report, tmp / REPORT_NAME)
     return target
+
+
+def write_report(report: CellReport, path: str | os.PathLike[str]) -> Path:
+    """:func:`glifx.report.render.write_report`, imported when first called: matplotlib is
+    loaded only to draw a report, not by every command that writes an output folder."""
+    from glifx.report.render import write_report as write
+
+    return write(report, path)
 
 
 def prepare_output_dir(out_dir: str | os.PathLike[str]) -> None:
