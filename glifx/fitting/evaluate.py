@@ -220,7 +220,7 @@ def _common_grid(sweeps: Sequence[SISweep]) -> tuple[float, int, list[np.ndarray
     dts = {round(s.dt, 15) for s in sweeps}
     if len(dts) != 1:
         raise ConfigError(f"sweeps have different sample intervals: {sorted(dts)}")
-    n = min(s.i.size for s in sweeps)
+    n = min(s.n_samples for s in sweeps)
     return float(sweeps[0].dt), n, [sp[sp < n] for sp in (np.asarray(s.spikes) for s in sweeps)]
 
 
