@@ -438,6 +438,15 @@ class RegressionCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._store
 
+    def clear(self) -> None:
+        """Forget every value."""
+        self._store.clear()
+
+    def drop(self, unwanted: Callable[[Hashable], bool]) -> None:
+        """Forget the values whose key is ``unwanted`` (no later fit will ask for them)."""
+        for key in [k for k in self._store if unwanted(k)]:
+            del self._store[key]
+
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
         """The value stored under ``key``, made by ``make()`` (and stored) the first time."""
         try:
@@ -543,15 +552,31 @@ def noise_correlation(residuals: Sequence[np.ndarray], step: float,
 @dataclass(frozen=True)
 class _IvPiece:
     """One sweep at the instrumental-variable rate: rows ``k`` (blocks ``k-1 … k+1`` clear of the
-    cuts), the block-mean differences and the difference-weighted regressors."""
+    cuts), the block-mean differences and the difference-weighted regressors.  Kept per block
+    and read at the rows and the rows before (``y``, ``y_prev``, ``x``, ``x_prev``: the same
+    numbers as stored copies, in half the memory)."""
 
     rows: np.ndarray
-    y: np.ndarray        # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
-    y_prev: np.ndarray   # the same at k - 1
-    x: np.ndarray        # difference-weighted V, [I], basis 1, basis 2 at the rows (columns)
-    x_prev: np.ndarray   # the same at k - 1
+    y_all: np.ndarray    # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
+    cols: np.ndarray     # difference-weighted V, [I], basis 1, basis 2 per block (columns)
     m: int               # blocks of the sweep
     sweep: SISweep
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.y_all[self.rows]
+
+    @property
+    def y_prev(self) -> np.ndarray:
+        return self.y_all[self.rows - 1]
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.cols[self.rows]
+
+    @property
+    def x_prev(self) -> np.ndarray:
+        return self.cols[self.rows - 1]
 
 
 def _next_current_means(i: np.ndarray, block: int, m: int) -> np.ndarray:
@@ -589,9 +614,7 @@ def _iv_piece(s: SISweep, ks: tuple[float, float], C: float | None, n_cut: int,
                                        block, m) for k in ks]
     columns = [wv, *([] if C is not None else [wi]), *bases]
     # the refinement reads the columns only at the rows and the rows before: kept stacked
-    return _IvPiece(rows, y_all[rows], y_all[rows - 1],
-                    np.column_stack([col[rows] for col in columns]),
-                    np.column_stack([col[rows - 1] for col in columns]), m, s)
+    return _IvPiece(rows, y_all, np.column_stack(columns), m, s)
 
 
 def _iv_pieces(sweeps: Sequence[SISweep], ks: tuple[float, float], C: float | None, cut: float,
@@ -664,6 +687,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             segments += np.split(resid, breaks)
         step = pc.sweep.dt * block
         rho = noise_correlation(segments, step) if correlated_noise and k > 0 else 0.0
+        del segments, fitted, resid
         def cross_products(item: tuple[int, _IvPiece], model: GlifModel = model,
                            rho: float = rho) -> tuple[np.ndarray, ...]:
             """Z'X, Z'y, column sums of X² and Z² of one sweep at this pass."""
@@ -678,6 +702,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
                 off = np.zeros((r.size, n_off))
                 off[:, j] = 1.0 - rho
                 X = np.column_stack([pc.x - rho * pc.x_prev, off])
+                del off
                 designs[j] = (rho, X, _kernels.column_sums_of_squares(X), X.copy())
             _, X, x2, Z = designs[j]
             # Z differs from X in column 0 only: so do the sums of squares
@@ -778,6 +803,7 @@ def after_spike_currents(
     iterations: int = 3,
     correlated_noise: bool | None = None,
     cache: RegressionCache | None = None,
+    last_rate_choice: bool = False,
 ) -> AfterSpikeCurrents:
     """Fit two after-spike currents and R on spiking sweeps (GLIF_SPEC §3.5, slip fixed).
 
@@ -819,6 +845,10 @@ def after_spike_currents(
     cache
         Per-sweep arrays shared with other fits on the same sweeps (:class:`RegressionCache`;
         the same result, built once); default: none shared.
+    last_rate_choice
+        No later fit sharing ``cache`` will try other rates than the pair chosen here: the
+        bases of the others are dropped from it once the pair is chosen (before the
+        refinement, whose arrays then take their place: 12 MB per 25 s sweep at 200 kHz).
 
     Raises
     ------
@@ -885,6 +915,8 @@ def after_spike_currents(
         if best is None or rss < best[0]:
             best = (rss, (k1, k2), cs / scale[idx])
     rss, ks, coef = best
+    if last_rate_choice:
+        cache.drop(lambda key: key[0] == "ls basis" and key[-1] not in ks)  # type: ignore[index]
     noise_tau, refinement = 0.0, "least squares"
     if reset is not None and coef[0] < 0 and (C is not None or coef[1] > 0):
         if correlated_noise is None:
