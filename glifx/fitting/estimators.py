@@ -553,8 +553,8 @@ def noise_correlation(residuals: Sequence[np.ndarray], step: float,
 class _IvPiece:
     """One sweep at the instrumental-variable rate: rows ``k`` (blocks ``k-1 … k+1`` clear of the
     cuts), the block-mean differences and the difference-weighted regressors.  Kept per block
-    and read at the rows and the rows before (``y``, ``y_prev``, ``x``, ``x_prev``: the same
-    numbers as stored copies, in half the memory)."""
+    and read at the rows and the rows before (:meth:`at_rows`: the same numbers as stored
+    copies, in half the memory)."""
 
     rows: np.ndarray
     y_all: np.ndarray    # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
@@ -562,21 +562,10 @@ class _IvPiece:
     m: int               # blocks of the sweep
     sweep: SISweep
 
-    @property
-    def y(self) -> np.ndarray:
-        return self.y_all[self.rows]
-
-    @property
-    def y_prev(self) -> np.ndarray:
-        return self.y_all[self.rows - 1]
-
-    @property
-    def x(self) -> np.ndarray:
-        return self.cols[self.rows]
-
-    @property
-    def x_prev(self) -> np.ndarray:
-        return self.cols[self.rows - 1]
+    def at_rows(self, lag: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(y, x)`` at the rows (``lag`` 0) or at the rows before (1)."""
+        rows = self.rows - lag
+        return self.y_all[rows], self.cols[rows]
 
 
 def _next_current_means(i: np.ndarray, block: int, m: int) -> np.ndarray:
@@ -680,14 +669,15 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
         # residual of the current coefficients, per run of consecutive rows: the noise's ρ
         segments = []
         for pc in pieces:
-            fitted = pc.x @ lead
-            resid = pc.y - fitted
+            y, x = pc.at_rows()
+            fitted = x @ lead
+            resid = y - fitted
             resid -= resid.mean()
             breaks = np.flatnonzero(np.diff(pc.rows) != 1) + 1
             segments += np.split(resid, breaks)
         step = pc.sweep.dt * block
         rho = noise_correlation(segments, step) if correlated_noise and k > 0 else 0.0
-        del segments, fitted, resid
+        del segments, fitted, resid, y, x
         def cross_products(item: tuple[int, _IvPiece], model: GlifModel = model,
                            rho: float = rho) -> tuple[np.ndarray, ...]:
             """Z'X, Z'y, column sums of X² and Z² of one sweep at this pass."""
@@ -701,14 +691,14 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             if j not in designs or designs[j][0] != rho:
                 off = np.zeros((r.size, n_off))
                 off[:, j] = 1.0 - rho
-                X = np.column_stack([pc.x - rho * pc.x_prev, off])
+                X = np.column_stack([pc.at_rows()[1] - rho * pc.at_rows(1)[1], off])
                 del off
                 designs[j] = (rho, X, _kernels.column_sums_of_squares(X), X.copy())
             _, X, x2, Z = designs[j]
             # Z differs from X in column 0 only: so do the sums of squares
             z2 = x2.copy()
             z2[0] = _kernels.quasi_differenced_column(Z, 0, instrument, r, rho)
-            y = pc.y - rho * pc.y_prev
+            y = pc.at_rows()[0] - rho * pc.at_rows(1)[0]
             return Z.T @ X, Z.T @ y, x2, z2
 
         # sweeps on threads (the forced runs and the array work release the GIL); summed in
