@@ -653,9 +653,8 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
     stood = "least squares"  # the last kind of pass that stood
-    # sweep -> (ρ, X, Σ X², Z): X changes only with ρ; Z is X with the instrument in column 0,
-    # rewritten in place at each pass
-    designs: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+    # sweep -> (ρ, X, Σ X²): X changes only with ρ; Z is X with the instrument in column 0
+    designs: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -693,9 +692,11 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
                 off[:, j] = 1.0 - rho
                 X = np.column_stack([pc.at_rows()[1] - rho * pc.at_rows(1)[1], off])
                 del off
-                designs[j] = (rho, X, _kernels.column_sums_of_squares(X), X.copy())
-            _, X, x2, Z = designs[j]
-            # Z differs from X in column 0 only: so do the sums of squares
+                designs[j] = (rho, X, _kernels.column_sums_of_squares(X))
+            _, X, x2 = designs[j]
+            # Z differs from X in column 0 only: so do the sums of squares.  Made per pass, not
+            # kept beside X (a 25 s sweep's is 24 MB at 200 kHz)
+            Z = X.copy()
             z2 = x2.copy()
             z2[0] = _kernels.quasi_differenced_column(Z, 0, instrument, r, rho)
             y = pc.at_rows()[0] - rho * pc.at_rows(1)[0]
