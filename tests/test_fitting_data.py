@@ -202,3 +202,21 @@ def test_compact_currents_of_repeats_are_shared():
     copy = SISweep(s.sweep_number, s.stimulus_name, s.dt, s.stored("v"), other, s.spikes,
                    s.stimulus)
     np.testing.assert_array_equal(copy.i, s.i)
+
+
+def test_spike_detection_buffers_are_released():
+    """prepare drops the spike detector's per-thread work buffers when it is done, and a
+    thread that ended leaves none behind."""
+    import threading
+
+    from glifx.features import spikes
+
+    spikes._work(1000, "test-buffer")
+    t = threading.Thread(target=spikes._work, args=(1000, "test-buffer"))
+    t.start()
+    t.join()
+    spikes._work(2000, "test-buffer")  # a new allocation drops the ended thread's
+    assert [k for k in spikes._WORK if k[1] == "test-buffer"] == \
+        [(threading.get_ident(), "test-buffer")]
+    prepare(_float32_cell(), spike_detector=detector)
+    assert not spikes._WORK

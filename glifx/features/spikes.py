@@ -135,6 +135,9 @@ def _work(size: int, name: str) -> np.ndarray:
     key = (threading.get_ident(), name)
     buf = _WORK.get(key)
     if buf is None or buf.size < size:
+        alive = {t.ident for t in threading.enumerate()}
+        for gone in [k for k in list(_WORK) if k[0] not in alive]:  # ended threads' buffers
+            _WORK.pop(gone, None)
         buf = np.empty(size)
         _WORK[key] = buf
     return buf[:size]
