@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glifx._display import fmt, html_repr, text_repr
+from glifx._memory import release_free_memory
 from glifx._numba import uncached_kernels
 from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
@@ -326,6 +327,7 @@ def process_cell(
         except GlifxError as exc:
             raise FileFormatError(source, f"cannot fit: {exc}") from None
     cell.clear_cache()
+    release_free_memory()  # what the fit and the recorded samples leave free, before the report
     if fit.data is not None and not fit.data.test:
         _warn(warnings, say,
               f"no usable {NOISE_2} sweep in {source}: test explained variance not computed")
