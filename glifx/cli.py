@@ -114,7 +114,19 @@ def _exit_now(code: int) -> None:
 
 def _interrupted() -> None:
     click.echo("glifx: interrupted", err=True)
-    sys.exit(130)
+    _exit_stopped(130)
+
+
+def _exit_stopped(code: int) -> None:
+    """``sys.exit(code)`` after a caught ``KeyboardInterrupt``, with that code.
+
+    CPython remembers a ``KeyboardInterrupt`` that ends a string ``exec``/``eval`` (which
+    ``dataclasses`` and ``namedtuple`` run while a module is imported) even when a caller catches
+    it, and under ``python -m`` then ends the process by SIGINT (exit status -2) whatever the
+    ``SystemExit`` code.  An empty string ``exec`` clears that record.
+    """
+    exec("", {})  # noqa: S102 - see the docstring
+    sys.exit(code)
 
 
 #: set once SIGTERM arrived, so an exception it turned into (see ``main``) still reads as a stop
@@ -849,7 +861,7 @@ def _fit_cohort(paths: Sequence[str], out_dir: str, levels: tuple[int, ...], met
         click.echo(("\n" if on_tty else "") + f"glifx: interrupted ({exc or 'SIGINT'}); the cells "
                    f"finished so far are in {out / 'cohort.csv'}; rerun the same command to resume",
                    err=True)
-        sys.exit(143 if "SIGTERM" in str(exc) else 130)
+        _exit_stopped(143 if "SIGTERM" in str(exc) else 130)
     if on_tty:
         click.echo("", err=True)
     out = Path(out_dir)

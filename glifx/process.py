@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glifx._display import fmt, html_repr, text_repr
+from glifx._memory import release_free_memory
 from glifx._numba import uncached_kernels
 from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
@@ -399,6 +400,7 @@ def process_cell(
         if data_side is not None:
             data_side.cancel()
     cell.clear_cache()
+    release_free_memory()  # what the fit and the recorded samples leave free, before the report
     if fit.data is not None and not fit.data.test:
         _warn(warnings, say,
               f"no usable {NOISE_2} sweep in {source}: test explained variance not computed")

@@ -384,8 +384,24 @@ class Sweep:
         if not isinstance(self._v, FileSamples) and not isinstance(self._i, FileSamples):
             return self
         copy = self._same_samples()
+        copy._stored = {"v": self.file_samples("v"), "i": self.file_samples("i")}
         copy._v, copy._i = self.v, self.i
         return copy
+
+    def file_samples(self, channel: str) -> FileSamples | None:
+        """The samples of ``channel`` (``"v"`` or ``"i"``) as the file stores them, or ``None``
+        when the sweep was given float64 values (a :meth:`held` copy keeps its sweep's).
+
+        Lets a stage keep a converted copy in the file's compact form (float32 volts) and build
+        its float64 values from them when needed (:class:`glifx.fitting.data.SISweep`).
+        """
+        if channel not in ("v", "i"):
+            raise ConfigError(f"channel must be 'v' or 'i', got {channel!r}")
+        stored = self.__dict__.get("_stored")
+        if stored is not None:
+            return stored[channel]
+        x = self._v if channel == "v" else self._i
+        return x if isinstance(x, FileSamples) else None
 
     def _same_samples(self) -> Sweep:
         """A shallow copy for a view of the same samples (:meth:`from_zero`, :meth:`held`): the

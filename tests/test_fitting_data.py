@@ -121,3 +121,102 @@ def test_block_averaging_for_the_regressions():
     np.testing.assert_array_equal(est.block_mask(mask, 5), [True, False, True, True, True])
     assert est.regression_block(5e-6) == 10 and est.regression_block(1e-4) == 1
     assert est.regression_block(1e-4, rate=2e3) == 5
+
+
+def _float32_cell(offset_mv=0.0):
+    """The ``cell`` fixture's sweeps as a file stores them: float32 volts and amperes
+    (:class:`FileSamples`, read back as mV and pA), with an offset on the voltage."""
+    from glifx.sweep import FileSamples
+
+    sweeps = []
+    for number, name, rest, amp, spikes in [(1, "Noise 1", -70.0, 50.0, (12_000, 15_000)),
+                                            (2, "Noise 2", -60.0, 50.0, ()),
+                                            (3, "Noise 1", -72.0, 50.0, (12_100,)),
+                                            (4, "Short Square", -71.0, 400.0, ()),
+                                            (7, "Long Square", -71.0, -50.0, ())]:
+        ref = make_sweep(number, name, rest, amp_pa=amp, spikes=spikes)
+        rng = np.random.default_rng(number)
+        v_volts = ((ref.v - offset_mv) * 1e-3 + rng.normal(0, 1e-4, ref.v.size)).astype(np.float32)
+        i_amps = (ref.i * 1e-12).astype(np.float32)
+        sw = Sweep(FileSamples(v_volts, 1e3, offset_mv), FileSamples(i_amps, 1e12),
+                   sampling_rate=RATE, sweep_number=number, stimulus_name=name,
+                   stimulus_amplitude=amp)
+        sw.metadata["spikes"] = ref.metadata["spikes"]
+        sweeps.append(sw)
+    return Cell.from_sweeps(sweeps, cell_id="c32")
+
+
+@pytest.mark.parametrize("offset_mv", [0.0, 1.5])
+def test_compact_sweeps_hold_the_values_of_the_float64_conversion(offset_mv):
+    """A sweep the file stores as float32 keeps those samples (SISamples): its v and i, v_at and
+    spike_v are the numbers of the float64 conversion, recomputed here with numpy from the raw
+    samples: float64(raw) * scale + offset (mV, pA), times 1e-3 / 1e-12, minus El_reference."""
+    from glifx.fitting.data import SISamples
+
+    cell = _float32_cell(offset_mv)
+    data = prepare(cell, spike_detector=detector)
+    el = data.el_reference
+    for s in data.test + data.short_square + data.long_square + data.train:
+        sweep = cell[s.sweep_number]
+        raw_v, raw_i = sweep.file_samples("v").raw, sweep.file_samples("i").raw
+        mv = raw_v.astype(np.float64) * 1e3
+        if offset_mv:
+            mv += offset_mv
+        v = mv * 1e-3 - el
+        i = raw_i.astype(np.float64) * 1e12 * 1e-12
+        n = s.n_samples
+        assert n == raw_v.size
+        np.testing.assert_array_equal(s.v, v[:n])
+        np.testing.assert_array_equal(s.i, i[:n])
+        np.testing.assert_array_equal(s.v_at(np.array([3, 17, n - 1])), v[[3, 17, n - 1]])
+        np.testing.assert_array_equal(s.v_at(slice(100, 200)), v[100:200])
+        assert s.v_at(5) == v[5]
+        np.testing.assert_array_equal(s.spike_v, v[s.spikes])
+    # training sweeps are converted up front; the others (and the Long Square voltage) keep
+    # the file's samples
+    assert not isinstance(data.train[0].stored("v"), SISamples)
+    assert isinstance(data.test[0].stored("v"), SISamples)
+    assert isinstance(data.test[0].stored("i"), SISamples)
+    assert isinstance(data.long_square[0].stored("v"), SISamples)
+    assert not isinstance(data.long_square[0].stored("i"), SISamples)
+    # built once while held, again after release; read-only either way
+    v1 = data.test[0].v
+    assert data.test[0].v is v1 and not v1.flags.writeable
+    del v1
+    assert not data.test[0].v.flags.writeable
+
+
+def test_compact_currents_of_repeats_are_shared():
+    """The two Noise 1 repeats record the same current: one copy (the same values object)."""
+    cell = _float32_cell()
+    data = prepare(cell, spike_detector=detector)
+    a, b = data.train
+    assert a.i is b.i
+    # and for compact sweeps: Noise 2 and a repeat of it
+    from glifx.fitting.data import SISamples, SISweep
+
+    s = data.test[0]
+    other = SISamples(cell[2].file_samples("i"), s.n_samples, 1e-12)
+    assert s.stored("i").same(other)
+    assert not s.stored("i").same(SISamples(cell[7].file_samples("i"), s.n_samples, 1e-12))
+    copy = SISweep(s.sweep_number, s.stimulus_name, s.dt, s.stored("v"), other, s.spikes,
+                   s.stimulus)
+    np.testing.assert_array_equal(copy.i, s.i)
+
+
+def test_spike_detection_buffers_are_released():
+    """prepare drops the spike detector's per-thread work buffers when it is done, and a
+    thread that ended leaves none behind."""
+    import threading
+
+    from glifx.features import spikes
+
+    spikes._work(1000, "test-buffer")
+    t = threading.Thread(target=spikes._work, args=(1000, "test-buffer"))
+    t.start()
+    t.join()
+    spikes._work(2000, "test-buffer")  # a new allocation drops the ended thread's
+    assert [k for k in spikes._WORK if k[1] == "test-buffer"] == \
+        [(threading.get_ident(), "test-buffer")]
+    prepare(_float32_cell(), spike_detector=detector)
+    assert not spikes._WORK

@@ -194,6 +194,25 @@ def test_sigterm_inside_an_extension_reads_as_interrupted(tmp_path):
     assert "Traceback" not in done.stderr and "glifx: interrupted" in done.stderr, done.stderr
 
 
+def test_sigterm_inside_a_string_exec_under_python_m_exits_130(tmp_path):
+    """A SIGTERM that lands while a module import builds a dataclass (a string ``exec``) makes
+    CPython end a ``python -m`` process by SIGINT (status -2) after the exception was caught; the
+    command must still exit 130 (seen as a rare failure of the early kill above)."""
+    (tmp_path / "term_exec.py").write_text(
+        "import os, signal, click\n"
+        "from glifx.cli import main\n"
+        "@main.command('term-exec')\n"
+        "def term_exec():\n"
+        "    exec('import os, signal\\nos.kill(os.getpid(), signal.SIGTERM)\\n"
+        "import time\\ntime.sleep(5)', {})\n"
+        "main(['term-exec'], prog_name='glifx')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(PROJECT_ROOT)])}
+    done = subprocess.run([sys.executable, "-m", "term_exec"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60)
+    assert done.returncode == 130, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and "glifx: interrupted" in done.stderr, done.stderr
+
+
 # ------------------------------------------------------------------------ full disk
 @pytest.fixture
 def small_disk(tmp_path):

@@ -125,17 +125,29 @@ def _bessel(cutoff_hz: float, rate_hz: float) -> tuple[np.ndarray, np.ndarray, n
     return b, a, signal.lfilter_zi(b, a)
 
 
-_WORK = threading.local()
+#: (thread id, name) -> that thread's work buffer (a thread reads and replaces its own only)
+_WORK: dict[tuple[int, str], np.ndarray] = {}
 
 
 def _work(size: int, name: str) -> np.ndarray:
     """A per-thread float64 work buffer of ``size`` elements, reused between calls (a fresh 30 MB
     array costs more in page faults than the filtering itself)."""
-    buf = getattr(_WORK, name, None)
+    key = (threading.get_ident(), name)
+    buf = _WORK.get(key)
     if buf is None or buf.size < size:
+        alive = {t.ident for t in threading.enumerate()}
+        for gone in [k for k in list(_WORK) if k[0] not in alive]:  # ended threads' buffers
+            _WORK.pop(gone, None)
         buf = np.empty(size)
-        setattr(_WORK, name, buf)
+        _WORK[key] = buf
     return buf[:size]
+
+
+def release_work_buffers() -> None:
+    """Drop every thread's work buffers (up to the size of the longest sweep's dV/dt, e.g.
+    40 MB for 25 s at 200 kHz): for a caller done with spike detection for a while.  A buffer in
+    use stays valid; the next detection allocates afresh."""
+    _WORK.clear()
 
 
 def effective_cutoff(filter_khz: float | None, rate_hz: float) -> tuple[float | None, bool]:
@@ -201,7 +213,7 @@ def _blocks_on_threads(b: np.ndarray, a: np.ndarray, zi: np.ndarray, v: np.ndarr
     sm = (_NONE,) * 4 if summ is None else summ
 
     def run(g: tuple[int, int]) -> int:
-        work = _work(8 * rows, "block")  # per thread: _WORK is thread-local
+        work = _work(8 * rows, "block")  # per thread: _WORK is keyed by thread
         X, R = work[:4 * rows].reshape(rows, 4), work[4 * rows:].reshape(4, rows)
         return K.filtered_derivative_blocks(b, a, zi, v, t, margin, seg, g[0], g[1], X, R, out,
                                             *sm)

@@ -438,6 +438,15 @@ class RegressionCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._store
 
+    def clear(self) -> None:
+        """Forget every value."""
+        self._store.clear()
+
+    def drop(self, unwanted: Callable[[Hashable], bool]) -> None:
+        """Forget the values whose key is ``unwanted`` (no later fit will ask for them)."""
+        for key in [k for k in self._store if unwanted(k)]:
+            del self._store[key]
+
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
         """The value stored under ``key``, made by ``make()`` (and stored) the first time."""
         try:
@@ -483,9 +492,9 @@ def _asc_basis_rows(s: SISweep, n_cut: int, block: int, rates: Sequence[float],
     spikes = np.asarray(s.spikes, dtype=np.int64)
     if 2 <= block <= _kernels.PAIRWISE_BLOCK:
         means = _kernels.exp_basis_block_means(
-            s.v.size, spikes, n_cut, np.array([r * s.dt for r in rates], dtype=np.float64), block)
+            s.n_samples, spikes, n_cut, np.array([r * s.dt for r in rates], dtype=np.float64), block)
         return [row[rows] for row in means]
-    return [block_mean(_kernels.exp_basis(s.v.size, spikes, n_cut, r * s.dt), block)[rows]
+    return [block_mean(_kernels.exp_basis(s.n_samples, spikes, n_cut, r * s.dt), block)[rows]
             for r in rates]
 
 
@@ -543,15 +552,20 @@ def noise_correlation(residuals: Sequence[np.ndarray], step: float,
 @dataclass(frozen=True)
 class _IvPiece:
     """One sweep at the instrumental-variable rate: rows ``k`` (blocks ``k-1 … k+1`` clear of the
-    cuts), the block-mean differences and the difference-weighted regressors."""
+    cuts), the block-mean differences and the difference-weighted regressors.  Kept per block
+    and read at the rows and the rows before (:meth:`at_rows`: the same numbers as stored
+    copies, in half the memory)."""
 
     rows: np.ndarray
-    y: np.ndarray        # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
-    y_prev: np.ndarray   # the same at k - 1
-    x: np.ndarray        # difference-weighted V, [I], basis 1, basis 2 at the rows (columns)
-    x_prev: np.ndarray   # the same at k - 1
+    y_all: np.ndarray    # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
+    cols: np.ndarray     # difference-weighted V, [I], basis 1, basis 2 per block (columns)
     m: int               # blocks of the sweep
     sweep: SISweep
+
+    def at_rows(self, lag: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(y, x)`` at the rows (``lag`` 0) or at the rows before (1)."""
+        rows = self.rows - lag
+        return self.y_all[rows], self.cols[rows]
 
 
 def _next_current_means(i: np.ndarray, block: int, m: int) -> np.ndarray:
@@ -589,9 +603,7 @@ def _iv_piece(s: SISweep, ks: tuple[float, float], C: float | None, n_cut: int,
                                        block, m) for k in ks]
     columns = [wv, *([] if C is not None else [wi]), *bases]
     # the refinement reads the columns only at the rows and the rows before: kept stacked
-    return _IvPiece(rows, y_all[rows], y_all[rows - 1],
-                    np.column_stack([col[rows] for col in columns]),
-                    np.column_stack([col[rows - 1] for col in columns]), m, s)
+    return _IvPiece(rows, y_all, np.column_stack(columns), m, s)
 
 
 def _iv_pieces(sweeps: Sequence[SISweep], ks: tuple[float, float], C: float | None, cut: float,
@@ -641,9 +653,8 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
     n_col = n_lead + 2 + n_off
     passes = iterations + 1 if correlated_noise else iterations
     stood = "least squares"  # the last kind of pass that stood
-    # sweep -> (ρ, X, Σ X², Z): X changes only with ρ; Z is X with the instrument in column 0,
-    # rewritten in place at each pass
-    designs: dict[int, tuple[float, np.ndarray, np.ndarray, np.ndarray]] = {}
+    # sweep -> (ρ, X, Σ X²): X changes only with ρ; Z is X with the instrument in column 0
+    designs: dict[int, tuple[float, np.ndarray, np.ndarray]] = {}
     for k in range(passes):
         c_val = C if C is not None else 1.0 / lead[1]
         r_val = -1.0 / (lead[0] * c_val)
@@ -657,13 +668,15 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
         # residual of the current coefficients, per run of consecutive rows: the noise's ρ
         segments = []
         for pc in pieces:
-            fitted = pc.x @ lead
-            resid = pc.y - fitted
+            y, x = pc.at_rows()
+            fitted = x @ lead
+            resid = y - fitted
             resid -= resid.mean()
             breaks = np.flatnonzero(np.diff(pc.rows) != 1) + 1
             segments += np.split(resid, breaks)
         step = pc.sweep.dt * block
         rho = noise_correlation(segments, step) if correlated_noise and k > 0 else 0.0
+        del segments, fitted, resid, y, x
         def cross_products(item: tuple[int, _IvPiece], model: GlifModel = model,
                            rho: float = rho) -> tuple[np.ndarray, ...]:
             """Z'X, Z'y, column sums of X² and Z² of one sweep at this pass."""
@@ -677,13 +690,16 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             if j not in designs or designs[j][0] != rho:
                 off = np.zeros((r.size, n_off))
                 off[:, j] = 1.0 - rho
-                X = np.column_stack([pc.x - rho * pc.x_prev, off])
-                designs[j] = (rho, X, _kernels.column_sums_of_squares(X), X.copy())
-            _, X, x2, Z = designs[j]
-            # Z differs from X in column 0 only: so do the sums of squares
+                X = np.column_stack([pc.at_rows()[1] - rho * pc.at_rows(1)[1], off])
+                del off
+                designs[j] = (rho, X, _kernels.column_sums_of_squares(X))
+            _, X, x2 = designs[j]
+            # Z differs from X in column 0 only: so do the sums of squares.  Made per pass, not
+            # kept beside X (a 25 s sweep's is 24 MB at 200 kHz)
+            Z = X.copy()
             z2 = x2.copy()
             z2[0] = _kernels.quasi_differenced_column(Z, 0, instrument, r, rho)
-            y = pc.y - rho * pc.y_prev
+            y = pc.at_rows()[0] - rho * pc.at_rows(1)[0]
             return Z.T @ X, Z.T @ y, x2, z2
 
         # sweeps on threads (the forced runs and the array work release the GIL); summed in
@@ -778,6 +794,7 @@ def after_spike_currents(
     iterations: int = 3,
     correlated_noise: bool | None = None,
     cache: RegressionCache | None = None,
+    last_rate_choice: bool = False,
 ) -> AfterSpikeCurrents:
     """Fit two after-spike currents and R on spiking sweeps (GLIF_SPEC §3.5, slip fixed).
 
@@ -819,6 +836,10 @@ def after_spike_currents(
     cache
         Per-sweep arrays shared with other fits on the same sweeps (:class:`RegressionCache`;
         the same result, built once); default: none shared.
+    last_rate_choice
+        No later fit sharing ``cache`` will try other rates than the pair chosen here: the
+        bases of the others are dropped from it once the pair is chosen (before the
+        refinement, whose arrays then take their place: 12 MB per 25 s sweep at 200 kHz).
 
     Raises
     ------
@@ -874,6 +895,7 @@ def after_spike_currents(
     G = G_raw / np.outer(scale, scale)
     Xy = Xy_raw / scale
     n_samples = int(sum(p.y.size for p in pieces))
+    del pieces, p, Xp  # not needed by the refinement below (~45 MB at 200 kHz)
     off = list(range(n_lead + len(rates), n_lead + len(rates) + n_off))
     best = None
     for (j1, k1), (j2, k2) in itertools.combinations(enumerate(rates), 2):
@@ -884,6 +906,8 @@ def after_spike_currents(
         if best is None or rss < best[0]:
             best = (rss, (k1, k2), cs / scale[idx])
     rss, ks, coef = best
+    if last_rate_choice:
+        cache.drop(lambda key: key[0] == "ls basis" and key[-1] not in ks)  # type: ignore[index]
     noise_tau, refinement = 0.0, "least squares"
     if reset is not None and coef[0] < 0 and (C is not None or coef[1] > 0):
         if correlated_noise is None:
@@ -929,8 +953,8 @@ def threshold_from_short_square(sweeps: Sequence[SISweep]) -> float:
     EstimationError
         When no Short Square sweep spikes.
     """
-    spiking = [(s.amplitude if np.isfinite(s.amplitude) else float(np.max(s.i)), s.v[int(s.spikes[0])])
-               for s in sweeps if len(s.spikes)]
+    spiking = [(s.amplitude if np.isfinite(s.amplitude) else float(np.max(s.i)),
+                s.v_at(int(s.spikes[0]))) for s in sweeps if len(s.spikes)]
     if not spiking:
         raise EstimationError("no Short Square sweep with a spike: θ∞ cannot be estimated")
     amin = min(a for a, _ in spiking)
@@ -1174,7 +1198,7 @@ def voltage_noise(sweeps: Sequence[SISweep]) -> float:
         end = s.stimulus[0] if s.stimulus is not None else s.n_samples
         if end < 10 * w:
             continue
-        v = np.asarray(s.v[:end], dtype=np.float64)
+        v = np.asarray(s.v_at(slice(0, end)), dtype=np.float64)
         e = v - uniform_filter1d(v, w, mode="nearest")
         mad = np.median(np.abs(e - np.median(e)))
         values.append(1.4826 * mad / np.sqrt(1.0 - 1.0 / w))
@@ -1468,7 +1492,7 @@ def laplace_scale_from_long_square(sweeps: Sequence[SISweep], window_s: float = 
             continue
         b = s.stimulus[1]
         a = max(s.stimulus[0], b - int(round(window_s / s.dt)))
-        seg = np.asarray(s.v[a:b], dtype=np.float64)
+        seg = np.asarray(s.v_at(slice(a, b)), dtype=np.float64)
         if seg.size < 10:
             continue
         t = np.arange(seg.size)

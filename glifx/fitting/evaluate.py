@@ -220,7 +220,7 @@ def _common_grid(sweeps: Sequence[SISweep]) -> tuple[float, int, list[np.ndarray
     dts = {round(s.dt, 15) for s in sweeps}
     if len(dts) != 1:
         raise ConfigError(f"sweeps have different sample intervals: {sorted(dts)}")
-    n = min(s.i.size for s in sweeps)
+    n = min(s.n_samples for s in sweeps)
     return float(sweeps[0].dt), n, [sp[sp < n] for sp in (np.asarray(s.spikes) for s in sweeps)]
 
 
@@ -302,14 +302,16 @@ def sweep_overlay(data: FitData, models: Mapping[int, Any], s: SISweep,
     lo, hi = max(0, window[0] - margin), min(s.n_samples, window[1] + 1 + margin)
     el_mv = data.el_reference * MV_PER_V
     overlay = EpochOverlay(
-        t=np.arange(lo, hi) * s.dt, v_data=s.v[lo:hi] * MV_PER_V + el_mv,
-        stimulus_pa=s.i[lo:hi] * PA_PER_A,
+        t=np.arange(lo, hi) * s.dt, v_data=s.v_at(slice(lo, hi)) * MV_PER_V + el_mv,
+        stimulus_pa=s.i_at(slice(lo, hi)) * PA_PER_A,
         label=f"{s.stimulus_name}, sweep {s.sweep_number}, {what}",
     )
+    # up to the window's end only: a step depends on the ones before it, never after (one
+    # array for every model's run)
+    stimulus = np.ascontiguousarray(s.i_at(slice(0, hi)))
 
     def window_mv(model: Any) -> np.ndarray:  # each thread keeps only the window of its trace
-        # up to the window's end only: a step depends on the ones before it, never after
-        v = simulate(model, s.i[:hi], s.dt, record=("voltage",)).voltage
+        v = simulate(model, stimulus, s.dt, record=("voltage",)).voltage
         return v[lo:hi] * MV_PER_V + el_mv
 
     overlay.model_v.update(zip(models, map_threads(window_mv, list(models.values())), strict=True))

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from glifx._memory import release_free_memory
 from glifx.errors import ConfigError, EstimationError, GlifxError
 from glifx.fitting import estimators as est
 from glifx.fitting.data import FitData, SISweep
@@ -234,8 +235,9 @@ def _after_spike_currents(train: list[SISweep], block: int, pre: Preprocessing,
                           cache: est.RegressionCache | None = None) -> est.AfterSpikeCurrents:
     if not (pre.has("membrane") and pre.cut is not None):
         raise EstimationError("needs R, C and the spike cut")
+    # the last fit choosing rates on these sweeps (the uncertainty's refits use its pair)
     return est.after_spike_currents(train, pre.membrane.C, pre.cut, block=block,
-                                    reset=_reset_rule(pre), cache=cache)
+                                    reset=_reset_rule(pre), cache=cache, last_rate_choice=True)
 
 
 def _triple_error(data: FitData, cut: float | None) -> str | None:
@@ -313,9 +315,13 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
         _estimate(pre, "membrane",
                   lambda: _membrane(train, block, pre, min_subthreshold_s, membrane, cache),
                   progress)
+        # the regressions' temporaries at the recorded rate (tens of MB each, on two threads)
+        # leave free pages in the allocator's heaps: returned before the next fit's
+        release_free_memory()
         if levels & {3, 4, 5}:
             _estimate(pre, "asc", lambda: _after_spike_currents(train, block, pre, cache),
                       progress)
+            release_free_memory()
         return _uncertainties(pre, data, block, ("membrane", "asc"), cache)
 
     def thresholds() -> tuple[dict[str, Any], float]:
@@ -342,6 +348,8 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
 
     (passive, t_passive), (spiking, t_spiking) = map_tasks(lambda chain: chain(),
                                                            [regressions, thresholds])
+    cache.clear()
+    release_free_memory()  # the regressions' shared arrays (~0.2 GB at 200 kHz) go
     if progress is not None:
         for message in held:
             progress(message)

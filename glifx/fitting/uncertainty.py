@@ -177,10 +177,10 @@ def reset_uncertainty(sweeps: Sequence[Any], reset: est.SpikeReset) -> dict[str,
     """``a`` and ``b`` of ``V_after = a · V_threshold + b`` at the chosen cut, per spike."""
     xs, ys = [], []
     for s in sweeps:
-        sp = np.asarray(s.spikes, dtype=np.int64)
-        sp = sp[sp + reset.cut_steps < s.v.size]
-        xs.append(s.v[sp])
-        ys.append(s.v[sp + reset.cut_steps])
+        sp, v = np.asarray(s.spikes, dtype=np.int64), s.v
+        sp = sp[sp + reset.cut_steps < v.size]
+        xs.append(v[sp])
+        ys.append(v[sp + reset.cut_steps])
     x, y = np.concatenate(xs), np.concatenate(ys)
     out = lmfit_least_squares(lambda p: y - (p["a"] * x + p["b"]),
                               {"a": reset.a_r, "b": reset.b_r})

@@ -34,6 +34,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from glifx._memory import release_free_memory
 from glifx.glif import default_n_jobs
 from glifx.glif.simulator import _in_dask_worker
 
@@ -134,12 +135,7 @@ def _before_fork() -> None:
             stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):  # not glibc
-        pass
+    release_free_memory()
 
 
 class Pending(Generic[R]):
