@@ -898,6 +898,13 @@ def after_spike_currents(
     spike-triggered exponential bases (unit current starting at the end of each spike cut, as the
     simulator injects it) and one intercept per sweep; the pair with the smallest residual (the
     Gaussian maximum likelihood) wins.  Amplitudes = coefficients × C, R = -1 / (coef_V × C).
+    With ``correlated_noise`` the pair is chosen again after the refinement, on the
+    quasi-differenced rows with its R and C (:func:`_innovation_pair`; up to
+    :data:`PAIR_ROUNDS` times, refitting when it moves): under intrinsic noise the least-squares
+    residual is no longer the likelihood and could pick a pair whose refinement moved C by
+    20 % (bench development cell 325853048, GLIF5 truth, noise 0.3: rates 100 and 300 1/s, C
+    +20 %; chosen again: the truth's 30 and 300 1/s, C +1 %).  Those fits also leave
+    :data:`POST_CUT_GUARD_S` after each cut out of their rows.
 
     Parameters
     ----------
@@ -924,21 +931,25 @@ def after_spike_currents(
         Also quasi-difference the rows by the intrinsic noise's measured correlation, at
         :data:`NOISE_IV_RATE` (so that the noise left in them is not correlated with the spike
         history either).  Default: when C is fitted too (``C=None``) — the noise biases C by
-        5–15 % at 0.3 × rheobase otherwise.  With C given the plain refinement at ``block``
-        already recovers R and the amplitudes (bench development cell 324025297, GLIF3 truth,
-        noise 0.3: amplitudes within 4 %, R within 1.2 %) and stays stable on conductance-based
-        cells, whose fastest after-spike current the quasi-differenced fit inflates (Pospischil
-        RS, noise 0.3: −5.5 nA at 300 1/s against −92 pA).
+        5–15 % at 0.3 × rheobase otherwise — or R and C are both given.  With C given and R
+        fitted, the plain refinement at ``block`` is kept (the fallback when R and C come from
+        the subthreshold samples, e.g. the sample cells): its R is biased low under strong
+        noise (below), and the quasi-differenced fit inflated the fastest current of
+        conductance-based cells there (Pospischil RS, noise 0.3: −5.5 nA at 300 1/s against
+        −92 pA).
     cache
         Per-sweep arrays shared with other fits on the same sweeps (:class:`RegressionCache`;
         the same result, built once); default: none shared.
     R
         Input resistance, Ω, or ``None`` to fit it.  Given (with ``C``), ``V`` is no regressor:
-        ``dV/dt - I/C + V/(R C)`` is regressed on the bases and the offsets alone, by least
-        squares (no instrument is needed, ``reset`` and ``correlated_noise`` are unused), and
-        the result's ``R`` is the one given.  For R and C from a noise-robust fit
-        (``C=None``, ``correlated_noise``): with R free and C fixed the plain refinement puts
-        R up to 9 % low at a noise of 0.3 × rheobase (bench development half, GLIF3–5 truths).
+        ``dV/dt - I/C + V/(R C)`` is regressed on the bases and the offsets alone (no
+        instrument is needed, ``reset`` is unused), by least squares on rows quasi-differenced
+        by the noise's correlation measured in the residuals (:func:`_asc_given_membrane`;
+        plain least squares at ``block`` with ``correlated_noise=False``), and the result's
+        ``R`` is the one given.  For R and C from the noise-robust fit (``C=None``): with R
+        refitted, C fixed, the plain refinement put R up to 5 % low at a noise of
+        0.3 × rheobase on the bench's development half (a synthetic GLIF4, 15 s at 20 kHz: 17 %
+        low), and plain least squares on the bases left its amplitudes 10–20 % small.
 
     Raises
     ------

@@ -3,7 +3,8 @@
 Made once per cell, on the training (Noise 1), Short Square, Short Square - Triple and Long
 Square sweeps only (never on the test sweeps): spike cut and voltage reset; R and C
 (instrumental variables; on the subthreshold samples or with the after-spike currents,
-:data:`MEMBRANE_METHODS`); after-spike currents with R (GLIF3–5); θ∞ (Short Square, GLIF1/3);
+:data:`MEMBRANE_METHODS`); after-spike currents (GLIF3–5; with the joint fit's R and C, else
+with R and the subthreshold C); θ∞ (Short Square, GLIF1/3);
 threshold components fitted jointly on Short Square, Triple and training spikes (GLIF2/4:
 θ∞ and the spike component; GLIF5: θ∞, spike and voltage components); and, for the
 reference optimiser, its own threshold estimates and the threshold-noise scale.
@@ -39,7 +40,9 @@ MIN_SUBTHRESHOLD_S = 1.0
 #: up, so its R and C scatter and drift: on the development half of the bench (200 kHz, τ 5 ms,
 #: ``python -m glifx.testing.bench --half dev --membrane-only``: the first 8 configs at noise 0.1,
 #: all 24 at 0.3 × rheobase) R and C within 5 % on 4/8 and 9/24 cells subthreshold, 8/8 and
-#: 17/24 joint (largest errors R +173 %, C +103 % subthreshold; C +36 % joint, README).
+#: 17/24 joint (largest errors R +173 %, C +103 % subthreshold; C +36 % joint, README), before
+#: the joint fit chose its rates again on the quasi-differenced rows and left 0.5 ms after each
+#: cut out (README: "R and C under intrinsic noise").
 #: Conductance-based cells can make the joint fit fail (post-spike conductances are no linear
 #: membrane): the sample cells fall back to the subthreshold estimate.
 MEMBRANE_METHODS = ("subthreshold", "joint")
