@@ -241,17 +241,19 @@ def membrane_uncertainty(membrane: est.Membrane, rests: Sequence[float] = (),
 
 def asc_uncertainty(sweeps: Sequence[Any], asc: est.AfterSpikeCurrents, C: float, cut: float,
                     block: int, reset: tuple[float, float] | None, *,
-                    cache: est.RegressionCache | None = None) -> dict[str, Uncertainty]:
+                    cache: est.RegressionCache | None = None,
+                    R: float | None = None) -> dict[str, Uncertainty]:
     """``R_input`` and the after-spike-current amplitudes of GLIF3–5 from per-sweep refits at the
     chosen rates (time constants are picked from a grid, :data:`ASC_RATES`: no interval).
-    ``cache``: per-sweep arrays shared with the fit of ``asc``
-    (:class:`~glifx.fitting.estimators.RegressionCache`)."""
+    With ``R`` (Ω) given, the currents were fitted with it and C: no ``R_input`` (its
+    uncertainty is the membrane's, :func:`membrane_uncertainty`).  ``cache``: per-sweep arrays
+    shared with the fit of ``asc`` (:class:`~glifx.fitting.estimators.RegressionCache`)."""
     from glifx.glif.simulator import map_threads
 
     def refit(s: Any) -> tuple[float, float, float] | None:
         try:
             one = est.after_spike_currents([s], C, cut, rates=tuple(asc.k), block=block,
-                                           reset=reset, cache=cache)
+                                           reset=reset, cache=cache, R=R)
         except GlifxError:  # a sweep without enough spikes or subthreshold data: no refit
             return None
         return one.R, float(one.amp[0]), float(one.amp[1])
@@ -259,9 +261,9 @@ def asc_uncertainty(sweeps: Sequence[Any], asc: est.AfterSpikeCurrents, C: float
     # the sweeps' refits are independent (their forced runs release the GIL)
     per = [r for r in map_threads(refit, list(sweeps)) if r is not None]
     cols = list(zip(*per, strict=True)) if per else [[], [], []]
-    return {"R_input": between_sweeps(cols[0], asc.R),
-            "asc_amp_array[0]": between_sweeps(cols[1], float(asc.amp[0])),
-            "asc_amp_array[1]": between_sweeps(cols[2], float(asc.amp[1]))}
+    out = {"asc_amp_array[0]": between_sweeps(cols[1], float(asc.amp[0])),
+           "asc_amp_array[1]": between_sweeps(cols[2], float(asc.amp[1]))}
+    return out if R is not None else {"R_input": between_sweeps(cols[0], asc.R), **out}
 
 
 # --------------------------------------------------------------------------- per level
