@@ -292,6 +292,7 @@ def process_cell(
     criteria: QCCriteria | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
     folder: str | None = None,
+    source_sha256: str | None = None,
 ) -> CellResult:
     """Load, QC, extract features, fit GLIF models and (with ``out_dir``) write the outputs.
 
@@ -317,6 +318,9 @@ def process_cell(
     folder
         Name of the output folder inside ``out_dir`` instead of the cell id (the cohort runner
         uses it when two files share a cell id).
+    source_sha256
+        SHA-256 of the source file's bytes when the caller has it already (the cohort runner
+        hashes it to find finished cells); ``None``: computed here when writing.
 
     Returns
     -------
@@ -348,8 +352,8 @@ def process_cell(
         prepare_output_dir(out_dir)  # an unusable out_dir is found before any work
     # fit_summary.json's hash of the file, on a thread beside QC (hashing and reading release
     # the GIL; QC leaves part of a core idle), not at the end
-    sha256 = (_on_a_thread(file_sha256, cell.source) if out_dir is not None and cell.source
-              else None)
+    sha256 = (None if out_dir is None or not cell.source or source_sha256 is not None
+              else _on_a_thread(file_sha256, cell.source))
     source = cell.source or cell.cell_id
     warnings: list[str] = []
     say(f"QC: {len(cell.records)} sweeps")
@@ -409,6 +413,7 @@ def process_cell(
         say(f"writing: {Path(out_dir)}")
         result.out_dir = write_fit_outputs(
             out_dir, cell, qc, features, fit, folder=folder, recorded=recorded,
-            source_sha256=sha256.result() if sha256 is not None else FROM_FILE)
+            source_sha256=(source_sha256 if source_sha256 is not None
+                           else sha256.result() if sha256 is not None else FROM_FILE))
     result.wall_time = time.perf_counter() - t_start
     return result

@@ -137,7 +137,7 @@ def fit_one(source: str, out_dir: str, folder: str, options: FitOptions, force: 
                                     wall_time_s=time.perf_counter() - t_start)
     try:
         result = process_cell(source, out_dir, levels=options.levels, method=options.method,
-                              criteria=options.criteria, folder=folder)
+                              criteria=options.criteria, folder=folder, source_sha256=sha256)
     except GlifxError as exc:
         return failed_row(source, str(exc), source_sha256=sha256, method=options.method,
                           wall_time_s=time.perf_counter() - t_start)
