@@ -192,6 +192,21 @@ def test_spike_cut_semantics_nan_then_reset_state() -> None:
     assert (np.diff(out.spike_steps) > n).all()
 
 
+def test_glif1_trains_depend_on_the_membrane_through_tau_alone() -> None:
+    # V' = V + dt/C (I - V/R): with R -> kR, C -> C/k, V -> kV the step is the same equation,
+    # so a threshold k θ∞ crosses at the same steps (the reset to 0 scales too).  With k a
+    # power of two every product is exact.  Why it matters: GLIF1 optimises θ∞ alone, so its
+    # fit sees the membrane only through τ = RC (README, the conductance cells' GLIF1).
+    stim = 2.2e-10 * (1.0 + 0.4 * np.random.default_rng(3).standard_normal(40000))
+    ref = simulate(_lif(), stim, DT).spike_steps
+    assert ref.size > 5
+    for k in (2.0, 0.5):
+        same_tau = _lif(R_input=2e8 * k, C=1e-10 / k, th_inf=0.02 * k)
+        np.testing.assert_array_equal(simulate(same_tau, stim, DT).spike_steps, ref)
+    other_tau = _lif(R_input=2e8 * 2.0, th_inf=0.02 * 2.0)  # τ doubled, same scale
+    assert not np.array_equal(simulate(other_tau, stim, DT).spike_steps, ref)
+
+
 def test_cut_policy_steps_vs_seconds() -> None:
     steps = _lif(spike_cut_length=20, dt=5e-5)
     seconds = steps.with_cut_in_seconds()  # 20 steps of 5e-5 s = 1 ms
