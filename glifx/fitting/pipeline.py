@@ -837,11 +837,12 @@ def _measured_margin(lf: LevelFit) -> float:
 HIERARCHY_CV_GAIN = 0.04
 
 
-def _held_out(level: int, ctx: FitContext) -> float | None:
-    """Mean EV ratio of ``level``'s optimiser refitted on each half of Noise 1 and scored on
-    the other (the quantity :func:`glifx.fitting.selection.cross_validate` compares); ``None``
-    without halves or a refit.  The fits are kept in ``ctx.half_fits`` (the cross-validation
-    at :data:`GATE_LEVEL` has made its own already)."""
+def _held_out(level: int, ctx: FitContext) -> tuple[float, float] | None:
+    """EV ratios of ``level``'s optimiser refitted on each half of Noise 1 and scored on the
+    other (fitted on the first half, then on the second; what
+    :func:`glifx.fitting.selection.cross_validate` compares); ``None`` without halves or a
+    refit.  The fits are kept in ``ctx.half_fits`` (the cross-validation at
+    :data:`GATE_LEVEL` has made its own already)."""
     if isinstance(ctx.folds, str) or level not in ctx.fitters:
         return None
     scores = []
@@ -853,7 +854,7 @@ def _held_out(level: int, ctx: FitContext) -> float | None:
                 return None
         r = held.score(ctx.half_fits[(level, k)].model).ratio
         scores.append(float(r) if np.isfinite(r) else -1.0)
-    return float(np.mean(scores))
+    return scores[0], scores[1]
 
 
 def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
@@ -877,10 +878,12 @@ def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
     :data:`HIERARCHY_CV_GAIN`, the training EV does not tell whether the added components
     describe the cell or the training stimulus's noise: the two levels' optimisers are refitted
     on the halves of Noise 1 (:func:`glifx.fitting.selection.split_halves`) and each scored on
-    the other half (:func:`_held_out`); the simpler model is kept unless this level predicts
-    the held-out halves better.  The simpler model comes with its Long Square check: the
-    collapse guard chose between the optimisers of one level, and a model that fails the check
-    stays the better explanation of the training data (the level's note says that it fails).
+    the other half (:func:`_held_out`); the simpler model is kept when this level predicts
+    neither held-out half better (both halves must agree: between near-equal models their
+    mean moves by about ±0.01 from one recording to another).  The simpler model comes with
+    its Long Square check: the collapse guard chose between the optimisers of one level, and a
+    model that fails the check stays the better explanation of the training data (the level's
+    note says that it fails).
     """
     from glifx.glif.model import CONTAINED_LEVELS
 
@@ -898,15 +901,16 @@ def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
                    f"model (EV {lf.train_ev:.3f} < {best.train_ev:.3f})")
         elif gain < HIERARCHY_CV_GAIN and (rich := _held_out(level, ctx)) is not None \
                 and (simple := _held_out(own, ctx)) is not None:
-            say(f"GLIF{level}: held-out halves of Noise 1, EV {rich:.3f} against GLIF{own}'s "
-                f"{simple:.3f} (training EV {lf.train_ev:.3f} against {best.train_ev:.3f})")
-            if simple < rich:
+            pairs = ", ".join(f"{a:.3f} against {b:.3f}" for a, b in zip(rich, simple,
+                                                                          strict=True))
+            say(f"GLIF{level}: held-out halves of Noise 1, EV {pairs} of GLIF{own}'s model "
+                f"(training EV {lf.train_ev:.3f} against {best.train_ev:.3f})")
+            if any(a > b for a, b in zip(rich, simple, strict=True)):
                 lf.wall_time += time.perf_counter() - t0
                 continue
             why = (f"GLIF{level}'s optimum explained the training data hardly better than "
                    f"GLIF{own}'s model (EV {lf.train_ev:.3f} against {best.train_ev:.3f}) and "
-                   f"predicted the held-out halves of Noise 1 less well ({rich:.3f} against "
-                   f"{simple:.3f})")
+                   f"predicted neither held-out half of Noise 1 better ({pairs})")
         else:
             lf.wall_time += time.perf_counter() - t0
             continue
