@@ -359,14 +359,19 @@ class FitContext:
         return self.data.train[0].dt
 
 
+def _theta_measured(level: int, ctx: FitContext) -> bool:
+    """Whether the level's own threshold fit explains every observed threshold, so that its
+    θ∞ is a measurement (:data:`glifx.fitting.optimize.TH_INF_FROM_THRESHOLDS`)."""
+    if level not in TH_INF_FROM_THRESHOLDS:
+        return False
+    fit = ctx.pre.threshold_full if level == 5 else ctx.pre.threshold_spike
+    return isinstance(fit, ThresholdComponents) and fit.explains_thresholds
+
+
 def _ev_parameters(level: int, ctx: FitContext) -> list[Multiplier]:
     """The EV optimiser's multipliers at ``level``: θ∞ kept where the level's threshold fit
-    explains the observed thresholds (:data:`glifx.fitting.optimize.TH_INF_FROM_THRESHOLDS`)."""
-    keep = False
-    if level in TH_INF_FROM_THRESHOLDS:
-        fit = ctx.pre.threshold_full if level == 5 else ctx.pre.threshold_spike
-        keep = isinstance(fit, ThresholdComponents) and fit.explains_thresholds
-    return default_parameters(level, keep_th_inf=keep)
+    explains the observed thresholds (:func:`_theta_measured`)."""
+    return default_parameters(level, keep_th_inf=_theta_measured(level, ctx))
 
 
 def _ev_kept_theta(model: Any, data: SpikeTrainData, **kwargs: Any) -> OptimizationResult:
@@ -779,7 +784,16 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
     """
     from glifx.glif.simulator import map_tasks, task_threads
 
-    gated = method == "select" and any(needs_gate(lv, method) for lv in levels)
+    def gated_level(level: int) -> bool:
+        # a level whose θ∞ is measured (its threshold model explains every observed threshold)
+        # describes a GLIF-like cell, on which the EV optimiser is the better one (the
+        # reference's smooth likelihood is for cells no GLIF level contains): no choice there.
+        # On the development half the gate had chosen the reference for GLIF5 truths at noise
+        # 0.3, whose GLIF5 then lost its measured θ∞ (+0.4 / +0.5 mV) to a simpler level's
+        # model (θ∞ +10 / +2 mV)
+        return needs_gate(level, method) and not _theta_measured(level, ctx)
+
+    gated = method == "select" and any(gated_level(lv) for lv in levels)
     gate = _Gate(ctx, say, from_level=gated and GATE_LEVEL in levels)
     # in parallel the gate level first (it must be running before anything waits for it), then
     # the costlier higher levels first, for balance; serially the levels in order (the gate
@@ -791,8 +805,7 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
         say(f"GLIF{level}: started")
         # a gated level starts with the optimisers every choice includes and adds the rest
         # once the gate has chosen
-        more = (lambda: optimisers(level, method, gate.get())) if needs_gate(level, method) \
-            else None
+        more = (lambda: optimisers(level, method, gate.get())) if gated_level(level) else None
         lf = None
         try:
             lf = fit_level(level, optimisers(level, method, None), ctx, more)
