@@ -880,9 +880,9 @@ def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
     of 3).  Within that margin the training EV does not decide: the two levels' optimisers are
     refitted on the halves of Noise 1 (:func:`glifx.fitting.selection.split_halves`) and each
     scored on the other half (:func:`_held_out`), and the simpler model is kept when this level
-    predicts neither held-out half better (both halves must agree: between near-equal models
-    their mean moves by about ±0.01 from one recording to another).  The simpler model comes with
-    its Long Square check: the collapse guard chose between the optimisers of one level, and a
+    predicts neither held-out half better (a measured θ∞ gives way only to consistent
+    evidence, as on the training EV only beyond the margin).  The simpler model comes with its
+    Long Square check: the collapse guard chose between the optimisers of one level, and a
     model that fails the check stays the better explanation of the training data (the level's
     note says that it fails).
     """
