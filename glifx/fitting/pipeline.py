@@ -767,6 +767,17 @@ class _Gate:
             return self._choice if self._choice is not None else EV
 
 
+def _gated(level: int, method: str, ctx: FitContext) -> bool:
+    """Whether ``level``'s optimisers wait for the choice at :data:`GATE_LEVEL`
+    (:func:`~glifx.fitting.selection.needs_gate`), unless its θ∞ is measured
+    (:func:`_theta_measured`): a threshold model that explains every observed threshold
+    describes a GLIF-like cell, on which the EV optimiser is the better one (the reference's
+    smooth likelihood is for cells no GLIF level contains).  On the development half the gate
+    had chosen the reference for two GLIF5 truths at noise 0.3, whose GLIF5 then lost its
+    measured θ∞ (+0.4 / +0.5 mV) to a simpler level's model (θ∞ +10 / +2 mV)."""
+    return needs_gate(level, method) and not _theta_measured(level, ctx)
+
+
 def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progress
                 ) -> dict[int, LevelFit]:
     """Fit each level (:func:`fit_level`), on :func:`glifx.glif.default_n_jobs` threads.
@@ -784,16 +795,7 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
     """
     from glifx.glif.simulator import map_tasks, task_threads
 
-    def gated_level(level: int) -> bool:
-        # a level whose θ∞ is measured (its threshold model explains every observed threshold)
-        # describes a GLIF-like cell, on which the EV optimiser is the better one (the
-        # reference's smooth likelihood is for cells no GLIF level contains): no choice there.
-        # On the development half the gate had chosen the reference for GLIF5 truths at noise
-        # 0.3, whose GLIF5 then lost its measured θ∞ (+0.4 / +0.5 mV) to a simpler level's
-        # model (θ∞ +10 / +2 mV)
-        return needs_gate(level, method) and not _theta_measured(level, ctx)
-
-    gated = method == "select" and any(gated_level(lv) for lv in levels)
+    gated = method == "select" and any(_gated(lv, method, ctx) for lv in levels)
     gate = _Gate(ctx, say, from_level=gated and GATE_LEVEL in levels)
     # in parallel the gate level first (it must be running before anything waits for it), then
     # the costlier higher levels first, for balance; serially the levels in order (the gate
@@ -805,7 +807,8 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
         say(f"GLIF{level}: started")
         # a gated level starts with the optimisers every choice includes and adds the rest
         # once the gate has chosen
-        more = (lambda: optimisers(level, method, gate.get())) if gated_level(level) else None
+        more = (lambda: optimisers(level, method, gate.get())) if _gated(level, method, ctx) \
+            else None
         lf = None
         try:
             lf = fit_level(level, optimisers(level, method, None), ctx, more)
