@@ -130,9 +130,13 @@ def test_select_method_chooses_between_both_at_glif3(small_cell, small_fit):
     assert small_fit[3].test_ev == fits[sel.choice][3].test_ev
     assert all(small_fit[lv].selection is None and small_fit[lv].optimization.method == "ev"
                for lv in (1, 2))
-    # GLIF4/5 cross-validate too exactly when GLIF3 chose the reference
-    assert all((small_fit[lv].selection is not None) == (sel.choice == "reference")
-               for lv in (4, 5))
+    # GLIF4/5 cross-validate too exactly when GLIF3 chose the reference and their θ∞ is no
+    # measurement (their threshold fit leaves residuals beyond the recording noise)
+    pre = small_fit.preprocessing
+    measured = {4: pre.threshold_spike.explains_thresholds,
+                5: pre.threshold_full.explains_thresholds}
+    assert all((small_fit[lv].selection is not None)
+               == (sel.choice == "reference" and not measured[lv]) for lv in (4, 5))
 
 
 @pytest.fixture
@@ -142,7 +146,7 @@ def gate_forced(monkeypatch):
     import glifx.fitting.pipeline as pipeline
 
     calls: list[set[str]] = []
-    forced = {"choice": "reference", "calls": calls}
+    forced = {"choice": "reference", "calls": calls, "measured": False}
     real = pipeline.cross_validate
 
     def fake(fitters, folds):
@@ -150,6 +154,10 @@ def gate_forced(monkeypatch):
         return replace(real(fitters, folds), choice=forced["choice"])
 
     monkeypatch.setattr(pipeline, "cross_validate", fake)
+    # whether GLIF4/5's θ∞ is a measurement (their threshold fits explain the thresholds):
+    # not by default, so that the gate decides their optimisers
+    monkeypatch.setattr(pipeline, "_theta_measured",
+                        lambda level, _ctx: forced["measured"] and level in (4, 5))
     return forced
 
 
@@ -174,6 +182,22 @@ def test_glif3_choice_gates_glif4_and_5(small_cell, small_fit, gate_forced, choi
         assert fit.preprocessing.reference_threshold_full == ref.preprocessing.reference_threshold_full
     else:
         assert fit.preprocessing.reference_threshold_spike is None
+
+
+def test_a_measured_threshold_takes_glif4_and_5_out_of_the_gate(small_cell, small_fit,
+                                                                 gate_forced):
+    """Where GLIF4/5's threshold fits explain every observed threshold (θ∞ a measurement, a
+    GLIF-like cell), they use the EV optimiser with θ∞ kept whatever GLIF3 chose: only GLIF3
+    cross-validates."""
+    cell, _ = small_cell
+    gate_forced.update(choice="reference", measured=True)
+    kw = dict(data=small_fit.data, optimize_kwargs=dict(n_starts=1, max_evaluations=60))
+    fit = fit_cell(cell, levels=(3, 4, 5), **kw)
+    assert gate_forced["calls"] == [{"ev", "reference"}]
+    assert fit[3].optimization.method == "reference" and fit[3].selection is not None
+    for lv in (4, 5):
+        assert fit[lv].ok and fit[lv].selection is None
+        assert fit[lv].optimization.method == "ev"
 
 
 @pytest.mark.parametrize("choice", ["reference", "ev"])

@@ -333,6 +333,10 @@ class FitContext:
         of its multipliers (else only where the cross-validation refitted them anyway).
     lock
         Held while a level adds estimates to ``pre`` (the levels may run on several threads).
+    fitters, half_fits
+        Level -> the optimiser its fit kept (bound to its initial model), and (level, fold) ->
+        that optimiser's result on a half of Noise 1 (from the cross-validation, or refitted by
+        :func:`_held_out`): the hierarchy's cross-validation (:func:`_contained_levels`).
     """
 
     data: FitData
@@ -345,6 +349,9 @@ class FitContext:
     progress: Progress | None = None
     half_refits: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    fitters: dict[int, Fitter] = field(default_factory=dict, repr=False)
+    half_fits: dict[tuple[int, int], OptimizationResult] = field(default_factory=dict,
+                                                                 repr=False)
 
     @property
     def dt(self) -> float:
@@ -352,14 +359,19 @@ class FitContext:
         return self.data.train[0].dt
 
 
+def _theta_measured(level: int, ctx: FitContext) -> bool:
+    """Whether the level's own threshold fit explains every observed threshold, so that its
+    θ∞ is a measurement (:data:`glifx.fitting.optimize.TH_INF_FROM_THRESHOLDS`)."""
+    if level not in TH_INF_FROM_THRESHOLDS:
+        return False
+    fit = ctx.pre.threshold_full if level == 5 else ctx.pre.threshold_spike
+    return isinstance(fit, ThresholdComponents) and fit.explains_thresholds
+
+
 def _ev_parameters(level: int, ctx: FitContext) -> list[Multiplier]:
     """The EV optimiser's multipliers at ``level``: θ∞ kept where the level's threshold fit
-    explains the observed thresholds (:data:`glifx.fitting.optimize.TH_INF_FROM_THRESHOLDS`)."""
-    keep = False
-    if level in TH_INF_FROM_THRESHOLDS:
-        fit = ctx.pre.threshold_full if level == 5 else ctx.pre.threshold_spike
-        keep = isinstance(fit, ThresholdComponents) and fit.explains_thresholds
-    return default_parameters(level, keep_th_inf=keep)
+    explains the observed thresholds (:func:`_theta_measured`)."""
+    return default_parameters(level, keep_th_inf=_theta_measured(level, ctx))
 
 
 def _ev_kept_theta(model: Any, data: SpikeTrainData, **kwargs: Any) -> OptimizationResult:
@@ -540,6 +552,10 @@ def fit_level(level: int, names: Sequence[str], ctx: FitContext,
         opt, kept, lf.protocol_check, guard_note = _guarded(level, opts, chosen, ctx)
         lf.optimization = opt
         halves = _half_multipliers(kept, cands[kept][1], ctx, refits)
+        ctx.fitters[level] = cands[kept][1]
+        for k in (0, 1):
+            if (kept, k) in refits:
+                ctx.half_fits[(level, k)] = refits[(kept, k)]
         spike, full = ctx.pre.thresholds(kept)
         lf.uncertainty = level_uncertainty(
             level, ctx.pre.uncertainty, {2: spike, 4: spike, 5: full}.get(level),
@@ -565,7 +581,9 @@ def _context(data: FitData, pre: Preprocessing, levels: Sequence[int], method: s
              half_refits: bool = False) -> FitContext:
     select = frozenset(levels) & frozenset(SELECT_LEVELS) if method == "select" else frozenset()
     folds: tuple[SpikeTrainData, SpikeTrainData] | str = "not needed"
-    if select or half_refits:
+    # halves also for the hierarchy's cross-validation (_contained_levels), but for the
+    # published method
+    if select or half_refits or (method != REFERENCE and len(levels) > 1):
         try:
             folds = split_halves(data.train)
         except GlifxError as exc:
@@ -749,6 +767,17 @@ class _Gate:
             return self._choice if self._choice is not None else EV
 
 
+def _gated(level: int, method: str, ctx: FitContext) -> bool:
+    """Whether ``level``'s optimisers wait for the choice at :data:`GATE_LEVEL`
+    (:func:`~glifx.fitting.selection.needs_gate`), unless its θ∞ is measured
+    (:func:`_theta_measured`): a threshold model that explains every observed threshold
+    describes a GLIF-like cell, on which the EV optimiser is the better one (the reference's
+    smooth likelihood is for cells no GLIF level contains).  On the development half the gate
+    had chosen the reference for two GLIF5 truths at noise 0.3, whose GLIF5 then lost its
+    measured θ∞ (+0.4 / +0.5 mV) to a simpler level's model (θ∞ +10 / +2 mV)."""
+    return needs_gate(level, method) and not _theta_measured(level, ctx)
+
+
 def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progress
                 ) -> dict[int, LevelFit]:
     """Fit each level (:func:`fit_level`), on :func:`glifx.glif.default_n_jobs` threads.
@@ -766,7 +795,7 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
     """
     from glifx.glif.simulator import map_tasks, task_threads
 
-    gated = method == "select" and any(needs_gate(lv, method) for lv in levels)
+    gated = method == "select" and any(_gated(lv, method, ctx) for lv in levels)
     gate = _Gate(ctx, say, from_level=gated and GATE_LEVEL in levels)
     # in parallel the gate level first (it must be running before anything waits for it), then
     # the costlier higher levels first, for balance; serially the levels in order (the gate
@@ -778,7 +807,7 @@ def _fit_levels(levels: Sequence[int], method: str, ctx: FitContext, say: Progre
         say(f"GLIF{level}: started")
         # a gated level starts with the optimisers every choice includes and adds the rest
         # once the gate has chosen
-        more = (lambda: optimisers(level, method, gate.get())) if needs_gate(level, method) \
+        more = (lambda: optimisers(level, method, gate.get())) if _gated(level, method, ctx) \
             else None
         lf = None
         try:
@@ -814,10 +843,30 @@ def _measured_margin(lf: LevelFit) -> float:
     return KEPT_TH_INF_EV_TOLERANCE if kept else 0.0
 
 
+def _held_out(level: int, ctx: FitContext) -> tuple[float, float] | None:
+    """EV ratios of ``level``'s optimiser refitted on each half of Noise 1 and scored on the
+    other (fitted on the first half, then on the second; what
+    :func:`glifx.fitting.selection.cross_validate` compares); ``None`` without halves or a
+    refit.  The fits are kept in ``ctx.half_fits`` (the cross-validation at
+    :data:`GATE_LEVEL` has made its own already)."""
+    if isinstance(ctx.folds, str) or level not in ctx.fitters:
+        return None
+    scores = []
+    for k, (fold, held) in enumerate((ctx.folds, ctx.folds[::-1])):
+        if (level, k) not in ctx.half_fits:
+            try:
+                ctx.half_fits[(level, k)] = ctx.fitters[level](fold)
+            except GlifxError:
+                return None
+        r = held.score(ctx.half_fits[(level, k)].model).ratio
+        scores.append(float(r) if np.isfinite(r) else -1.0)
+    return scores[0], scores[1]
+
+
 def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
                       ) -> dict[int, LevelFit]:
-    """No level explains the training data less than a simpler level it contains (beyond the
-    margin of a measured θ∞).
+    """No level explains the training data less than a simpler level it contains (within the
+    margin of a measured θ∞, unless its refits predict held-out data better).
 
     A GLIF level contains the simpler ones (:data:`glifx.glif.model.CONTAINED_LEVELS`: GLIF4
     with no voltage reset and no threshold jump is GLIF3): an optimum of its own below one of
@@ -827,13 +876,18 @@ def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
     (:meth:`~glifx.glif.GlifModel.as_level`), and the level says so.  Only the training data
     decide; the test EV is that of the model kept.
 
-    A level whose θ∞ stayed at its measured value gives way only to a model better by more
-    than the training-EV loss its optimiser accepted for that measurement
+    A level whose θ∞ stayed at its measured value gives way on the training EV alone only to a
+    model better by more than the training-EV loss its optimiser accepted for that measurement
     (:func:`_measured_margin`): without it, the first check-half run traded the measured θ∞ of
     GLIF5 truths at noise 0.3 for gains of 0.0004 to 0.016 (θ∞ within 1 mV on 0 of 4 instead
-    of 3).  The simpler model comes with its Long Square check: the collapse guard chose
-    between the optimisers of one level, and a model that fails the check stays the better
-    explanation of the training data (the level's note says that it fails).
+    of 3).  Within that margin the training EV does not decide: the two levels' optimisers are
+    refitted on the halves of Noise 1 (:func:`glifx.fitting.selection.split_halves`) and each
+    scored on the other half (:func:`_held_out`), and the simpler model is kept when this level
+    predicts neither held-out half better (a measured θ∞ gives way only to consistent
+    evidence, as on the training EV only beyond the margin).  The simpler model comes with its
+    Long Square check: the collapse guard chose between the optimisers of one level, and a
+    model that fails the check stays the better explanation of the training data (the level's
+    note says that it fails).
     """
     from glifx.glif.model import CONTAINED_LEVELS
 
@@ -841,18 +895,36 @@ def _contained_levels(fits: dict[int, LevelFit], ctx: FitContext, say: Progress
         lf = fits[level]
         inner = [fits[n] for n in CONTAINED_LEVELS[level] if n in fits and fits[n].ok]
         best = max(inner, key=lambda f: f.train_ev, default=None)
-        if not lf.ok or best is None or not best.train_ev > lf.train_ev + _measured_margin(lf):
+        if not lf.ok or best is None:
             continue
         t0 = time.perf_counter()
+        own = best.kept_from or best.level
+        gain = lf.train_ev - best.train_ev
+        if gain < -_measured_margin(lf):
+            why = (f"GLIF{level}'s optimum explained the training data less than GLIF{own}'s "
+                   f"model (EV {lf.train_ev:.3f} < {best.train_ev:.3f})")
+        elif gain < 0 and (rich := _held_out(level, ctx)) is not None \
+                and (simple := _held_out(own, ctx)) is not None:
+            pairs = ", ".join(f"{a:.3f} against {b:.3f}" for a, b in zip(rich, simple,
+                                                                          strict=True))
+            say(f"GLIF{level}: held-out halves of Noise 1, EV {pairs} of GLIF{own}'s model "
+                f"(training EV {lf.train_ev:.3f} against {best.train_ev:.3f})")
+            if any(a > b for a, b in zip(rich, simple, strict=True)):
+                lf.wall_time += time.perf_counter() - t0
+                continue
+            why = (f"GLIF{level}'s optimum, with its measured θ∞, explained the training data "
+                   f"less than GLIF{own}'s model (EV {lf.train_ev:.3f} < {best.train_ev:.3f}) "
+                   f"and predicted neither held-out half of Noise 1 better ({pairs})")
+        else:
+            lf.wall_time += time.perf_counter() - t0
+            continue
         try:
             model = best.model.as_level(level, rates_from=lf.model)
         except ConfigError:  # the simpler model's R, C make this level's b_voltage singular
             continue
-        own = best.kept_from or best.level
         off = [c for c in _COMPONENTS[level] if c not in _COMPONENTS[own]]
-        note = (f"GLIF{level}'s optimum explained the training data less than GLIF{own}'s "
-                f"model (EV {lf.train_ev:.3f} < {best.train_ev:.3f}), which GLIF{level} contains: "
-                f"kept GLIF{own}'s model, its {', '.join(off)} switched off")
+        note = (f"{why}, which GLIF{level} contains: kept GLIF{own}'s model, its "
+                f"{', '.join(off)} switched off")
         lf.own_train_ev, lf.own_test_ev = lf.train_ev, lf.test_ev
         lf.model, lf.kept_from = model, own
         lf.train_ev = float(ctx.train_set.score(model).ratio)
