@@ -192,8 +192,10 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
     together with the after-spike currents on everything outside the cuts; else, or when that
     fit fails, on the spike-free part of the training sweeps.  The joint fit keeps per-sweep
     refits at its rates (``R_sweeps``, ``C_sweeps``) for the uncertainty."""
-    masks = [est.subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus) for s in train]
-    quiet = sum(m.sum() * s.dt for m, s in zip(masks, train, strict=True))
+    # the masks are not kept through the joint fit (5 MB per 25 s sweep at 200 kHz);
+    # resistance_capacitance makes the same ones again
+    quiet = sum(est.subthreshold_mask(s.n_samples, s.dt, s.spikes, s.stimulus).sum() * s.dt
+                for s in train)
     note = ""
     if pre.cut is None:
         note = "no spike cut: R and C from the subthreshold samples"
@@ -226,7 +228,7 @@ def _membrane(train: list[SISweep], block: int, pre: Preprocessing,
                 "not modelled (none measured, or its refinement found no passive membrane)")
             return est.Membrane(asc.R, asc.C, np.array([r for r, _ in per]),
                                 np.array([c for _, c in per]), "spiking", asc.noise_tau, why)
-    mem = est.resistance_capacitance(train, masks=masks, block=block)
+    mem = est.resistance_capacitance(train, block=block)
     return replace(mem, note=note if membrane == "joint" else "")
 
 
@@ -362,6 +364,12 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     (passive, t_passive), (spiking, t_spiking) = map_tasks(lambda chain: chain(),
                                                            [regressions, thresholds])
     cache.clear()
+    # the Long Square currents, kept as the file's samples through preprocessing (see
+    # glifx.fitting.data.prepare), are converted now for the fit's collapse guards: before the
+    # trim below, which then returns their file samples' pages, and not among the levels'
+    # working sets on threads (where they cost the fit ~70 MB more at 200 kHz)
+    for s in data.long_square:
+        s.i  # noqa: B018 - the read converts and keeps them
     release_free_memory()  # the regressions' shared arrays (~0.2 GB at 200 kHz) go
     if progress is not None:
         for message in held:
