@@ -417,3 +417,61 @@ def away_runs(x: np.ndarray, base: float, tol: float) -> tuple[np.ndarray, np.nd
     if inside:
         stops[j] = n
     return starts, stops
+
+
+# --------------------------------------------------------------------------- file samples
+@njit(cache=CACHE, nogil=True)
+def _from_raw(r, scale: float, offset: float, factor: float, shift: float) -> float:
+    """``(float64(r) * scale + offset) * factor - shift``, with the steps that
+    ``glifx.fitting.data.SISamples`` leaves out (scale 1, offset 0, shift 0) left out too."""
+    t = np.float64(r)
+    if scale != 1.0:
+        t = t * scale
+    if offset != 0.0:
+        t = t + offset
+    t = t * factor
+    if shift != 0.0:
+        t = t - shift
+    return t
+
+
+@njit(cache=CACHE, nogil=True)
+def samples_of_values(values: np.ndarray, raw: np.ndarray, scale: float, offset: float,
+                      factor: float, shift: float, integer: bool, lo: float, hi: float) -> bool:
+    """Fill ``raw`` (the file's type) with the samples whose conversion
+    (:func:`_from_raw`) gives ``values`` exactly: the inverse conversion rounded to the type,
+    or a neighbour of it.  Returns False as soon as a value has no such sample (``raw`` is then
+    partly filled), or one falls outside ``[lo, hi]`` (integer types)."""
+    inv_factor, inv_scale = 1.0 / factor, 1.0 / scale  # a guess only: checked below
+    for k in range(values.size):
+        x = values[k]
+        y = x + shift if shift != 0.0 else x  # as _from_raw: -0.0 stays -0.0
+        y = y * inv_factor
+        if offset != 0.0:
+            y = y - offset
+        y = y * inv_scale
+        if integer:
+            y = np.rint(y)
+            if not (lo <= y <= hi):
+                return False
+        raw[k] = y
+        if _same(_from_raw(raw[k], scale, offset, factor, shift), x):
+            continue
+        r0 = raw[k]
+        if integer:
+            up, down = r0 + 1, r0 - 1
+        else:
+            up, down = np.nextafter(r0, np.inf), np.nextafter(r0, -np.inf)
+        if _same(_from_raw(up, scale, offset, factor, shift), x):
+            raw[k] = up
+        elif _same(_from_raw(down, scale, offset, factor, shift), x):
+            raw[k] = down
+        else:
+            return False
+    return True
+
+
+@njit(cache=CACHE, nogil=True)
+def _same(a: float, b: float) -> bool:
+    """``a`` and ``b`` are the same float64, bit for bit (0.0 and -0.0 differ; no NaN is)."""
+    return a == b and (a != 0.0 or np.copysign(1.0, a) == np.copysign(1.0, b))

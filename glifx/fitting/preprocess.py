@@ -27,7 +27,7 @@ import numpy as np
 from glifx._memory import release_free_memory
 from glifx.errors import ConfigError, EstimationError, GlifxError
 from glifx.fitting import estimators as est
-from glifx.fitting.data import FitData, SISweep
+from glifx.fitting.data import FitData, SISweep, release_kept
 
 #: Least spike-free training time (s) for the passive R, C regression (else fitted with ASCs).
 MIN_SUBTHRESHOLD_S = 1.0
@@ -317,6 +317,9 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     # the after-spike-current fits (membrane, asc, their per-sweep refits) share their bases
     cache = est.RegressionCache()
     _estimate(pre, "reset", lambda: est.spike_cut_and_reset(train), progress)
+    # its reads converted the training voltages, kept from now on (glifx.fitting.data.prepare):
+    # their file samples' pages, now free, are returned before the two chains' working sets
+    release_free_memory()
     if membrane not in MEMBRANE_METHODS:
         raise ConfigError(f"membrane must be one of {MEMBRANE_METHODS}, got {membrane!r}")
 
@@ -364,10 +367,12 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     (passive, t_passive), (spiking, t_spiking) = map_tasks(lambda chain: chain(),
                                                            [regressions, thresholds])
     cache.clear()
-    # the Long Square currents, kept as the file's samples through preprocessing (see
-    # glifx.fitting.data.prepare), are converted now for the fit's collapse guards: before the
-    # trim below, which then returns their file samples' pages, and not among the levels'
-    # working sets on threads (where they cost the fit ~70 MB more at 200 kHz)
+    # what preprocessing kept of the file's samples (glifx.fitting.data.prepare) changes for
+    # the fit: the training voltages, which no fit reads whole, go back to the file's float32
+    # (57 MB instead of 114 MB at 200 kHz), and the Long Square currents, which every level's
+    # collapse guard simulates, are converted now, before the trim below (which returns the
+    # pages freed) rather than among the levels' working sets (~70 MB more at 200 kHz)
+    release_kept(train, "v")
     for s in data.long_square:
         s.i  # noqa: B018 - the read converts and keeps them
     release_free_memory()  # the regressions' shared arrays (~0.2 GB at 200 kHz) go
