@@ -437,12 +437,14 @@ def _from_raw(r, scale: float, offset: float, factor: float, shift: float) -> fl
 
 @njit(cache=CACHE, nogil=True)
 def samples_of_values(values: np.ndarray, raw: np.ndarray, scale: float, offset: float,
-                      factor: float, shift: float, integer: bool, lo: float, hi: float) -> bool:
-    """Fill ``raw`` (the file's type) with the samples whose conversion
-    (:func:`_from_raw`) gives ``values`` exactly: the inverse conversion rounded to the type,
-    or a neighbour of it.  Returns False as soon as a value has no such sample (``raw`` is then
-    partly filled), or one falls outside ``[lo, hi]`` (integer types)."""
+                      factor: float, shift: float, integer: bool, lo: float, hi: float,
+                      bad: np.ndarray) -> int:
+    """Fill ``raw`` (the file's type) with the inverse conversion of ``values``, rounded to the
+    type, and count the samples that do not give their value back bit for bit
+    (:func:`_from_raw`; for integer types also those outside ``[lo, hi]``, set to 0); the
+    first ``bad.size`` of their indices go to ``bad``."""
     inv_factor, inv_scale = 1.0 / factor, 1.0 / scale  # a guess only: checked below
+    n_bad = 0
     for k in range(values.size):
         x = values[k]
         y = x + shift if shift != 0.0 else x  # as _from_raw: -0.0 stays -0.0
@@ -450,25 +452,17 @@ def samples_of_values(values: np.ndarray, raw: np.ndarray, scale: float, offset:
         if offset != 0.0:
             y = y - offset
         y = y * inv_scale
+        ok = True
         if integer:
             y = np.rint(y)
             if not (lo <= y <= hi):
-                return False
+                y, ok = 0.0, False
         raw[k] = y
-        if _same(_from_raw(raw[k], scale, offset, factor, shift), x):
-            continue
-        r0 = raw[k]
-        if integer:
-            up, down = r0 + 1, r0 - 1
-        else:
-            up, down = np.nextafter(r0, np.inf), np.nextafter(r0, -np.inf)
-        if _same(_from_raw(up, scale, offset, factor, shift), x):
-            raw[k] = up
-        elif _same(_from_raw(down, scale, offset, factor, shift), x):
-            raw[k] = down
-        else:
-            return False
-    return True
+        if not (ok and _same(_from_raw(raw[k], scale, offset, factor, shift), x)):
+            if n_bad < bad.size:
+                bad[n_bad] = k
+            n_bad += 1
+    return n_bad
 
 
 @njit(cache=CACHE, nogil=True)

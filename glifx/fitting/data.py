@@ -152,11 +152,27 @@ class SISamples:
         integer = bool(np.issubdtype(self.dtype, np.integer))
         lo, hi = ((float(np.iinfo(self.dtype).min), float(np.iinfo(self.dtype).max))
                   if integer else (-np.inf, np.inf))
-        # the kernel's conversion is _convert's, step for step (no fused multiply-add: numba
-        # compiles without fastmath), so a sample it accepts gives its value back when read
-        if not _kernels.samples_of_values(kept, raw, self.scale, self.offset, self.factor,
-                                          self.shift, integer, lo, hi):
+        # the kernel's conversion is _convert's, step for step (numba compiles without
+        # fastmath: no fused multiply-add), so a sample it accepts gives its value back when
+        # read; the few it does not (rounding of the inverse) are tried one step up and down
+        bad = np.empty(_RELEASE_MAX_BAD, dtype=np.int64)
+        n_bad = _kernels.samples_of_values(kept, raw, self.scale, self.offset, self.factor,
+                                           self.shift, integer, lo, hi, bad)
+        if n_bad > bad.size:
             return False
+        for k in bad[:n_bad]:
+            guesses = np.array([raw[k], raw[k]], dtype=self.dtype)
+            if integer:
+                if not lo < raw[k] < hi:
+                    return False
+                guesses += np.array([1, -1], dtype=self.dtype)
+            else:
+                guesses = np.nextafter(guesses, np.array([np.inf, -np.inf], dtype=self.dtype))
+            back = self._convert(guesses)
+            same = back.view(np.int64) == kept[k:k + 1].view(np.int64)
+            if not same.any():
+                return False
+            raw[k] = guesses[np.argmax(same)]
         raw.flags.writeable = False
         self.raw, self._kept, self.keep = raw, None, False
         self._ref = weakref.ref(kept)  # shared while anyone still holds it
@@ -192,6 +208,9 @@ class SISamples:
 
 #: Serialises the first read of a kept SISamples (its one conversion).
 _KEEP_LOCK = threading.Lock()
+#: Samples whose inverse conversion :meth:`SISamples.release` may correct; more, and it keeps
+#: the values (the file's samples are rebuilt exactly nearly everywhere).
+_RELEASE_MAX_BAD = 1024
 
 
 class _Channel:
