@@ -258,6 +258,15 @@ def test_kept_channels_are_converted_once_and_released_to_the_same_values(offset
         assert again.view(np.int64).tolist() == v.view(np.int64).tolist()
         np.testing.assert_array_equal(s.v, v)
         np.testing.assert_array_equal(b.raw, raw[: b.size])  # here the very samples read
+    # a stage that reads them whole again keeps them again (preprocessing, run twice)
+    from glifx.fitting.data import keep_on_read
+
+    keep_on_read(data.train, "v")
+    assert all(b.keep and b.raw is not None for b in before)
+    np.testing.assert_array_equal(data.train[0].v, values[0])
+    assert before[0]._kept is not None and before[0].raw is None
+    release_kept(data.train, "v")
+    assert before[0]._kept is None and before[0].raw is not None
     # the Long Square currents likewise
     ls = data.long_square[0]
     i = ls.i.copy()

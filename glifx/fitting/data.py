@@ -329,6 +329,16 @@ class FitData:
     rest_sweeps: tuple[float, ...] = ()
 
 
+def keep_on_read(sweeps: Iterable[SISweep], channel: str) -> None:
+    """Let ``channel`` (``"v"``, ``"i"``) of ``sweeps``, where kept as the file's samples, be
+    converted at its next read and kept from then on (:class:`SISamples` ``keep``), until
+    :func:`release_kept`: for a stage that reads it whole again and again."""
+    for s in sweeps:
+        x = s.stored(channel)
+        if isinstance(x, SISamples):
+            x.keep = True
+
+
 def release_kept(sweeps: Iterable[SISweep], channel: str) -> None:
     """Let ``channel`` (``"v"``, ``"i"``) of ``sweeps``, where kept as float64 since its first
     read (:class:`SISamples` ``keep``), go back to the file's samples (:meth:`SISamples.release`:

@@ -27,7 +27,7 @@ import numpy as np
 from glifx._memory import release_free_memory
 from glifx.errors import ConfigError, EstimationError, GlifxError
 from glifx.fitting import estimators as est
-from glifx.fitting.data import FitData, SISweep, release_kept
+from glifx.fitting.data import FitData, SISweep, keep_on_read, release_kept
 
 #: Least spike-free training time (s) for the passive R, C regression (else fitted with ASCs).
 MIN_SUBTHRESHOLD_S = 1.0
@@ -316,9 +316,13 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     block = est.regression_block(train[0].dt, regression_rate)
     # the after-spike-current fits (membrane, asc, their per-sweep refits) share their bases
     cache = est.RegressionCache()
+    # the training voltages are read whole by most estimates: converted at their first read
+    # and kept until preprocessing is done (glifx.fitting.data.prepare keeps them so already;
+    # again here for a second preprocessing of the same data)
+    keep_on_read(train, "v")
     _estimate(pre, "reset", lambda: est.spike_cut_and_reset(train), progress)
-    # its reads converted the training voltages, kept from now on (glifx.fitting.data.prepare):
-    # their file samples' pages, now free, are returned before the two chains' working sets
+    # its reads converted the training voltages: the pages their file samples leave free are
+    # returned before the two chains' working sets
     release_free_memory()
     if membrane not in MEMBRANE_METHODS:
         raise ConfigError(f"membrane must be one of {MEMBRANE_METHODS}, got {membrane!r}")
