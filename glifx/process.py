@@ -31,6 +31,7 @@ from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
 from glifx.features.spikes import kernels_ready, warm_up
 from glifx.fitting import FitResult, fit_cell
+from glifx.fitting.data import release_kept
 from glifx.fitting.pipeline import LEVELS, LevelFit
 from glifx.fitting.preprocess import Preprocessing
 from glifx.io import load_cell
@@ -404,6 +405,8 @@ def process_cell(
         if data_side is not None:
             data_side.cancel()
     cell.clear_cache()
+    if fit.data is not None:  # the report simulates a Long Square sweep at most: the kept
+        release_kept(fit.data.long_square, "i")  # float64 currents go back to the file's
     release_free_memory()  # what the fit and the recorded samples leave free, before the report
     if fit.data is not None and not fit.data.test:
         _warn(warnings, say,

@@ -172,13 +172,15 @@ def test_compact_sweeps_hold_the_values_of_the_float64_conversion(offset_mv):
         np.testing.assert_array_equal(s.v_at(slice(100, 200)), v[100:200])
         assert s.v_at(5) == v[5]
         np.testing.assert_array_equal(s.spike_v, v[s.spikes])
-    # training sweeps are converted up front; the others (and the Long Square voltage) keep
-    # the file's samples
-    assert not isinstance(data.train[0].stored("v"), SISamples)
+    # the training currents are converted up front; every other channel keeps the file's
+    # samples, the training voltages and the Long Square currents until their first read
+    # (above), from which on they keep the float64 values instead
+    assert not isinstance(data.train[0].stored("i"), SISamples)
     assert isinstance(data.test[0].stored("v"), SISamples)
     assert isinstance(data.test[0].stored("i"), SISamples)
     assert isinstance(data.long_square[0].stored("v"), SISamples)
-    assert not isinstance(data.long_square[0].stored("i"), SISamples)
+    for kept in (data.train[0].stored("v"), data.long_square[0].stored("i")):
+        assert kept.keep and kept.raw is None and kept.float64() is kept.float64()
     # built once while held, again after release; read-only either way
     v1 = data.test[0].v
     assert data.test[0].v is v1 and not v1.flags.writeable
@@ -220,3 +222,93 @@ def test_spike_detection_buffers_are_released():
         [(threading.get_ident(), "test-buffer")]
     prepare(_float32_cell(), spike_detector=detector)
     assert not spikes._WORK
+
+
+def _si_values(raw, scale, offset, factor, shift):
+    """The SI values of file samples, by numpy, in SISamples' order of operations."""
+    out = raw.astype(np.float64) * scale
+    if offset:
+        out += offset
+    out *= factor
+    if shift:
+        out -= shift
+    return out
+
+
+@pytest.mark.parametrize("offset_mv", [0.0, 1.5])
+def test_kept_channels_are_converted_once_and_released_to_the_same_values(offset_mv):
+    """A kept channel (SISamples keep) is converted at its first read and then holds the float64
+    values, not the file's samples; release_kept gives it samples again whose values are those
+    float64 values bit for bit (independently: numpy's conversion of the samples it keeps), and
+    reads build them as for any compact channel."""
+    from glifx.fitting.data import SISamples, release_kept
+
+    cell = _float32_cell(offset_mv)
+    data = prepare(cell, spike_detector=detector)
+    train_v = [cell[s.sweep_number].file_samples("v").raw for s in data.train]
+    before = [s.stored("v") for s in data.train]
+    assert all(b.raw is not None and b._kept is None for b in before)  # nothing read yet
+    values = [s.v.copy() for s in data.train]
+    assert all(b.raw is None and b._kept is not None for b in before)  # read once: kept
+    release_kept(data.train, "v")
+    for s, b, v, raw in zip(data.train, before, values, train_v, strict=True):
+        assert s.stored("v") is b and b._kept is None and not b.keep
+        assert b.raw.dtype == np.float32 and not b.raw.flags.writeable
+        again = _si_values(b.raw, 1e3, offset_mv, 1e-3, data.el_reference)
+        assert again.view(np.int64).tolist() == v.view(np.int64).tolist()
+        np.testing.assert_array_equal(s.v, v)
+        np.testing.assert_array_equal(b.raw, raw[: b.size])  # here the very samples read
+    # a stage that reads them whole again keeps them again (preprocessing, run twice)
+    from glifx.fitting.data import keep_on_read
+
+    keep_on_read(data.train, "v")
+    assert all(b.keep and b.raw is not None for b in before)
+    np.testing.assert_array_equal(data.train[0].v, values[0])
+    assert before[0]._kept is not None and before[0].raw is None
+    release_kept(data.train, "v")
+    assert before[0]._kept is None and before[0].raw is not None
+    # the Long Square currents likewise
+    ls = data.long_square[0]
+    i = ls.i.copy()
+    release_kept(data.long_square, "i")
+    assert isinstance(ls.stored("i"), SISamples) and ls.stored("i").raw is not None
+    np.testing.assert_array_equal(ls.i, i)
+
+
+@pytest.mark.parametrize("dtype, scale, offset, factor, shift", [
+    (np.float32, 1e3, 0.0, 1e-3, -0.0712),   # volts as float32, relative to rest
+    (np.float32, 1e3, 2.5, 1e-3, 0.0),       # with an offset, no shift
+    (np.float32, 1e12, 0.0, 1e-12, 0.0),     # amperes: scale, factor only
+    (np.int16, 0.03125, -1.5, 1e-3, 0.065),  # integer samples (ABF-like)
+])
+def test_release_gives_samples_of_the_same_values_bit_for_bit(dtype, scale, offset, factor,
+                                                               shift):
+    """SISamples.release on awkward samples (zeros of both signs, tiny, huge, extremes of an
+    integer type): the samples it keeps give every value back bit for bit (numpy's conversion,
+    computed here), where it cannot it keeps the values, and values that no sample gives (a
+    value changed by one unit in the last place) are refused."""
+    from glifx.fitting.data import SISamples
+    from glifx.sweep import FileSamples
+
+    rng = np.random.default_rng(7)
+    if dtype is np.int16:
+        raw = rng.integers(-32768, 32768, 100_000).astype(np.int16)
+        raw[:4] = [-32768, 32767, 0, -1]
+    else:
+        raw = (rng.standard_normal(100_000) * 0.02 - 0.065).astype(np.float32)
+        raw[:8] = [0.0, -0.0, 1e-30, -1e-38, 1e-45, 3.0e38, -1.0, 0.0712]
+    s = SISamples(FileSamples(raw, scale, offset), raw.size, factor, shift, keep=True)
+    v = s.float64().copy()
+    expected = _si_values(raw, scale, offset, factor, shift)
+    assert v.view(np.int64).tolist() == expected.view(np.int64).tolist()
+    assert s.release()
+    back = _si_values(s.raw, scale, offset, factor, shift)
+    assert back.view(np.int64).tolist() == v.view(np.int64).tolist()
+    np.testing.assert_array_equal(s.float64(), v)
+    # a value between two samples' values has no sample: nothing is released
+    t = SISamples(FileSamples(raw, scale, offset), raw.size, factor, shift, keep=True)
+    t.float64()
+    t._kept = v.copy()
+    t._kept[10] = np.nextafter(t._kept[10], np.inf)  # between two samples of any type here
+    assert not t.release()
+    assert t.raw is None and t._kept is not None

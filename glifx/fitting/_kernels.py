@@ -417,3 +417,55 @@ def away_runs(x: np.ndarray, base: float, tol: float) -> tuple[np.ndarray, np.nd
     if inside:
         stops[j] = n
     return starts, stops
+
+
+# --------------------------------------------------------------------------- file samples
+@njit(cache=CACHE, nogil=True)
+def _from_raw(r, scale: float, offset: float, factor: float, shift: float) -> float:
+    """``(float64(r) * scale + offset) * factor - shift``, with the steps that
+    ``glifx.fitting.data.SISamples`` leaves out (scale 1, offset 0, shift 0) left out too."""
+    t = np.float64(r)
+    if scale != 1.0:
+        t = t * scale
+    if offset != 0.0:
+        t = t + offset
+    t = t * factor
+    if shift != 0.0:
+        t = t - shift
+    return t
+
+
+@njit(cache=CACHE, nogil=True)
+def samples_of_values(values: np.ndarray, raw: np.ndarray, scale: float, offset: float,
+                      factor: float, shift: float, integer: bool, lo: float, hi: float,
+                      bad: np.ndarray) -> int:
+    """Fill ``raw`` (the file's type) with the inverse conversion of ``values``, rounded to the
+    type, and count the samples that do not give their value back bit for bit
+    (:func:`_from_raw`; for integer types also those outside ``[lo, hi]``, set to 0); the
+    first ``bad.size`` of their indices go to ``bad``."""
+    inv_factor, inv_scale = 1.0 / factor, 1.0 / scale  # a guess only: checked below
+    n_bad = 0
+    for k in range(values.size):
+        x = values[k]
+        y = x + shift if shift != 0.0 else x  # as _from_raw: -0.0 stays -0.0
+        y = y * inv_factor
+        if offset != 0.0:
+            y = y - offset
+        y = y * inv_scale
+        ok = True
+        if integer:
+            y = np.rint(y)
+            if not (lo <= y <= hi):
+                y, ok = 0.0, False
+        raw[k] = y
+        if not (ok and _same(_from_raw(raw[k], scale, offset, factor, shift), x)):
+            if n_bad < bad.size:
+                bad[n_bad] = k
+            n_bad += 1
+    return n_bad
+
+
+@njit(cache=CACHE, nogil=True)
+def _same(a: float, b: float) -> bool:
+    """``a`` and ``b`` are the same float64, bit for bit (0.0 and -0.0 differ; no NaN is)."""
+    return a == b and (a != 0.0 or np.copysign(1.0, a) == np.copysign(1.0, b))

@@ -33,6 +33,7 @@ averaging is handled by the estimators themselves (centred differences, see
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -71,7 +72,9 @@ class SISamples:
     The SI values are ``(float64(raw) * scale + offset) * factor - shift``, in that order: the
     arithmetic of :func:`to_si` on a sweep read from the file, so they are identical to an up
     front conversion.  They are built when read, and the float64 array is shared while anyone
-    holds it (as :class:`glifx.sweep.FileSamples` does for a sweep's mV and pA).
+    holds it (as :class:`glifx.sweep.FileSamples` does for a sweep's mV and pA); with ``keep``
+    they are built at the first read and kept, and the file's samples dropped: a conversion put
+    off until it is needed, for a channel read often once it is read at all.
 
     Parameters
     ----------
@@ -83,17 +86,24 @@ class SISamples:
         From the sweep's unit to SI (:data:`MV`, :data:`PA`).
     shift
         Subtracted last, SI (``El_reference`` for the voltage).
+    keep
+        Keep the float64 values from the first read on (instead of the file's samples).
     """
 
-    def __init__(self, samples: FileSamples, n: int, factor: float, shift: float = 0.0) -> None:
-        self.raw = samples.raw[:n]
+    def __init__(self, samples: FileSamples, n: int, factor: float, shift: float = 0.0, *,
+                 keep: bool = False) -> None:
+        self.raw: np.ndarray | None = samples.raw[:n]
+        self.n = int(n)
         self.scale, self.offset = samples.scale, samples.offset
         self.factor, self.shift = float(factor), float(shift)
+        self.keep = bool(keep)
+        self.dtype = samples.raw.dtype
         self._ref: weakref.ref[np.ndarray] | None = None
+        self._kept: np.ndarray | None = None
 
     @property
     def size(self) -> int:
-        return int(self.raw.size)
+        return self.n
 
     def _convert(self, raw: np.ndarray) -> np.ndarray:
         out = np.empty(raw.shape, dtype=np.float64)
@@ -109,29 +119,101 @@ class SISamples:
         return out
 
     def float64(self) -> np.ndarray:
-        """The SI values, read-only float64 (built once while held)."""
+        """The SI values, read-only float64 (built once while held, or kept with ``keep``)."""
+        if self._kept is not None:
+            return self._kept
         arr = self._ref() if self._ref is not None else None
         if arr is None:
-            arr = self._convert(self.raw)
+            if self.keep:
+                with _KEEP_LOCK:  # levels on threads: one build, not one per thread
+                    if self._kept is None:
+                        self._kept = self._convert(self.raw)  # type: ignore[arg-type]
+                        self._kept.flags.writeable = False
+                        self.raw = None
+                return self._kept
+            arr = self._convert(self.raw)  # type: ignore[arg-type]
             arr.flags.writeable = False
             self._ref = weakref.ref(arr)
         return arr
 
+    def release(self) -> bool:
+        """Go back to the file's samples from values kept (``keep``), when they give exactly
+        those values: the samples are rebuilt by the inverse conversion, rounded to the file's
+        type, and each is checked by converting it again (a sample that does not give its
+        value back is tried one step up and down; if that fails too, nothing changes).  Later
+        reads build the values as without ``keep``.  Returns whether the samples are kept now.
+        """
+        kept = self._kept
+        if kept is None:
+            return self.raw is not None
+        from glifx.fitting import _kernels
+
+        raw = np.empty(kept.shape, dtype=self.dtype)
+        integer = bool(np.issubdtype(self.dtype, np.integer))
+        lo, hi = ((float(np.iinfo(self.dtype).min), float(np.iinfo(self.dtype).max))
+                  if integer else (-np.inf, np.inf))
+        # the kernel's conversion is _convert's, step for step (numba compiles without
+        # fastmath: no fused multiply-add), so a sample it accepts gives its value back when
+        # read; the few it does not (rounding of the inverse) are tried one step up and down
+        bad = np.empty(_RELEASE_MAX_BAD, dtype=np.int64)
+        n_bad = _kernels.samples_of_values(kept, raw, self.scale, self.offset, self.factor,
+                                           self.shift, integer, lo, hi, bad)
+        if n_bad > bad.size:
+            return False
+        for k in bad[:n_bad]:
+            guesses = np.array([raw[k], raw[k]], dtype=self.dtype)
+            if integer:
+                if not lo < raw[k] < hi:
+                    return False
+                guesses += np.array([1, -1], dtype=self.dtype)
+            else:
+                guesses = np.nextafter(guesses, np.array([np.inf, -np.inf], dtype=self.dtype))
+            back = self._convert(guesses)
+            same = back.view(np.int64) == kept[k:k + 1].view(np.int64)
+            if not same.any():
+                return False
+            raw[k] = guesses[np.argmax(same)]
+        raw.flags.writeable = False
+        self.raw, self._kept, self.keep = raw, None, False
+        self._ref = weakref.ref(kept)  # shared while anyone still holds it
+        return True
+
+    def _held(self) -> np.ndarray | None:
+        """The float64 values when built and held (by anyone), else ``None``."""
+        if self._kept is not None:
+            return self._kept
+        return self._ref() if self._ref is not None else None
+
     def at(self, index: Any) -> np.ndarray:
         """The SI values at ``index`` (integers or a slice), without building the whole array."""
-        arr = self._ref() if self._ref is not None else None
-        if arr is not None:
-            return arr[index]
-        return self._convert(np.atleast_1d(self.raw[index]))[() if np.ndim(index) == 0 else ...]
+        arr = self._held()
+        if arr is None:
+            raw = self.raw  # read once: a first read of a kept channel may drop it meanwhile
+            if raw is not None:
+                return self._convert(np.atleast_1d(raw[index]))[() if np.ndim(index) == 0
+                                                                 else ...]
+            arr = self.float64()
+        return arr[index]
 
     def same(self, other: SISamples) -> bool:
         """Whether ``other`` holds the same values (equal samples, same conversion)."""
-        return (self.size == other.size and (self.scale, self.offset, self.factor, self.shift)
+        if self.size != other.size:
+            return False
+        if self.raw is None or other.raw is None:  # one was converted and kept
+            return bool(np.array_equal(self.float64(), other.float64()))
+        return ((self.scale, self.offset, self.factor, self.shift)
                 == (other.scale, other.offset, other.factor, other.shift)
                 and np.array_equal(self.raw, other.raw))
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_ref": None}
+
+
+#: Serialises the first read of a kept SISamples (its one conversion).
+_KEEP_LOCK = threading.Lock()
+#: Samples whose inverse conversion :meth:`SISamples.release` may correct; more, and it keeps
+#: the values (the file's samples are rebuilt exactly nearly everywhere).
+_RELEASE_MAX_BAD = 1024
 
 
 class _Channel:
@@ -247,6 +329,26 @@ class FitData:
     rest_sweeps: tuple[float, ...] = ()
 
 
+def keep_on_read(sweeps: Iterable[SISweep], channel: str) -> None:
+    """Let ``channel`` (``"v"``, ``"i"``) of ``sweeps``, where kept as the file's samples, be
+    converted at its next read and kept from then on (:class:`SISamples` ``keep``), until
+    :func:`release_kept`: for a stage that reads it whole again and again."""
+    for s in sweeps:
+        x = s.stored(channel)
+        if isinstance(x, SISamples):
+            x.keep = True
+
+
+def release_kept(sweeps: Iterable[SISweep], channel: str) -> None:
+    """Let ``channel`` (``"v"``, ``"i"``) of ``sweeps``, where kept as float64 since its first
+    read (:class:`SISamples` ``keep``), go back to the file's samples (:meth:`SISamples.release`:
+    only where they give the same values); reads then build the values again."""
+    for s in sweeps:
+        x = s.stored(channel)
+        if isinstance(x, SISamples):
+            x.release()
+
+
 def default_spike_detector(sweep: Sweep) -> np.ndarray:
     """Threshold sample indices of the spikes of ``sweep`` in its stimulus window.
 
@@ -357,6 +459,7 @@ def to_si(
     *,
     spikes: np.ndarray | None = None,
     compact: Collection[str] = (),
+    keep: Collection[str] = (),
 ) -> SISweep:
     """Convert one sweep to SI relative to ``el_reference`` (V) and detect its spikes.
 
@@ -375,6 +478,9 @@ def to_si(
         Channels (``"v"``, ``"i"``) to keep in the file's form when it stores them in fewer
         bytes than float64 (:meth:`glifx.Sweep.file_samples`): :class:`SISamples`, the same
         values built when read, instead of converting them now.
+    keep
+        Channels of ``compact`` converted at their first read and kept from then on (their
+        file samples dropped): :class:`SISamples` ``keep``.
 
     Raises
     ------
@@ -382,22 +488,22 @@ def to_si(
         When the sweep has no current.
     """
     n = _recorded_samples(sweep)
+    if spikes is None:  # first: the detector's time base and dV/dt go before v and i come
+        detector = spike_detector or default_spike_detector
+        spikes = detector(sweep)
     stored_v = sweep.file_samples("v") if "v" in compact else None
     stored_i = sweep.file_samples("i") if "i" in compact else None
     v: np.ndarray | SISamples
     i: np.ndarray | SISamples
     if stored_v is not None:
-        v = SISamples(stored_v, n, MV, el_reference)
+        v = SISamples(stored_v, n, MV, el_reference, keep="v" in keep)
     else:
         v = np.asarray(sweep.v[:n], dtype=np.float64) * MV
         v -= el_reference  # in place: the same values without a second 40 MB array (25 s, 200 kHz)
     if stored_i is not None:
-        i = SISamples(stored_i, n, PA)
+        i = SISamples(stored_i, n, PA, keep="i" in keep)
     else:
         i = np.asarray(sweep.i[:n], dtype=np.float64) * PA
-    if spikes is None:
-        detector = spike_detector or default_spike_detector
-        spikes = detector(sweep)
     spikes = np.unique(np.asarray(spikes, dtype=np.int64))
     spikes = spikes[(spikes >= 0) & (spikes < n)]
     try:
@@ -553,6 +659,9 @@ def prepare(
                                "cut are not resolved)")
             else:
                 yield sweep
+            # not held while the next sweep is read: two sweeps' float64 v and i (0.15 GB
+            # for 25 s at 200 kHz) would be alive at once
+            del sweep
 
     names = [train, test, SHORT_SQUARE, SHORT_SQUARE_TRIPLE] + ([LONG_SQUARE] if long_square else [])
     if release:  # what will not be converted goes first
@@ -570,6 +679,7 @@ def prepare(
             rests.append(resting_potential(s))
         except GlifxError as exc:
             excluded[s.sweep_number] = str(exc)
+        del s  # its float64 v and i are not kept through the conversions below
     if not n_loaded:
         why = "; ".join(f"sweep {n}: {excluded[n]}" for n in train_numbers[:3] if n in excluded)
         raise EstimationError(f"{cell.cell_id}: no usable {train!r} sweeps to fit"
@@ -597,7 +707,8 @@ def prepare(
         return si
 
     def convert(numbers: list[int], pulses: bool = False,
-                compact: Collection[str] = ("v", "i")) -> list[SISweep]:
+                compact: Collection[str] = ("v", "i"), keep: Collection[str] = ()
+                ) -> list[SISweep]:
         found: dict[int, np.ndarray] = {}
         sweeps: Iterable[Sweep] = load(numbers, last_use=True)
         if pulses:  # short pulse sweeps: detected together, so held together (they are short)
@@ -609,22 +720,27 @@ def prepare(
             try:
                 out.append(shared_current(to_si(s, el_reference, spike_detector,
                                                 spikes=found.get(s.sweep_number),
-                                                compact=compact)))
+                                                compact=compact, keep=keep)))
             except GlifxError as exc:
                 excluded[s.sweep_number] = str(exc)
+            del s  # nor while the next one is read (see load)
         return out
 
-    # What the file stores as float32 stays so (SISamples: the same values, built when read),
-    # but for what the estimators read throughout (the training sweeps) and the Long Square
-    # currents every level's collapse guard simulates: at 200 kHz FitData then takes 0.38 GB
-    # instead of 0.57 GB.
+    # What the file stores as float32 stays so (SISamples: the same values, built when read).
+    # What is read throughout a stage is converted at its first read and kept (SISamples
+    # keep) until release_kept: the training voltages (read by every estimator; preprocessing
+    # lets them go when it is done) and the Long Square currents (simulated by every level's
+    # collapse guard: preprocessing converts them when it is done, glifx.process_cell lets
+    # them go before the report).  The training currents stay float64 (every forced run and
+    # simulation reads them).  At 200 kHz FitData then holds 0.31 GB instead of 0.41 GB, and
+    # 0.36 GB while preprocessing or fitting.
     data = FitData(
         el_reference=el_reference,
-        train=convert(train_numbers, compact=()),
+        train=convert(train_numbers, compact=("v",), keep=("v",)),
         test=convert(usable(test)),
         short_square=convert(usable(SHORT_SQUARE), pulses=True),
         triple=convert(usable(SHORT_SQUARE_TRIPLE), pulses=True),
-        long_square=convert(usable(LONG_SQUARE), compact=("v",)) if long_square else [],
+        long_square=convert(usable(LONG_SQUARE), keep=("i",)) if long_square else [],
         excluded=excluded,
         rest_sweeps=tuple(float(r) * MV for r in rests),
     )
