@@ -411,3 +411,34 @@ def test_kept_theta_stands_only_within_the_ev_tolerance(monkeypatch, kept_ev, ex
     assert calls[1][1] == {n: 1.1 for n in calls[0][0]}  # the kept search starts at the free one
     assert ("th_inf" in result.multipliers) == (expected == "free")
     assert result.n_evaluations == 12
+
+
+def test_the_fit_context_is_freed_without_the_garbage_collector(small_cell, small_fit,
+                                                                monkeypatch):
+    """The fit's context (with the halves of Noise 1, 0.1 GB at 200 kHz) is gone when
+    ``fit_cell`` returns, by reference counting alone: no reference cycle keeps it through the
+    report (the levels' fitters kept for the hierarchy's cross-validation once formed one)."""
+    import gc
+    import weakref
+
+    from glifx.fitting import pipeline
+
+    made: list[weakref.ref] = []
+    context = pipeline._context
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        ctx = context(*args, **kwargs)
+        made.append(weakref.ref(ctx))
+        return ctx
+
+    monkeypatch.setattr(pipeline, "_context", recorded)
+    cell, _ = small_cell
+    gc.collect()
+    gc.disable()
+    try:
+        fit = fit_cell(cell, levels=(1, 3), data=small_fit.data,
+                       optimize_kwargs=dict(n_starts=1, max_evaluations=20))
+        assert made and all(r() is None for r in made)
+    finally:
+        gc.enable()
+    assert fit[3].ok, fit[3].reason
