@@ -578,8 +578,8 @@ def noise_correlation(residuals: Sequence[np.ndarray], step: float,
 class _IvPiece:
     """One sweep at the instrumental-variable rate: rows ``k`` (blocks ``k-1 … k+1`` clear of the
     cuts), the block-mean differences and the difference-weighted regressors.  Kept per block
-    and read at the rows and the rows before (:meth:`at_rows`: the same numbers as stored
-    copies, in half the memory)."""
+    and read at the rows and the rows before (:meth:`y_at`, :meth:`x_at`: the same numbers as
+    stored copies, in half the memory)."""
 
     rows: np.ndarray
     y_all: np.ndarray    # (mean_{k+1} - mean_k) / D of V (minus I/C when C is known), V/s
@@ -587,10 +587,13 @@ class _IvPiece:
     m: int               # blocks of the sweep
     sweep: SISweep
 
-    def at_rows(self, lag: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """``(y, x)`` at the rows (``lag`` 0) or at the rows before (1)."""
-        rows = self.rows - lag
-        return self.y_all[rows], self.cols[rows]
+    def y_at(self, lag: int = 0) -> np.ndarray:
+        """``y`` at the rows (``lag`` 0) or at the rows before (1)."""
+        return self.y_all[self.rows - lag]
+
+    def x_at(self, lag: int = 0) -> np.ndarray:
+        """The regressors (columns) at the rows (``lag`` 0) or at the rows before (1)."""
+        return self.cols[self.rows - lag]
 
 
 def _next_current_means(i: np.ndarray, block: int, m: int) -> np.ndarray:
@@ -711,7 +714,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
         # residual of the current coefficients, per run of consecutive rows: the noise's ρ
         segments = []
         for pc in pieces:
-            y, x = pc.at_rows()
+            y, x = pc.y_at(), pc.x_at()
             fitted = x @ lead
             resid = y - fitted
             resid -= resid.mean()
@@ -734,7 +737,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             if j not in designs or designs[j][0] != rho:
                 off = np.zeros((r.size, n_off))
                 off[:, j] = 1.0 - rho
-                X = np.column_stack([pc.at_rows()[1] - rho * pc.at_rows(1)[1], off])
+                X = np.column_stack([pc.x_at() - rho * pc.x_at(1), off])
                 del off
                 designs[j] = (rho, X, _kernels.column_sums_of_squares(X))
             _, X, x2 = designs[j]
@@ -743,7 +746,7 @@ def _asc_iv(sweeps: Sequence[SISweep], coef: np.ndarray, ks: tuple[float, float]
             Z = X.copy()
             z2 = x2.copy()
             z2[0] = _kernels.quasi_differenced_column(Z, 0, instrument, r, rho)
-            y = pc.at_rows()[0] - rho * pc.at_rows(1)[0]
+            y = pc.y_at() - rho * pc.y_at(1)
             return Z.T @ X, Z.T @ y, x2, z2
 
         # sweeps on threads (the forced runs and the array work release the GIL); summed in
@@ -804,7 +807,7 @@ def _asc_given_membrane(sweeps: Sequence[SISweep], ks: tuple[float, float], R: f
         G, b = np.zeros((2 + n_off, 2 + n_off)), np.zeros(2 + n_off)
         yy = 0.0
         for j, pc in enumerate(pieces):
-            (y_now, x_now), (y_prev, x_prev) = pc.at_rows(0), pc.at_rows(1)
+            y_now, x_now, y_prev, x_prev = pc.y_at(), pc.x_at(), pc.y_at(1), pc.x_at(1)
             X = np.zeros((pc.rows.size, 2 + n_off))
             X[:, :2] = x_now[:, 1:] - rho * x_prev[:, 1:]
             X[:, 2 + j] = 1.0 - rho
@@ -824,7 +827,7 @@ def _asc_given_membrane(sweeps: Sequence[SISweep], ks: tuple[float, float], R: f
             break
         segments = []
         for j, pc in enumerate(pieces):
-            y_now, x_now = pc.at_rows(0)
+            y_now, x_now = pc.y_at(), pc.x_at()
             resid = y_now + g * x_now[:, 0] - x_now[:, 1:] @ coef[:2] - coef[2 + j]
             segments += np.split(resid, np.flatnonzero(np.diff(pc.rows) != 1) + 1)
         new = noise_correlation(segments, step)
