@@ -33,7 +33,9 @@ Outputs (``--out``)
     One row per cell (:data:`CELL_COLUMNS`): the conditions, the fit's status, parameter errors
     of the fitted model at the truth's level (relative, or in mV / ms where stated), train and
     test explained-variance ratio per level, the truth model's own test EV, each level's test EV
-    relative to it, ``collapse`` and ``hierarchy_ok``.
+    relative to it, ``collapse`` and ``hierarchy_ok``, and the 95 % intervals of the fitted
+    parameters against the truth (``ci_pairs``, ``ci_covered``, ``ci_missed``; ``ci_detail``: each
+    pair's value, standard error, interval and truth as JSON, :func:`interval_pairs`).
 ``summary.json``, ``summary.md``
     Per noise level (:func:`summarize`): cells, failures, the fraction meeting each acceptance
     criterion, medians of the errors.
@@ -293,7 +295,7 @@ CELL_COLUMNS = (
     *(f"train_ev_GLIF{lv}" for lv in LEVELS), *(f"test_ev_GLIF{lv}" for lv in LEVELS),
     *(f"test_ev_ratio_GLIF{lv}" for lv in LEVELS), *(f"reason_GLIF{lv}" for lv in LEVELS),
     *(f"flags_GLIF{lv}" for lv in LEVELS), "collapse", "hierarchy_ok",
-    "ci_pairs", "ci_covered", "ci_missed",
+    "ci_pairs", "ci_covered", "ci_missed", "ci_detail",
     *(f"kept_from_GLIF{lv}" for lv in LEVELS), *(f"own_test_ev_GLIF{lv}" for lv in LEVELS),
 )
 
@@ -337,18 +339,18 @@ def _truth_values(fitted: Any, truth: Any) -> dict[str, float]:
     return out
 
 
-def interval_coverage(level_fit: Any, truth: Any) -> tuple[int, list[str], list[str]]:
-    """How many of the level's parameter intervals (95 %) could be checked, and the names of
-    those that contain the truth and of those that miss it."""
+def interval_pairs(level_fit: Any, truth: Any) -> dict[str, dict[str, Any]]:
+    """The level's parameters whose 95 % interval can be checked against the truth: name ->
+    ``{"truth", "covered", **Uncertainty.as_dict()}`` (SI), the ``ci_detail`` column of
+    ``cells.csv`` (as JSON) from which the intervals' calibration is measured."""
     truths = _truth_values(level_fit.model, truth)
-    covered, missed = [], []
+    out = {}
     for name, u in level_fit.uncertainty.items():
         lo, hi = u.interval
         value = truths.get(name, float("nan"))
-        if not (math.isfinite(lo) and math.isfinite(value)):
-            continue
-        (covered if lo <= value <= hi else missed).append(name)
-    return len(covered) + len(missed), covered, missed
+        if math.isfinite(lo) and math.isfinite(value):
+            out[name] = {"truth": value, "covered": bool(lo <= value <= hi), **u.as_dict()}
+    return out
 
 
 def collapsed(test_ev: Mapping[int, float]) -> bool:
@@ -407,8 +409,10 @@ def run_cell(cell: BenchCell, method: str = "select",
             row[f"test_ev_ratio_GLIF{lv}"] = ev / truth_ev if truth_ev > 0 else float("nan")
     if truth is not None and fit[cell.truth_level].ok:
         row.update(parameter_errors(fit[cell.truth_level].model, truth))
-        n, covered, missed = interval_coverage(fit[cell.truth_level], truth)
-        row.update(ci_pairs=n, ci_covered=len(covered), ci_missed="; ".join(missed))
+        pairs = interval_pairs(fit[cell.truth_level], truth)
+        row.update(ci_pairs=len(pairs), ci_covered=sum(p["covered"] for p in pairs.values()),
+                   ci_missed="; ".join(k for k, p in pairs.items() if not p["covered"]),
+                   ci_detail=json.dumps(pairs))
     elif truth is not None:
         row.update(status="failed", error=f"GLIF{cell.truth_level}: {fit[cell.truth_level].reason}")
     row["collapse"] = collapsed(test_ev)
@@ -712,6 +716,7 @@ __all__ = [
     "config_folders",
     "effective",
     "hierarchy_ok",
+    "interval_pairs",
     "load_config",
     "own_optima",
     "parameter_errors",
