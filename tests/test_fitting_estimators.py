@@ -277,6 +277,25 @@ def test_spike_cut_and_reset(glif5_noise):
     assert r.b_r == pytest.approx(TRUE["b_r"], rel=1e-6)
 
 
+def test_spike_cut_and_reset_leaves_out_a_double_detection(glif5_noise):
+    """A spike detected twice on one upstroke (two thresholds 0.15 ms apart, closer than any
+    cut searched) used to cap the search below its shortest cut ("no admissible spike cut").
+    The pair is left out; the other spikes give the true cut and reset."""
+    dt, sweeps = glif5_noise
+    doubled = []
+    for n, (v, i, sp) in enumerate(sweeps):
+        sp = np.asarray(sp)
+        if n == 1:
+            sp = np.sort(np.append(sp, sp[5] - 3))  # a false threshold 3 samples early
+        doubled.append(si(v, i, dt, sp))
+    clean = est.spike_cut_and_reset([si(v, i, dt, sp) for v, i, sp in sweeps])
+    r = est.spike_cut_and_reset(doubled)
+    assert r.n_spikes == clean.n_spikes - 1  # the true spike of the pair is left out too
+    assert r.cut_steps == round(TRUE["cut_s"] / dt)
+    assert r.a_r == pytest.approx(TRUE["a_r"], rel=1e-6)
+    assert r.b_r == pytest.approx(TRUE["b_r"], rel=1e-6)
+
+
 def test_after_spike_currents_and_R(glif5_noise):
     dt, sweeps = glif5_noise
     asc = est.after_spike_currents([si(v, i, dt, sp) for v, i, sp in sweeps], TRUE["C"],

@@ -92,6 +92,23 @@ def test_combined_adds_relative_errors_in_quadrature():
     assert got.dof == 1.0
 
 
+def test_model_error_adds_to_the_interval_in_quadrature():
+    """value ± √((t·stderr)² + (z·model_error)²), t and z from scipy; relative and log kinds."""
+    t, z = stats.t.ppf(0.975, 10), stats.norm.ppf(0.975)
+    u = unc.Uncertainty(0.02, 0.001, 10.0, "least squares")
+    lo, hi = u.with_model_error("absolute", 0.002).interval
+    half = math.sqrt((t * 0.001) ** 2 + (z * 0.002) ** 2)
+    assert (lo, hi) == pytest.approx((0.02 - half, 0.02 + half))
+    assert u.with_model_error("relative", 0.1).model_error == pytest.approx(0.002)
+    rate = unc.Uncertainty(30.0, 3.0, 10.0, "least squares", log_stderr=0.1)
+    lo, hi = rate.with_model_error("log", 0.2).interval
+    spread = math.exp(math.sqrt((t * 0.1) ** 2 + (z * 0.2) ** 2))
+    assert (lo, hi) == pytest.approx((30.0 / spread, 30.0 * spread))
+    assert math.isnan(unc.Uncertainty(1.0, math.nan, 5.0, "x").with_model_error(
+        "absolute", 1.0).interval[0])  # no statistical spread: no interval at all
+    assert rate.with_model_error("log", 0.2).as_dict()["model_error"] == 0.2
+
+
 def test_level_uncertainty_maps_estimates_to_the_level_parameters():
     u = lambda v: unc.Uncertainty(v, 0.1 * abs(v), 5.0, "x")  # noqa: E731
     estimates = {"membrane": {"R_input": u(2e8), "C": u(1e-10)},

@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from glifx.glif import GlifModel
 from glifx.testing import bench
@@ -78,6 +79,30 @@ def test_summary_counts_the_acceptance_criteria():
     assert entry["glif5_test_ev_within_95pct"] == 0.5  # 0.96 and 0.99
     assert not entry["accepted"]
     assert "| R_C_within_5pct | 0.50 | 0.50 |" in bench.summary_markdown(summary, "cmd")
+
+
+def test_interval_calibration_finds_the_model_error_that_covers_95_percent():
+    """Twenty th_inf pairs with a tiny statistical spread and misses of 0.1, 0.2, ... 2.0 mV:
+    the model error that covers 19 of them is 1.9 mV / z (t·stderr negligible), and the
+    recorded coverage is read from the pairs."""
+    import json
+
+    from glifx.fitting.uncertainty import MODEL_ERROR
+
+    z = stats.norm.ppf(0.975)
+    base = dict.fromkeys(bench.CELL_COLUMNS, float("nan"))
+    rows = []
+    for k in range(20):
+        miss = 1e-4 * (k + 1)
+        pair = {"value": 0.02, "truth": 0.02 + miss, "stderr": 1e-12, "dof": 30.0,
+                "log_stderr": None, "covered": k < 3}
+        rows.append({**base, "cell_id": f"c{k}", "noise": 0.1, "status": "ok",
+                     "ci_detail": json.dumps({"th_inf": pair})})
+    cal = bench.interval_calibration(pd.DataFrame(rows))
+    assert MODEL_ERROR["th_inf"][0] == "absolute"
+    assert cal.loc["th_inf", "pairs"] == 20
+    assert cal.loc["th_inf", "covered"] == pytest.approx(0.15)
+    assert cal.loc["th_inf", "needed"] == pytest.approx(1.9e-3 / z, rel=1e-6)
 
 
 def test_own_optima_restores_the_levels_that_gave_way():

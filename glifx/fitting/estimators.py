@@ -363,7 +363,8 @@ def spike_cut_and_reset(
     """Spike cut and voltage reset from spikes aligned at threshold (GLIF_SPEC §3.4).
 
     For every cut δ from ``min_cut`` up to ``min(max_cut, shortest ISI)`` (in samples), regress
-    ``V(t_th + δ)`` on ``V(t_th)`` over all spikes.  The reference keeps the δ with the smallest
+    ``V(t_th + δ)`` on ``V(t_th)`` over all spikes (but a pair closer than ``min_cut``, which no
+    cut fits: a detection error, left out).  The reference keeps the δ with the smallest
     mean absolute residual (``criterion="min"``).  That residual is flat at the noise level for
     every δ inside a stereotyped spike (any point of the spike waveform is a linear function of
     the threshold) and grows only once the membrane dynamics take over, so the minimum lands
@@ -397,17 +398,27 @@ def spike_cut_and_reset(
     dt = _common_dt(sweeps)
     lo = max(1, int(round(min_cut / dt)))
     hi = int(round(max_cut / dt))
+    # A spike closer than the shortest cut searched to its neighbour fits no cut: a GLIF model
+    # cannot fire inside its cut, so one of the two is a detection error (e.g. two thresholds
+    # found on one slow upstroke).  Both are left out; the other spikes bound the cut.
+    kept: list[np.ndarray] = []
     min_isi = np.inf
     for s in sweeps:
         sp = np.asarray(s.spikes, dtype=np.int64)
-        if sp.size > 1:
-            min_isi = min(min_isi, int(np.diff(sp).min()))
+        isi = np.diff(sp)
+        close = np.zeros(sp.size, dtype=bool)
+        close[:-1] |= isi < lo
+        close[1:] |= isi < lo
+        kept.append(sp[~close])
+        following = isi[~close[:-1]]
+        if following.size:
+            min_isi = min(min_isi, int(following.min()))
     if np.isfinite(min_isi):
         hi = min(hi, int(min_isi) - 1)
     # usable spikes: the longest cut stays inside the sweep
     xs, ys = [], []
-    for s in sweeps:
-        v, sp = s.v, np.asarray(s.spikes, dtype=np.int64)
+    for s, sp in zip(sweeps, kept, strict=True):
+        v = s.v
         sp = sp[sp + hi < v.size]
         if sp.size:
             xs.append(v[sp])

@@ -21,13 +21,20 @@ Three sources, each the one that matches how its estimate varies:
 Intervals are ``value ± t · stderr`` with Student's ``t`` for the degrees of freedom of each
 source (``n − p`` spikes, ``n − 1`` sweeps, 1 for two halves).  A fitted level's parameter that
 is an estimate times a multiplier combines both relative errors (independent sources).
+
+Those are the statistical spread within the model.  The estimates also carry errors the spread
+does not show (the spike cut found a fraction of a millisecond late moves the reset; intrinsic
+noise biases θ∞ and the threshold components), so each interval adds a **model error**
+(:data:`MODEL_ERROR`, in quadrature: ``value ± √((t·stderr)² + (1.96·model_error)²)``), the
+size the validation bench's development half needs for 95 % of its (cell, parameter) pairs
+(:func:`glifx.testing.bench.interval_calibration`); the check half measures the coverage.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +48,28 @@ from glifx.fitting.flags import _at_log_bound
 LEVEL = 0.95
 #: Largest ``t · log_stderr`` whose exponential is a float (exp(709.78) is the largest double).
 MAX_LOG_SPREAD = 709.0
+#: Standard normal quantile of :data:`LEVEL` (the model error's factor).
+_Z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+
+#: Model error of each parameter (:class:`Uncertainty` ``model_error``): ``(kind, size)`` with
+#: kind ``"relative"`` (size × |value|), ``"absolute"`` (size in the parameter's SI unit) or
+#: ``"log"`` (size on ``log(value)``, for rates fitted on a log scale).  Sizes: the smallest
+#: that gives 95 % coverage on the validation bench's development half (200 kHz, intrinsic
+#: noise 0.1 and 0.3 × rheobase)::
+#:
+#:     python -m glifx.testing.bench --from-table dev/cells.csv --out cal/ --calibration
+MODEL_ERROR: dict[str, tuple[str, float]] = {
+    "R_input": ("relative", 0.0),
+    "C": ("relative", 0.0),
+    "asc_amp_array": ("relative", 0.0),
+    "a": ("absolute", 0.0),
+    "b": ("absolute", 0.0),
+    "th_inf": ("absolute", 0.0),
+    "a_spike": ("absolute", 0.0),
+    "b_spike": ("log", 0.0),
+    "a_voltage": ("relative", 0.0),
+    "b_voltage": ("log", 0.0),
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +90,9 @@ class Uncertainty:
         For a positive rate fitted on a log scale: the standard error of ``log(value)``; the
         interval is then ``value · exp(± t · log_stderr)`` (never negative) and ``stderr`` its
         first-order equivalent ``value · log_stderr``.  ``None`` otherwise.
+    model_error
+        Standard deviation of the errors beyond the statistical spread (:data:`MODEL_ERROR`;
+        same unit as ``value``, or on ``log(value)`` with ``log_stderr``); 0 without one.
     """
 
     value: float
@@ -68,29 +100,55 @@ class Uncertainty:
     dof: float
     source: str
     log_stderr: float | None = None
+    model_error: float = 0.0
 
     @property
     def interval(self) -> tuple[float, float]:
-        """The 95 % interval ``value ± t(0.975, dof) · stderr``."""
+        """The 95 % interval ``value ± √((t(0.975, dof) · stderr)² + (1.96 · model_error)²)``
+        (on ``log(value)`` with ``log_stderr``)."""
         if not (math.isfinite(self.stderr) and self.dof > 0):
             return (float("nan"), float("nan"))
         t = float(stats.t.ppf(0.5 + LEVEL / 2, self.dof))
         if self.log_stderr is not None:
             # A log-scale error so large that exp() would overflow is an unbounded interval (0, inf).
-            log_spread = t * self.log_stderr
+            log_spread = math.hypot(t * self.log_stderr, _Z * self.model_error)
             spread = math.exp(log_spread) if log_spread < MAX_LOG_SPREAD else math.inf
             return (self.value / spread, self.value * spread)
-        return (self.value - t * self.stderr, self.value + t * self.stderr)
+        half = math.hypot(t * self.stderr, _Z * self.model_error)
+        return (self.value - half, self.value + half)
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"value", "stderr", "ci95": [lo, hi], "dof", "source", "log_stderr"}``."""
-        return {"value": self.value, "stderr": self.stderr, "ci95": list(self.interval),
-                "dof": self.dof, "source": self.source, "log_stderr": self.log_stderr}
+        """``{"value", "stderr", "model_error", "ci95": [lo, hi], "dof", "source",
+        "log_stderr"}``."""
+        return {"value": self.value, "stderr": self.stderr, "model_error": self.model_error,
+                "ci95": list(self.interval), "dof": self.dof, "source": self.source,
+                "log_stderr": self.log_stderr}
 
     def scaled(self, factor: float) -> Uncertainty:
         """The same relative uncertainty for ``value × factor``."""
+        model_error = self.model_error * (1.0 if self.log_stderr is not None else abs(factor))
         return Uncertainty(self.value * factor, self.stderr * abs(factor), self.dof, self.source,
-                           self.log_stderr)
+                           self.log_stderr, model_error)
+
+    def with_model_error(self, kind: str, size: float) -> Uncertainty:
+        """This uncertainty with a model error of ``size`` of ``kind`` (:data:`MODEL_ERROR`):
+        ``"relative"`` × |value|, ``"absolute"``, or ``"log"`` (a log-scale rate's; for a
+        parameter without ``log_stderr`` its first-order equivalent, × |value|)."""
+        if kind == "absolute":
+            error = size
+        elif kind == "log" and self.log_stderr is not None:
+            error = size
+        elif kind in ("relative", "log"):
+            error = size * abs(self.value)
+        else:
+            raise ValueError(f"model error kind must be 'relative', 'absolute' or 'log', got {kind!r}")
+        return replace(self, model_error=float(error))
+
+
+def model_error_class(name: str) -> str:
+    """The :data:`MODEL_ERROR` key of a parameter name (``asc_amp_array[1]`` ->
+    ``asc_amp_array``)."""
+    return name.split("[", 1)[0]
 
 
 def _nan(value: float, source: str) -> Uncertainty:
@@ -298,7 +356,8 @@ def level_uncertainty(
     Returns
     -------
     dict
-        ``"multiplier <name>"`` (half refits) and model parameter names (``El_reference``,
+        ``"multiplier <name>"`` (half refits, no model error) and model parameter names, with
+        their :data:`MODEL_ERROR` (``El_reference``,
         ``R_input``, ``C``,
         ``a``, ``b``, ``asc_amp_array[0|1]``, ``th_inf``, ``a_spike``, ``b_spike``,
         ``a_voltage``, ``b_voltage``; effective values, SI) -> :class:`Uncertainty`.
@@ -319,14 +378,15 @@ def level_uncertainty(
     for name, u in base.items():
         owner = next((k for k, fields in MULTIPLIED.items() if name in fields), None)
         if owner is not None and owner in multipliers:
-            out[name] = combined(u, mult_unc.get(owner), multipliers[owner])
-        else:
-            out[name] = u
+            u = combined(u, mult_unc.get(owner), multipliers[owner])
+        error = MODEL_ERROR.get(model_error_class(name))
+        out[name] = u.with_model_error(*error) if error is not None else u
     return out
 
 
 __all__ = [
     "LEVEL",
+    "MODEL_ERROR",
     "MULTIPLIED",
     "level_uncertainty",
     "Uncertainty",
@@ -336,6 +396,7 @@ __all__ = [
     "half_refits",
     "lmfit_least_squares",
     "membrane_uncertainty",
+    "model_error_class",
     "reset_uncertainty",
     "threshold_uncertainty",
 ]

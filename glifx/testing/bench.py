@@ -353,6 +353,63 @@ def interval_pairs(level_fit: Any, truth: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _needed_model_error(pair: Mapping[str, Any], kind: str) -> float:
+    """The smallest model error (:data:`glifx.fitting.uncertainty.MODEL_ERROR` unit of
+    ``kind``) whose interval around ``pair["value"]`` contains ``pair["truth"]``."""
+    from scipy import stats
+
+    from glifx.fitting.uncertainty import LEVEL
+
+    t = float(stats.t.ppf(0.5 + LEVEL / 2, pair["dof"]))
+    z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+    value, truth = float(pair["value"]), float(pair["truth"])
+    if kind == "log" and pair.get("log_stderr") is not None:
+        if value <= 0 or truth <= 0:
+            return math.inf
+        miss, spread = abs(math.log(truth / value)), t * float(pair["log_stderr"])
+    else:
+        miss, spread = abs(truth - value), t * float(pair["stderr"])
+    needed = math.sqrt(max(miss * miss - spread * spread, 0.0)) / z
+    if kind in ("relative", "log") and not (kind == "log" and pair.get("log_stderr") is not None):
+        needed = needed / abs(value) if value else math.inf
+    return needed
+
+
+def interval_calibration(table: Any, coverage: float = 0.95) -> Any:
+    """Per parameter class of :data:`glifx.fitting.uncertainty.MODEL_ERROR`, from the
+    ``ci_detail`` column of a ``cells.csv`` table: ``pairs``, ``covered`` (share of the
+    recorded intervals that contain the truth), ``statistical`` (share covered by the
+    statistical spread alone), ``kind``, ``needed`` (the smallest model error of that kind that
+    covers ``coverage`` of the pairs: the calibration), ``current`` (the size in use) and
+    ``with_current`` (share covered with it); one row per class, plus ``all``."""
+    import pandas as pd
+
+    from glifx.fitting.uncertainty import MODEL_ERROR, model_error_class
+
+    per: dict[str, list[float]] = {}
+    recorded: dict[str, list[bool]] = {}
+    for text in table.loc[table["status"] == "ok", "ci_detail"].dropna():
+        for name, pair in json.loads(text).items():
+            key = model_error_class(name)
+            kind = MODEL_ERROR.get(key, ("absolute", 0.0))[0]
+            per.setdefault(key, []).append(_needed_model_error(pair, kind))
+            recorded.setdefault(key, []).append(bool(pair["covered"]))
+    rows = []
+    for key, needed in per.items():
+        kind, size = MODEL_ERROR.get(key, ("absolute", 0.0))
+        x = np.sort(np.asarray(needed))
+        rows.append({"parameter": key, "pairs": x.size, "covered": float(np.mean(recorded[key])),
+                     "statistical": float(np.mean(x == 0.0)), "kind": kind,
+                     "needed": float(x[max(math.ceil(coverage * x.size) - 1, 0)]),
+                     "current": size, "with_current": float(np.mean(x <= size * (1 + 1e-9)))})
+    out = pd.DataFrame(rows).set_index("parameter")
+    n = out["pairs"].sum()
+    out.loc["all"] = {"pairs": n, "kind": "",
+                      **{c: float((out[c] * out["pairs"]).sum() / n) if n else math.nan
+                         for c in ("covered", "statistical", "with_current")}}
+    return out
+
+
 def collapsed(test_ev: Mapping[int, float]) -> bool:
     """Whether any level's test EV is below :data:`COLLAPSE_FRACTION` × the best of the simpler
     fitted levels of the cell (a level that fitted Noise 1 but fails on unseen data)."""
@@ -604,7 +661,20 @@ def _membrane_only(cells: Sequence[BenchCell], out: str) -> int:
     return 0
 
 
-def _summarize_only(table_paths: Sequence[str], out: str, own: bool = False) -> int:
+def _markdown(frame: Any) -> str:
+    """A DataFrame as a Markdown table (floats to 4 significant digits)."""
+    def cell(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    head = [frame.index.name or "", *map(str, frame.columns)]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    lines += ["| " + " | ".join([str(k), *map(cell, row)]) + " |"
+              for k, row in zip(frame.index, frame.itertuples(index=False), strict=True)]
+    return "\n".join(lines)
+
+
+def _summarize_only(table_paths: Sequence[str], out: str, own: bool = False,
+                    calibration: bool = False) -> int:
     import pandas as pd
 
     from glifx._files import write_json_atomic, write_text_atomic
@@ -613,6 +683,17 @@ def _summarize_only(table_paths: Sequence[str], out: str, own: bool = False) -> 
                       ignore_index=True)
     if own:
         table = own_optima(table)
+    if calibration:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        parts = [f"noise {x:g}" for x in sorted(table["noise"].unique())]
+        text = "\n\n".join(
+            f"{label}\n\n" + _markdown(interval_calibration(t))
+            for label, t in [*zip(parts, (table[table["noise"] == x]
+                                         for x in sorted(table["noise"].unique())), strict=True),
+                             ("all", table)])
+        write_text_atomic(Path(out) / "calibration.md", text + "\n")
+        print(text)
+        return 0
     summary = summarize(table)
     Path(out).mkdir(parents=True, exist_ok=True)
     write_json_atomic(Path(out) / "summary.json", summary)
@@ -649,6 +730,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--own-optima", action="store_true",
                    help="with --from-table: summarise the levels' own optima, before any level "
                         "kept a simpler level's model (test EVs, collapse, hierarchy)")
+    p.add_argument("--calibration", action="store_true",
+                   help="with --from-table: the intervals' model error per parameter "
+                        "(calibration.md: the size that covers 95 %% of the pairs)")
     p.add_argument("--out", required=True, help="output folder (cells.csv, summary.json/.md)")
     p.add_argument("--half", choices=("dev", "check", "all"), default="dev")
     p.add_argument("--limit", type=int, default=None, help="first N configs of the half only")
@@ -674,7 +758,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.from_table is not None:
-        return _summarize_only(args.from_table, args.out, own=args.own_optima)
+        return _summarize_only(args.from_table, args.out, own=args.own_optima,
+                               calibration=args.calibration)
     if not args.configs:
         p.error("--configs is required (unless --from-table)")
     try:
@@ -716,6 +801,7 @@ __all__ = [
     "config_folders",
     "effective",
     "hierarchy_ok",
+    "interval_calibration",
     "interval_pairs",
     "load_config",
     "own_optima",
