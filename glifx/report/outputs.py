@@ -124,8 +124,11 @@ FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
         ("levels.GLIF<n>.flags", "", "fitted parameters worth distrusting: parameter, value "
                                      "(SI), rule and message each (at a search bound, a "
                                      "forbidden sign or relation)"),
-        ("levels.GLIF<n>.uncertainty", "", "per parameter: value, stderr, ci95 [lo, hi], dof and "
-                                           "source (SI; multipliers dimensionless)"),
+        ("levels.GLIF<n>.uncertainty", "", "per parameter: value, stderr (statistical), "
+                                           "model_error (the calibrated allowance for estimation "
+                                           "bias, same unit; on log(value) for log-scale rates), "
+                                           "ci95 [lo, hi], dof and source (SI; multipliers "
+                                           "dimensionless)"),
         ("levels.GLIF<n>.protocol_check", "", "the model on the Long and Short Squares: fi_error "
                                               "(sum of |model - cell rate| / sum of the cell's "
                                               "rates), passes (fi_error within the guard's "
@@ -262,11 +265,12 @@ def fit_summary(cell: Cell, qc: QCResult | None, fit: FitResult,
         two folds — and ``fold_scores`` — candidate → the two), ``flags`` (fitted parameters
         worth distrusting, :func:`glifx.fitting.flags.parameter_flags`: a list of
         ``{"parameter", "value", "rule", "message"}``, value in SI; empty when none),
-        ``uncertainty`` (parameter name → ``{"value", "stderr", "ci95": [lo, hi], "dof",
-        "source"}``, SI; :mod:`glifx.fitting.uncertainty`; ``"multiplier <name>"`` entries are
-        the optimised multipliers), ``protocol_check`` (the model on the Long and Short Square
-        sweeps, :class:`glifx.fitting.protocol_checks.ProtocolCheck` as a dict; ``None`` when
-        not fitted).
+        ``uncertainty`` (parameter name → ``{"value", "stderr", "model_error", "ci95": [lo, hi],
+        "dof", "source", "log_stderr"}``, SI; :mod:`glifx.fitting.uncertainty`;
+        ``"multiplier <name>"`` entries are the optimised multipliers), ``protocol_check``
+        (the model on the Long and Short Square sweeps,
+        :class:`glifx.fitting.protocol_checks.ProtocolCheck` as a dict; ``None`` when not
+        fitted).
         ``source_sha256`` is the SHA-256 (hex) of the source file's bytes (``None`` when the cell
         was not read from a file); the cohort runner uses it to tell a finished cell from a
         changed one.  ``el_reference`` is in V, ``sweeps`` lists the sweep numbers per role
