@@ -282,15 +282,19 @@ def test_sigterm_stops_cleanly_and_the_rerun_completes(cohort, tmp_path):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr
     assert "interrupted" in stderr and "rerun the same command" in stderr
+    # the cell running at the signal is stopped with its worker, unless it ends within the
+    # seconds dask gives the worker to shut down (a GLIF1 fit of the FS cell takes about that
+    # long): then its folder is whole and the table lists it too
     finished = [n for n in ("rs_cell", "fs_cell") if (out / n).exists()]
-    assert len(finished) == 1 and not _hidden(out)
+    assert len(finished) in (1, 2) and not _hidden(out)
     table = _table_and_report_agree(out)  # the report too is of the cells finished so far
-    assert list(table["folder"]) == finished and list(table["status"]) == ["fitted"]
-    created = json.loads((out / finished[0] / SUMMARY_NAME).read_text())["created"]
+    assert sorted(table["folder"]) == sorted(finished) and set(table["status"]) == {"fitted"}
+    created = {n: json.loads((out / n / SUMMARY_NAME).read_text())["created"] for n in finished}
     rerun = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr
-    assert "2 fitted (1 kept from an earlier run)" in rerun.stdout
-    assert json.loads((out / finished[0] / SUMMARY_NAME).read_text())["created"] == created
+    assert f"2 fitted ({len(finished)} kept from an earlier run)" in rerun.stdout
+    for n in finished:
+        assert json.loads((out / n / SUMMARY_NAME).read_text())["created"] == created[n]
     for name in ("rs_cell", "fs_cell"):
         _assert_same_folder(single / name, out / name)
 
