@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from glifx.errors import ConfigError
 from glifx.glif import GlifModel
 from glifx.testing import bench
 
@@ -103,6 +104,8 @@ def test_interval_calibration_finds_the_model_error_that_covers_95_percent():
     assert cal.loc["th_inf", "pairs"] == 20
     assert cal.loc["th_inf", "covered"] == pytest.approx(0.15)
     assert cal.loc["th_inf", "needed"] == pytest.approx(1.9e-3 / z, rel=1e-6)
+    with pytest.raises(ConfigError, match="no ci_detail column"):  # a table of an older bench
+        bench.interval_calibration(pd.DataFrame(rows).drop(columns="ci_detail"))
 
 
 def test_own_optima_restores_the_levels_that_gave_way():

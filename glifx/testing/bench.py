@@ -386,6 +386,9 @@ def interval_calibration(table: Any, coverage: float = 0.95) -> Any:
 
     from glifx.fitting.uncertainty import MODEL_ERROR, model_error_class
 
+    if "ci_detail" not in table.columns:
+        raise ConfigError("bench: the table has no ci_detail column (written before the "
+                          "intervals' calibration could be measured): rerun its cells")
     per: dict[str, list[float]] = {}
     recorded: dict[str, list[bool]] = {}
     for text in table.loc[table["status"] == "ok", "ci_detail"].dropna():
@@ -394,6 +397,8 @@ def interval_calibration(table: Any, coverage: float = 0.95) -> Any:
             kind = MODEL_ERROR.get(key, ("absolute", 0.0))[0]
             per.setdefault(key, []).append(_needed_model_error(pair, kind))
             recorded.setdefault(key, []).append(bool(pair["covered"]))
+    if not per:
+        raise ConfigError("bench: no interval could be checked against a truth in the table")
     rows = []
     for key, needed in per.items():
         kind, size = MODEL_ERROR.get(key, ("absolute", 0.0))
@@ -685,12 +690,10 @@ def _summarize_only(table_paths: Sequence[str], out: str, own: bool = False,
         table = own_optima(table)
     if calibration:
         Path(out).mkdir(parents=True, exist_ok=True)
-        parts = [f"noise {x:g}" for x in sorted(table["noise"].unique())]
-        text = "\n\n".join(
-            f"{label}\n\n" + _markdown(interval_calibration(t))
-            for label, t in [*zip(parts, (table[table["noise"] == x]
-                                         for x in sorted(table["noise"].unique())), strict=True),
-                             ("all", table)])
+        groups = [(f"noise {x:g}", table[table["noise"] == x])
+                  for x in sorted(table["noise"].unique())]
+        text = "\n\n".join(f"{label}\n\n" + _markdown(interval_calibration(t))
+                           for label, t in [*groups, ("all", table)])
         write_text_atomic(Path(out) / "calibration.md", text + "\n")
         print(text)
         return 0
@@ -758,8 +761,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.from_table is not None:
-        return _summarize_only(args.from_table, args.out, own=args.own_optima,
-                               calibration=args.calibration)
+        try:
+            return _summarize_only(args.from_table, args.out, own=args.own_optima,
+                                   calibration=args.calibration)
+        except GlifxError as exc:
+            print(f"glifx bench: error: {exc}", file=sys.stderr)
+            return 2
     if not args.configs:
         p.error("--configs is required (unless --from-table)")
     try:
