@@ -476,8 +476,8 @@ def test_nwb1_bad_sweep_is_that_sweeps_problem(tmp_path):
 
 
 def test_delay_fit_of_a_long_rise_is_thinned_not_changed():
-    """A rise of 1.5 M samples (3 s at 500 kHz) is fitted on block means of them: tau as scipy's
-    fit of every sample gives it."""
+    """A rise of 1.5 M samples (3 s at 500 kHz) is fitted on 100 k of them: tau as scipy's fit
+    of every sample gives it."""
     from scipy.optimize import curve_fit
 
     from glifx.features.train import DELAY_FIT_MAX_SAMPLES, delay
