@@ -361,8 +361,9 @@ def default_spike_detector(sweep: Sweep) -> np.ndarray:
     """
     from glifx.features.spikes import detect_sweep_spikes
 
+    v = sweep.v  # held: the detection reads this array (shared), not a second conversion
     table = detect_sweep_spikes(sweep, filter=DETECTION_FILTER_KHZ)
-    return np.asarray(_action_potentials(table, sweep.v)["threshold_index"], dtype=np.int64)
+    return np.asarray(_action_potentials(table, v)["threshold_index"], dtype=np.int64)
 
 
 def _action_potentials(table: Any, v: np.ndarray) -> Any:
@@ -382,12 +383,13 @@ def _action_potentials(table: Any, v: np.ndarray) -> Any:
 
     if len(table) < 2:
         return table
+    min_height = SpikeParams().min_height
     peaks = np.asarray(table["peak_index"], dtype=np.int64)
     thresholds = np.asarray(table["threshold_index"], dtype=np.int64)
     keep = np.ones(len(table), dtype=bool)
     for k in range(len(table) - 1):
         between = v[peaks[k]:max(thresholds[k + 1], peaks[k]) + 1]
-        keep[k] = v[peaks[k]] - np.min(between) >= SpikeParams().min_height
+        keep[k] = v[peaks[k]] - np.min(between) >= min_height
     return table[keep]
 
 

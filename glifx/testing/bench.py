@@ -354,25 +354,26 @@ def interval_pairs(level_fit: Any, truth: Any) -> dict[str, dict[str, Any]]:
 
 
 def _needed_model_error(pair: Mapping[str, Any], kind: str) -> float:
-    """The smallest model error (:data:`glifx.fitting.uncertainty.MODEL_ERROR` unit of
-    ``kind``) whose interval around ``pair["value"]`` contains ``pair["truth"]``."""
+    """The smallest model error of ``kind`` (:data:`glifx.fitting.uncertainty.MODEL_ERROR`)
+    whose interval around ``pair["value"]`` contains ``pair["truth"]``: the interval of
+    :class:`~glifx.fitting.uncertainty.Uncertainty` solved for its model error."""
     from scipy import stats
 
-    from glifx.fitting.uncertainty import LEVEL
+    from glifx.fitting.uncertainty import LEVEL, Uncertainty
 
-    t = float(stats.t.ppf(0.5 + LEVEL / 2, pair["dof"]))
-    z = float(stats.norm.ppf(0.5 + LEVEL / 2))
-    value, truth = float(pair["value"]), float(pair["truth"])
-    if kind == "log" and pair.get("log_stderr") is not None:
-        if value <= 0 or truth <= 0:
+    u = Uncertainty(float(pair["value"]), float(pair["stderr"]), float(pair["dof"]), "",
+                    pair.get("log_stderr"))
+    truth = float(pair["truth"])
+    t = float(stats.t.ppf(0.5 + LEVEL / 2, u.dof))
+    if u.log_stderr is not None:  # the interval is on log(value)
+        if u.value <= 0 or truth <= 0:
             return math.inf
-        miss, spread = abs(math.log(truth / value)), t * float(pair["log_stderr"])
+        miss, spread = abs(math.log(truth / u.value)), t * float(u.log_stderr)
     else:
-        miss, spread = abs(truth - value), t * float(pair["stderr"])
-    needed = math.sqrt(max(miss * miss - spread * spread, 0.0)) / z
-    if kind in ("relative", "log") and not (kind == "log" and pair.get("log_stderr") is not None):
-        needed = needed / abs(value) if value else math.inf
-    return needed
+        miss, spread = abs(truth - u.value), t * u.stderr
+    unit = u.with_model_error(kind, 1.0).model_error  # the error a size of 1 gives
+    needed = math.sqrt(max(miss * miss - spread * spread, 0.0)) / float(stats.norm.ppf(0.5 + LEVEL / 2))
+    return needed / unit if unit else (0.0 if needed == 0.0 else math.inf)
 
 
 def interval_calibration(table: Any, coverage: float = 0.95) -> Any:
