@@ -369,6 +369,45 @@ def _table_and_report_agree(out: Path) -> pd.DataFrame:
     return table
 
 
+def _busy_then_write(path: str, seconds: float) -> str:
+    """A task that computes for ``seconds`` and then writes ``path`` (as a cell writes its
+    folder at its end)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        sum(range(10_000))
+    Path(path).write_text("finished")
+    return path
+
+
+def test_a_stopped_worker_stops_its_task_at_once(tmp_path):
+    """The cohort's stop (cell timeout, interrupt) does not wait for the running task: a task
+    that would write its file 3 s later never does, the worker process is replaced within
+    seconds, and the scheduler does not run the cancelled task again."""
+    from distributed import Client
+
+    from glifx.batch.runner import _stop_workers
+
+    flag = tmp_path / "finished"
+    with _own_cluster(1) as cluster, Client(cluster) as client:
+        (before,) = client.run(os.getpid).values()
+        future = client.submit(_busy_then_write, str(flag), 3.0, pure=False)
+        deadline = time.monotonic() + 30
+        while not any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (worker,) = [w for w, keys in client.processing().items() if keys]
+        client.cancel([future])
+        t0 = time.monotonic()
+        status = _stop_workers(client, [worker])
+        stopped_after = time.monotonic() - t0
+        client.wait_for_workers(1, timeout=60)
+        (after,) = client.run(os.getpid).values()
+        time.sleep(4.0)  # beyond the moment the task would have written its file
+        assert not any(client.processing().values())
+    assert status == {worker: "OK"}
+    assert stopped_after < 2.5 and _gone(before) and after != before
+    assert not flag.exists()
+
+
 def test_a_bad_cell_timeout_is_one_line(cohort, tmp_path):
     cells, _ = cohort
     for value in ("0", "-1", "nan", "inf", "soon"):

@@ -8,8 +8,11 @@ scheduler run the cell again elsewhere, up to ``distributed.scheduler.allowed-fa
 Per-cell timeout: dask cannot stop a task that is running (cancelling a future only forgets
 its result; the worker thread goes on).  So each cell announces on the worker when it starts
 (an event the client subscribes to), and a cell running longer than ``cell_timeout`` is
-cancelled and the worker process running it is restarted through its nanny
-(``Client.restart_workers``), which really stops the work; the cell becomes a ``failed`` row.
+cancelled and the worker process running it is killed by its nanny, which starts a fresh one;
+the cell becomes a ``failed`` row.  The kill is the nanny's own (``Nanny.kill``) with a short
+grace, not ``Client.restart_workers``: a graceful restart waits for the running task to end (up
+to 4 s), so a cell could finish after its timeout.  An interrupted run (Ctrl-C, SIGTERM) stops
+its running cells the same way.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ CONNECT_TIMEOUT_S = 10.0
 #: Times a cell may be on a worker that dies before dask reports ``KilledWorker`` (embedded
 #: cluster; an external scheduler uses its own ``distributed.scheduler.allowed-failures``).
 ALLOWED_FAILURES = 1
-#: Seconds to wait for the worker of a timed-out cell to be restarted.
+#: Seconds a worker process running a stopped cell is given to close before its nanny kills it.
+KILL_GRACE_S = 0.5
+#: Seconds to wait for a worker without a nanny to be removed by the scheduler.
 RESTART_TIMEOUT_S = 60.0
 
 
@@ -231,9 +236,10 @@ def fit_cohort(
         Refit cells whose folder is finished.
     cell_timeout
         Seconds a cell may run on a worker (from when it starts there, not from when it was
-        queued); a cell still running then is stopped by restarting its worker process (which
-        needs a nanny: the embedded cluster and ``dask worker`` have one) and becomes a
-        ``failed`` row whose reason names the timeout.  ``None`` (default): no limit.
+        queued); a cell still running then is stopped by killing its worker process, which its
+        nanny replaces (the embedded cluster and ``dask worker`` have one; a worker without a
+        nanny is removed instead), and becomes a ``failed`` row whose reason names the timeout.
+        ``None`` (default): no limit.
     progress
         Called with a :class:`CohortProgress` when a cell finishes and every ~2 s.
 
@@ -271,7 +277,7 @@ def fit_cohort(
                     _run(dask, sources, str(out), options, force, rows, futures, plan, state,
                          progress or (lambda _state: None), cell_timeout)
                 except KeyboardInterrupt:
-                    dask.cancel(list(futures))
+                    _stop_running(dask, futures)
                     raise
         except KeyboardInterrupt:
             _record_finished_folders(plan, out, options, rows)
@@ -406,9 +412,10 @@ def _write_summary(rows: Mapping[str, Mapping[str, Any]], out_dir: str | os.Path
 def _stop_overdue(dask: Any, futures: Mapping[Any, str], plan: Mapping[str, str],
                   rows: dict[str, dict[str, Any]], started: Mapping[str, tuple[float, str]],
                   cell_timeout: float, out_dir: str, options: FitOptions) -> list[Any]:
-    """Cancel the cells running for longer than ``cell_timeout`` s and restart their workers
-    (the only way to stop a running task); adds their ``failed`` rows (a cell whose folder
-    appeared whole before its worker stopped gets the row of that folder); their futures."""
+    """Cancel the cells running for longer than ``cell_timeout`` s and stop their worker
+    processes (the only way to stop a running task; :func:`_stop_workers`); adds their
+    ``failed`` rows (a cell whose folder appeared whole before its worker stopped gets the row
+    of that folder); their futures."""
     now = time.monotonic()
     overdue = {}  # future → (seconds running, worker)
     for future, source in futures.items():
@@ -421,11 +428,7 @@ def _stop_overdue(dask: Any, futures: Mapping[Any, str], plan: Mapping[str, str]
         return []
     # cancelled first: the scheduler forgets the task, so the restart does not make it rerun
     dask.cancel(list(overdue))
-    workers = sorted({worker for _, worker in overdue.values()})
-    try:
-        status = dask.restart_workers(workers, timeout=RESTART_TIMEOUT_S, raise_for_error=False)
-    except Exception as exc:  # noqa: BLE001 - e.g. ValueError: a worker without a nanny
-        status = {worker: f"{type(exc).__name__}: {exc}" for worker in workers}
+    status = _stop_workers(dask, sorted({worker for _, worker in overdue.values()}))
     for future, (seconds, worker) in overdue.items():
         how = status.get(worker, "unknown")
         stopped = ("stopped by restarting its worker process" if how == "OK" else
@@ -444,6 +447,69 @@ def _stop_overdue(dask: Any, futures: Mapping[Any, str], plan: Mapping[str, str]
             rows[source] = row_from_summary(summary, source=source, folder=plan[source],
                                             resumed=False)
     return list(overdue)
+
+
+def _kill_on_nanny(grace_s: float) -> Callable[[Any], Any]:
+    """A coroutine function for ``Client.run(..., nanny=True)``: the nanny asks its worker process
+    to close, kills it after ``0.8 * grace_s`` s and, itself still running, starts a fresh one.
+    Made inside a function so that cloudpickle sends it by value (a nanny need not import glifx).
+    """
+    async def kill_worker_process(dask_worker: Any) -> None:
+        await dask_worker.kill(timeout=grace_s)
+
+    return kill_worker_process
+
+
+def _stop_workers(dask: Any, workers: Sequence[str], *, without_nanny: bool = True
+                  ) -> dict[str, str]:
+    """Stop what ``workers`` (addresses) are running, now: each worker process with a nanny is
+    killed by it and replaced; one without a nanny is removed by the scheduler (it shuts down
+    and is not replaced) if ``without_nanny``, else left alone.
+
+    Returns
+    -------
+    dict
+        Worker address → ``"OK"`` (stopped and replaced), ``"removed"`` (no nanny) or what
+        went wrong.
+    """
+    try:
+        info = dask.scheduler_info(n_workers=-1)["workers"]
+    except Exception:  # noqa: BLE001 - a scheduler going away: the kill below says so
+        info = {}
+    nannied = [w for w in workers if info.get(w, {}).get("nanny")]
+    others = [w for w in workers if w not in nannied]
+    status: dict[str, str] = {w: "no nanny: left running" for w in others}
+    if nannied:
+        try:
+            answers = dask.run(_kill_on_nanny(KILL_GRACE_S), workers=nannied, nanny=True,
+                               on_error="return")
+        except Exception as exc:  # noqa: BLE001 - e.g. the nanny is gone too
+            answers = {w: exc for w in nannied}
+        for worker in nannied:
+            answer = answers.get(worker, "no answer from its nanny")
+            status[worker] = ("OK" if answer is None else f"{type(answer).__name__}: {answer}"
+                              if isinstance(answer, BaseException) else str(answer))
+    if others and without_nanny:
+        try:
+            status.update(dask.restart_workers(others, timeout=RESTART_TIMEOUT_S,
+                                               raise_for_error=False))
+        except Exception as exc:  # noqa: BLE001 - the scheduler refused or went away
+            status.update({w: f"{type(exc).__name__}: {exc}" for w in others})
+    return status
+
+
+def _stop_running(dask: Any, futures: Mapping[Any, str]) -> None:
+    """After an interruption: cancel this run's cells and stop the worker processes running one
+    (a worker without a nanny is left alone: it may be someone else's long-lived worker)."""
+    try:
+        processing = dask.processing()
+    except Exception:  # noqa: BLE001 - the scheduler is going away: nothing left to stop
+        processing = {}
+    keys = {f.key for f in futures}
+    busy = sorted(w for w, tasks in processing.items() if any(k in keys for k in tasks))
+    dask.cancel(list(futures))
+    if busy:
+        _stop_workers(dask, busy, without_nanny=False)
 
 
 def _record_finished_folders(plan: Mapping[str, str], out_dir: Path, options: FitOptions,
