@@ -8,7 +8,9 @@ baseline-noise limits, so QC runs with the cohort benchmark's relaxed criteria
 once timed, in a child process whose resource usage is read (``os.wait4``: its CPU time and
 that of the helper processes it forks and waits for; peak RSS is the largest of any one of them,
 not their sum, as the helpers share the main process's pages copy-on-write).  The fit stages
-leave out the time the fit waits for the features' helper (``glifx.process``).
+include the time the fit's regressions wait for the features' helper (``glifx.process``): its
+threshold estimates go on meanwhile, so the fit does not stand still; the wait is reported as
+``waited_for_features_s``.
 
 Issue 22's acceptance targets, **goals** reported in ``extra_info`` and printed with the
 figures, not asserted (the code does not meet them yet)::
@@ -42,9 +44,9 @@ CRITERIA = {"pre_noise_rms_mv_max": 0.5, "post_noise_rms_mv_max": 0.5,
 #: The stages of ``glifx fit`` that are the fit itself (glifx.process.STAGES titles).
 FIT_STAGES = ("preparing sweeps", "fitting GLIF")
 _HEADER = re.compile(r"^\[\d+/\d+\] (?P<title>.+) \.\.\.$")
-#: ``glifx fit``'s note of the time its fit stood waiting for the features' helper process
-#: (glifx.process): not the fit's work, so not counted in the fit stages.
-_WAITED = re.compile(r"waited (?P<s>[0-9.]+) s for it\)$")
+#: ``glifx fit``'s note of the time its regressions waited for the features' helper process
+#: (glifx.process; the thresholds went on meanwhile).
+_WAITED = re.compile(r"waited (?P<s>[0-9.]+) s for it\b")
 _FOOTER = re.compile(r"^ {6}(?P<s>[0-9.]+) s\b")
 
 
@@ -78,7 +80,7 @@ def run_fit(nwb: Path, out: Path, criteria: Path) -> dict:
     cpu = usage.ru_utime + usage.ru_stime
     return {"wall_s": wall, "cpu_s": cpu, "cpu_per_wall": cpu / wall,
             "peak_rss_mb": usage.ru_maxrss / 1024.0, "stages_s": times,
-            "fit_stages_s": sum(s for t, s in times.items() if t.startswith(FIT_STAGES)) - waited,
+            "fit_stages_s": sum(s for t, s in times.items() if t.startswith(FIT_STAGES)),
             "waited_for_features_s": waited,
             "table": stdout, "load_average": os.getloadavg()}
 

@@ -667,14 +667,20 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
                     cell_timeout)
         return
     file = paths[0]
-    from glifx._numba import uncached_kernels
+    from glifx.glif import default_n_jobs
     from glifx.io import load_cell
+    from glifx.qc.core import evaluated_sweeps, resolve_criteria
+
+    # before any progress line, so that an unusable file, criteria or --out gets its one line
+    # only (process_cell checks them again: it serves the library and the batch runner too)
+    cell = load_cell(file)
+    criteria = resolve_criteria(criteria_file)
+    if default_n_jobs() >= 2:  # QC's sweeps are read and inflated while the fit's code imports
+        cell.read_ahead(evaluated_sweeps(cell, criteria))
+    from glifx._numba import uncached_kernels
     from glifx.process import STAGES, process_cell
     from glifx.report.outputs import prepare_output_dir
 
-    # before any progress line, so that an unusable file or --out gets its one line only
-    # (process_cell checks out_dir again: it serves the library and the batch runner too)
-    cell = load_cell(file)
     prepare_output_dir(out_dir)
     names = ", ".join(f"GLIF{lv}" for lv in levels)
     titles = {"GLIF": f"fitting {names} ({method})"}
@@ -687,7 +693,7 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
     try:
         with report.clock.running():
             cell_result = process_cell(cell, out_dir, levels=levels, method=method,
-                                       criteria=criteria_file, progress=report)
+                                       criteria=criteria, progress=report)
     except BaseException:
         report.close(failed=True)
         raise

@@ -233,15 +233,18 @@ def _data_side(cell: Cell, qc: QCResult) -> tuple[CellFeatures, RecordedViews]:
 
 
 class _Gated:
-    """A progress callback (``say``) that also waits for ``helper`` to finish when the fit has
-    converted its sweeps and found the spike cut (the first ``"preprocessing:"`` message, sent
-    before the preprocessing's two chains start), and says how long it waited (:attr:`waited`,
-    s: time the fit stood still, not fitting).
+    """A progress callback (``say``) that also waits for ``helper`` to finish at the first
+    ``"preprocessing:"`` message, and says how long it waited (:attr:`waited`, s).
 
-    While the helper lives, the pages of the recording that the fit released are the helper's
-    alone; the preprocessing's chains then build its largest working sets, which should not
-    come on top of them.  So the helper overlaps the conversion and the spike cut, and the
-    cell's peak memory stays that of the preprocessing.
+    That message (the spike cut and reset) is sent by the preprocessing's regression chain as it
+    starts, after the fit converted its sweeps and found the cut, and while its threshold chain
+    already runs (:func:`glifx.fitting.preprocess.preprocess`): the regressions wait here, the
+    thresholds go on.  While the helper lives, the pages of the recording that the fit released
+    are the helper's alone; the regressions build the cell's largest working sets, which
+    should not come on top of them.  So the helper overlaps the conversion, the spike cut and
+    the thresholds, and the cell's peak memory stays that of the regressions.  The fit's wall
+    time leaves out the part of the wait after the thresholds ended (the preprocessing's
+    ``"waiting"`` time), in which the fit did nothing.
     """
 
     def __init__(self, say: Progress, helper: Pending[Any]) -> None:
@@ -252,13 +255,14 @@ class _Gated:
         self.say(message)
         if message.startswith("preprocessing:") and self.waited is None:
             t0 = time.perf_counter()
-            # what drawing the report needs, imported while this process has nothing else to
-            # do (the helper was forked without it: a smaller, faster fork)
+            # what drawing the report needs, imported while the regressions wait (the helper
+            # was forked without it: a smaller, faster fork)
             importlib.import_module("glifx.report.render")
             self.helper.wait()
             self.waited = time.perf_counter() - t0
             self.say(f"preprocessing: the features were made meanwhile by a helper process "
-                     f"(waited {self.waited:.2f} s for it)")
+                     f"(the regressions waited {self.waited:.2f} s for it, the thresholds "
+                     f"went on)")
 
 
 def _feature_warnings(qc: QCResult, features: CellFeatures, warnings: list[str],
@@ -394,8 +398,9 @@ def process_cell(
                 # cache: no second reading of the file, never two copies of a sweep here
                 fit = fit_cell(cell, levels, qc=qc, method=method,  # type: ignore[arg-type]
                                progress=say if gated is None else gated, release_sweeps=True)
-                if gated is not None and gated.waited is not None:  # the fit's own time
-                    fit.wall_time -= gated.waited  # (fit_summary.json), not the wait
+                # the fit's own time (fit_summary.json): not the part of the wait in which it
+                # did nothing (the thresholds had ended)
+                fit.wall_time -= fit.preprocessing.times.get("waiting", 0.0)
             except GlifxError as exc:
                 raise FileFormatError(source, f"cannot fit: {exc}") from None
         if data_side is not None:

@@ -13,8 +13,10 @@ memory and the values are the ones a conversion up front would give.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -561,24 +563,72 @@ def _matches(name: str | None, wanted: set[str]) -> bool:
 
 @dataclass
 class _SweepStore:
-    """Loader and cache shared by a cell and the selections made from it."""
+    """Loader and cache shared by a cell and the selections made from it, with an optional
+    read-ahead thread (:meth:`read_ahead`)."""
 
     loader: Callable[[int], Sweep]
     source: str | None
     cache: dict[int, Sweep] = field(default_factory=dict)
+    #: sweep number → its load on the read-ahead thread, until :meth:`get` takes it
+    ahead: dict[int, Future[Sweep]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _load(self, number: int) -> Sweep:
+        try:
+            return self.loader(number)
+        except GlifxError:
+            raise
+        except Exception as exc:  # a reader library failed on this sweep: say which and why
+            raise SweepError(number, f"could not be read: {exc}", self.source) from exc
 
     def get(self, number: int, cache: bool = True) -> Sweep:
-        sweep = self.cache.get(number)
-        if sweep is None:
-            try:
-                sweep = self.loader(number)
-            except GlifxError:
-                raise
-            except Exception as exc:  # a reader library failed on this sweep: say which and why
-                raise SweepError(number, f"could not be read: {exc}", self.source) from exc
-            if cache:
+        with self.lock:
+            sweep = self.cache.get(number)
+            pending = self.ahead.pop(number, None) if sweep is None else None
+        if sweep is not None:
+            return sweep
+        # a load the read-ahead thread has started is waited for; one still queued is done here
+        if pending is not None and not pending.cancel():
+            sweep = pending.result()  # its error, if any, is this sweep's (same as _load's)
+        else:
+            sweep = self._load(number)
+        if cache:
+            with self.lock:
                 self.cache[number] = sweep
         return sweep
+
+    def read_ahead(self, numbers: Iterable[int]) -> None:
+        """Load ``numbers`` in this order on one background thread, so that the file's reading
+        (and inflating) overlaps the caller's work on the sweeps before; :meth:`get` then takes
+        each from there (waiting if it is being read).  Sweeps loaded or queued already are
+        skipped; a sweep that fails to load raises in :meth:`get`, as without read-ahead."""
+        with self.lock:
+            wanted = [n for n in dict.fromkeys(numbers)
+                      if n not in self.cache and n not in self.ahead]
+            if not wanted:
+                return
+            pool = ThreadPoolExecutor(1, thread_name_prefix="glifx-read-ahead")
+            try:
+                for n in wanted:
+                    self.ahead[n] = pool.submit(self._load, n)
+            finally:
+                pool.shutdown(wait=False)  # the thread ends with its queue
+
+    def forget(self, number: int | None = None) -> None:
+        """Drop one sweep (``None``: every sweep) from the cache and the read-ahead queue."""
+        with self.lock:
+            pending = (list(self.ahead.values()) if number is None
+                       else [f for f in [self.ahead.pop(number, None)] if f is not None])
+            if number is None:
+                self.cache.clear()
+                self.ahead.clear()
+            else:
+                self.cache.pop(number, None)
+        # every queued load cancelled first, then the one under way waited for (no thread is
+        # left reading; cancelling while waiting would let the thread start the next)
+        running = [f for f in pending if not f.cancel()]
+        for future in running:
+            future.exception()
 
 
 class Cell:
@@ -799,12 +849,25 @@ class Cell:
         return pd.DataFrame(rows, columns=list(SWEEP_TABLE_COLUMNS))
 
     def clear_cache(self) -> None:
-        """Forget loaded sweep data (it is read again on next access)."""
-        self._store.cache.clear()
+        """Forget loaded sweep data (it is read again on next access) and what
+        :meth:`read_ahead` has not read yet."""
+        self._store.forget()
 
     def release(self, sweep_number: int) -> None:
         """Forget one sweep's loaded data (read again on next access); nothing if not loaded."""
-        self._store.cache.pop(sweep_number, None)
+        self._store.forget(sweep_number)
+
+    def read_ahead(self, sweep_numbers: Iterable[int]) -> None:
+        """Start loading these sweeps, in this order, on a background thread.
+
+        For a pass over many sweeps (QC): while the caller works on one sweep the next is read
+        and inflated, and :meth:`sweep` takes it from there (waiting while it is being read).
+        Loaded sweeps are cached as by :meth:`sweep`; sweeps with a ``problem``, unknown
+        numbers and sweeps loaded already are skipped.  A sweep that cannot be read raises its
+        error when it is asked for, as without read-ahead.
+        """
+        self._store.read_ahead(n for n in sweep_numbers
+                               if n in self._records and not self._records[n].problem)
 
     def _stimulus_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -92,6 +92,22 @@ def test_combined_adds_relative_errors_in_quadrature():
     assert got.dof == 1.0
 
 
+def test_without_half_refits_the_interval_spans_the_estimate_and_the_optimum():
+    """An amplitude the optimiser halved, its multiplier's spread unknown: the interval is the
+    scaled one widened by the move, so it holds the estimate (± its scaled spread) too."""
+    t, z = stats.t.ppf(0.975, 2), stats.norm.ppf(0.975)
+    est_u = unc.Uncertainty(-4e-11, 2e-12, 2.0, "between sweeps")
+    got = unc.combined(est_u, None, 0.5).with_model_error("relative", 0.1)
+    assert got.value == pytest.approx(-2e-11) and got.shift == pytest.approx(2e-11)
+    half = math.hypot(t * 1e-12, z * 2e-12) + 2e-11
+    assert got.interval == pytest.approx((-2e-11 - half, -2e-11 + half))
+    lo, hi = got.interval
+    assert lo < -4e-11 - t * 1e-12 and hi > -2e-11  # the estimate and the optimum both inside
+    assert got.as_dict()["shift"] == pytest.approx(2e-11)
+    mult = unc.half_refits([0.45, 0.55], 0.5)  # with half refits: their spread, no shift
+    assert unc.combined(est_u, mult, 0.5).shift == 0.0
+
+
 def test_model_error_adds_to_the_interval_in_quadrature():
     """value ± √((t·stderr)² + (z·model_error)²), t and z from scipy; relative and log kinds."""
     t, z = stats.t.ppf(0.975, 10), stats.norm.ppf(0.975)

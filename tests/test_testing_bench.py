@@ -106,6 +106,14 @@ def test_interval_calibration_finds_the_model_error_that_covers_95_percent():
     assert cal.loc["th_inf", "needed"] == pytest.approx(1.9e-3 / z, rel=1e-6)
     with pytest.raises(ConfigError, match="no ci_detail column"):  # a table of an older bench
         bench.interval_calibration(pd.DataFrame(rows).drop(columns="ci_detail"))
+    # an optimiser's move kept in the half-width (``shift``, no half refits) needs that much
+    # less model error: 1 mV of shift leaves 0.9 mV of the 19th miss to cover
+    for row in rows:
+        detail = json.loads(row["ci_detail"])
+        detail["th_inf"]["shift"] = 1e-3
+        row["ci_detail"] = json.dumps(detail)
+    shifted = bench.interval_calibration(pd.DataFrame(rows))
+    assert shifted.loc["th_inf", "needed"] == pytest.approx(0.9e-3 / z, rel=1e-6)
 
 
 def test_own_optima_restores_the_levels_that_gave_way():

@@ -91,7 +91,10 @@ class Preprocessing:
         ``threshold_full``) -> model parameter name -> its
         :class:`~glifx.fitting.uncertainty.Uncertainty` (:func:`add_uncertainties`).
     times
-        Estimate name -> seconds spent on it.
+        Estimate name -> seconds spent on it; ``"uncertainty"`` for the uncertainties, and
+        ``"waiting"``: seconds the preprocessing did nothing because the caller's ``progress``
+        held its regressions back after its thresholds had ended (:func:`glifx.process_cell`
+        waits there for its features helper; 0 otherwise).
     """
 
     reset: est.SpikeReset | Failed | None = None
@@ -320,7 +323,11 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     # and kept until preprocessing is done (glifx.fitting.data.prepare keeps them so already;
     # again here for a second preprocessing of the same data)
     keep_on_read(train, "v")
-    _estimate(pre, "reset", lambda: est.spike_cut_and_reset(train), progress)
+    # its message is sent as the regression chain starts, the threshold chain running already:
+    # a caller's progress callback may hold the first message back (glifx.process_cell waits
+    # there for its features helper before the regressions' large working sets)
+    reset_said: list[str] = []
+    _estimate(pre, "reset", lambda: est.spike_cut_and_reset(train), reset_said.append)
     # its reads converted the training voltages: the pages their file samples leave free are
     # returned before the two chains' working sets
     release_free_memory()
@@ -333,7 +340,17 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     # order, and the messages keep the order of a sequential run (the thresholds' wait).
     held: list[str] = []
 
+    # when the regressions were held back in ``progress`` (start, end) and when the thresholds
+    # ended (perf_counter s): the part of the hold after the thresholds ended stood still
+    held_back: list[float] = []
+    thresholds_ended: list[float] = []
+
     def regressions() -> tuple[dict[str, Any], float]:
+        held_back.append(time.perf_counter())
+        if progress is not None:
+            for message in reset_said:
+                progress(message)
+        held_back.append(time.perf_counter())
         _estimate(pre, "membrane",
                   lambda: _membrane(train, block, pre, min_subthreshold_s, membrane, cache),
                   progress)
@@ -366,10 +383,15 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
         if method == "reference" or (method == "select" and levels & set(SELECT_LEVELS)):
             _estimate(pre, "noise_scale",
                       lambda: est.laplace_scale_from_long_square(data.long_square), later)
-        return _uncertainties(pre, data, block, ("reset", "threshold_spike", "threshold_full"))
+        made = _uncertainties(pre, data, block, ("reset", "threshold_spike", "threshold_full"))
+        thresholds_ended.append(time.perf_counter())
+        return made
 
     (passive, t_passive), (spiking, t_spiking) = map_tasks(lambda chain: chain(),
                                                            [regressions, thresholds])
+    # seconds the preprocessing did nothing: the caller's progress held the regressions back
+    # (glifx.process_cell waits there for its features helper) after the thresholds had ended
+    pre.times["waiting"] = max(0.0, held_back[1] - max(held_back[0], thresholds_ended[0]))
     cache.clear()
     # what preprocessing kept of the file's samples (glifx.fitting.data.prepare) changes for
     # the fit: the training voltages, which no fit reads whole, go back to the file's float32
@@ -386,7 +408,8 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     made = {**passive, **spiking}
     pre.uncertainty.update((name, made[name]) for name in UNCERTAINTIES if name in made)
     pre.times["uncertainty"] = t_passive + t_spiking
-    order = [*ESTIMATES, "uncertainty"]  # the order of a sequential run (the chains interleave)
+    # the order of a sequential run (the chains interleave)
+    order = [*ESTIMATES, "uncertainty", "waiting"]
     pre.times = dict(sorted(pre.times.items(), key=lambda item: order.index(item[0])))
     if progress is not None:
         _report_uncertainties(pre, progress)

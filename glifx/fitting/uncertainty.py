@@ -16,7 +16,11 @@ Three sources, each the one that matches how its estimate varies:
   the after-spike currents are refitted per sweep at the chosen rates), and a constant
   ``lmfit`` model fitted to them gives the standard error of their mean.
 * **Half refits** (the optimised multipliers): the optimiser refitted on each half of Noise 1
-  (:func:`glifx.fitting.selection.split_halves`): standard error ``|m₁ − m₂| / 2``.
+  (:func:`glifx.fitting.selection.split_halves`): standard error ``|m₁ − m₂| / 2``.  A level
+  without half refits has no measure of its multipliers' spread; the interval of a parameter
+  it multiplies then also spans the estimate the optimiser started from (``shift``, the
+  distance between the two, is added to the half-width): the data gave both answers, the
+  regression's and the spike trains', and nothing says which is nearer the truth.
 
 Intervals are ``value ± t · stderr`` with Student's ``t`` for the degrees of freedom of each
 source (``n − p`` spikes, ``n − 1`` sweeps, 1 for two halves).  A fitted level's parameter that
@@ -93,6 +97,11 @@ class Uncertainty:
     model_error
         Standard deviation of the errors beyond the statistical spread (:data:`MODEL_ERROR`;
         same unit as ``value``, or on ``log(value)`` with ``log_stderr``); 0 without one.
+    shift
+        For a parameter an optimised multiplier without half refits scaled: the distance from
+        the estimate the optimiser started from to ``value`` (same unit), added to the
+        half-width so that the interval spans both; 0 otherwise.  Not used with ``log_stderr``
+        (no multiplied parameter is fitted on a log scale).
     """
 
     value: float
@@ -101,11 +110,12 @@ class Uncertainty:
     source: str
     log_stderr: float | None = None
     model_error: float = 0.0
+    shift: float = 0.0
 
     @property
     def interval(self) -> tuple[float, float]:
-        """The 95 % interval ``value ± √((t(0.975, dof) · stderr)² + (1.96 · model_error)²)``
-        (on ``log(value)`` with ``log_stderr``)."""
+        """The 95 % interval ``value ± (√((t(0.975, dof) · stderr)² + (1.96 · model_error)²)
+        + shift)`` (on ``log(value)``, without ``shift``, with ``log_stderr``)."""
         if not (math.isfinite(self.stderr) and self.dof > 0):
             return (float("nan"), float("nan"))
         t = float(stats.t.ppf(0.5 + LEVEL / 2, self.dof))
@@ -114,21 +124,21 @@ class Uncertainty:
             log_spread = math.hypot(t * self.log_stderr, _Z * self.model_error)
             spread = math.exp(log_spread) if log_spread < MAX_LOG_SPREAD else math.inf
             return (self.value / spread, self.value * spread)
-        half = math.hypot(t * self.stderr, _Z * self.model_error)
+        half = math.hypot(t * self.stderr, _Z * self.model_error) + self.shift
         return (self.value - half, self.value + half)
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"value", "stderr", "model_error", "ci95": [lo, hi], "dof", "source",
+        """``{"value", "stderr", "model_error", "shift", "ci95": [lo, hi], "dof", "source",
         "log_stderr"}``."""
         return {"value": self.value, "stderr": self.stderr, "model_error": self.model_error,
-                "ci95": list(self.interval), "dof": self.dof, "source": self.source,
-                "log_stderr": self.log_stderr}
+                "shift": self.shift, "ci95": list(self.interval), "dof": self.dof,
+                "source": self.source, "log_stderr": self.log_stderr}
 
     def scaled(self, factor: float) -> Uncertainty:
         """The same relative uncertainty for ``value × factor``."""
-        model_error = self.model_error * (1.0 if self.log_stderr is not None else abs(factor))
+        linear = 1.0 if self.log_stderr is not None else abs(factor)
         return Uncertainty(self.value * factor, self.stderr * abs(factor), self.dof, self.source,
-                           self.log_stderr, model_error)
+                           self.log_stderr, self.model_error * linear, self.shift * linear)
 
     def with_model_error(self, kind: str, size: float) -> Uncertainty:
         """This uncertainty with a model error of ``size`` of ``kind`` (:data:`MODEL_ERROR`):
@@ -220,9 +230,13 @@ def half_refits(values: Sequence[float], value: float) -> Uncertainty:
 
 def combined(estimate: Uncertainty, multiplier: Uncertainty | None, factor: float) -> Uncertainty:
     """Uncertainty of ``estimate.value × factor`` when ``factor`` is an optimised multiplier with
-    uncertainty ``multiplier`` (relative errors added in quadrature; dof: the smaller)."""
+    uncertainty ``multiplier`` (relative errors added in quadrature; dof: the smaller).  Without
+    one (no half refits) the estimate's spread, scaled, with the optimiser's move from the
+    estimate as ``shift``: the interval spans the estimate and the optimum."""
     if multiplier is None:
-        return estimate.scaled(factor)
+        moved = abs(estimate.value * factor - estimate.value)
+        return replace(estimate.scaled(factor),
+                       shift=moved if estimate.log_stderr is None else 0.0)
     value = estimate.value * factor
     if estimate.value == 0 or factor == 0:
         return _nan(value, "combined")

@@ -17,6 +17,7 @@ import pandas as pd
 from glifx._display import html_repr, text_repr
 from glifx._files import updated_dir, write_columns, write_text_atomic
 from glifx.errors import ConfigError, GlifxError, SweepError
+from glifx.glif import default_n_jobs
 from glifx.qc.cell_measure import measure_protocol_sweeps
 from glifx.qc.cell_qc import CELL_MEASUREMENTS, qc_cell_metadata
 from glifx.qc.columns import QC_FILES
@@ -323,12 +324,20 @@ def run_qc(
 
     results: list[SweepQC] = []
     findings: list[tuple[int, SweepFinding]] = []  # the plausibility warnings' per sweep
-    for rec in cell.records:
-        result, finding = _qc_one(cell, rec.sweep_number, rec.stimulus_name, rec.stimulus_code,
-                                  rec.clamp_mode, c)
-        results.append(result)
-        if finding is not None and result.status != EXCLUDED:  # (the sweep's own clamp mode)
-            findings.append(finding)
+    evaluated = evaluated_sweeps(cell, c)
+    if default_n_jobs() >= 2:  # the next sweep is read while this one is measured
+        cell.read_ahead(evaluated)
+    try:
+        for rec in cell.records:
+            result, finding = _qc_one(cell, rec.sweep_number, rec.stimulus_name,
+                                      rec.stimulus_code, rec.clamp_mode, c)
+            results.append(result)
+            if finding is not None and result.status != EXCLUDED:  # (the sweep's clamp mode)
+                findings.append(finding)
+    except BaseException:
+        for number in evaluated:  # no read-ahead left running (e.g. before a fork)
+            cell.release(number)
+        raise
 
     rows = [r.row() for r in results]
     table = pd.DataFrame(rows, columns=list(QC_SWEEP_COLUMNS))
@@ -361,6 +370,14 @@ def run_qc(
         source=cell.source,
         _by_number={r.sweep_number: r for r in results},
     )
+
+
+def evaluated_sweeps(cell: Cell, criteria: QCCriteria) -> list[int]:
+    """Numbers of the sweeps :func:`run_qc` reads and measures, in its order: the
+    current-clamp sweeps whose stimulus the criteria do not exclude (e.g. for
+    :meth:`glifx.Cell.read_ahead`)."""
+    return [r.sweep_number for r in cell.records
+            if not exclusion_reason(r.clamp_mode, r.stimulus_name, criteria)]
 
 
 def _qc_one(cell: Cell, number: int, name: str | None, code: str | None, clamp_mode: str,

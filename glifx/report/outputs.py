@@ -127,6 +127,9 @@ FIT_FILES: dict[str, list[tuple[str, str, str]]] = {
         ("levels.GLIF<n>.uncertainty", "", "per parameter: value, stderr (statistical), "
                                            "model_error (the calibrated allowance for estimation "
                                            "bias, same unit; on log(value) for log-scale rates), "
+                                           "shift (for a parameter an optimised multiplier "
+                                           "without half refits scaled: its move from the "
+                                           "estimate, added to the half-width; else 0), "
                                            "ci95 [lo, hi], dof and source (SI; multipliers "
                                            "dimensionless)"),
         ("levels.GLIF<n>.protocol_check", "", "the model on the Long and Short Squares: fi_error "

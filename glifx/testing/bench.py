@@ -369,8 +369,9 @@ def _needed_model_error(pair: Mapping[str, Any], kind: str) -> float:
         if u.value <= 0 or truth <= 0:
             return math.inf
         miss, spread = abs(math.log(truth / u.value)), t * float(u.log_stderr)
-    else:
-        miss, spread = abs(truth - u.value), t * u.stderr
+    else:  # the shift is part of the half-width, whatever the model error
+        miss = max(abs(truth - u.value) - float(pair.get("shift") or 0.0), 0.0)
+        spread = t * u.stderr
     unit = u.with_model_error(kind, 1.0).model_error  # the error a size of 1 gives
     needed = math.sqrt(max(miss * miss - spread * spread, 0.0)) / float(stats.norm.ppf(0.5 + LEVEL / 2))
     return needed / unit if unit else (0.0 if needed == 0.0 else math.inf)
