@@ -677,25 +677,29 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
     criteria = resolve_criteria(criteria_file)
     if default_n_jobs() >= 2:  # QC's sweeps are read and inflated while the fit's code imports
         cell.read_ahead(evaluated_sweeps(cell, criteria))
-    from glifx._numba import uncached_kernels
-    from glifx.process import STAGES, process_cell
-    from glifx.report.outputs import prepare_output_dir
-
-    prepare_output_dir(out_dir)
-    names = ", ".join(f"GLIF{lv}" for lv in levels)
-    titles = {"GLIF": f"fitting {names} ({method})"}
-    pending = uncached_kernels()
-    if pending:  # said once, before the stages whose times it inflates
-        click.echo(f"glifx: compiling numba kernels ({', '.join(pending)}): first run after an "
-                   f"install or update only, about a minute; later runs load them from numba's "
-                   f"cache", err=True)
-    report = _StageProgress([(prefix, titles.get(prefix, title)) for prefix, title in STAGES])
     try:
-        with report.clock.running():
-            cell_result = process_cell(cell, out_dir, levels=levels, method=method,
-                                       criteria=criteria, progress=report)
-    except BaseException:
-        report.close(failed=True)
+        from glifx._numba import uncached_kernels
+        from glifx.process import STAGES, process_cell
+        from glifx.report.outputs import prepare_output_dir
+
+        prepare_output_dir(out_dir)
+        names = ", ".join(f"GLIF{lv}" for lv in levels)
+        titles = {"GLIF": f"fitting {names} ({method})"}
+        pending = uncached_kernels()
+        if pending:  # said once, before the stages whose times it inflates
+            click.echo(f"glifx: compiling numba kernels ({', '.join(pending)}): first run after an "
+                       f"install or update only, about a minute; later runs load them from numba's "
+                       f"cache", err=True)
+        report = _StageProgress([(prefix, titles.get(prefix, title)) for prefix, title in STAGES])
+        try:
+            with report.clock.running():
+                cell_result = process_cell(cell, out_dir, levels=levels, method=method,
+                                           criteria=criteria, progress=report)
+        except BaseException:
+            report.close(failed=True)
+            raise
+    except BaseException:  # what the read-ahead has not read yet is not read on the way out
+        cell.clear_cache()
         raise
     report.close()
     path, n_ok = cell_result.out_dir, cell_result.n_fitted

@@ -84,3 +84,34 @@ def test_qc_is_the_same_with_and_without_read_ahead():
         finally:
             set_threads(None)
     pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+def test_glifx_fit_that_fails_early_leaves_no_read_ahead(tmp_path, monkeypatch):
+    """``glifx fit`` starts reading QC's sweeps before it checks ``--out``: an unusable one is
+    its one error line, and nothing goes on reading the file behind it."""
+    from click.testing import CliRunner
+
+    import glifx.io
+    from glifx.cli import main
+
+    watched: list[list[tuple[int, str]]] = []
+    load_cell = glifx.io.load_cell
+
+    def slow_cell(path):  # each sweep takes 0.2 s more to read
+        cell = load_cell(path)
+        watched.append(_watched(cell, delay_s=0.2))
+        return cell
+
+    monkeypatch.setattr(glifx.io, "load_cell", slow_cell)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    set_threads(2)
+    try:
+        result = CliRunner().invoke(main, ["fit", str(SAMPLE), "--out", str(not_a_folder / "out")])
+    finally:
+        set_threads(None)
+    assert result.exit_code == 2, result.output
+    (loads,) = watched
+    count = len(loads)
+    time.sleep(0.6)
+    assert len(loads) == count < 10  # the read-ahead stopped with the command
