@@ -237,14 +237,16 @@ class _Gated:
     ``"preprocessing:"`` message, and says how long it waited (:attr:`waited`, s).
 
     That message (the spike cut and reset) is sent by the preprocessing's regression chain as it
-    starts, after the fit converted its sweeps and found the cut, and while its threshold chain
-    already runs (:func:`glifx.fitting.preprocess.preprocess`): the regressions wait here, the
-    thresholds go on.  While the helper lives, the pages of the recording that the fit released
-    are the helper's alone; the regressions build the cell's largest working sets, which
-    should not come on top of them.  So the helper overlaps the conversion, the spike cut and
-    the thresholds, and the cell's peak memory stays that of the regressions.  The fit's wall
-    time leaves out the part of the wait after the thresholds ended (the preprocessing's
-    ``"waiting"`` time), in which the fit did nothing.
+    starts, in this (the calling) thread, after the fit converted its sweeps and found the cut,
+    and while its threshold chain already runs on a thread of its own
+    (:func:`glifx.fitting.preprocess.preprocess`): the regressions wait here, the thresholds go
+    on, and Ctrl-C or SIGTERM during the wait is raised here, which kills the helper.  While
+    the helper lives, the pages of the recording that the fit released are the helper's alone;
+    the regressions build the cell's largest working sets, which should not come on top of
+    them.  So the helper overlaps the conversion, the spike cut and the thresholds, and the
+    cell's peak memory stays that of the regressions.  The fit's wall time leaves out the part
+    of the wait after the thresholds ended (the preprocessing's ``"waiting"`` time), in which
+    the fit did nothing.
     """
 
     def __init__(self, say: Progress, helper: Pending[Any]) -> None:

@@ -136,6 +136,29 @@ def _kill_while_writing(proc: subprocess.Popen, out: Path, sig: int) -> bool:
     return False
 
 
+def test_sigterm_while_the_fit_waits_for_the_features_helper(mini, tmp_path):
+    """The preprocessing's regressions wait for the features helper (in the main thread, the
+    thresholds running beside): SIGTERM there is an interrupted run (exit 130), the error of
+    no other thread, and nothing is said after it."""
+    out = tmp_path / "out"
+    proc = _fit(mini, out)
+    assert proc.stderr is not None
+    said = []
+    for line in iter(proc.stderr.readline, b""):
+        said.append(line.decode())
+        if "preprocessing: spike cut and reset" in said[-1]:  # the regressions wait from here
+            proc.send_signal(signal.SIGTERM)
+            break
+    try:  # an exit that waits for a thread stuck on the import lock would hang here
+        rest = proc.communicate(timeout=60)[1].decode()
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("glifx fit did not exit within 60 s of SIGTERM: " + "".join(said))
+    assert proc.returncode == 130, "".join(said) + rest
+    assert rest.strip().splitlines()[-1] == "glifx: interrupted", rest
+    assert not out.exists() or _hidden(out) == []
+
+
 @pytest.mark.slow
 def test_kills_then_normal_run_leave_one_complete_folder(mini, tmp_path):
     """SIGTERM and SIGKILL early, mid-run and while writing; a SIGTERM cleans up at once, a

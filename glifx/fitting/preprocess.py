@@ -16,8 +16,10 @@ exception is a bug and propagates.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
@@ -311,7 +313,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
         <reason>``) after each estimate.
     """
     from glifx.fitting.selection import SELECT_LEVELS
-    from glifx.glif.simulator import map_tasks
+    from glifx.glif.simulator import task_threads
 
     levels = set(levels)
     pre = Preprocessing()
@@ -336,8 +338,10 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
 
     # Two independent chains from here on, each needing only the spike cut: the regressions
     # (R and C, then the after-spike currents with that C) and the thresholds.  They run side by
-    # side (map_tasks: in order on one thread); each estimate is the same computation as in
-    # order, and the messages keep the order of a sequential run (the thresholds' wait).
+    # side, the thresholds on a thread of their own and the regressions here, in the caller's
+    # thread, where its progress callback may hold them back and where Ctrl-C lands (in order
+    # with one thread); each estimate is the same computation as in order, and the messages
+    # keep the order of a sequential run (the thresholds' wait).
     held: list[str] = []
 
     # when the regressions were held back in ``progress`` (start, end) and when the thresholds
@@ -387,8 +391,16 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
         thresholds_ended.append(time.perf_counter())
         return made
 
-    (passive, t_passive), (spiking, t_spiking) = map_tasks(lambda chain: chain(),
-                                                           [regressions, thresholds])
+    if task_threads(2) > 1:
+        side = _on_daemon_thread(thresholds, "glifx-thresholds")
+        try:
+            passive, t_passive = regressions()
+        except Exception:
+            side.exception()  # both chains end before an error goes on (not after Ctrl-C)
+            raise
+        spiking, t_spiking = side.result()
+    else:
+        (passive, t_passive), (spiking, t_spiking) = regressions(), thresholds()
     # seconds the preprocessing did nothing: the caller's progress held the regressions back
     # (glifx.process_cell waits there for its features helper) after the thresholds had ended
     pre.times["waiting"] = max(0.0, held_back[1] - max(held_back[0], thresholds_ended[0]))
@@ -414,6 +426,28 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     if progress is not None:
         _report_uncertainties(pre, progress)
     return pre
+
+
+def _on_daemon_thread(fn: Callable[[], Any], name: str) -> Future[Any]:
+    """``fn()`` started on a daemon thread of its own; its result (or exception) as a future.
+
+    A daemon thread, so that an interrupted run never waits for it at exit: Ctrl-C raised in
+    the main thread while it imports a module can leave Python's import lock held, and this
+    thread's next first import would then wait for ever (the interpreter joins non-daemon
+    threads, :class:`~concurrent.futures.ThreadPoolExecutor`'s too, before it exits).
+    """
+    future: Future[Any] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - the caller's to raise
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
 
 
 #: The estimates :func:`add_uncertainties` gives uncertainties of, in the order it adds them.

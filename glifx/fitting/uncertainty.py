@@ -65,13 +65,13 @@ _Z = float(stats.norm.ppf(0.5 + LEVEL / 2))
 MODEL_ERROR: dict[str, tuple[str, float]] = {
     "R_input": ("relative", 0.0034),
     "C": ("relative", 0.0),  # the spread between sweeps covers 98 % already
-    "asc_amp_array": ("relative", 0.34),
+    "asc_amp_array": ("relative", 0.081),
     "a": ("absolute", 0.37),  # the cut found late: a, b read later on the same trajectory
     "b": ("absolute", 8.4e-3),
-    "th_inf": ("absolute", 0.6e-3),
+    "th_inf": ("absolute", 0.47e-3),
     "a_spike": ("absolute", 1.7e-3),
     "b_spike": ("log", 1.9),  # barely constrained by the thresholds: a factor of e^(1.96·1.9)
-    "a_voltage": ("relative", 0.087),
+    "a_voltage": ("relative", 0.013),
     "b_voltage": ("log", 0.013),
 }
 
