@@ -19,7 +19,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from glifx._display import fmt, html_repr, text_repr
 from glifx._memory import release_free_memory
 from glifx._numba import uncached_kernels
+from glifx._threads import on_daemon_thread
 from glifx.errors import ConfigError, FileFormatError, GlifxError
 from glifx.features import CellFeatures, extract_features
 from glifx.features.spikes import kernels_ready, warm_up
@@ -275,15 +275,6 @@ def _feature_warnings(qc: QCResult, features: CellFeatures, warnings: list[str],
         _warn(warnings, say, message)
 
 
-def _on_a_thread(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-    """``fn(*args)`` started on a thread of its own (which ends with the call)."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="glifx-process")
-    try:
-        return pool.submit(fn, *args)
-    finally:
-        pool.shutdown(wait=False)
-
-
 def _not_fitted(cell: Cell, levels: Sequence[int], method: str, reason: str) -> FitResult:
     """A fit result whose every level says ``reason`` (nothing was estimated)."""
     fits = {lv: LevelFit(lv, reason=reason) for lv in sorted(set(levels))}
@@ -360,7 +351,7 @@ def process_cell(
     # fit_summary.json's hash of the file, on a thread beside QC (hashing and reading release
     # the GIL; QC leaves part of a core idle), not at the end
     sha256 = (None if out_dir is None or not cell.source or source_sha256 is not None
-              else _on_a_thread(file_sha256, cell.source))
+              else on_daemon_thread(file_sha256, cell.source, name="glifx-sha256"))
     source = cell.source or cell.cell_id
     warnings: list[str] = []
     say(f"QC: {len(cell.records)} sweeps")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from glifx import _sweep_kernels
+from glifx._threads import on_daemon_thread, run_into
 from glifx.errors import ConfigError, GlifxError, SweepError
 from glifx.stimulus import (
     NAME_FROM_FILE,
@@ -603,16 +604,16 @@ class _SweepStore:
         each from there (waiting if it is being read).  Sweeps loaded or queued already are
         skipped; a sweep that fails to load raises in :meth:`get`, as without read-ahead."""
         with self.lock:
-            wanted = [n for n in dict.fromkeys(numbers)
-                      if n not in self.cache and n not in self.ahead]
-            if not wanted:
-                return
-            pool = ThreadPoolExecutor(1, thread_name_prefix="glifx-read-ahead")
-            try:
-                for n in wanted:
-                    self.ahead[n] = pool.submit(self._load, n)
-            finally:
-                pool.shutdown(wait=False)  # the thread ends with its queue
+            queue: dict[int, Future[Sweep]] = {
+                n: Future() for n in dict.fromkeys(numbers)
+                if n not in self.cache and n not in self.ahead}
+            self.ahead.update(queue)
+        if queue:  # one daemon thread (glifx._threads), ending with its queue
+            on_daemon_thread(self._load_queue, queue, name="glifx-read-ahead")
+
+    def _load_queue(self, queue: Mapping[int, Future[Sweep]]) -> None:
+        for number, future in queue.items():  # a cancelled load is skipped
+            run_into(future, self._load, number)
 
     def forget(self, number: int | None = None) -> None:
         """Drop one sweep (``None``: every sweep) from the cache and the read-ahead queue."""

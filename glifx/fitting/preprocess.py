@@ -16,10 +16,8 @@ exception is a bug and propagates.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from glifx._memory import release_free_memory
+from glifx._threads import on_daemon_thread
 from glifx.errors import ConfigError, EstimationError, GlifxError
 from glifx.fitting import estimators as est
 from glifx.fitting.data import FitData, SISweep, keep_on_read, release_kept
@@ -392,7 +391,7 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
         return made
 
     if task_threads(2) > 1:
-        side = _on_daemon_thread(thresholds, "glifx-thresholds")
+        side = on_daemon_thread(thresholds, name="glifx-thresholds")  # (glifx._threads)
         try:
             passive, t_passive = regressions()
         except Exception:
@@ -426,28 +425,6 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
     if progress is not None:
         _report_uncertainties(pre, progress)
     return pre
-
-
-def _on_daemon_thread(fn: Callable[[], Any], name: str) -> Future[Any]:
-    """``fn()`` started on a daemon thread of its own; its result (or exception) as a future.
-
-    A daemon thread, so that an interrupted run never waits for it at exit: Ctrl-C raised in
-    the main thread while it imports a module can leave Python's import lock held, and this
-    thread's next first import would then wait for ever (the interpreter joins non-daemon
-    threads, :class:`~concurrent.futures.ThreadPoolExecutor`'s too, before it exits).
-    """
-    future: Future[Any] = Future()
-
-    def run() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(fn())
-        except BaseException as exc:  # noqa: BLE001 - the caller's to raise
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return future
 
 
 #: The estimates :func:`add_uncertainties` gives uncertainties of, in the order it adds them.
