@@ -339,3 +339,44 @@ def test_the_fit_finds_one_spike_per_upstroke_near_a_high_threshold(seed):
     got = default_spike_detector(sweep)
     assert got.size == 3
     assert np.all(np.abs(got - np.asarray(jumps)) <= 10)
+
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_fit_finds_the_thresholds_of_a_noisy_high_threshold_cell(seed):
+    """A ground-truth GLIF1 whose threshold lies 42 mV above rest (as Allen's 490718897),
+    recorded at 200 kHz with an intrinsic OU current of 0.3 × rheobase (τ 5 ms) and 0.1 mV
+    white noise; the simulator's spike steps are the truth.  The noise crosses ipfx's 20 V/s
+    cutoff on the slow approach to threshold: by ipfx's rules (glifx.features) some "spikes"
+    are bumps a few mV high and some thresholds sit up to 2 ms before the action potential.
+    The fit's detector finds every action potential once, its threshold at most 10 samples
+    (50 µs) before the model's spike step (before this rule, on both seeds: two extra
+    "spikes", thresholds up to 2 ms early)."""
+    from glifx.features.spikes import detect_sweep_spikes
+    from glifx.fitting.data import DETECTION_FILTER_KHZ, default_spike_detector
+    from glifx.glif import GlifModel
+    from glifx.synth import GlifNeuron
+    from glifx.testing.validation import glif_threshold_current
+
+    rate = 200e3
+    model = GlifModel(level=1, R_input=100e6, C=111e-12, th_inf=0.042, El_reference=-0.0706,
+                      spike_cut_s=4.3e-3, spike_cut_length=860)
+    rheo = glif_threshold_current(model, dt=1 / rate) * 1e12
+    rng = np.random.default_rng(seed)
+    n = int(4.0 * rate)
+    i = np.zeros(n)
+    i[int(0.1 * rate):int(3.9 * rate)] = rheo  # a slow approach: more noise on the way
+    neuron = GlifNeuron(model, noise_sigma_pa=0.3 * rheo, noise_tau_ms=5.0)
+    v_true = neuron.simulate(i, rate, rng)
+    drawn = v_true == neuron.spike_peak_mv  # the first sample of each drawn spike
+    steps = np.flatnonzero(drawn & ~np.concatenate([[False], drawn[:-1]]))
+    v = v_true + rng.normal(0.0, 0.1, n)
+    sweep = Sweep(v, i, sampling_rate=rate, sweep_number=1, stimulus_name="Noise 1",
+                  stimulus_amplitude=rheo)
+    ipfx_rules = np.asarray(detect_sweep_spikes(sweep, filter=DETECTION_FILTER_KHZ)
+                            ["threshold_index"])
+    lead = steps[np.searchsorted(steps, ipfx_rules).clip(max=steps.size - 1)] - ipfx_rules
+    assert steps.size > 50 and np.any(lead > 100)  # the set-up shows ipfx's early thresholds
+    got = default_spike_detector(sweep)
+    assert got.size == steps.size
+    assert np.all((steps - got >= 0) & (steps - got <= 10))

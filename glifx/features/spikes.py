@@ -277,13 +277,20 @@ def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
     return dvdt, cutoff, clipped
 
 
+def filter_margin(cutoff_khz: float, rate_hz: float) -> int:
+    """Samples on each side of a stretch that the zero-phase Bessel filter of
+    :func:`calculate_dvdt` (cutoff kHz, at ``rate_hz`` Hz) needs for its edges to settle: the
+    dV/dt of a stretch filtered with this margin equals that of the whole sweep there."""
+    return int(12 * rate_hz / (cutoff_khz * 1e3)) + 32
+
+
 def _filter_plan(v: np.ndarray, cutoff: float | None, rate_hz: float) -> tuple[int, int, int, int]:
     """``(margin, groups, seg, rows)`` of the blocked filter (:func:`K.block_plan`) for a cutoff
     (kHz) at ``rate_hz``; ``groups`` 0 when the blocked filter does not run (no filter, or too few
     samples)."""
     if cutoff is None or v.size <= 15:
         return 0, 0, 0, 0
-    margin = int(12 * rate_hz / (cutoff * 1e3)) + 32
+    margin = filter_margin(cutoff, rate_hz)
     return (margin, *K.block_plan(v.size, margin))
 
 
