@@ -279,8 +279,9 @@ def calculate_dvdt(t: np.ndarray, v: np.ndarray, filter_khz: float | None,
 
 def filter_margin(cutoff_khz: float, rate_hz: float) -> int:
     """Samples on each side of a stretch that the zero-phase Bessel filter of
-    :func:`calculate_dvdt` (cutoff kHz, at ``rate_hz`` Hz) needs for its edges to settle: the
-    dV/dt of a stretch filtered with this margin equals that of the whole sweep there."""
+    :func:`calculate_dvdt` (cutoff kHz, at ``rate_hz`` Hz) needs for its edges to settle, so
+    that a stretch filtered with this margin has the dV/dt of the whole sweep there (the
+    overlap the blocked filter gives its blocks)."""
     return int(12 * rate_hz / (cutoff_khz * 1e3)) + 32
 
 

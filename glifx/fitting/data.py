@@ -7,7 +7,8 @@
   training sweeps, "Noise 1" by default — GLIF_SPEC §3.2),
 * ``i`` in A, ``dt`` in s,
 * the spike threshold sample indices found by the spike detector (by default
-  :func:`default_spike_detector`: ipfx definitions with a lighter dV/dt filter) in the
+  :func:`default_spike_detector`: ipfx definitions with a lighter dV/dt filter, and only
+  action potentials, each with its threshold at its own upstroke) in the
   stimulus window; Short Square and Short Square - Triple sweeps by glifx.features' Short
   Square rule instead (:func:`short_square_spikes`: detection parameters adapted to the fast
   passive rise, spikes searched to the end of the sweep, since a spike often comes after a 3 ms
@@ -358,6 +359,12 @@ def default_spike_detector(sweep: Sweep) -> np.ndarray:
     and a filtered-dV/dt criterion marks the threshold a filter-dependent time δ early, reading
     ``θ − δ·dV/dt``: at 200 kHz the 10 kHz filter puts it 15 samples (75 µs) early and biased
     θ∞ of ground-truth cells by −0.6 to −1.2 mV; 40 kHz leaves 5 samples and −0.0 to −0.6 mV.
+
+    Of ipfx's spikes it keeps the action potentials (:func:`_action_potentials`: no noise bump
+    without a threshold, no early start of the next spike), and it finds again, from the
+    upstroke, a threshold ipfx's merge rule left before the action potential
+    (:func:`_upstroke_thresholds`): under strong intrinsic noise the lighter filter lets the
+    noise cross ipfx's dV/dt cutoff on the approach to threshold.
     """
     from glifx.features.spikes import detect_sweep_spikes
 
