@@ -667,16 +667,14 @@ def fit(paths: tuple[str, ...], out_dir: str, levels: tuple[int, ...], method: s
                     cell_timeout)
         return
     file = paths[0]
-    from glifx.glif import default_n_jobs
     from glifx.io import load_cell
-    from glifx.qc.core import evaluated_sweeps, resolve_criteria
+    from glifx.qc.core import resolve_criteria, start_read_ahead
 
     # before any progress line, so that an unusable file, criteria or --out gets its one line
     # only (process_cell checks them again: it serves the library and the batch runner too)
     cell = load_cell(file)
     criteria = resolve_criteria(criteria_file)
-    if default_n_jobs() >= 2:  # QC's sweeps are read and inflated while the fit's code imports
-        cell.read_ahead(evaluated_sweeps(cell, criteria))
+    start_read_ahead(cell, criteria)  # QC's sweeps are read while the fit's code imports
     try:
         from glifx._numba import uncached_kernels
         from glifx.process import STAGES, process_cell

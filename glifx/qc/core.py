@@ -324,9 +324,7 @@ def run_qc(
 
     results: list[SweepQC] = []
     findings: list[tuple[int, SweepFinding]] = []  # the plausibility warnings' per sweep
-    evaluated = evaluated_sweeps(cell, c)
-    if default_n_jobs() >= 2:  # the next sweep is read while this one is measured
-        cell.read_ahead(evaluated)
+    evaluated = start_read_ahead(cell, c)  # the next sweep is read while this one is measured
     try:
         for rec in cell.records:
             result, finding = _qc_one(cell, rec.sweep_number, rec.stimulus_name,
@@ -372,12 +370,18 @@ def run_qc(
     )
 
 
-def evaluated_sweeps(cell: Cell, criteria: QCCriteria) -> list[int]:
-    """Numbers of the sweeps :func:`run_qc` reads and measures, in its order: the
-    current-clamp sweeps whose stimulus the criteria do not exclude (e.g. for
-    :meth:`glifx.Cell.read_ahead`)."""
-    return [r.sweep_number for r in cell.records
-            if not exclusion_reason(r.clamp_mode, r.stimulus_name, criteria)]
+def start_read_ahead(cell: Cell, criteria: QCCriteria) -> list[int]:
+    """Start reading the sweeps :func:`run_qc` measures, in its order, on a background thread
+    (:meth:`glifx.Cell.read_ahead`) when a cell has two threads or more
+    (:func:`glifx.glif.default_n_jobs`: never in a cohort worker); returns their numbers, the
+    current-clamp sweeps whose stimulus the criteria do not exclude.  ``glifx fit`` calls it
+    before it imports the fit's code, :func:`run_qc` again (sweeps queued already are
+    skipped)."""
+    evaluated = [r.sweep_number for r in cell.records
+                 if not exclusion_reason(r.clamp_mode, r.stimulus_name, criteria)]
+    if default_n_jobs() >= 2:
+        cell.read_ahead(evaluated)
+    return evaluated
 
 
 def _qc_one(cell: Cell, number: int, name: str | None, code: str | None, clamp_mode: str,
