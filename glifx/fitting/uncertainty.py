@@ -9,7 +9,7 @@ Three sources, each the one that matches how its estimate varies:
   variance.  A rate at an end of its search interval (:mod:`glifx.fitting.flags`) has no
   interval: the Jacobian there says nothing about the side the data would go.
 * **Between-sweep spread** (``R_input``, ``C``, the after-spike-current amplitudes, and the
-  resting potential ``El_reference`` from each training sweep's baseline): these
+  resting potential ``El_reference`` from each training sweep's rest windows): these
   regressions run over every sample, whose errors are strongly autocorrelated (intrinsic noise
   lasts milliseconds, the derivative is block-averaged), so a per-sample covariance would be far
   too narrow.  Each Noise 1 sweep gives its own estimate instead (:class:`Membrane` keeps them;
