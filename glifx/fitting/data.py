@@ -327,8 +327,7 @@ class FitData:
         Sweep number -> reason it was left out (failed QC, no current, ...).
     rest_sweeps
         Resting potential (:func:`resting_potential`) of each training sweep that set
-        ``el_reference``, V
-        (absolute; their spread gives ``El_reference`` its uncertainty).
+        ``el_reference``, V (absolute; their spread gives ``El_reference`` its uncertainty).
     """
 
     el_reference: float
