@@ -117,20 +117,32 @@ class FileSamples:
     def size(self) -> int:
         return int(self.raw.size)
 
+    def _convert(self, start: int, stop: int) -> np.ndarray:
+        """A new float64 array of the values of ``raw[start:stop]`` in the sweep's unit."""
+        raw = self.raw[start:stop]
+        arr = np.empty(raw.shape, dtype=np.float64)
+        if self.scale != 1.0:  # float64(raw) * scale in one pass (the inputs cast first)
+            np.multiply(raw, self.scale, out=arr, dtype=np.float64)
+        else:
+            arr[...] = raw
+        if self.offset:
+            arr += self.offset
+        return arr
+
     def float64(self) -> np.ndarray:
         """The values in the sweep's unit as a read-only float64 array (shared while held)."""
         arr = self._ref() if self._ref is not None else None
         if arr is None:
-            arr = np.empty(self.raw.shape, dtype=np.float64)
-            if self.scale != 1.0:  # float64(raw) * scale in one pass (the inputs cast first)
-                np.multiply(self.raw, self.scale, out=arr, dtype=np.float64)
-            else:
-                arr[...] = self.raw
-            if self.offset:
-                arr += self.offset
+            arr = self._convert(0, self.raw.size)
             arr.flags.writeable = False
             self._ref = weakref.ref(arr)
         return arr
+
+    def values(self, start: int, stop: int) -> np.ndarray:
+        """The values of samples ``start:stop`` in the sweep's unit, float64: a view of the
+        array :meth:`float64` built while it is held, else only that range converted."""
+        arr = self._ref() if self._ref is not None else None
+        return arr[start:stop] if arr is not None else self._convert(start, stop)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"raw": self.raw, "scale": self.scale, "offset": self.offset, "_ref": None}
@@ -332,6 +344,23 @@ class Sweep:
     def i(self) -> np.ndarray | None:
         """Current, pA (read-only float64, as ``v``), or ``None`` if the stimulus is unknown."""
         return _values(self._i)
+
+    def values(self, channel: str, start: int, stop: int) -> np.ndarray:
+        """Samples ``start:stop`` of ``v`` (mV) or ``i`` (pA) as float64, without building the
+        whole channel from the file's samples when only a part is read
+        (:meth:`FileSamples.values`).
+
+        Raises
+        ------
+        ConfigError
+            For a channel other than ``"v"`` and ``"i"``, or ``"i"`` on a sweep without current.
+        """
+        if channel not in ("v", "i"):
+            raise ConfigError(f"channel must be 'v' or 'i', got {channel!r}")
+        x = self._v if channel == "v" else self._i
+        if x is None:
+            raise ConfigError(f"sweep {self.sweep_number} has no current")
+        return x.values(start, stop) if isinstance(x, FileSamples) else x[start:stop]
 
     @property
     def t(self) -> np.ndarray:

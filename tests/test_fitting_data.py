@@ -92,6 +92,38 @@ def test_rest_windows_add_the_settled_gaps_between_noise_epochs():
     assert resting_potential(sweep) == pytest.approx(-71.0, abs=0.01)
 
 
+def test_rest_of_file_samples_is_the_rest_of_their_float64_values():
+    """A Noise sweep stored as the file stores it (float32 volts and amperes, scaled and
+    offset when read): its rest windows and resting potential are those of the same sweep
+    given as float64 mV / pA, bit for bit, and :meth:`Sweep.values` reads a range without
+    building the whole channel."""
+    from glifx.protocols import noise
+    from glifx.sweep import FileSamples
+
+    rate = 10e3
+    wave = noise(50.0, 1, rate)
+    rng = np.random.default_rng(3)
+    v_volts = (-0.071 + 1e-4 * wave.i + rng.normal(0, 2e-4, wave.i.size)).astype(np.float32)
+    i_amps = (wave.i * 1e-12).astype(np.float32)
+    stored = Sweep(FileSamples(v_volts, 1e3, 0.5), FileSamples(i_amps, 1e12),
+                   sampling_rate=rate, sweep_number=1, stimulus_name="Noise 1",
+                   stimulus_amplitude=50.0)
+    plain = Sweep(stored.v.copy(), stored.i.copy(), sampling_rate=rate, sweep_number=1,
+                  stimulus_name="Noise 1", stimulus_amplitude=50.0)
+    assert len(rest_windows(stored)) == 3
+    assert rest_windows(stored) == rest_windows(plain)
+    assert resting_potential(stored) == resting_potential(plain)
+    stored = Sweep(FileSamples(v_volts, 1e3, 0.5), None, sampling_rate=rate)
+    np.testing.assert_array_equal(stored.values("v", 100, 5000), plain.v[100:5000])
+    assert stored.file_samples("v")._ref is None  # only the range was converted
+    held = stored.v
+    assert np.shares_memory(stored.values("v", 100, 5000), held)  # a view while held
+    with pytest.raises(GlifxError, match="no current"):
+        stored.values("i", 0, 10)
+    with pytest.raises(GlifxError, match="channel"):
+        stored.values("t", 0, 10)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_resting_potential_of_a_noisy_ground_truth_cell(seed):
     """Three Noise 1 sweeps of a ground-truth GLIF1 (El_reference -70.6 mV, τ 22 ms) with an

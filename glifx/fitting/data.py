@@ -563,25 +563,13 @@ def rest_windows(sweep: Sweep) -> list[tuple[int, int]]:
     settle, shortest = int(round(GAP_SETTLE_S * rate)), int(round(MIN_GAP_REST_S * rate))
     if end - b < settle + shortest:
         return windows
-    held = float(np.median(_values_in(sweep, "i", a, b)))
+    held = float(np.median(sweep.values("i", a, b)))
     quiet = _within(sweep, "i", b, end, held - COMMAND_TOLERANCE_PA, held + COMMAND_TOLERANCE_PA)
     edges = np.diff(np.concatenate(([0], quiet.view(np.int8), [0])))
     for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
         if stop - start >= settle + shortest:
             windows.append((b + start + settle, b + stop))
     return windows
-
-
-def _values_in(sweep: Sweep, channel: str, a: int, b: int) -> np.ndarray:
-    """``sweep.v[a:b]`` or ``sweep.i[a:b]`` (float64, Sweep units), built from the file's samples
-    when the sweep keeps them: the whole channel is not converted for a part of it."""
-    stored = sweep.file_samples(channel)
-    if stored is None:
-        return np.asarray((sweep.v if channel == "v" else sweep.i)[a:b], dtype=np.float64)
-    out = np.multiply(stored.raw[a:b], stored.scale, dtype=np.float64)
-    if stored.offset:
-        out += stored.offset
-    return out
 
 
 def _within(sweep: Sweep, channel: str, a: int, b: int, low: float, high: float) -> np.ndarray:
@@ -591,7 +579,7 @@ def _within(sweep: Sweep, channel: str, a: int, b: int, low: float, high: float)
     out = np.empty(max(b - a, 0), dtype=bool)
     step = 1 << 18
     for k in range(a, b, step):
-        x = _values_in(sweep, channel, k, min(k + step, b))
+        x = sweep.values(channel, k, min(k + step, b))
         np.logical_and(x >= low, x <= high, out=out[k - a:k - a + x.size])
     return out
 
@@ -599,7 +587,7 @@ def _within(sweep: Sweep, channel: str, a: int, b: int, low: float, high: float)
 def resting_potential(sweep: Sweep) -> float:
     """Mean membrane potential of a sweep over its rest windows (:func:`rest_windows`), mV
     (Sweep units)."""
-    parts = [_values_in(sweep, "v", a, b) for a, b in rest_windows(sweep)]
+    parts = [sweep.values("v", a, b) for a, b in rest_windows(sweep)]
     return float(np.sum([p.sum() for p in parts]) / sum(p.size for p in parts))
 
 

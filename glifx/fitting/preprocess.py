@@ -378,9 +378,8 @@ def preprocess(data: FitData, levels: Iterable[int], *, method: str = "select",
             # when they do not).  Requiring a triple with two spikes, as the reference's
             # spike component does, left GLIF2/4/5 unfitted on a check-half GLIF5 truth
             # whose triples fire once (482809953, all three noise levels).
-            why_not = None if pre.cut is not None else "needs the spike cut"
-            if why_not is not None:
-                pre.threshold_spike = pre.threshold_full = Failed(why_not)
+            if pre.cut is None:
+                pre.threshold_spike = pre.threshold_full = Failed("needs the spike cut")
             else:
                 if levels & {2, 4}:
                     _estimate(pre, "threshold_spike",
